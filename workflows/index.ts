@@ -1,0 +1,2 @@
+/** Everything the worker registers as a workflow type. Deterministic code only. */
+export { refundWorkflow } from './refund';

@@ -1,0 +1,118 @@
+/**
+ * The refund workflow's messages, defined once and shared by the workflow and its callers.
+ * Evidence arrives as signals (carriers and scanners fire and forget; duplicates are dropped by
+ * event id). Decisions are updates, so a refused approval or a late cancel comes back to the
+ * caller at once with the rule it broke, and never enters the refund's history.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ApprovalRequirement, EvidenceFinding, RiskAssessment } from './policy';
+import {
+  activeStates,
+  approvalsStillNeeded,
+  delivery,
+  evidenceFindings,
+  isStuck,
+  nextDeadline,
+  stuckAfter,
+  waitingFor,
+  type Escalation,
+  type ReceivedCarrierEvent,
+  type ReceivedScan,
+  type RecordedApproval,
+  type RefundModel,
+  type RefundState,
+} from './refund-model';
+import type { ApprovalCommand, CancelCommand, CarrierEvent, RefundRequest, WarehouseScan } from './schemas';
+
+export const TASK_QUEUE_DEFAULT = 'refunds';
+
+/** One workflow per refund; the id is derived from the refund id, so a repeat request finds it. */
+export function refundWorkflowId(refundId: string): string {
+  return `refund-${refundId}`;
+}
+
+export const carrierEventSignal = defineSignal<[CarrierEvent]>('carrierEvent');
+export const warehouseScanSignal = defineSignal<[WarehouseScan]>('warehouseScan');
+export const decideUpdate = defineUpdate<RefundStatus, [ApprovalCommand]>('decide');
+export const cancelUpdate = defineUpdate<RefundStatus, [CancelCommand]>('cancel');
+export const statusQuery = defineQuery<RefundStatus>('status');
+
+/** Failure types callers can rely on (ApplicationFailure.type). */
+export const failureTypes = {
+  invalidMessage: 'InvalidMessage',
+  approvalRefused: 'ApprovalRefused',
+  cancelRefused: 'CancelRefused',
+  paymentDeclined: 'PaymentDeclined',
+  refundConflict: 'RefundConflict',
+} as const;
+
+/** The refund as callers see it: small, stable, and enough to act on. */
+export interface RefundStatus {
+  refundId: string;
+  orderId: string;
+  customerId: string;
+  initiatedBy: string;
+  state: RefundState;
+  amount: number;
+  currency: string;
+  since: string;
+  waitingFor: string | null;
+  stuck: boolean;
+  policyVersion: string;
+  evidence: {
+    carrierEvents: ReceivedCarrierEvent[];
+    delivered: boolean;
+    receipts: ReceivedScan[];
+    findings: EvidenceFinding[];
+    ignored: RefundModel['ignored'];
+  };
+  risk: (RiskAssessment & { assessedAt: string }) | null;
+  approvalRequirement: ApprovalRequirement | null;
+  approvalsRequired: number | null;
+  approvalsStillNeeded: number;
+  approvals: RecordedApproval[];
+  payout: { reference: string; paidAt: string } | null;
+  outcome: RefundModel['outcome'] | null;
+  deadlines: { next: string | null; stuckAfter: string | null };
+  escalations: Escalation[];
+}
+
+export function refundStatus(model: RefundModel): RefundStatus {
+  const deadline = nextDeadline(model);
+  const stuckAt = stuckAfter(model);
+  const requirement = model.requirement ?? null;
+  return {
+    refundId: model.request.refundId,
+    orderId: model.request.orderId,
+    customerId: model.request.customerId,
+    initiatedBy: model.request.initiatedBy,
+    state: model.state,
+    amount: model.amount,
+    currency: model.request.currency,
+    since: model.stateSince,
+    waitingFor: waitingFor(model) ?? null,
+    stuck: activeStates.includes(model.state) && isStuck(model),
+    policyVersion: model.policy.version,
+    evidence: {
+      carrierEvents: model.carrierEvents,
+      delivered: delivery(model) !== undefined,
+      receipts: model.receipts,
+      findings: evidenceFindings(model),
+      ignored: model.ignored,
+    },
+    risk: model.risk ? { score: model.risk.score, band: model.risk.band, reasons: model.risk.reasons, assessedAt: model.risk.assessedAt } : null,
+    approvalRequirement: requirement,
+    approvalsRequired: requirement?.outcome === 'approve' ? requirement.approvals : null,
+    approvalsStillNeeded: approvalsStillNeeded(model),
+    approvals: model.approvals,
+    payout: model.payout ?? null,
+    outcome: model.outcome ?? null,
+    deadlines: {
+      next: deadline ? new Date(deadline.at).toISOString() : null,
+      stuckAfter: stuckAt !== undefined ? new Date(stuckAt).toISOString() : null,
+    },
+    escalations: model.escalations,
+  };
+}
+
+export type { RefundRequest };

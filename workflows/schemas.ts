@@ -1,0 +1,171 @@
+/**
+ * The public message contract, defined once. The workflow, the typed client and the HTTP API all
+ * validate with these schemas, and every TypeScript type for a message is inferred from them.
+ * Objects are strict: an unknown field is an error, not silently dropped.
+ */
+import { z } from 'zod';
+import { isCurrency } from './currencies';
+
+const id = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .trim()
+    .min(1, `${what} must not be empty`)
+    .max(128, `${what} must be at most 128 characters`)
+    .regex(/^[\x21-\x7e]+$/, `${what} must be printable ASCII without spaces`);
+
+const timestamp = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2026-11-21T09:30:00Z' });
+
+/** An integer count of a currency's minor units (cents for USD). Never a float. */
+export const MinorUnits = z
+  .number({ error: 'must be a number of minor units' })
+  .int('must be an integer number of minor units (no decimals)')
+  .positive('must be greater than zero')
+  .max(Number.MAX_SAFE_INTEGER, 'is too large');
+
+export const Currency = z
+  .string({ error: 'currency must be a string' })
+  .refine(isCurrency, { error: (issue) => `unknown ISO 4217 currency ${JSON.stringify(issue.input)}` });
+
+export const RefundItem = z.strictObject({
+  sku: id('sku'),
+  quantity: z.number().int('quantity must be a whole number').min(1).max(1000),
+  unitAmount: MinorUnits,
+  serialNumber: id('serialNumber').optional(),
+  category: z.string().trim().min(1).max(64),
+});
+export type RefundItem = z.infer<typeof RefundItem>;
+
+export const CarrierReturn = z.strictObject({
+  method: z.literal('carrier').optional(),
+  carrier: id('carrier'),
+  trackingNumber: id('trackingNumber'),
+});
+export const NoReturn = z.strictObject({ method: z.literal('none') });
+export const ReturnMethod = z.union([CarrierReturn, NoReturn], {
+  error: 'return must be { "carrier", "trackingNumber" } or { "method": "none" }',
+});
+export type ReturnMethod = z.infer<typeof ReturnMethod>;
+
+export const CUSTOMER = 'customer';
+
+export const RefundRequest = z
+  .strictObject({
+    refundId: id('refundId'),
+    orderId: id('orderId'),
+    customerId: id('customerId'),
+    currency: Currency,
+    items: z.array(RefundItem).min(1, 'items must list at least one item').max(100),
+    /** The employee who asked for the refund, or "customer" for self-service. */
+    initiatedBy: id('initiatedBy'),
+    reason: z.string().trim().min(1, 'reason must not be empty').max(500),
+    return: ReturnMethod,
+  })
+  .superRefine((request, ctx) => {
+    request.items.forEach((item, index) => {
+      if (item.serialNumber !== undefined && item.quantity !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['items', index, 'serialNumber'],
+          message: 'an item with a serialNumber must have quantity 1 (list each serial separately)',
+        });
+      }
+    });
+    if (!Number.isSafeInteger(refundAmount(request))) {
+      ctx.addIssue({ code: 'custom', path: ['items'], message: 'the refund amount is too large' });
+    }
+  });
+export type RefundRequest = z.infer<typeof RefundRequest>;
+
+/** The refund's amount: the sum of quantity × unitAmount, in minor units. */
+export function refundAmount(request: Pick<RefundRequest, 'items'>): number {
+  return request.items.reduce((sum, item) => sum + item.quantity * item.unitAmount, 0);
+}
+
+export function hasCarrierReturn(r: ReturnMethod): r is z.infer<typeof CarrierReturn> {
+  return r.method !== 'none';
+}
+
+export const CarrierStatus = z.enum([
+  'accepted',
+  'in_transit',
+  'out_for_delivery',
+  'delivered',
+  'exception',
+  'returned_to_sender',
+]);
+export type CarrierStatus = z.infer<typeof CarrierStatus>;
+
+export const CarrierEvent = z.strictObject({
+  eventId: id('eventId'),
+  carrier: id('carrier'),
+  trackingNumber: id('trackingNumber'),
+  status: CarrierStatus,
+  occurredAt: timestamp,
+  facilityId: id('facilityId').optional(),
+  weightGrams: z.number().int().positive().max(1_000_000).optional(),
+});
+export type CarrierEvent = z.infer<typeof CarrierEvent>;
+
+export const ItemCondition = z.enum(['new', 'used', 'damaged', 'wrong_item', 'empty_box']);
+export type ItemCondition = z.infer<typeof ItemCondition>;
+
+export const WarehouseReceipt = z.strictObject({
+  eventId: id('eventId'),
+  warehouseId: id('warehouseId'),
+  items: z
+    .array(
+      z.strictObject({
+        sku: id('sku'),
+        serialNumber: id('serialNumber').optional(),
+        condition: ItemCondition,
+      }),
+    )
+    .min(1, 'items must list what was in the parcel (use condition "empty_box" for an empty parcel)')
+    .max(1000),
+  weightGrams: z.number().int().nonnegative().max(1_000_000),
+  scannedAt: timestamp,
+});
+export type WarehouseReceipt = z.infer<typeof WarehouseReceipt>;
+
+/** A receipt scan as the workflow receives it: the scan plus who scanned it. */
+export const WarehouseScan = z.strictObject({
+  receipt: WarehouseReceipt,
+  scannedBy: id('scannedBy'),
+});
+export type WarehouseScan = z.infer<typeof WarehouseScan>;
+
+export const Role = z.enum(['refund_service', 'warehouse', 'approver', 'ops', 'admin']);
+export type Role = z.infer<typeof Role>;
+
+/** Who acts. The API derives this from the authenticated principal, never from the request body. */
+export const Approver = z.strictObject({
+  approverId: id('approverId'),
+  roles: z.array(Role).min(1),
+  /** The largest refund, in the refund's minor units, this approver may approve. */
+  approvalLimit: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+});
+export type Approver = z.infer<typeof Approver>;
+
+export const ApprovalDecision = z.strictObject({
+  decision: z.enum(['approve', 'reject']),
+  reason: z.string().trim().min(1).max(500).optional(),
+});
+export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
+
+export const ApprovalCommand = z.strictObject({
+  approver: Approver,
+  decision: ApprovalDecision,
+});
+export type ApprovalCommand = z.infer<typeof ApprovalCommand>;
+
+export const CancelCommand = z.strictObject({
+  cancelledBy: id('cancelledBy'),
+  reason: z.string().trim().min(1, 'reason must not be empty').max(500),
+});
+export type CancelCommand = z.infer<typeof CancelCommand>;
+
+/** A readable one-line summary of a zod error: `items.0.unitAmount: must be an integer …; currency: …`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`).join('; ');
+}
