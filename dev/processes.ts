@@ -1,0 +1,199 @@
+/**
+ * Small process helpers shared by the dev-stack launchers (Temporal dev server,
+ * embedded PostgreSQL): free ports, bounded output tails, exit waiting, and
+ * reaping servers orphaned by a previous run that was killed with SIGKILL.
+ */
+import { execFile, type ChildProcess } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/** Asks the OS for a currently free TCP port on `host`. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ host, port: 0, exclusive: true }, () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error(`could not determine a free port on ${host}`));
+      });
+    });
+  });
+}
+
+/** Resolves true if something accepts TCP connections on host:port. */
+export async function isPortInUse(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Keeps the last `maxLines` lines written by a child, for error messages. */
+export class OutputTail {
+  private readonly lines: string[] = [];
+  private partial = '';
+
+  constructor(private readonly maxLines = 40) {}
+
+  push(chunk: Buffer | string): void {
+    const text = this.partial + chunk.toString();
+    const parts = text.split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) {
+      this.lines.push(line);
+      if (this.lines.length > this.maxLines) this.lines.shift();
+    }
+  }
+
+  toString(): string {
+    const all = this.partial ? [...this.lines, this.partial] : this.lines;
+    return all.join('\n').trim();
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Waits for a spawned child to exit; resolves false on timeout. */
+export async function waitForChildExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off('exit', onExit);
+      resolve(false);
+    }, timeoutMs);
+    const onExit = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once('exit', onExit);
+  });
+}
+
+/** Polls until a (non-child) pid is gone; resolves false on timeout. */
+export async function waitForPidExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await sleep(100);
+  }
+  return true;
+}
+
+/**
+ * Sends `signal`, waits up to `graceMs`, then SIGKILLs. Used by every stop().
+ */
+export async function terminateChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(signal);
+  if (await waitForChildExit(child, graceMs)) return;
+  child.kill('SIGKILL');
+  await waitForChildExit(child, 5000);
+}
+
+/**
+ * Makes sure `child` does not outlive this process when it exits without
+ * calling the service's stop() (uncaught error, process.exit, second Ctrl-C).
+ * Returns a function that removes the hook once the child is stopped.
+ */
+export function killOnExit(child: ChildProcess, signal: NodeJS.Signals): () => void {
+  const hook = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  process.on('exit', hook);
+  return () => process.off('exit', hook);
+}
+
+interface ProcessInfo {
+  ppid: number;
+  command: string;
+}
+
+async function processInfo(pid: number): Promise<ProcessInfo | undefined> {
+  try {
+    const { stdout } = await execFileAsync('ps', ['-o', 'ppid=,args=', '-p', String(pid)]);
+    const match = /^\s*(\d+)\s+(.*)$/.exec(stdout.trim());
+    if (!match) return undefined;
+    return { ppid: Number(match[1]), command: match[2] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+interface OwnerRecord {
+  serverPid: number;
+  ownerPid: number;
+}
+
+/**
+ * Servers are spawned in their own process group (so a terminal Ctrl-C reaches
+ * only the orchestrator, which then stops them in order), which also means a
+ * SIGKILLed orchestrator leaves them running and holding their port and data.
+ * We record "server pid, owner pid" next to the data; on the next start, a
+ * recorded server that is still running but no longer a child of its owner is
+ * an orphan of a killed run and gets shut down. One whose owner is still its
+ * parent belongs to a live stack, and we refuse to start a second server on
+ * the same data.
+ */
+export async function reapOrphan(opts: {
+  ownerFile: string;
+  what: string;
+  /** Recognises the server's command line (guards against pid reuse). */
+  isServerCommand: (command: string) => boolean;
+  signal: NodeJS.Signals;
+  log?: (msg: string) => void;
+}): Promise<void> {
+  let record: OwnerRecord;
+  try {
+    record = JSON.parse(await readFile(opts.ownerFile, 'utf8')) as OwnerRecord;
+  } catch {
+    return;
+  }
+  const info = await processInfo(record.serverPid);
+  if (info && opts.isServerCommand(info.command)) {
+    if (info.ppid === record.ownerPid) {
+      throw new Error(
+        `The ${opts.what} is already running (pid ${record.serverPid}, started by pid ${record.ownerPid}). ` +
+          `Stop that process first.`,
+      );
+    }
+    opts.log?.(`stopping the ${opts.what} left over from a killed run (pid ${record.serverPid})`);
+    process.kill(record.serverPid, opts.signal);
+    if (!(await waitForPidExit(record.serverPid, 30_000))) {
+      process.kill(record.serverPid, 'SIGKILL');
+      await waitForPidExit(record.serverPid, 5000);
+    }
+  }
+  await rm(opts.ownerFile, { force: true });
+}
+
+export async function writeOwnerFile(ownerFile: string, serverPid: number): Promise<void> {
+  const record: OwnerRecord = { serverPid, ownerPid: process.pid };
+  await writeFile(ownerFile, JSON.stringify(record) + '\n');
+}

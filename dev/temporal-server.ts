@@ -1,0 +1,193 @@
+/**
+ * Runs `temporal server start-dev` as a child process and waits until its
+ * frontend answers, for `npm start` and the test suite.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import {
+  freePort,
+  isPortInUse,
+  killOnExit,
+  OutputTail,
+  reapOrphan,
+  terminateChild,
+  writeOwnerFile,
+} from './processes';
+
+export type SearchAttributeTypeName = 'Keyword' | 'Datetime' | 'Int' | 'Bool' | 'Text' | 'Double' | 'KeywordList';
+
+export interface TemporalDevServerOptions {
+  binary: string;
+  /** Interface the frontend (and Web UI) binds to. Default 127.0.0.1. */
+  ip?: string;
+  /** Frontend gRPC port; 0 or omitted picks a free one. */
+  port?: number;
+  /** Web UI port; 0 or omitted picks a free one; false runs headless. */
+  uiPort?: number | false;
+  /** SQLite file for persistence across restarts; omitted = in-memory. */
+  dbFile?: string;
+  /** Namespace to create and wait for. Default 'default' (always created). */
+  namespace?: string;
+  searchAttributes: Record<string, SearchAttributeTypeName>;
+  /** Appends the server's output here; otherwise only kept for error messages. */
+  logFile?: string;
+  /** How long to wait for the frontend to answer. Default 60 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface TemporalDevServer {
+  /** host:port of the frontend gRPC service. */
+  address: string;
+  uiUrl?: string;
+  namespace: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 10_000;
+
+export async function startTemporalDevServer(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
+  const ip = opts.ip ?? '127.0.0.1';
+  const namespace = opts.namespace ?? 'default';
+  const ownerFile = opts.dbFile ? `${opts.dbFile}.owner.json` : undefined;
+
+  if (opts.dbFile) await mkdir(path.dirname(opts.dbFile), { recursive: true });
+  if (ownerFile) {
+    await reapOrphan({
+      ownerFile,
+      what: `Temporal dev server for ${opts.dbFile}`,
+      isServerCommand: (command) => command.includes('start-dev'),
+      signal: 'SIGTERM',
+      log: (msg) => process.stderr.write(`${msg}\n`),
+    });
+  }
+
+  const port = opts.port || (await freePort(ip));
+  if (opts.port && (await isPortInUse(ip, port))) {
+    throw new Error(`Cannot start the Temporal dev server: port ${port} on ${ip} is already in use.`);
+  }
+  const uiPort = opts.uiPort === false ? undefined : opts.uiPort || (await freePort(ip));
+  if (opts.uiPort && (await isPortInUse(ip, opts.uiPort))) {
+    throw new Error(`Cannot start the Temporal Web UI: port ${opts.uiPort} on ${ip} is already in use.`);
+  }
+
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'warn'];
+  if (uiPort === undefined) args.push('--headless');
+  else args.push('--ui-port', String(uiPort));
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal');
+  if (namespace !== 'default') args.push('--namespace', namespace);
+  for (const [name, type] of Object.entries(opts.searchAttributes)) {
+    args.push('--search-attribute', `${name}=${type}`);
+  }
+
+  let log: WriteStream | undefined;
+  if (opts.logFile) {
+    await mkdir(path.dirname(opts.logFile), { recursive: true });
+    log = createWriteStream(opts.logFile, { flags: 'a' });
+  }
+  const tail = new OutputTail(40);
+  // Own process group: a Ctrl-C in the terminal goes to the orchestrator only,
+  // which stops the worker before the server it is talking to.
+  const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const removeExitHook = killOnExit(child, 'SIGKILL');
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on('data', (chunk: Buffer) => {
+      tail.push(chunk);
+      log?.write(chunk);
+    });
+  }
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exited with code ${code}`)),
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await terminateChild(child, 'SIGTERM', STOP_GRACE_MS);
+      removeExitHook();
+      if (ownerFile) await rm(ownerFile, { force: true });
+      await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
+    })());
+
+  const address = `${ip}:${port}`;
+  try {
+    const ready = waitUntilReady(address, namespace, opts.readyTimeoutMs ?? 60_000);
+    const outcome = await Promise.race([
+      ready.then(() => 'ready' as const),
+      exited.then((how) => ({ exited: how })),
+      spawnError.then((error) => ({ error })),
+    ]);
+    if (outcome !== 'ready') {
+      ready.cancel();
+      if ('error' in outcome) {
+        throw new Error(`Could not run the Temporal CLI at ${opts.binary}: ${outcome.error.message}`);
+      }
+      throw new Error(
+        `The Temporal dev server ${outcome.exited} before it was ready (\`${opts.binary} ${args.join(' ')}\`).` +
+          serverOutput(tail),
+      );
+    }
+  } catch (err) {
+    await stop();
+    if (err instanceof ReadyTimeout) {
+      throw new Error(`${err.message} (\`${opts.binary} ${args.join(' ')}\`).${serverOutput(tail)}`);
+    }
+    throw err;
+  }
+  if (ownerFile && child.pid) await writeOwnerFile(ownerFile, child.pid);
+
+  return {
+    address,
+    uiUrl: uiPort === undefined ? undefined : `http://${ip}:${uiPort}`,
+    namespace,
+    pid: child.pid ?? -1,
+    stop,
+  };
+}
+
+function serverOutput(tail: OutputTail): string {
+  const text = tail.toString();
+  return text ? `\n--- server output (last lines) ---\n${text}` : ' It printed nothing.';
+}
+
+class ReadyTimeout extends Error {}
+
+/**
+ * Polls until the frontend answers GetSystemInfo and the namespace exists.
+ * The returned promise has cancel() so a failed start does not leave it polling.
+ */
+function waitUntilReady(address: string, namespace: string, timeoutMs: number): Promise<void> & { cancel(): void } {
+  let cancelled = false;
+  const run = async () => {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    while (!cancelled) {
+      let connection: Connection | undefined;
+      try {
+        connection = await Connection.connect({ address, connectTimeout: 2000 });
+        await connection.workflowService.getSystemInfo({});
+        await connection.workflowService.describeNamespace({ namespace });
+        return;
+      } catch (err) {
+        lastError = err;
+      } finally {
+        await connection?.close().catch(() => undefined);
+      }
+      if (Date.now() > deadline) {
+        const reason = lastError instanceof Error ? lastError.message : String(lastError);
+        throw new ReadyTimeout(
+          `The Temporal dev server at ${address} did not become ready within ${timeoutMs / 1000} s (last error: ${reason})`,
+        );
+      }
+      await sleep(200);
+    }
+  };
+  const promise = run();
+  promise.catch(() => undefined);
+  return Object.assign(promise, { cancel: () => void (cancelled = true) });
+}
