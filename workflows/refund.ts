@@ -166,7 +166,7 @@ export async function refundWorkflow(input: RefundRequest): Promise<RefundStatus
     const batch = pending.slice();
     const snapshot = readModelSnapshot(current, workflowInfo().workflowId, flushed + batch.length);
     if (batch.length > 0) {
-      await recordProgress({ refund: snapshot, firstSeq: flushed + 1, facts: batch });
+      await recordProgress({ refund: snapshot, firstSeq: flushed + 1, facts: batch, ...(flushed === 0 ? { request } : {}) });
       pending.splice(0, batch.length);
       flushed += batch.length;
     }
@@ -202,6 +202,7 @@ export async function refundWorkflow(input: RefundRequest): Promise<RefundStatus
         const risk = await assessRisk({
           refundId: request.refundId,
           request,
+          policy: current.policy,
           amount: current.amount,
           findings: evidenceFindings(current),
           scanners: current.receipts.map((r) => r.scannedBy),

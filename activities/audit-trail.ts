@@ -1,0 +1,142 @@
+/**
+ * The tamper-evident audit trail. Rows form one hash chain across all refunds: each row's hash
+ * covers its content and the previous row's hash, so changing, removing or reordering any row
+ * breaks every hash after it. Anyone with read access can verify the chain.
+ */
+import type { AuditFact } from '../workflows/refund-model';
+import { canonicalJson, sha256Hex } from './canonical';
+import type { Pool, PoolClient } from './db';
+
+export const GENESIS_HASH = '0'.repeat(64);
+/** Serialises appends so that sequence numbers and hashes form one unbroken chain. */
+const AUDIT_CHAIN_LOCK = 7_001_001;
+
+export interface AuditRow {
+  seq: number;
+  refundId: string;
+  refundSeq: number;
+  kind: string;
+  actor: string;
+  occurredAt: string;
+  data: unknown;
+  prevHash: string;
+  hash: string;
+}
+
+export function auditHash(row: Omit<AuditRow, 'hash'>): string {
+  return sha256Hex(
+    canonicalJson({
+      seq: row.seq,
+      refundId: row.refundId,
+      refundSeq: row.refundSeq,
+      kind: row.kind,
+      actor: row.actor,
+      occurredAt: row.occurredAt,
+      data: row.data,
+      prevHash: row.prevHash,
+    }),
+  );
+}
+
+/**
+ * Appends a refund's facts numbered from `firstSeq`, inside the caller's transaction. Facts
+ * already written by an earlier attempt of the same activity are skipped, so retries never
+ * write a step twice.
+ */
+export async function appendAuditFacts(client: PoolClient, refundId: string, firstSeq: number, facts: AuditFact[]): Promise<number> {
+  if (facts.length === 0) return 0;
+  await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
+  const written = await client.query<{ max: number | null }>('SELECT max(refund_seq) AS max FROM audit_log WHERE refund_id = $1', [refundId]);
+  const alreadyWritten = written.rows[0]?.max ?? 0;
+  const fresh = facts.map((fact, i) => ({ fact, refundSeq: firstSeq + i })).filter((f) => f.refundSeq > alreadyWritten);
+  if (fresh.length === 0) return 0;
+  if (fresh[0]!.refundSeq !== alreadyWritten + 1) {
+    throw new Error(`audit trail for refund ${refundId} would have a gap: next is ${alreadyWritten + 1}, got ${fresh[0]!.refundSeq}`);
+  }
+  const last = await client.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+  let seq = last.rows[0]?.seq ?? 0;
+  let prevHash = last.rows[0]?.hash ?? GENESIS_HASH;
+  const columns: unknown[][] = [[], [], [], [], [], [], [], [], []];
+  for (const { fact, refundSeq } of fresh) {
+    seq += 1;
+    // Stored as jsonb and hashed as it will read back: undefined fields vanish, as in JSON.
+    const data = JSON.parse(JSON.stringify(fact.data)) as unknown;
+    const occurredAt = new Date(fact.at).toISOString();
+    const hash = auditHash({ seq, refundId, refundSeq, kind: fact.kind, actor: fact.actor, occurredAt, data, prevHash });
+    [seq, refundId, refundSeq, fact.kind, fact.actor, occurredAt, JSON.stringify(data), prevHash, hash].forEach((v, i) => columns[i]!.push(v));
+    prevHash = hash;
+  }
+  await client.query(
+    `INSERT INTO audit_log (seq, refund_id, refund_seq, kind, actor, occurred_at, data, prev_hash, hash)
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[], $8::text[], $9::text[])`,
+    columns,
+  );
+  return fresh.length;
+}
+
+export interface AuditVerification {
+  ok: boolean;
+  rowsChecked: number;
+  lastSeq: number;
+  lastHash: string;
+  /** The first row that does not verify, and why. */
+  brokenAt?: { seq: number; refundId: string; reason: string };
+}
+
+function toRow(r: Record<string, unknown>): AuditRow {
+  return {
+    seq: Number(r.seq),
+    refundId: String(r.refund_id),
+    refundSeq: Number(r.refund_seq),
+    kind: String(r.kind),
+    actor: String(r.actor),
+    occurredAt: (r.occurred_at as Date).toISOString(),
+    data: r.data,
+    prevHash: String(r.prev_hash),
+    hash: String(r.hash),
+  };
+}
+
+/** Walks the whole chain in order, recomputing every hash; reads in pages so it scales. */
+export async function verifyAuditChain(pool: Pool, pageSize = 5000): Promise<AuditVerification> {
+  let expectedSeq = 1;
+  let prevHash = GENESIS_HASH;
+  const nextRefundSeq = new Map<string, number>();
+  for (;;) {
+    const page = await pool.query(
+      `SELECT seq, refund_id, refund_seq, kind, actor, occurred_at, data, prev_hash, hash
+       FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2`,
+      [expectedSeq, pageSize],
+    );
+    for (const raw of page.rows) {
+      const row = toRow(raw);
+      const broken = (reason: string): AuditVerification => ({
+        ok: false,
+        rowsChecked: expectedSeq - 1,
+        lastSeq: expectedSeq - 1,
+        lastHash: prevHash,
+        brokenAt: { seq: row.seq, refundId: row.refundId, reason },
+      });
+      if (row.seq !== expectedSeq) return broken(`row ${expectedSeq} is missing`);
+      if (row.prevHash !== prevHash) return broken('prev_hash does not match the previous row');
+      const { hash, ...content } = row;
+      if (auditHash(content) !== hash) return broken('hash does not match the row content');
+      const wantRefundSeq = nextRefundSeq.get(row.refundId) ?? 1;
+      if (row.refundSeq !== wantRefundSeq) return broken(`refund step ${wantRefundSeq} is missing`);
+      nextRefundSeq.set(row.refundId, wantRefundSeq + 1);
+      prevHash = hash;
+      expectedSeq += 1;
+    }
+    if (page.rows.length < pageSize) break;
+  }
+  return { ok: true, rowsChecked: expectedSeq - 1, lastSeq: expectedSeq - 1, lastHash: prevHash };
+}
+
+export async function auditTrailOf(pool: Pool, refundId: string): Promise<AuditRow[]> {
+  const result = await pool.query(
+    `SELECT seq, refund_id, refund_seq, kind, actor, occurred_at, data, prev_hash, hash
+     FROM audit_log WHERE refund_id = $1 ORDER BY seq`,
+    [refundId],
+  );
+  return result.rows.map(toRow);
+}

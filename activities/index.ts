@@ -1,0 +1,65 @@
+/**
+ * The refund workflow's activities: every side effect it has. Built per worker from its
+ * dependencies, so tests run them against a real database with a chosen payment gateway.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { failureTypes } from '../workflows/messages';
+import type { Policy } from '../workflows/policy';
+import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
+import type { AuditFact } from '../workflows/refund-model';
+import type { RefundRequest } from '../workflows/schemas';
+import { appendAuditFacts } from './audit-trail';
+import { requestHash } from './canonical';
+import { withTransaction, type Pool } from './db';
+import { payOut, type PaymentGateway, type PayoutReceipt } from './payments';
+import { upsertRefundRow } from './read-model';
+import { assessRisk, type RiskInput } from './risk';
+
+export interface ProgressInput {
+  refund: ReadModelSnapshot;
+  /** Audit sequence number (within the refund) of the first fact. */
+  firstSeq: number;
+  facts: AuditFact[];
+  /** Sent with the first batch, which creates the read-model row. */
+  request?: RefundRequest;
+}
+
+export interface RefundActivityDeps {
+  pool: Pool;
+  /** The policy new refunds pin. */
+  policy: Policy;
+  gateway: PaymentGateway;
+}
+
+export function createActivities({ pool, policy, gateway }: RefundActivityDeps) {
+  return {
+    /** The policy this refund will follow for its whole life; recorded in its history. */
+    async pinPolicy(): Promise<Policy> {
+      return policy;
+    },
+
+    /** Writes a transition: the audit facts and the read-model row, in one transaction. */
+    async recordProgress(input: ProgressInput): Promise<void> {
+      await withTransaction(pool, async (client) => {
+        const hash = input.request ? requestHash(input.request) : undefined;
+        if (!(await upsertRefundRow(client, input.refund, hash))) {
+          throw ApplicationFailure.nonRetryable(
+            `refund id ${input.refund.refundId} is already used by a different request`,
+            failureTypes.refundConflict,
+          );
+        }
+        await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);
+      });
+    },
+
+    async assessRisk(input: RiskInput) {
+      return assessRisk(pool, input);
+    },
+
+    async payOut(input: { refundId: string; customerId: string; amount: number; currency: string }): Promise<PayoutReceipt> {
+      return payOut(pool, gateway, input);
+    },
+  };
+}
+
+export type RefundActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,130 @@
+/** The refunds read model: one row per refund, for lookups and operations lists. */
+import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
+import { activeStates, type RefundState } from '../workflows/refund-model';
+import type { Pool, PoolClient } from './db';
+
+/**
+ * Inserts or updates a refund's row. A row only moves forward: an update carrying an older
+ * progress sequence (a retried activity overtaken by a newer one) changes nothing.
+ * Returns false when the row belongs to a different request with the same refund id.
+ */
+export async function upsertRefundRow(client: PoolClient, row: ReadModelSnapshot, requestHash: string | undefined): Promise<boolean> {
+  const existing = await client.query<{ request_hash: string }>('SELECT request_hash FROM refunds WHERE refund_id = $1 FOR UPDATE', [row.refundId]);
+  const current = existing.rows[0];
+  if (current && requestHash !== undefined && current.request_hash !== requestHash) return false;
+  if (!current && requestHash === undefined) throw new Error(`refund ${row.refundId} has no read-model row to update`);
+  const values = [
+    row.refundId, row.workflowId, row.orderId, row.customerId, row.initiatedBy, row.currency, row.amount, row.state,
+    row.waitingFor, row.stateSince, row.stuck, row.stuckAfter, row.carrier, row.trackingNumber, row.policyVersion,
+    row.riskScore, row.riskBand, row.approvalsRequired, row.approvalsGiven, requestHash ?? null, row.requestedAt, row.progressSeq,
+  ];
+  await client.query(
+    `INSERT INTO refunds (refund_id, workflow_id, order_id, customer_id, initiated_by, currency, amount, state,
+       waiting_for, state_since, stuck, stuck_after, carrier, tracking_number, policy_version,
+       risk_score, risk_band, approvals_required, approvals_given, request_hash, requested_at, progress_seq)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+     ON CONFLICT (refund_id) DO UPDATE SET
+       state = excluded.state, waiting_for = excluded.waiting_for, state_since = excluded.state_since,
+       stuck = excluded.stuck, stuck_after = excluded.stuck_after, risk_score = excluded.risk_score,
+       risk_band = excluded.risk_band, approvals_required = excluded.approvals_required,
+       approvals_given = excluded.approvals_given, progress_seq = excluded.progress_seq, updated_at = now()
+     WHERE refunds.progress_seq < excluded.progress_seq`,
+    values,
+  );
+  return true;
+}
+
+export interface RefundRow {
+  refundId: string;
+  workflowId: string;
+  orderId: string;
+  customerId: string;
+  initiatedBy: string;
+  currency: string;
+  amount: number;
+  state: RefundState;
+  waitingFor: string | null;
+  stateSince: string;
+  stuck: boolean;
+  stuckAfter: string | null;
+  carrier: string | null;
+  trackingNumber: string | null;
+  policyVersion: string;
+  riskScore: number | null;
+  riskBand: string | null;
+  approvalsRequired: number | null;
+  approvalsGiven: number;
+  requestedAt: string;
+  updatedAt: string;
+}
+
+const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
+
+function toRefundRow(r: Record<string, unknown>): RefundRow {
+  return {
+    refundId: String(r.refund_id),
+    workflowId: String(r.workflow_id),
+    orderId: String(r.order_id),
+    customerId: String(r.customer_id),
+    initiatedBy: String(r.initiated_by),
+    currency: String(r.currency),
+    amount: Number(r.amount),
+    state: r.state as RefundState,
+    waitingFor: (r.waiting_for as string | null) ?? null,
+    stateSince: iso(r.state_since)!,
+    stuck: Boolean(r.stuck),
+    stuckAfter: iso(r.stuck_after),
+    carrier: (r.carrier as string | null) ?? null,
+    trackingNumber: (r.tracking_number as string | null) ?? null,
+    policyVersion: String(r.policy_version),
+    riskScore: r.risk_score === null ? null : Number(r.risk_score),
+    riskBand: (r.risk_band as string | null) ?? null,
+    approvalsRequired: r.approvals_required === null ? null : Number(r.approvals_required),
+    approvalsGiven: Number(r.approvals_given),
+    requestedAt: iso(r.requested_at)!,
+    updatedAt: iso(r.updated_at)!,
+  };
+}
+
+export async function getRefundRow(pool: Pool, refundId: string): Promise<RefundRow | undefined> {
+  const result = await pool.query('SELECT * FROM refunds WHERE refund_id = $1', [refundId]);
+  return result.rows[0] ? toRefundRow(result.rows[0]) : undefined;
+}
+
+/** The refunds a carrier's tracking number belongs to (normally one). */
+export async function findRefundsByTracking(pool: Pool, carrier: string, trackingNumber: string): Promise<RefundRow[]> {
+  const result = await pool.query(
+    'SELECT * FROM refunds WHERE carrier = $1 AND tracking_number = $2 ORDER BY requested_at',
+    [carrier, trackingNumber],
+  );
+  return result.rows.map(toRefundRow);
+}
+
+export interface StuckQuery {
+  /** Waiting in the current state longer than this many milliseconds. Omitted: past the state's own limit. */
+  olderThanMs?: number;
+  states?: RefundState[];
+  limit?: number;
+  now?: Date;
+}
+
+/** Refunds still in flight that have waited too long, oldest first. */
+export async function listStuckRefunds(pool: Pool, query: StuckQuery = {}): Promise<RefundRow[]> {
+  const now = query.now ?? new Date();
+  const states = query.states?.length ? query.states : [...activeStates];
+  const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
+  const active = `state IN (${activeStates.map((s) => `'${s}'`).join(', ')})`;
+  const result =
+    query.olderThanMs === undefined
+      ? await pool.query(
+          `SELECT * FROM refunds WHERE ${active} AND stuck_after <= $1 AND state = ANY($2::text[])
+           ORDER BY state_since LIMIT $3`,
+          [now, states, limit],
+        )
+      : await pool.query(
+          `SELECT * FROM refunds WHERE ${active} AND state_since <= $1 AND state = ANY($2::text[])
+           ORDER BY state_since LIMIT $3`,
+          [new Date(now.getTime() - query.olderThanMs), states, limit],
+        );
+  return result.rows.map(toRefundRow);
+}

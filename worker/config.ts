@@ -1,0 +1,78 @@
+/**
+ * Configuration, read and validated once at start. A bad value stops the process with a message
+ * naming the variable (or the policy file's key) at fault.
+ */
+import { readFileSync } from 'node:fs';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { z } from 'zod';
+import { TASK_QUEUE_DEFAULT } from '../workflows/messages';
+import { defaultPolicy, Policy } from '../workflows/policy';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const Env = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional(),
+  REFUNDS_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
+  REFUNDS_POLICY_FILE: z.string().min(1).optional(),
+  REFUNDS_PAYMENT_GATEWAY: z.enum(['ledger']).default('ledger'),
+  REFUNDS_WORKER_MAX_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(200),
+  REFUNDS_WORKER_MAX_WORKFLOW_TASKS: z.coerce.number().int().min(1).max(10_000).default(200),
+  REFUNDS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+});
+
+export interface Config {
+  temporal: { address: string; namespace: string; connectionOptions: ReturnType<typeof loadClientConnectConfig>['connectionOptions'] };
+  databaseUrl: string | undefined;
+  taskQueue: string;
+  policy: Policy;
+  paymentGateway: 'ledger';
+  maxConcurrentActivities: number;
+  maxConcurrentWorkflowTasks: number;
+  dbPoolSize: number;
+}
+
+export function loadPolicyFile(path: string): Policy {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`REFUNDS_POLICY_FILE ${path}: ${(error as Error).message}`);
+  }
+  const parsed = Policy.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ConfigError(`REFUNDS_POLICY_FILE ${path} is invalid: ${issues}`);
+  }
+  return parsed.data;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${issues}`);
+  }
+  const vars = parsed.data;
+  let temporal;
+  try {
+    temporal = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
+  } catch (error) {
+    throw new ConfigError(`invalid Temporal configuration (TEMPORAL_* variables): ${(error as Error).message}`);
+  }
+  return {
+    temporal: {
+      address: temporal.connectionOptions.address ?? 'localhost:7233',
+      namespace: temporal.namespace ?? 'default',
+      connectionOptions: temporal.connectionOptions,
+    },
+    databaseUrl: vars.DATABASE_URL,
+    taskQueue: vars.REFUNDS_TASK_QUEUE,
+    policy: vars.REFUNDS_POLICY_FILE ? loadPolicyFile(vars.REFUNDS_POLICY_FILE) : defaultPolicy,
+    paymentGateway: vars.REFUNDS_PAYMENT_GATEWAY,
+    maxConcurrentActivities: vars.REFUNDS_WORKER_MAX_ACTIVITIES,
+    maxConcurrentWorkflowTasks: vars.REFUNDS_WORKER_MAX_WORKFLOW_TASKS,
+    dbPoolSize: vars.REFUNDS_DB_POOL_SIZE,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The refund worker: registers the refund workflow and its activities on a task queue. Used by
+ * `npm start`, by the production entry point (worker/main.ts) and by the tests.
+ */
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
+import { createActivities } from '../activities';
+import { createPool, type Pool } from '../activities/db';
+import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
+import type { Policy } from '../workflows/policy';
+import { refundSearchAttributes } from '../workflows/search-attributes';
+import { loadConfig } from './config';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface RefundWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  pool: Pool;
+  policy: Policy;
+  gateway?: PaymentGateway;
+  /** A prebuilt workflow bundle (tests build one per run); otherwise the workflows are bundled at start. */
+  workflowBundlePath?: string;
+  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'>;
+}
+
+export async function createRefundWorker(options: RefundWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath }),
+    activities: createActivities({ pool: options.pool, policy: options.policy, gateway: options.gateway ?? new LedgerOnlyGateway() }),
+    ...options.tuning,
+  });
+}
+
+const indexedValueTypes = {
+  Keyword: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  Datetime: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  Int: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
+  Bool: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+} as const;
+
+/**
+ * Registers the refund search attributes on the namespace if they are missing, so the workflow
+ * can publish its state on any server. On Temporal Cloud, where the API key may not allow this,
+ * register them once from the Cloud UI instead.
+ */
+export async function ensureSearchAttributes(connection: NativeConnection, namespace: string): Promise<void> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const known = new Set(Object.keys(existing.customAttributes ?? {}));
+  const missing = Object.entries(refundSearchAttributes).filter(([name]) => !known.has(name));
+  if (missing.length === 0) return;
+  await connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map(([name, type]) => [name, indexedValueTypes[type]])),
+  });
+}
+
+/**
+ * Runs a worker until `signal` aborts, then drains in-flight tasks and closes its connections.
+ * Configuration comes from the environment (see worker/config.ts); the arguments override it.
+ */
+export async function runWorker(opts: { temporalAddress?: string; namespace?: string; databaseUrl: string; signal: AbortSignal }): Promise<void> {
+  const config = loadConfig();
+  const namespace = opts.namespace ?? config.temporal.namespace;
+  const connection = await NativeConnection.connect({
+    ...config.temporal.connectionOptions,
+    address: opts.temporalAddress ?? config.temporal.address,
+  });
+  const pool = createPool(opts.databaseUrl, config.dbPoolSize);
+  try {
+    await ensureSearchAttributes(connection, namespace);
+    const worker = await createRefundWorker({
+      connection,
+      namespace,
+      taskQueue: config.taskQueue,
+      pool,
+      policy: config.policy,
+      tuning: {
+        maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+        maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
+      },
+    });
+    if (opts.signal.aborted) return;
+    opts.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
+    console.log(`refund worker polling task queue "${config.taskQueue}" in namespace "${namespace}" (policy ${config.policy.version})`);
+    await worker.run();
+  } finally {
+    await pool.end();
+    await connection.close();
+  }
+}
