@@ -244,8 +244,13 @@ export function checkCancel(model: RefundModel): string | undefined {
   return undefined;
 }
 
+/**
+ * Approvals that still count. An approver who later scans a receipt for the same refund has
+ * become a scanner of it, and their approval no longer counts towards the payout.
+ */
 export function approvalsGiven(model: RefundModel): number {
-  return model.approvals.filter((a) => a.decision === 'approve').length;
+  const scanners = scannerIds(model);
+  return model.approvals.filter((a) => a.decision === 'approve' && !scanners.includes(a.approverId)).length;
 }
 
 export function approvalsStillNeeded(model: RefundModel): number {

@@ -1,0 +1,78 @@
+/**
+ * Errors the client library throws, each with a stable machine-readable code. The HTTP API maps
+ * them to status codes; scripts can switch on `code`.
+ */
+import type { z } from 'zod';
+import type { ApprovalRule } from '../workflows/policy';
+
+export type RefundErrorCode =
+  | 'invalid_input'
+  | 'refund_conflict'
+  | 'refund_not_found'
+  | 'approval_refused'
+  | 'cancel_refused'
+  | 'refund_starting';
+
+export class RefundError extends Error {
+  override name = 'RefundError';
+  constructor(
+    readonly code: RefundErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface InputIssue {
+  /** Dotted path of the field at fault, e.g. `items.0.unitAmount`. */
+  path: string;
+  message: string;
+}
+
+export class InvalidInputError extends RefundError {
+  override name = 'InvalidInputError';
+  constructor(
+    readonly what: string,
+    readonly issues: InputIssue[],
+  ) {
+    super('invalid_input', `invalid ${what}: ${issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('; ')}`);
+  }
+
+  static fromZod(what: string, error: z.ZodError): InvalidInputError {
+    return new InvalidInputError(
+      what,
+      error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
+  }
+}
+
+export class RefundConflictError extends RefundError {
+  override name = 'RefundConflictError';
+  constructor(readonly refundId: string) {
+    super('refund_conflict', `refund ${refundId} already exists with a different request`);
+  }
+}
+
+export class RefundNotFoundError extends RefundError {
+  override name = 'RefundNotFoundError';
+  constructor(message: string) {
+    super('refund_not_found', message);
+  }
+}
+
+export class ApprovalRefusedError extends RefundError {
+  override name = 'ApprovalRefusedError';
+  constructor(
+    readonly rule: ApprovalRule,
+    message: string,
+  ) {
+    super('approval_refused', message);
+  }
+}
+
+export class CancelRefusedError extends RefundError {
+  override name = 'CancelRefusedError';
+  constructor(message: string) {
+    super('cancel_refused', message);
+  }
+}

@@ -1,0 +1,6 @@
+export * from './errors';
+export { RefundsClient, type RefundRequested, type RefundsClientOptions } from './refunds-client';
+export type { RefundStatus } from '../workflows/messages';
+export type { RefundRow, StuckQuery } from '../activities/read-model';
+export type { AuditVerification, AuditRow } from '../activities/audit-trail';
+export * from '../workflows/schemas';

@@ -1,0 +1,235 @@
+/**
+ * The typed client for refund services, scanners, approvers and operations. Every input is
+ * validated with the same schemas the workflow uses before anything is sent.
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { z } from 'zod';
+import { auditTrailOf, verifyAuditChain, type AuditRow, type AuditVerification } from '../activities/audit-trail';
+import { requestHash } from '../activities/canonical';
+import type { Pool } from '../activities/db';
+import { findRefundsByTracking, getRefundRow, listStuckRefunds, type RefundRow, type StuckQuery } from '../activities/read-model';
+import {
+  cancelUpdate,
+  carrierEventSignal,
+  decideUpdate,
+  failureTypes,
+  refundWorkflowId,
+  statusQuery,
+  TASK_QUEUE_DEFAULT,
+  warehouseScanSignal,
+  type RefundStatus,
+} from '../workflows/messages';
+import type { ApprovalRefusal } from '../workflows/policy';
+import type { refundWorkflow } from '../workflows/refund';
+import {
+  ApprovalCommand,
+  CancelCommand,
+  CarrierEvent,
+  RefundRequest,
+  WarehouseScan,
+  type Approver,
+  type ApprovalDecision,
+  type WarehouseReceipt,
+} from '../workflows/schemas';
+import {
+  ApprovalRefusedError,
+  CancelRefusedError,
+  InvalidInputError,
+  RefundConflictError,
+  RefundError,
+  RefundNotFoundError,
+} from './errors';
+
+export interface RefundsClientOptions {
+  /** A connected Temporal client. */
+  temporal: Client;
+  /** The service's PostgreSQL (read model and audit trail). */
+  pool: Pool;
+  taskQueue?: string;
+}
+
+export interface RefundRequested {
+  refundId: string;
+  workflowId: string;
+  /** False when the same request had already been made: nothing new was started. */
+  created: boolean;
+}
+
+function parse<S extends z.ZodType>(schema: S, what: string, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw InvalidInputError.fromZod(what, result.error);
+  return result.data;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class RefundsClient {
+  private readonly temporal: Client;
+  private readonly pool: Pool;
+  private readonly taskQueue: string;
+
+  constructor(options: RefundsClientOptions) {
+    this.temporal = options.temporal;
+    this.pool = options.pool;
+    this.taskQueue = options.taskQueue ?? TASK_QUEUE_DEFAULT;
+  }
+
+  /**
+   * Requests a refund. Idempotent by refund id: the same id with the same body returns the
+   * existing refund (`created: false`); the same id with a different body throws RefundConflictError.
+   */
+  async requestRefund(input: unknown): Promise<RefundRequested> {
+    const request = parse(RefundRequest, 'refund request', input);
+    const workflowId = refundWorkflowId(request.refundId);
+    const hash = requestHash(request);
+    try {
+      await this.temporal.workflow.start<typeof refundWorkflow>('refundWorkflow', {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [request],
+        memo: { requestHash: hash },
+        // A refund id is used once, ever: not even a finished refund's id may start a new one.
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      });
+      return { refundId: request.refundId, workflowId, created: true };
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      const existing = await this.temporal.workflow.getHandle(workflowId).describe();
+      if (existing.memo?.requestHash !== hash) throw new RefundConflictError(request.refundId);
+      return { refundId: request.refundId, workflowId, created: false };
+    }
+  }
+
+  /**
+   * Records a carrier tracking event on the refund whose return parcel it tracks.
+   * A repeated event id is accepted and changes nothing.
+   */
+  async recordCarrierEvent(input: unknown): Promise<{ refundIds: string[] }> {
+    const event = parse(CarrierEvent, 'carrier event', input);
+    const refunds = await findRefundsByTracking(this.pool, event.carrier, event.trackingNumber);
+    if (refunds.length === 0) {
+      throw new RefundNotFoundError(`no refund is waiting for ${event.carrier} parcel ${event.trackingNumber}`);
+    }
+    for (const refund of refunds) {
+      await this.temporal.workflow.getHandle(refund.workflowId).signal(carrierEventSignal, event);
+    }
+    return { refundIds: refunds.map((r) => r.refundId) };
+  }
+
+  /** Records a warehouse receipt scan. `scannedBy` is the authenticated scanner. */
+  async recordWarehouseScan(refundId: string, receipt: WarehouseReceipt | unknown, scannedBy: string): Promise<void> {
+    const scan = parse(WarehouseScan, 'warehouse scan', { receipt, scannedBy });
+    await this.withRefund(refundId, (handle) => handle.signal(warehouseScanSignal, scan));
+  }
+
+  /** An approver's decision. `approver` is the authenticated principal, never caller-supplied data. */
+  async decide(refundId: string, approver: Approver, decision: ApprovalDecision): Promise<RefundStatus> {
+    const command = parse(ApprovalCommand, 'approval', { approver, decision });
+    try {
+      return await this.withRefund(refundId, (handle) => handle.executeUpdate(decideUpdate, { args: [command] }));
+    } catch (error) {
+      throw await this.translateUpdateFailure(refundId, error, (cause) => {
+        const refusal = cause.details?.[0] as ApprovalRefusal | undefined;
+        return new ApprovalRefusedError(refusal?.rule ?? 'not_awaiting_approval', cause.message);
+      });
+    }
+  }
+
+  approve(refundId: string, approver: Approver, reason?: string): Promise<RefundStatus> {
+    return this.decide(refundId, approver, { decision: 'approve', ...(reason ? { reason } : {}) });
+  }
+
+  reject(refundId: string, approver: Approver, reason: string): Promise<RefundStatus> {
+    return this.decide(refundId, approver, { decision: 'reject', reason });
+  }
+
+  /** Cancels a refund that has not started paying out. */
+  async cancel(refundId: string, cancelledBy: string, reason: string): Promise<RefundStatus> {
+    const command = parse(CancelCommand, 'cancel', { cancelledBy, reason });
+    try {
+      return await this.withRefund(refundId, (handle) => handle.executeUpdate(cancelUpdate, { args: [command] }));
+    } catch (error) {
+      throw await this.translateUpdateFailure(refundId, error, (cause) => new CancelRefusedError(cause.message));
+    }
+  }
+
+  /** The refund's full status, from its workflow (which keeps answering after it has finished). */
+  async getRefund(refundId: string): Promise<RefundStatus> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.withRefund(refundId, (handle) => handle.query(statusQuery));
+      } catch (error) {
+        // The first moments of a refund, before its policy is pinned.
+        const starting = error instanceof Error && /refund is starting/.test(error.message);
+        if (!starting || attempt >= 50) throw starting ? new RefundError('refund_starting', `refund ${refundId} is starting`) : error;
+        await sleep(40);
+      }
+    }
+  }
+
+  /** Waits until the refund reaches one of `states` (for scripts and tests). */
+  async waitForState(refundId: string, states: RefundStatus['state'][], timeoutMs = 30_000): Promise<RefundStatus> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.getRefund(refundId);
+      if (states.includes(status.state)) return status;
+      if (Date.now() > deadline) {
+        throw new Error(`refund ${refundId} is ${status.state} after ${timeoutMs} ms, expected ${states.join(' or ')}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** The refund's read-model row: cheap, and kept after the workflow's history is gone. */
+  getRefundRow(refundId: string): Promise<RefundRow | undefined> {
+    return getRefundRow(this.pool, refundId);
+  }
+
+  /** Refunds waiting too long, oldest first (see StuckQuery). */
+  listStuck(query: StuckQuery = {}): Promise<RefundRow[]> {
+    return listStuckRefunds(this.pool, query);
+  }
+
+  /** Recomputes the whole audit chain. */
+  verifyAudit(): Promise<AuditVerification> {
+    return verifyAuditChain(this.pool);
+  }
+
+  auditTrail(refundId: string): Promise<AuditRow[]> {
+    return auditTrailOf(this.pool, refundId);
+  }
+
+  private async withRefund<T>(refundId: string, act: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>): Promise<T> {
+    const handle = this.temporal.workflow.getHandle(refundWorkflowId(refundId));
+    try {
+      return await act(handle);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) throw new RefundNotFoundError(`refund ${refundId} not found`);
+      throw error;
+    }
+  }
+
+  /** Turns a failed update into the caller's error: refused by a rule, invalid, or the refund has finished. */
+  private async translateUpdateFailure(refundId: string, error: unknown, refused: (cause: ApplicationFailure) => RefundError): Promise<unknown> {
+    if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+      const cause = error.cause;
+      if (cause.type === failureTypes.invalidMessage) return new InvalidInputError('message', [{ path: '', message: cause.message }]);
+      return refused(cause);
+    }
+    if (error instanceof RefundError) return error;
+    // An update sent to a refund that has already finished.
+    const finished = error instanceof Error && /already completed/i.test(error.message);
+    if (finished) {
+      const row = await getRefundRow(this.pool, refundId);
+      return refused(ApplicationFailure.create({ message: `refund is ${row?.state ?? 'finished'}`, details: [{ rule: 'not_awaiting_approval' }] }));
+    }
+    return error;
+  }
+}
