@@ -365,6 +365,7 @@ export function applyEvent(model: RefundModel, event: RefundEvent): { model: Ref
 }
 
 function reduce(model: RefundModel, event: RefundEvent, facts: AuditFact[]): RefundModel {
+  if (isTerminal(model.state)) return model;
   const { at } = event;
   switch (event.type) {
     case 'carrier_event': {
