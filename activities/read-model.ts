@@ -11,25 +11,26 @@ import type { Pool, PoolClient } from './db';
 export async function upsertRefundRow(client: PoolClient, row: ReadModelSnapshot, requestHash: string | undefined): Promise<boolean> {
   const existing = await client.query<{ request_hash: string }>('SELECT request_hash FROM refunds WHERE refund_id = $1 FOR UPDATE', [row.refundId]);
   const current = existing.rows[0];
-  if (current && requestHash !== undefined && current.request_hash !== requestHash) return false;
-  if (!current && requestHash === undefined) throw new Error(`refund ${row.refundId} has no read-model row to update`);
-  const values = [
-    row.refundId, row.workflowId, row.orderId, row.customerId, row.initiatedBy, row.currency, row.amount, row.state,
-    row.waitingFor, row.stateSince, row.stuck, row.stuckAfter, row.carrier, row.trackingNumber, row.policyVersion,
-    row.riskScore, row.riskBand, row.approvalsRequired, row.approvalsGiven, requestHash ?? null, row.requestedAt, row.progressSeq,
-  ];
+  if (current) {
+    if (requestHash !== undefined && current.request_hash !== requestHash) return false;
+    await client.query(
+      `UPDATE refunds SET state = $2, waiting_for = $3, state_since = $4, stuck = $5, stuck_after = $6, risk_score = $7,
+         risk_band = $8, approvals_required = $9, approvals_given = $10, progress_seq = $11, updated_at = now()
+       WHERE refund_id = $1 AND progress_seq < $11`,
+      [row.refundId, row.state, row.waitingFor, row.stateSince, row.stuck, row.stuckAfter, row.riskScore,
+        row.riskBand, row.approvalsRequired, row.approvalsGiven, row.progressSeq],
+    );
+    return true;
+  }
+  if (requestHash === undefined) throw new Error(`refund ${row.refundId} has no read-model row to update`);
   await client.query(
     `INSERT INTO refunds (refund_id, workflow_id, order_id, customer_id, initiated_by, currency, amount, state,
        waiting_for, state_since, stuck, stuck_after, carrier, tracking_number, policy_version,
        risk_score, risk_band, approvals_required, approvals_given, request_hash, requested_at, progress_seq)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-     ON CONFLICT (refund_id) DO UPDATE SET
-       state = excluded.state, waiting_for = excluded.waiting_for, state_since = excluded.state_since,
-       stuck = excluded.stuck, stuck_after = excluded.stuck_after, risk_score = excluded.risk_score,
-       risk_band = excluded.risk_band, approvals_required = excluded.approvals_required,
-       approvals_given = excluded.approvals_given, progress_seq = excluded.progress_seq, updated_at = now()
-     WHERE refunds.progress_seq < excluded.progress_seq`,
-    values,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+    [row.refundId, row.workflowId, row.orderId, row.customerId, row.initiatedBy, row.currency, row.amount, row.state,
+      row.waitingFor, row.stateSince, row.stuck, row.stuckAfter, row.carrier, row.trackingNumber, row.policyVersion,
+      row.riskScore, row.riskBand, row.approvalsRequired, row.approvalsGiven, requestHash, row.requestedAt, row.progressSeq],
   );
   return true;
 }

@@ -26,6 +26,7 @@ import {
   type RefundStatus,
 } from '../workflows/messages';
 import type { ApprovalRefusal } from '../workflows/policy';
+import { isTerminal } from '../workflows/refund-model';
 import type { refundWorkflow } from '../workflows/refund';
 import {
   ApprovalCommand,
@@ -59,6 +60,12 @@ export interface RefundRequested {
   workflowId: string;
   /** False when the same request had already been made: nothing new was started. */
   created: boolean;
+  /**
+   * True once the refund is in the read model, so carrier events can be routed to it and it
+   * shows in operations lists. False only if no worker recorded it within the wait (the refund
+   * is started and durable all the same; it is recorded as soon as a worker picks it up).
+   */
+  recorded: boolean;
 }
 
 function parse<S extends z.ZodType>(schema: S, what: string, input: unknown): z.infer<S> {
@@ -98,12 +105,23 @@ export class RefundsClient {
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       });
-      return { refundId: request.refundId, workflowId, created: true };
+      return { refundId: request.refundId, workflowId, created: true, recorded: await this.waitUntilRecorded(request.refundId) };
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       const existing = await this.temporal.workflow.getHandle(workflowId).describe();
       if (existing.memo?.requestHash !== hash) throw new RefundConflictError(request.refundId);
-      return { refundId: request.refundId, workflowId, created: false };
+      return { refundId: request.refundId, workflowId, created: false, recorded: await this.waitUntilRecorded(request.refundId) };
+    }
+  }
+
+  /** Waits (briefly) for the workflow's first write to the read model. */
+  private async waitUntilRecorded(refundId: string, timeoutMs = 5_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+      const row = await this.pool.query('SELECT 1 FROM refunds WHERE refund_id = $1', [refundId]);
+      if (row.rowCount) return true;
+      if (Date.now() > deadline) return false;
+      await sleep(pause);
     }
   }
 
@@ -174,12 +192,18 @@ export class RefundsClient {
     }
   }
 
-  /** Waits until the refund reaches one of `states` (for scripts and tests). */
+  /**
+   * Waits until the refund reaches one of `states` (for scripts and tests). For a final state it
+   * also waits for the workflow to finish, so its last writes (read model, audit) are done.
+   */
   async waitForState(refundId: string, states: RefundStatus['state'][], timeoutMs = 30_000): Promise<RefundStatus> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const status = await this.getRefund(refundId);
-      if (states.includes(status.state)) return status;
+      if (states.includes(status.state)) {
+        if (!isTerminal(status.state)) return status;
+        return this.withRefund(refundId, (handle) => handle.result() as Promise<RefundStatus>);
+      }
       if (Date.now() > deadline) {
         throw new Error(`refund ${refundId} is ${status.state} after ${timeoutMs} ms, expected ${states.join(' or ')}`);
       }
@@ -223,12 +247,11 @@ export class RefundsClient {
       if (cause.type === failureTypes.invalidMessage) return new InvalidInputError('message', [{ path: '', message: cause.message }]);
       return refused(cause);
     }
-    if (error instanceof RefundError) return error;
-    // An update sent to a refund that has already finished.
-    const finished = error instanceof Error && /already completed/i.test(error.message);
-    if (finished) {
-      const row = await getRefundRow(this.pool, refundId);
-      return refused(ApplicationFailure.create({ message: `refund is ${row?.state ?? 'finished'}`, details: [{ rule: 'not_awaiting_approval' }] }));
+    // An update sent to a refund that has already finished: its workflow no longer takes updates.
+    const finished = error instanceof RefundNotFoundError || (error instanceof Error && /already completed/i.test(error.message));
+    const row = finished ? await getRefundRow(this.pool, refundId) : undefined;
+    if (row) {
+      return refused(ApplicationFailure.create({ message: `refund is ${row.state}`, details: [{ rule: 'not_awaiting_approval', message: `refund is ${row.state}` }] }));
     }
     return error;
   }

@@ -1,0 +1,70 @@
+/**
+ * A refund worker on its own task queue, against the run's real Temporal dev server and
+ * PostgreSQL, plus a client for it. One per test file.
+ */
+import type { Client } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { Pool } from '../../activities/db';
+import type { PaymentGateway } from '../../activities/payments';
+import { RefundsClient } from '../../client';
+import type { Policy } from '../../workflows/policy';
+import { createRefundWorker } from '../../worker/worker';
+import { fastPolicy } from './fixtures';
+import { connectClient, connectNative, newPool, testStack, uniqueId } from './stack';
+
+export interface RefundHarness {
+  refunds: RefundsClient;
+  temporal: Client;
+  pool: Pool;
+  taskQueue: string;
+  native: NativeConnection;
+  /** Stops the worker (for crash and restart tests); `startWorker` starts a new one. */
+  stopWorker(): Promise<void>;
+  startWorker(gateway?: PaymentGateway): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startRefundHarness(options: { policy?: Policy; gateway?: (pool: Pool) => PaymentGateway } = {}): Promise<RefundHarness> {
+  const { workflowBundlePath } = testStack();
+  const temporal = await connectClient();
+  const native = await connectNative();
+  const pool = newPool();
+  const taskQueue = uniqueId('refunds');
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+
+  const startWorker = async (gateway = options.gateway?.(pool)) => {
+    worker = await createRefundWorker({
+      connection: native,
+      namespace: 'default',
+      taskQueue,
+      pool,
+      policy: options.policy ?? fastPolicy,
+      ...(gateway ? { gateway } : {}),
+      workflowBundlePath,
+    });
+    running = worker.run();
+  };
+  const stopWorker = async () => {
+    worker?.shutdown();
+    await running;
+    worker = undefined;
+  };
+  await startWorker();
+
+  return {
+    refunds: new RefundsClient({ temporal, pool, taskQueue }),
+    temporal,
+    pool,
+    taskQueue,
+    native,
+    stopWorker,
+    startWorker,
+    async close() {
+      await stopWorker();
+      await pool.end();
+      await native.close();
+      await temporal.connection.close();
+    },
+  };
+}
