@@ -23,6 +23,7 @@ import {
   OutputTail,
   processInfo,
   reapOrphan,
+  stopWhenParentDies,
   terminateChild,
   writeOwnerFile,
 } from './processes';
@@ -131,6 +132,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     env: { ...process.env, LC_MESSAGES: 'C' },
   });
   const removeExitHook = killOnExit(child, 'SIGINT');
+  const releaseWatchdog = stopWhenParentDies(child, 'SIGINT');
   for (const stream of [child.stdout, child.stderr]) {
     stream.on('data', (chunk: Buffer) => {
       tail.push(chunk);
@@ -148,6 +150,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
       await terminateChild(child, 'SIGINT', STOP_GRACE_MS);
       removeExitHook();
+      releaseWatchdog();
       await rm(ownerFile, { force: true });
       await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
     })());

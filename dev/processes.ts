@@ -3,7 +3,7 @@
  * embedded PostgreSQL): free ports, bounded output tails, exit waiting, and
  * reaping servers orphaned by a previous run that was killed with SIGKILL.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -116,6 +116,43 @@ export async function terminateChild(
   child.kill('SIGKILL');
   await waitForChildExit(child, 5000);
 }
+
+/**
+ * Runs in a tiny detached Node process per server: its stdin is a pipe whose
+ * other end only this process holds, so it reads end-of-file the moment this
+ * process dies, however it dies, and then signals the server.
+ */
+const WATCHDOG_SCRIPT = `
+const [serverPid, signal] = [Number(process.argv[1]), process.argv[2]];
+const alive = () => { try { process.kill(serverPid, 0); return true; } catch (e) { return e.code === 'EPERM'; } };
+process.stdin.on('end', () => { try { process.kill(serverPid, signal); } catch {} process.exit(0); });
+process.stdin.resume();
+setInterval(() => { if (!alive()) process.exit(0); }, 1000);
+`;
+
+/**
+ * Makes sure `child` is signalled if this process dies without running exit
+ * hooks: SIGKILL, a crash in native code, or the tsx CLI SIGKILLing it when a
+ * Ctrl-C arrives while the event loop is busy (it allows 60 ms to react).
+ */
+export function stopWhenParentDies(child: ChildProcess, signal: NodeJS.Signals): () => void {
+  if (!child.pid) return () => {};
+  const watchdog = spawn(process.execPath, ['-e', WATCHDOG_SCRIPT, String(child.pid), signal], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  watchdog.on('error', () => undefined);
+  watchdog.unref();
+  (watchdog.stdin as unknown as { unref(): void }).unref();
+  watchdogs.add(watchdog);
+  return () => {
+    watchdogs.delete(watchdog);
+    watchdog.kill();
+  };
+}
+
+/** Keeps the watchdogs' pipe ends referenced for as long as this process lives. */
+const watchdogs = new Set<ChildProcess>();
 
 /**
  * Makes sure `child` does not outlive this process when it exits without

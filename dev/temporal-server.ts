@@ -14,6 +14,7 @@ import {
   killOnExit,
   OutputTail,
   reapOrphan,
+  stopWhenParentDies,
   terminateChild,
   writeOwnerFile,
 } from './processes';
@@ -94,6 +95,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   // which stops the worker before the server it is talking to.
   const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const removeExitHook = killOnExit(child, 'SIGKILL');
+  const releaseWatchdog = stopWhenParentDies(child, 'SIGTERM');
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   for (const stream of [child.stdout, child.stderr]) {
     stream.on('data', (chunk: Buffer) => {
@@ -110,6 +112,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     (stopping ??= (async () => {
       await terminateChild(child, 'SIGTERM', STOP_GRACE_MS);
       removeExitHook();
+      releaseWatchdog();
       if (ownerFile) await rm(ownerFile, { force: true });
       await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
     })());

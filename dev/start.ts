@@ -1,0 +1,251 @@
+/**
+ * `npm start`: the refund service on one machine. Starts what the environment
+ * does not provide (a Temporal dev server unless TEMPORAL_ADDRESS is set, an
+ * embedded PostgreSQL unless DATABASE_URL is set), applies the migrations, and
+ * runs the worker until Ctrl-C; then stops everything in reverse order.
+ *
+ * Data lives in .data/ (Temporal's SQLite file and the PostgreSQL cluster), so
+ * refunds survive a restart. .data/stack.json tells CLIs where the running
+ * stack is.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { runWorker } from '../worker/worker';
+import { migrate } from '../worker/migrate';
+import { refundSearchAttributes } from '../workflows/search-attributes';
+import { startEmbeddedPostgres } from './postgres';
+import { isAlive } from './processes';
+import { resolveTemporalBinary } from './temporal-binary';
+import { startTemporalDevServer } from './temporal-server';
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dataDir = path.join(projectRoot, '.data');
+const stackFile = path.join(dataDir, 'stack.json');
+
+/** What `npm start` writes to .data/stack.json for CLIs and scripts. */
+export interface StackInfo {
+  temporalAddress: string;
+  namespace: string;
+  databaseUrl: string;
+  uiUrl?: string;
+  pid: number;
+}
+
+const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
+const port = (name: string, fallback: number) =>
+  z.preprocess(
+    unsetIfEmpty,
+    z.coerce
+      .number({ error: `${name} must be a port number` })
+      .int(`${name} must be a whole number`)
+      .min(1, `${name} must be between 1 and 65535`)
+      .max(65535, `${name} must be between 1 and 65535`)
+      .default(fallback),
+  );
+
+const Env = z.object({
+  TEMPORAL_ADDRESS: z.preprocess(unsetIfEmpty, z.string().optional()),
+  TEMPORAL_NAMESPACE: z.preprocess(unsetIfEmpty, z.string().default('default')),
+  DATABASE_URL: z.preprocess(
+    unsetIfEmpty,
+    z.string().regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// connection URL').optional(),
+  ),
+  REFUNDS_DEV_TEMPORAL_PORT: port('REFUNDS_DEV_TEMPORAL_PORT', 7233),
+  REFUNDS_DEV_UI_PORT: port('REFUNDS_DEV_UI_PORT', 8233),
+  REFUNDS_DEV_PG_PORT: port('REFUNDS_DEV_PG_PORT', 5433),
+});
+type Env = z.infer<typeof Env>;
+
+/** Something `npm start` runs; stopped in reverse start order. */
+interface Service {
+  name: string;
+  stop(): Promise<void>;
+}
+
+class StartupError extends Error {}
+
+const services: Service[] = [];
+let shuttingDown: Promise<void> | undefined;
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function main(): Promise<void> {
+  const parsed = Env.safeParse(process.env);
+  if (!parsed.success) throw new StartupError(parsed.error.issues.map((i) => i.message).join('\n'));
+  const env = parsed.data;
+
+  await mkdir(dataDir, { recursive: true });
+  await claimStackFile();
+
+  // Temporal and PostgreSQL are independent, so they start side by side.
+  const [temporal, databaseUrl] = await startAll([startTemporal(env), startPostgres(env)]);
+
+  say(`Temporal server   ${temporal.address}  (namespace ${temporal.namespace})`);
+  if (temporal.uiUrl) say(`Temporal Web UI   ${temporal.uiUrl}`);
+  say(`PostgreSQL        ${env.DATABASE_URL ? redact(databaseUrl) : databaseUrl}`);
+
+  await migrate(databaseUrl, (msg) => say(`migrations: ${msg}`));
+
+  const info: StackInfo = {
+    temporalAddress: temporal.address,
+    namespace: temporal.namespace,
+    databaseUrl,
+    uiUrl: temporal.uiUrl,
+    pid: process.pid,
+  };
+  await writeFile(stackFile, JSON.stringify(info, null, 2) + '\n');
+  services.push({ name: 'stack file', stop: () => rm(stackFile, { force: true }) });
+  process.on('exit', () => rmSync(stackFile, { force: true }));
+
+  startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl });
+  say('Refund service running. Press Ctrl-C to stop.');
+}
+
+/** Refuses to run a second stack on the same .data/; clears the file of a killed one. */
+async function claimStackFile(): Promise<void> {
+  if (!existsSync(stackFile)) return;
+  const previous = JSON.parse(await readFile(stackFile, 'utf8').catch(() => '{}')) as Partial<StackInfo>;
+  if (previous.pid && previous.pid !== process.pid && isAlive(previous.pid)) {
+    throw new StartupError(
+      `The refund service is already running from this directory (pid ${previous.pid}, Temporal ${previous.temporalAddress}). ` +
+        `Stop it first (Ctrl-C in its terminal, or kill ${previous.pid}).`,
+    );
+  }
+  await rm(stackFile, { force: true });
+}
+
+/**
+ * Like Promise.all, but waits for every start to settle so a service that did
+ * come up is registered (and so stopped) even when another failed.
+ */
+async function startAll<T extends readonly unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const results = await Promise.allSettled(starts);
+  const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new StartupError(errors.map((e) => (e instanceof Error ? e.message : String(e))).join('\n\n'));
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+async function startTemporal(env: Env): Promise<{ address: string; namespace: string; uiUrl?: string }> {
+  if (env.TEMPORAL_ADDRESS) return { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE };
+  const binary = await resolveTemporalBinary().catch((err: unknown) => {
+    throw withHint(err, 'Or set TEMPORAL_ADDRESS to use a Temporal server that is already running.');
+  });
+  const server = await startTemporalDevServer({
+    binary,
+    port: env.REFUNDS_DEV_TEMPORAL_PORT,
+    uiPort: env.REFUNDS_DEV_UI_PORT,
+    dbFile: path.join(dataDir, 'temporal.db'),
+    namespace: env.TEMPORAL_NAMESPACE,
+    searchAttributes: refundSearchAttributes,
+    logFile: path.join(dataDir, 'temporal.log'),
+  }).catch((err: unknown) => {
+    throw withHint(
+      err,
+      /already in use/.test(describe(err))
+        ? 'Set REFUNDS_DEV_TEMPORAL_PORT / REFUNDS_DEV_UI_PORT to use other ports, or TEMPORAL_ADDRESS to use a Temporal server that is already running.'
+        : `Its log is ${path.relative(process.cwd(), path.join(dataDir, 'temporal.log'))}.`,
+    );
+  });
+  services.push({ name: 'Temporal dev server', stop: server.stop });
+  return server;
+}
+
+async function startPostgres(env: Env): Promise<string> {
+  if (env.DATABASE_URL) return env.DATABASE_URL;
+  const postgres = await startEmbeddedPostgres({
+    dataDir: path.join(dataDir, 'postgres'),
+    port: env.REFUNDS_DEV_PG_PORT,
+    logFile: path.join(dataDir, 'postgres.log'),
+  }).catch((err: unknown) => {
+    throw withHint(
+      err,
+      /already in use/.test(describe(err))
+        ? 'Set REFUNDS_DEV_PG_PORT to use another port, or DATABASE_URL to use a PostgreSQL that is already running.'
+        : 'Or set DATABASE_URL to use a PostgreSQL that is already running.',
+    );
+  });
+  services.push({ name: 'PostgreSQL', stop: postgres.stop });
+  return postgres.databaseUrl;
+}
+
+function startWorker(opts: { temporalAddress: string; namespace: string; databaseUrl: string }): void {
+  const controller = new AbortController();
+  const done = runWorker({ ...opts, signal: controller.signal });
+  services.push({
+    name: 'worker',
+    stop: async () => {
+      controller.abort();
+      await done;
+    },
+  });
+  // The worker ending on its own (it cannot reach Temporal, say) ends the stack.
+  done.then(
+    () => {
+      if (!shuttingDown) {
+        process.stderr.write('The worker stopped unexpectedly; shutting down.\n');
+        void shutdown(1);
+      }
+    },
+    (err: unknown) => {
+      if (!shuttingDown) {
+        process.stderr.write(`The worker failed: ${describe(err)}\n`);
+        void shutdown(1);
+      }
+    },
+  );
+}
+
+function shutdown(exitCode: number): Promise<void> {
+  shuttingDown ??= (async () => {
+    for (const service of [...services].reverse()) {
+      try {
+        await service.stop();
+      } catch (err) {
+        process.stderr.write(`stopping ${service.name} failed: ${describe(err)}\n`);
+        exitCode = 1;
+      }
+    }
+    process.exit(exitCode);
+  })();
+  return shuttingDown;
+}
+
+let firstSignalAt = 0;
+
+function onSignal(signal: NodeJS.Signals): void {
+  // One Ctrl-C can arrive twice: from the terminal, and relayed by the tsx CLI
+  // (and npm) a few milliseconds later. Only a later one means "force".
+  if (shuttingDown && Date.now() - firstSignalAt < 1000) return;
+  if (shuttingDown) {
+    process.stderr.write(`\n${signal} again: exiting without waiting.\n`);
+    process.exit(130);
+  }
+  firstSignalAt = Date.now();
+  process.stderr.write(`\n${signal}: stopping (press Ctrl-C again to force)…\n`);
+  void shutdown(0);
+}
+
+function withHint(err: unknown, hint: string): Error {
+  return new StartupError(`${describe(err)}\n${hint}`);
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`\nnpm start failed: ${err instanceof StartupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  await shutdown(1);
+});
