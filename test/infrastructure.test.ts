@@ -1,6 +1,6 @@
 /** The test stack itself: if these fail, every other integration test will too. */
 import { readdir, stat } from 'node:fs/promises';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
 import { migrationsDir } from '../worker/migrate';
 import { refundSearchAttributes } from '../workflows/search-attributes';
@@ -23,7 +23,7 @@ describe('test stack', () => {
       const { customAttributes } = await client.connection.operatorService.listSearchAttributes({ namespace: testNamespace });
       for (const [name, type] of Object.entries(refundSearchAttributes)) {
         const enumName = `INDEXED_VALUE_TYPE_${type.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
-        const expected = temporal.api.enums.v1.IndexedValueType[enumName as keyof typeof temporal.api.enums.v1.IndexedValueType];
+        const expected = proto.temporal.api.enums.v1.IndexedValueType[enumName as keyof typeof proto.temporal.api.enums.v1.IndexedValueType];
         expect({ name, type: customAttributes?.[name] }).toEqual({ name, type: expected });
       }
     } finally {
