@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { createActivities } from '../activities';
 import { createPool, type Pool } from '../activities/db';
 import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
@@ -37,11 +37,12 @@ export async function createRefundWorker(options: RefundWorkerOptions): Promise<
   });
 }
 
+const { IndexedValueType } = proto.temporal.api.enums.v1;
 const indexedValueTypes = {
-  Keyword: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  Datetime: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-  Int: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
-  Bool: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+  Keyword: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  Datetime: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  Int: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+  Bool: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
 } as const;
 
 /**

@@ -38,6 +38,8 @@ export const Policy = z.strictObject({
     approval: DurationString,
     /** The payout has not completed within this time (gateway down): stuck. */
     payout: DurationString,
+    /** One call to the payment gateway may take this long before it is retried with the same idempotency key. */
+    payoutAttempt: DurationString,
   }),
   /** Evidence that does not add up (receipt before delivery, mismatch, empty box, …). */
   evidenceIssues: z.enum(['dual_approval', 'reject']),
@@ -59,6 +61,7 @@ export const defaultPolicy: Policy = {
     warehouseReceipt: '10 days',
     approval: '2 days',
     payout: '1 hour',
+    payoutAttempt: '30 seconds',
   },
   evidenceIssues: 'dual_approval',
   returnless: 'dual_approval',

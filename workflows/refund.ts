@@ -14,6 +14,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RefundActivities } from '../activities';
+import type { Policy } from './policy';
 import {
   cancelUpdate,
   carrierEventSignal,
@@ -60,10 +61,11 @@ const { recordProgress, assessRisk } = proxyActivities<RefundActivities>({
   retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds' },
 });
 /** Retried without limit: a payout that never completes is escalated, never silently dropped. */
-const { payOut } = proxyActivities<RefundActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '5 minutes', nonRetryableErrorTypes: [failureTypes.paymentDeclined] },
-});
+const payoutActivity = (policy: Policy) =>
+  proxyActivities<RefundActivities>({
+    startToCloseTimeout: policy.timers.payoutAttempt,
+    retry: { initialInterval: '1 second', maximumInterval: '5 minutes', nonRetryableErrorTypes: [failureTypes.paymentDeclined] },
+  }).payOut;
 
 const now = () => new Date(Date.now()).toISOString();
 
@@ -212,7 +214,7 @@ export async function refundWorkflow(input: RefundRequest): Promise<RefundStatus
       }
       case 'paying': {
         let result: { reference: string } | { failure: unknown } | undefined;
-        payOut({ refundId: request.refundId, customerId: request.customerId, amount: current.amount, currency: request.currency }).then(
+        payoutActivity(current.policy)({ refundId: request.refundId, customerId: request.customerId, amount: current.amount, currency: request.currency }).then(
           (receipt) => void (result = receipt),
           (failure: unknown) => void (result = { failure }),
         );

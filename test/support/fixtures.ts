@@ -9,7 +9,7 @@ export const nextId = (prefix: string) => `${prefix}-${process.pid}-${Date.now()
 export const fastPolicy: Policy = {
   ...defaultPolicy,
   version: 'test-fast',
-  timers: { returnWindow: '4s', carrierDelivery: '3s', warehouseReceipt: '2s', approval: '2s', payout: '3s' },
+  timers: { returnWindow: '4s', carrierDelivery: '3s', warehouseReceipt: '2s', approval: '2s', payout: '3s', payoutAttempt: '2s' },
 };
 
 export function refundRequest(overrides: Partial<RefundRequest> = {}): RefundRequest {

@@ -24,7 +24,9 @@ export interface RefundHarness {
   close(): Promise<void>;
 }
 
-export async function startRefundHarness(options: { policy?: Policy; gateway?: (pool: Pool) => PaymentGateway } = {}): Promise<RefundHarness> {
+export async function startRefundHarness(
+  options: { policy?: Policy; gateway?: (pool: Pool) => PaymentGateway; startWorker?: boolean } = {},
+): Promise<RefundHarness> {
   const { workflowBundlePath } = testStack();
   const temporal = await connectClient();
   const native = await connectNative();
@@ -50,7 +52,7 @@ export async function startRefundHarness(options: { policy?: Policy; gateway?: (
     await running;
     worker = undefined;
   };
-  await startWorker();
+  if (options.startWorker !== false) await startWorker();
 
   return {
     refunds: new RefundsClient({ temporal, pool, taskQueue }),
