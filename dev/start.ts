@@ -6,33 +6,22 @@
  *
  * Data lives in .data/ (Temporal's SQLite file and the PostgreSQL cluster), so
  * refunds survive a restart. .data/stack.json tells CLIs where the running
- * stack is.
+ * stack is (dev/stack-file.ts reads it).
  */
 import { existsSync, rmSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { runWorker } from '../worker/worker';
 import { migrate } from '../worker/migrate';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { startEmbeddedPostgres } from './postgres';
-import { isAlive } from './processes';
+import { readLocalStack, stackFilePath, type StackInfo } from './stack-file';
 import { resolveTemporalBinary } from './temporal-binary';
 import { startTemporalDevServer } from './temporal-server';
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dataDir = path.join(projectRoot, '.data');
-const stackFile = path.join(dataDir, 'stack.json');
-
-/** What `npm start` writes to .data/stack.json for CLIs and scripts. */
-export interface StackInfo {
-  temporalAddress: string;
-  namespace: string;
-  databaseUrl: string;
-  uiUrl?: string;
-  pid: number;
-}
+const stackFile = stackFilePath;
+const dataDir = path.dirname(stackFile);
 
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
 const port = (name: string, fallback: number) =>
@@ -103,14 +92,14 @@ async function main(): Promise<void> {
   process.on('exit', () => rmSync(stackFile, { force: true }));
 
   startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl });
-  say('Refund service running. Press Ctrl-C to stop.');
+  say('Starting the refund worker; press Ctrl-C to stop.');
 }
 
 /** Refuses to run a second stack on the same .data/; clears the file of a killed one. */
 async function claimStackFile(): Promise<void> {
   if (!existsSync(stackFile)) return;
-  const previous = JSON.parse(await readFile(stackFile, 'utf8').catch(() => '{}')) as Partial<StackInfo>;
-  if (previous.pid && previous.pid !== process.pid && isAlive(previous.pid)) {
+  const previous = await readLocalStack(stackFile);
+  if (previous && previous.pid !== process.pid) {
     throw new StartupError(
       `The refund service is already running from this directory (pid ${previous.pid}, Temporal ${previous.temporalAddress}). ` +
         `Stop it first (Ctrl-C in its terminal, or kill ${previous.pid}).`,

@@ -1,0 +1,33 @@
+/**
+ * .data/stack.json: where a running `npm start` stack can be reached. Written
+ * by dev/start.ts once everything is up, removed when it stops; CLIs read it so
+ * they work against the local stack without any configuration.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isAlive } from './processes';
+
+export interface StackInfo {
+  temporalAddress: string;
+  namespace: string;
+  databaseUrl: string;
+  /** Absent when Temporal was not started locally (TEMPORAL_ADDRESS was set). */
+  uiUrl?: string;
+  /** The `npm start` process. */
+  pid: number;
+}
+
+export const stackFilePath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.data', 'stack.json');
+
+/** The running local stack, or undefined if none is running (or its file is stale). */
+export async function readLocalStack(file = stackFilePath): Promise<StackInfo | undefined> {
+  let info: Partial<StackInfo>;
+  try {
+    info = JSON.parse(await readFile(file, 'utf8')) as Partial<StackInfo>;
+  } catch {
+    return undefined;
+  }
+  if (!info.pid || !isAlive(info.pid) || !info.temporalAddress || !info.namespace || !info.databaseUrl) return undefined;
+  return info as StackInfo;
+}
