@@ -32,6 +32,7 @@ import {
   ApprovalCommand,
   CancelCommand,
   CarrierEvent,
+  RefundOrigin,
   RefundRequest,
   WarehouseScan,
   type Approver,
@@ -90,16 +91,20 @@ export class RefundsClient {
   /**
    * Requests a refund. Idempotent by refund id: the same id with the same body returns the
    * existing refund (`created: false`); the same id with a different body throws RefundConflictError.
+   * `origin` names the authenticated refund service that relayed the request (the HTTP API sets it);
+   * it is recorded in the audit trail and may not approve the refund.
    */
-  async requestRefund(input: unknown): Promise<RefundRequested> {
+  async requestRefund(input: unknown, origin?: RefundOrigin): Promise<RefundRequested> {
     const request = parse(RefundRequest, 'refund request', input);
+    const relayedBy = origin === undefined ? undefined : parse(RefundOrigin, 'refund origin', origin);
     const workflowId = refundWorkflowId(request.refundId);
     const hash = requestHash(request);
     try {
       await this.temporal.workflow.start<typeof refundWorkflow>('refundWorkflow', {
         taskQueue: this.taskQueue,
         workflowId,
-        args: [request],
+        // The origin is not part of the idempotency hash: the same request relayed twice is the same refund.
+        args: relayedBy ? [request, relayedBy] : [request],
         memo: { requestHash: hash },
         // A refund id is used once, ever: not even a finished refund's id may start a new one.
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,

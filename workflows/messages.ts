@@ -52,6 +52,8 @@ export interface RefundStatus {
   orderId: string;
   customerId: string;
   initiatedBy: string;
+  /** The refund service that relayed the request through the API, if it came that way. */
+  requestedBy: string | null;
   state: RefundState;
   amount: number;
   currency: string;
@@ -86,6 +88,7 @@ export function refundStatus(model: RefundModel): RefundStatus {
     orderId: model.request.orderId,
     customerId: model.request.customerId,
     initiatedBy: model.request.initiatedBy,
+    requestedBy: model.requestedBy ?? null,
     state: model.state,
     amount: model.amount,
     currency: model.request.currency,

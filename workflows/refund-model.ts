@@ -20,6 +20,7 @@ import {
   type ApprovalCommand,
   type CancelCommand,
   type CarrierEvent,
+  type RefundOrigin,
   type RefundRequest,
   type WarehouseScan,
 } from './schemas';
@@ -65,6 +66,8 @@ export interface Escalation {
 
 export interface RefundModel {
   request: RefundRequest;
+  /** The authenticated refund service that relayed the request, when it came through the API. */
+  requestedBy?: string;
   amount: number;
   policy: Policy;
   state: RefundState;
@@ -107,9 +110,15 @@ export interface AuditFact {
   data: Record<string, unknown>;
 }
 
-export function newRefund(request: RefundRequest, policy: Policy, at: string): { model: RefundModel; facts: AuditFact[] } {
+export function newRefund(
+  request: RefundRequest,
+  policy: Policy,
+  at: string,
+  origin?: RefundOrigin,
+): { model: RefundModel; facts: AuditFact[] } {
   const model: RefundModel = {
     request,
+    ...(origin ? { requestedBy: origin.requestedBy } : {}),
     amount: refundAmount(request),
     policy,
     state: 'awaiting_carrier',
@@ -129,7 +138,7 @@ export function newRefund(request: RefundRequest, policy: Policy, at: string): {
       kind: 'refund_requested',
       actor: request.initiatedBy,
       at,
-      data: { request, amount: model.amount, policyVersion: policy.version },
+      data: { request, amount: model.amount, policyVersion: policy.version, ...(origin ? { requestedBy: origin.requestedBy } : {}) },
     },
   ];
   return { model: moveTo(model, evidenceStage(model), at, facts), facts };
@@ -221,7 +230,8 @@ export function checkApproval(model: RefundModel, command: ApprovalCommand): App
   if (!approver.roles.includes('approver')) {
     return { rule: 'approver_role_required', message: `${approver.approverId} does not have the approver role` };
   }
-  if (approver.approverId === model.request.initiatedBy) {
+  // Both the employee named in the request and the service principal that relayed it requested it.
+  if (approver.approverId === model.request.initiatedBy || approver.approverId === model.requestedBy) {
     return { rule: 'approver_is_requester', message: `${approver.approverId} requested this refund and cannot decide it` };
   }
   if (scannerIds(model).includes(approver.approverId)) {

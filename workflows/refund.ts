@@ -43,6 +43,7 @@ import {
   CancelCommand,
   CarrierEvent,
   describeIssues,
+  RefundOrigin,
   RefundRequest,
   WarehouseScan,
 } from './schemas';
@@ -69,12 +70,16 @@ const payoutActivity = (policy: Policy) =>
 
 const now = () => new Date(Date.now()).toISOString();
 
-export async function refundWorkflow(input: RefundRequest): Promise<RefundStatus> {
+export async function refundWorkflow(input: RefundRequest, originInput?: RefundOrigin): Promise<RefundStatus> {
   const parsed = RefundRequest.safeParse(input);
   if (!parsed.success) {
     throw ApplicationFailure.nonRetryable(`invalid refund request: ${describeIssues(parsed.error)}`, failureTypes.invalidMessage);
   }
   const request = parsed.data;
+  const origin = RefundOrigin.optional().safeParse(originInput);
+  if (!origin.success) {
+    throw ApplicationFailure.nonRetryable(`invalid refund origin: ${describeIssues(origin.error)}`, failureTypes.invalidMessage);
+  }
 
   // Messages can arrive before the policy is pinned; they wait here and are applied in order.
   let model: RefundModel | undefined;
@@ -157,7 +162,7 @@ export async function refundWorkflow(input: RefundRequest): Promise<RefundStatus
   );
 
   const policy = await pinPolicy();
-  const started = newRefund(request, policy, new Date(workflowInfo().startTime.getTime()).toISOString());
+  const started = newRefund(request, policy, new Date(workflowInfo().startTime.getTime()).toISOString(), origin.data);
   model = started.model;
   pending.push(...started.facts);
   for (const event of early.splice(0)) apply(event);

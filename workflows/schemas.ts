@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { isCurrency } from './currencies';
 
-const id = (what: string) =>
+/** A printable-ASCII identifier of at most 128 characters; `what` names the field in error messages. */
+export const id = (what: string) =>
   z
     .string({ error: `${what} must be a string` })
     .trim()
@@ -76,6 +77,16 @@ export const RefundRequest = z
     }
   });
 export type RefundRequest = z.infer<typeof RefundRequest>;
+
+/**
+ * Who relayed a refund request: the authenticated refund service, as opposed to `initiatedBy`,
+ * the employee (or customer) the service names. Kept apart from the request so that the request
+ * body, and with it the refund's idempotency, is exactly what the refund service sent.
+ */
+export const RefundOrigin = z.strictObject({
+  requestedBy: id('requestedBy'),
+});
+export type RefundOrigin = z.infer<typeof RefundOrigin>;
 
 /** The refund's amount: the sum of quantity × unitAmount, in minor units. */
 export function refundAmount(request: Pick<RefundRequest, 'items'>): number {
