@@ -217,11 +217,13 @@ describe('timers and operations', () => {
     await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
     await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
     await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+    // The escalation reaches the read model once the workflow has written it.
     const deadline = Date.now() + 15_000;
-    while (!(await h.refunds.getRefund(request.refundId)).stuck) {
+    while (!(await h.refunds.getRefundRow(request.refundId))?.stuck) {
       if (Date.now() > deadline) throw new Error('refund never became stuck');
       await new Promise((r) => setTimeout(r, 100));
     }
+    expect((await h.refunds.getRefund(request.refundId)).stuck).toBe(true);
     const stuck = await h.refunds.listStuck({ limit: 1000 });
     expect(stuck.find((r) => r.refundId === request.refundId)).toMatchObject({ state: 'awaiting_warehouse', stuck: true, waitingFor: 'warehouse receipt scan' });
     expect(await auditKinds(request.refundId)).toContain('escalated');

@@ -86,10 +86,13 @@ export async function runWorker(opts: { temporalAddress?: string; namespace?: st
         maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
       },
     });
-    if (opts.signal.aborted) return;
-    opts.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
-    console.log(`refund worker polling task queue "${config.taskQueue}" in namespace "${namespace}" (policy ${config.policy.version})`);
-    await worker.run();
+    // Shutdown is only valid once the worker runs, so an abort during start-up waits for run().
+    const stop = () => worker.shutdown();
+    opts.signal.addEventListener('abort', stop, { once: true });
+    const running = worker.run();
+    if (opts.signal.aborted) stop();
+    else console.log(`refund worker polling task queue "${config.taskQueue}" in namespace "${namespace}" (policy ${config.policy.version})`);
+    await running;
   } finally {
     await pool.end();
     await connection.close();
