@@ -74,7 +74,7 @@ export interface RefundStatus {
   approvalsStillNeeded: number;
   approvals: RecordedApproval[];
   payout: { reference: string; paidAt: string } | null;
-  outcome: RefundModel['outcome'] | null;
+  outcome: NonNullable<RefundModel['outcome']> | null;
   deadlines: { next: string | null; stuckAfter: string | null };
   escalations: Escalation[];
 }
