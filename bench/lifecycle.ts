@@ -1,0 +1,166 @@
+/**
+ * One refund driven through its whole life, twice over: through the refund pipeline (the typed
+ * client, the refund workflow, PostgreSQL) and through the NullRefund baseline, which receives the
+ * same start, the same signals and the same updates. A closed loop runs many of them side by side.
+ */
+import { WorkflowIdReusePolicy, WorkflowIdConflictPolicy } from '@temporalio/common';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { requestHash } from '../activities/canonical';
+import type { RefundsClient } from '../client';
+import { carrierEventSignal, refundWorkflowId, warehouseScanSignal, type RefundStatus } from '../workflows/messages';
+import { nullRefundDecideUpdate, nullRefundWorkflowId, type NullRefundStatus } from '../workflows/null-refund';
+import type { RefundRequest } from '../workflows/schemas';
+import { approver, carrierEvent, matchingReceipt, refundOf } from '../test/support/fixtures';
+
+export type DriverKind = 'baseline' | 'pipeline';
+
+export interface LifecycleTimes {
+  approvals: number;
+  startedAt: number;
+  /** When the last approval the refund needed was accepted. */
+  finalApprovalAt?: number;
+  finishedAt: number;
+}
+
+/**
+ * The tier mix, by iteration: 7 in 10 paid automatically (45.00), 2 in 10 with one approval
+ * (450.00), 1 in 10 with two (2,499.00), all low risk with clean evidence.
+ */
+export function tierOf(iteration: number): { amount: number; approvals: 0 | 1 | 2 } {
+  const slot = iteration % 10;
+  if (slot < 7) return { amount: 4_500, approvals: 0 };
+  if (slot < 9) return { amount: 45_000, approvals: 1 };
+  return { amount: 249_900, approvals: 2 };
+}
+
+const SCANNER = 'emp-bench-scanner';
+const approverFor = (n: number) => approver(`emp-bench-approver-${n}`);
+const now = () => performance.now();
+
+/** Polls the `status` query (both workflows answer it) until the refund awaits approval. */
+async function untilAwaitingApproval(handle: WorkflowHandle): Promise<void> {
+  for (let pause = 5; ; pause = Math.min(pause * 2, 50)) {
+    const status = await handle.query<RefundStatus | NullRefundStatus>('status').catch(() => undefined);
+    if (status?.state === 'awaiting_approval') return;
+    if (status && status.state !== 'awaiting_evidence' && status.state !== 'awaiting_carrier' && status.state !== 'awaiting_warehouse' && status.state !== 'risk_review') {
+      throw new Error(`refund is ${status.state}, expected it to await approval`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+function expectRefunded(result: { state: string }, refundId: string): void {
+  if (result.state !== 'refunded') throw new Error(`refund ${refundId} ended ${result.state}, expected refunded`);
+}
+
+export interface Driver {
+  kind: DriverKind;
+  run(iteration: number): Promise<LifecycleTimes>;
+}
+
+export function pipelineDriver(refunds: RefundsClient, temporal: Client): Driver {
+  return {
+    kind: 'pipeline',
+    async run(iteration) {
+      const tier = tierOf(iteration);
+      const request = refundOf(tier.amount);
+      const startedAt = now();
+      await refunds.requestRefund(request);
+      await refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+      await refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), SCANNER);
+      const handle = temporal.workflow.getHandle(refundWorkflowId(request.refundId));
+      let finalApprovalAt: number | undefined;
+      if (tier.approvals > 0) {
+        await untilAwaitingApproval(handle);
+        for (let n = 0; n < tier.approvals; n++) await refunds.approve(request.refundId, approverFor(n));
+        finalApprovalAt = now();
+      }
+      expectRefunded((await handle.result()) as RefundStatus, request.refundId);
+      return { approvals: tier.approvals, startedAt, finishedAt: now(), ...(finalApprovalAt ? { finalApprovalAt } : {}) };
+    },
+  };
+}
+
+export function baselineDriver(temporal: Client, taskQueue: string): Driver {
+  return {
+    kind: 'baseline',
+    async run(iteration) {
+      const tier = tierOf(iteration);
+      const request: RefundRequest = refundOf(tier.amount);
+      const startedAt = now();
+      // The same start options the refund client sends.
+      const handle = await temporal.workflow.start('nullRefundWorkflow', {
+        taskQueue,
+        workflowId: nullRefundWorkflowId(request.refundId),
+        args: [request],
+        memo: { requestHash: requestHash(request) },
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      });
+      await handle.signal(carrierEventSignal, carrierEvent(request, 'delivered'));
+      await handle.signal(warehouseScanSignal, { receipt: matchingReceipt(request), scannedBy: SCANNER });
+      let finalApprovalAt: number | undefined;
+      if (tier.approvals > 0) {
+        await untilAwaitingApproval(handle);
+        for (let n = 0; n < tier.approvals; n++) {
+          await handle.executeUpdate(nullRefundDecideUpdate, { args: [{ approver: approverFor(n), decision: { decision: 'approve' } }] });
+        }
+        finalApprovalAt = now();
+      }
+      expectRefunded((await handle.result()) as NullRefundStatus, request.refundId);
+      return { approvals: tier.approvals, startedAt, finishedAt: now(), ...(finalApprovalAt ? { finalApprovalAt } : {}) };
+    },
+  };
+}
+
+export interface LoopResult {
+  completed: LifecycleTimes[];
+  errors: number;
+  firstError?: string;
+  windowSeconds: number;
+}
+
+/**
+ * Runs `concurrency` refunds at a time, each starting the next as soon as it finishes, for
+ * `warmupMs` and then `measureMs`. Only refunds that finish inside the measured window count;
+ * those still running when it closes finish, uncounted, before this returns.
+ */
+export async function closedLoop(
+  driver: Driver,
+  opts: { concurrency: number; warmupMs: number; measureMs: number; onWindowStart(): void; onWindowEnd(): void },
+): Promise<LoopResult> {
+  const begin = now();
+  const windowStart = begin + opts.warmupMs;
+  const windowEnd = windowStart + opts.measureMs;
+  const result: LoopResult = { completed: [], errors: 0, windowSeconds: opts.measureMs / 1000 };
+  // Each window edge fires once, on its timer or at the latest when the loop is done.
+  const once = (edge: () => void) => {
+    let done = false;
+    return () => void (done || ((done = true), edge()));
+  };
+  const onStart = once(opts.onWindowStart);
+  const onEnd = once(opts.onWindowEnd);
+  const startTimer = setTimeout(onStart, opts.warmupMs);
+  const endTimer = setTimeout(onEnd, opts.warmupMs + opts.measureMs);
+  let iteration = 0;
+  const loop = async () => {
+    while (now() < windowEnd) {
+      try {
+        const times = await driver.run(iteration++);
+        if (times.finishedAt >= windowStart && times.finishedAt <= windowEnd) result.completed.push(times);
+      } catch (error) {
+        result.errors++;
+        result.firstError ??= error instanceof Error ? error.message : String(error);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: opts.concurrency }, loop));
+  } finally {
+    clearTimeout(startTimer);
+    clearTimeout(endTimer);
+    onStart();
+    onEnd();
+  }
+  return result;
+}

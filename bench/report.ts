@@ -1,0 +1,150 @@
+/**
+ * The benchmark's outputs: a JSON file with every figure, a Markdown summary (the table the
+ * README's Performance section shows) and an SVG chart of throughput and p99 against concurrency.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { ApiLoadResult } from './api-load';
+import type { StuckListingResult } from './stuck-listing';
+import type { ConcurrencySummary, ThroughputResult } from './throughput';
+
+export interface Machine {
+  cpus: number;
+  cpuModel: string;
+  memory: string;
+  node: string;
+  os: string;
+}
+
+export function describeMachine(): Machine {
+  const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  let memory = `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`;
+  try {
+    // `free -h`'s total, as people quote it.
+    memory = execFileSync('free', ['-h'], { encoding: 'utf8' }).split('\n')[1]?.trim().split(/\s+/)[1] ?? memory;
+  } catch {
+    // free is not everywhere; the byte count above stands
+  }
+  return { cpus: os.availableParallelism(), cpuModel, memory, node: process.version, os: `${os.type()} ${os.release()}` };
+}
+
+export interface BenchResults {
+  startedAt: string;
+  command: string;
+  quick: boolean;
+  machine: Machine;
+  settings: Record<string, unknown>;
+  /** Worker start-up: spawn until it polls its task queue. */
+  workerStartSeconds: number;
+  throughput?: ThroughputResult;
+  stuckListing?: StuckListingResult;
+  api?: ApiLoadResult;
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? String(Math.round(v)) : '–');
+
+export function markdownReport(results: BenchResults): string {
+  const { machine } = results;
+  const lines = [
+    `Command: \`${results.command}\`${results.quick ? ' (quick mode)' : ''}, ${results.startedAt}.`,
+    `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memory} memory, Node ${machine.node}, ${machine.os}.`,
+    `Worker start-up (spawn to polling): ${results.workerStartSeconds.toFixed(1)} s.`,
+    '',
+  ];
+  const t = results.throughput;
+  if (t) {
+    lines.push(
+      '| concurrency | run | refunds/s | end-to-end p50 / p95 / p99 ms | final approval → paid p50 / p99 ms | worker CPU s (ms/refund) | worker peak RSS MiB | Temporal / PostgreSQL CPU s | R |',
+      '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    const row = (s: ConcurrencySummary, kind: 'baseline' | 'pipeline') => {
+      const k = s[kind];
+      return (
+        `| ${s.concurrency} | ${kind} | ${k.refundsPerSecond.toFixed(1)} | ${ms(k.endToEndMs.p50)} / ${ms(k.endToEndMs.p95)} / ${ms(k.endToEndMs.p99)} | ` +
+        `${ms(k.finalApprovalToPaidMs.p50)} / ${ms(k.finalApprovalToPaidMs.p99)} | ${k.cpuSeconds.worker.toFixed(1)} (${k.workerCpuMsPerRefund.toFixed(1)}) | ` +
+        `${k.workerPeakRssMiB} | ${k.cpuSeconds.temporal.toFixed(1)} / ${k.cpuSeconds.postgres.toFixed(1)} | ${kind === 'pipeline' ? s.ratio.toFixed(2) : ''} |` +
+        (k.errors ? ` ${k.errors} errors` : '')
+      );
+    };
+    for (const s of t.summary) lines.push(row(s, 'baseline'), row(s, 'pipeline'));
+    lines.push(
+      '',
+      `R = pipeline ÷ baseline throughput. The baseline peaks at concurrency ${t.baselinePeak.concurrency}, where R = ${t.baselinePeak.ratio.toFixed(2)}.`,
+      '',
+    );
+  }
+  const stuck = results.stuckListing;
+  if (stuck) {
+    lines.push(`Stuck listing over ${stuck.rows.toLocaleString('en')} refunds (${stuck.active.toLocaleString('en')} in flight, ${stuck.stuck.toLocaleString('en')} past their limit):`, '');
+    lines.push('| query | via | p50 ms | p99 ms | rows |', '|---|---|---:|---:|---:|');
+    for (const q of stuck.queries) lines.push(`| ${q.name} | ${q.via} | ${q.ms.p50.toFixed(1)} | ${q.ms.p99.toFixed(1)} | ${q.rows} |`);
+    if (stuck.skipped) lines.push('', stuck.skipped);
+    lines.push('');
+  }
+  const api = results.api;
+  if (api) {
+    if (api.skipped) lines.push(`API load: ${api.skipped}`, '');
+    else {
+      lines.push('| request a refund | requests/s | p50 ms | p99 ms | errors |', '|---|---:|---:|---:|---:|');
+      for (const r of api.runs) lines.push(`| ${r.name} | ${r.requestsPerSecond.toFixed(1)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.errors} |`);
+      lines.push('');
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Two panels, throughput and end-to-end p99 against concurrency, baseline and pipeline. */
+export function svgChart(summary: ConcurrencySummary[]): string {
+  const panelWidth = 420;
+  const panelHeight = 300;
+  const margin = { left: 56, right: 16, top: 40, bottom: 44 };
+  const colours = { baseline: '#8a8a8a', pipeline: '#1f6feb' } as const;
+  const panels = [
+    { title: 'Refunds per second', value: (s: ConcurrencySummary, k: 'baseline' | 'pipeline') => s[k].refundsPerSecond },
+    { title: 'End-to-end p99 (ms)', value: (s: ConcurrencySummary, k: 'baseline' | 'pipeline') => s[k].endToEndMs.p99 },
+  ];
+  const parts: string[] = [];
+  panels.forEach((panel, index) => {
+    const x0 = index * panelWidth;
+    const plotW = panelWidth - margin.left - margin.right;
+    const plotH = panelHeight - margin.top - margin.bottom;
+    const values = summary.flatMap((s) => [panel.value(s, 'baseline'), panel.value(s, 'pipeline')]).filter(Number.isFinite);
+    const top = niceCeiling(Math.max(...values, 1) * 1.1);
+    const x = (i: number) => x0 + margin.left + (summary.length === 1 ? plotW / 2 : (i * plotW) / (summary.length - 1));
+    const y = (v: number) => margin.top + plotH - (v / top) * plotH;
+    parts.push(`<text x="${x0 + margin.left}" y="22" font-size="14" font-weight="bold">${panel.title}</text>`);
+    for (let tick = 0; tick <= 4; tick++) {
+      const v = (top * tick) / 4;
+      parts.push(
+        `<line x1="${x0 + margin.left}" x2="${x0 + margin.left + plotW}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e5e5"/>`,
+        `<text x="${x0 + margin.left - 6}" y="${y(v) + 4}" font-size="11" text-anchor="end">${formatTick(v)}</text>`,
+      );
+    }
+    summary.forEach((s, i) => parts.push(`<text x="${x(i)}" y="${margin.top + plotH + 18}" font-size="11" text-anchor="middle">${s.concurrency}</text>`));
+    parts.push(`<text x="${x0 + margin.left + plotW / 2}" y="${panelHeight - 6}" font-size="11" text-anchor="middle">concurrent refunds</text>`);
+    for (const kind of ['baseline', 'pipeline'] as const) {
+      const points = summary.map((s, i) => [x(i), y(panel.value(s, kind))] as const).filter(([, py]) => Number.isFinite(py));
+      parts.push(`<polyline fill="none" stroke="${colours[kind]}" stroke-width="2" points="${points.map(([px, py]) => `${px.toFixed(1)},${py.toFixed(1)}`).join(' ')}"/>`);
+      for (const [px, py] of points) parts.push(`<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3" fill="${colours[kind]}"/>`);
+    }
+  });
+  const legendX = panelWidth * panels.length - 190;
+  parts.push(
+    `<rect x="${legendX}" y="8" width="10" height="10" fill="${colours.baseline}"/><text x="${legendX + 14}" y="17" font-size="11">baseline (NullRefund)</text>`,
+    `<rect x="${legendX}" y="24" width="10" height="10" fill="${colours.pipeline}"/><text x="${legendX + 14}" y="33" font-size="11">refund pipeline</text>`,
+  );
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${panelWidth * panels.length}" height="${panelHeight}" font-family="sans-serif">\n` +
+    `<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`
+  );
+}
+
+function niceCeiling(v: number): number {
+  const magnitude = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((c) => c >= v) ?? 10 * magnitude;
+}
+
+function formatTick(v: number): string {
+  return v >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(1);
+}

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench`: refund throughput and latency against a bare-Temporal baseline measured in the
+ * same run, the stuck listing over a million refunds, and the API under load. It reports figures;
+ * it does not pass or fail. Writes bench/results/latest.{json,md,svg} (quick runs: bench/results/tmp/).
+ *
+ * BENCH_QUICK=1 runs a short version for iterating; BENCH_PARTS picks parts
+ * (throughput,stuck,api); BENCH_WORKER_CPU_PROFILE=<dir> writes a V8 CPU profile of the worker.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { z } from 'zod';
+import { createPool } from '../activities/db';
+import { RefundsClient } from '../client';
+import { runApiLoad } from './api-load';
+import { describeMachine, markdownReport, svgChart, type BenchResults } from './report';
+import { startBenchStack, type BenchStack } from './stack';
+import { runStuckListing } from './stuck-listing';
+import { runThroughput } from './throughput';
+
+const list = (what: string) =>
+  z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^\d+$/, `${what} must be a comma-separated list of whole numbers`)).min(1))
+    .transform((v) => v.map(Number));
+const seconds = z.coerce.number().positive();
+
+const Env = z.object({
+  BENCH_QUICK: z.enum(['0', '1']).default('0'),
+  BENCH_PARTS: z
+    .string()
+    .default('throughput,stuck,api')
+    .transform((v) => v.split(',').map((s) => s.trim()))
+    .pipe(z.array(z.enum(['throughput', 'stuck', 'api']))),
+  BENCH_CONCURRENCY: list('BENCH_CONCURRENCY').optional(),
+  BENCH_REPETITIONS: z.coerce.number().int().min(1).optional(),
+  BENCH_WARMUP_SECONDS: seconds.optional(),
+  BENCH_MEASURE_SECONDS: seconds.optional(),
+  BENCH_STUCK_ROWS: z.coerce.number().int().min(1000).optional(),
+  BENCH_WORKER_CPU_PROFILE: z.string().min(1).optional(),
+});
+
+const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
+const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+async function main(): Promise<void> {
+  const parsed = Env.safeParse(process.env);
+  if (!parsed.success) {
+    throw new Error(`invalid benchmark settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const env = parsed.data;
+  const quick = env.BENCH_QUICK === '1';
+  const settings = {
+    concurrencies: env.BENCH_CONCURRENCY ?? (quick ? [1, 16] : [1, 4, 16, 64]),
+    repetitions: env.BENCH_REPETITIONS ?? (quick ? 1 : 2),
+    warmupMs: (env.BENCH_WARMUP_SECONDS ?? (quick ? 2 : 4)) * 1000,
+    measureMs: (env.BENCH_MEASURE_SECONDS ?? (quick ? 6 : 20)) * 1000,
+    stuckRows: env.BENCH_STUCK_ROWS ?? (quick ? 100_000 : 1_000_000),
+    stuckIterations: quick ? 100 : 300,
+    parts: env.BENCH_PARTS,
+  };
+  const machine = describeMachine();
+  log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memory}, Node ${machine.node}`);
+
+  const stack: BenchStack = await startBenchStack({
+    log,
+    ...(env.BENCH_WORKER_CPU_PROFILE ? { cpuProfileDir: path.resolve(env.BENCH_WORKER_CPU_PROFILE) } : {}),
+  });
+  const stopOnSignal = () => void stack.stop().finally(() => process.exit(130));
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+
+  const connection = await Connection.connect({ address: stack.temporal.address });
+  const temporal = new Client({ connection, namespace: 'default' });
+  const pool = createPool(stack.postgres.databaseUrl, 20);
+  const refunds = new RefundsClient({ temporal, pool, taskQueue: stack.taskQueue });
+  const results: BenchResults = {
+    startedAt: new Date().toISOString(),
+    command: quick ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench',
+    quick,
+    machine,
+    settings,
+    workerStartSeconds: Math.round(stack.worker.startSeconds * 10) / 10,
+  };
+  try {
+    if (settings.parts.includes('throughput')) {
+      results.throughput = await runThroughput(
+        { refunds, temporal, taskQueue: stack.taskQueue, pids: { worker: stack.worker.pid, temporal: stack.temporal.pid, postgres: stack.postgres.pid }, log },
+        settings,
+      );
+    }
+    if (settings.parts.includes('stuck')) {
+      results.stuckListing = await runStuckListing(stack.postgres.databaseUrl, { rows: settings.stuckRows, iterations: settings.stuckIterations, log });
+    }
+    if (settings.parts.includes('api')) {
+      results.api = await runApiLoad({ refunds, temporal, pool, taskQueue: stack.taskQueue, quick, log });
+    }
+  } finally {
+    await pool.end();
+    await connection.close();
+    await stack.stop();
+  }
+
+  const dir = quick ? path.join(resultsDir, 'tmp') : resultsDir;
+  await mkdir(dir, { recursive: true });
+  const name = quick ? 'quick' : 'latest';
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
+  const markdown = markdownReport(results);
+  await writeFile(path.join(dir, `${name}.md`), `# Refund benchmark\n\n${markdown}\n`);
+  if (results.throughput) await writeFile(path.join(dir, `${name}.svg`), svgChart(results.throughput.summary));
+  process.stdout.write(`\n${markdown}\nResults in ${path.relative(process.cwd(), dir)}/${name}.{json,md${results.throughput ? ',svg' : ''}}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
