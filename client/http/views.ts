@@ -1,0 +1,129 @@
+/**
+ * What the API answers with, as zod schemas: they serialize every response and describe it in
+ * /openapi.json. Request bodies are the message schemas of workflows/schemas.ts themselves. The
+ * type checks at the end fail to compile if a response drifts from the type the service uses.
+ * Objects are not strict here: a field the service adds before its view does is left out, not a 500.
+ */
+import { z } from 'zod';
+import type { AuditVerification } from '../../activities/audit-trail';
+import type { RefundStatus } from '../../workflows/messages';
+import { riskBands } from '../../workflows/policy';
+import { refundStates } from '../../workflows/refund-model';
+import {
+  ApprovalDecision,
+  CancelCommand,
+  CarrierEvent,
+  Currency,
+  MinorUnits,
+  RefundRequest,
+  Role,
+  WarehouseReceipt,
+  WarehouseScan,
+} from '../../workflows/schemas';
+
+const instant = z.string().meta({ format: 'date-time' });
+
+export const RefundState = z.enum(refundStates);
+
+export const TimelineEntry = z.object({
+  seq: z.number().int().describe('position in the service-wide audit chain'),
+  at: instant,
+  kind: z.string().describe('refund_requested, carrier_event, warehouse_receipt, risk_assessed, approved, approval_rejected, state_changed, escalated, paid, …'),
+  actor: z.string().describe('who did it: an employee (employee:<id>), a carrier (carrier:<name>), the system, or the requester'),
+  data: z.unknown(),
+});
+
+export const RefundView = z
+  .object({
+    refundId: z.string(),
+    orderId: z.string(),
+    customerId: z.string(),
+    initiatedBy: z.string().describe('the employee who asked for the refund, or "customer"'),
+    requestedBy: z.string().nullable().describe('the refund service principal that relayed the request'),
+    state: RefundState,
+    amount: MinorUnits.describe('integer minor units of currency'),
+    currency: Currency,
+    since: instant.describe('when the refund entered its current state'),
+    waitingFor: z.string().nullable(),
+    stuck: z.boolean(),
+    policyVersion: z.string(),
+    evidence: z.object({
+      carrierEvents: z.array(z.object({ ...CarrierEvent.shape, receivedAt: instant })),
+      delivered: z.boolean(),
+      receipts: z.array(z.object({ ...WarehouseScan.shape, receivedAt: instant })),
+      findings: z.array(z.string()).describe('why the evidence is not clean enough to pay automatically, e.g. receipt_before_delivery'),
+      ignored: z.array(z.object({ eventId: z.string(), reason: z.string(), at: instant })),
+    }),
+    risk: z
+      .object({
+        score: z.number().int().min(0).max(100),
+        band: z.enum(riskBands),
+        reasons: z.array(z.object({ code: z.string(), detail: z.string(), points: z.number() })),
+        assessedAt: instant,
+      })
+      .nullable(),
+    approvalRequirement: z
+      .discriminatedUnion('outcome', [
+        z.object({ outcome: z.literal('reject'), reason: z.string() }),
+        z.object({ outcome: z.literal('approve'), approvals: z.number().int().min(0), reasons: z.array(z.string()) }),
+      ])
+      .nullable(),
+    approvalsRequired: z.number().int().nullable().describe('0, 1 or 2 distinct approvers; null until the risk check'),
+    approvalsStillNeeded: z.number().int(),
+    approvals: z.array(
+      z.object({ approverId: z.string(), decision: z.enum(['approve', 'reject']), reason: z.string().optional(), at: instant }),
+    ),
+    payout: z.object({ reference: z.string(), paidAt: instant }).nullable(),
+    outcome: z.object({ code: z.string(), message: z.string(), by: z.string().optional() }).nullable(),
+    deadlines: z.object({ next: instant.nullable(), stuckAfter: instant.nullable() }),
+    escalations: z.array(z.object({ state: RefundState, at: instant, reason: z.string() })),
+    timeline: z.array(TimelineEntry).describe('every step of the refund, from its audit trail, oldest first'),
+  })
+  .meta({ id: 'Refund' });
+export type RefundView = z.infer<typeof RefundView>;
+
+export const StuckRefund = z
+  .object({
+    refundId: z.string(),
+    state: RefundState,
+    waitingFor: z.string().nullable(),
+    since: instant,
+    stuckAfter: instant.nullable(),
+    amount: MinorUnits,
+    currency: Currency,
+    customerId: z.string(),
+    initiatedBy: z.string(),
+  })
+  .meta({ id: 'StuckRefund' });
+export type StuckRefund = z.infer<typeof StuckRefund>;
+
+export const StuckList = z.object({ refunds: z.array(StuckRefund) });
+
+export const CarrierEventAccepted = z.object({
+  refundIds: z.array(z.string()).describe('the refunds the parcel belongs to'),
+});
+
+export const ScanAccepted = z.object({ refundId: z.string(), eventId: z.string() });
+
+export const AuditVerificationView = z.object({
+  ok: z.boolean(),
+  rowsChecked: z.number().int(),
+  lastSeq: z.number().int(),
+  lastHash: z.string(),
+  brokenAt: z.object({ seq: z.number().int(), refundId: z.string(), reason: z.string() }).optional(),
+});
+
+export const Health = z.object({ status: z.literal('ok') });
+
+/** Request bodies: the message schemas themselves, less what the API takes from the caller's identity. */
+export const CancelBody = CancelCommand.omit({ cancelledBy: true });
+export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, ApprovalDecision, CancelBody, Role };
+
+// Compile-time checks: the views carry exactly the fields of the service's own types.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Assert<T extends true> = T;
+export type ViewChecks = [
+  Assert<Equal<keyof RefundStatus | 'timeline', keyof RefundView>>,
+  Assert<RefundStatus extends Omit<z.input<typeof RefundView>, 'timeline'> ? true : false>,
+  Assert<Equal<keyof AuditVerification, keyof z.infer<typeof AuditVerificationView>>>,
+];

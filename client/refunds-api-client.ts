@@ -1,0 +1,146 @@
+/**
+ * The typed client for the HTTP API, for callers that do not run next to Temporal and PostgreSQL
+ * (the `refunds` CLI, refund services written in TypeScript). It validates input with the same
+ * message schemas as the API before sending anything, and turns problem answers into
+ * RefundApiError with the problem attached.
+ */
+import type { AuditVerification } from '../activities/audit-trail';
+import type { RefundState } from '../workflows/refund-model';
+import { ApprovalDecision, CarrierEvent, RefundRequest, WarehouseReceipt } from '../workflows/schemas';
+import type { z } from 'zod';
+import { signCarrierPayload, CARRIER_SIGNATURE_HEADER } from './carrier-signature';
+import { InvalidInputError } from './errors';
+import type { Problem } from './http/problems';
+import type { RefundView, StuckRefund } from './http/views';
+
+export interface RefundsApiClientOptions {
+  /** e.g. http://127.0.0.1:3000 */
+  baseUrl: string;
+  /** An API key from `refunds principal add`; needed for everything but carrier events. */
+  apiKey?: string;
+  /** Only for sending carrier events: the secret carriers sign with. */
+  carrierWebhookSecret?: string;
+  timeoutMs?: number;
+}
+
+/** The API refused or failed a request; `problem` is its RFC 9457 answer. */
+export class RefundApiError extends Error {
+  override name = 'RefundApiError';
+  constructor(
+    readonly status: number,
+    readonly problem: Problem | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function parse<S extends z.ZodType>(schema: S, what: string, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw InvalidInputError.fromZod(what, result.error);
+  return result.data;
+}
+
+export class RefundsApiClient {
+  private readonly baseUrl: string;
+
+  constructor(private readonly options: RefundsApiClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+  }
+
+  /** Requests a refund; `created` is false when the same request had been made before. */
+  async requestRefund(input: z.input<typeof RefundRequest>): Promise<{ created: boolean; refund: RefundView }> {
+    const request = parse(RefundRequest, 'refund request', input);
+    const { status, body } = await this.send('POST', '/v1/refunds', request);
+    return { created: status === 201, refund: body as RefundView };
+  }
+
+  /** Sends a tracking event the way a carrier does, signed with the webhook secret. */
+  async sendCarrierEvent(input: z.input<typeof CarrierEvent>): Promise<{ refundIds: string[] }> {
+    const secret = this.options.carrierWebhookSecret;
+    if (!secret) throw new InvalidInputError('carrier event', [{ path: '', message: 'a carrier webhook secret is needed to sign carrier events' }]);
+    const raw = JSON.stringify(parse(CarrierEvent, 'carrier event', input));
+    const { body } = await this.send('POST', '/v1/carrier-events', raw, { [CARRIER_SIGNATURE_HEADER]: signCarrierPayload(secret, raw) }, false);
+    return body as { refundIds: string[] };
+  }
+
+  /** Records a receipt scan; the scanner is whoever the API key belongs to. */
+  async recordWarehouseScan(refundId: string, receipt: z.input<typeof WarehouseReceipt>): Promise<{ refundId: string; eventId: string }> {
+    const body = parse(WarehouseReceipt, 'warehouse receipt', receipt);
+    return (await this.send('POST', `${this.refundPath(refundId)}/warehouse-scans`, body)).body as { refundId: string; eventId: string };
+  }
+
+  async decide(refundId: string, decision: z.input<typeof ApprovalDecision>): Promise<RefundView> {
+    const body = parse(ApprovalDecision, 'approval', decision);
+    return (await this.send('POST', `${this.refundPath(refundId)}/approvals`, body)).body as RefundView;
+  }
+
+  approve(refundId: string, reason?: string): Promise<RefundView> {
+    return this.decide(refundId, { decision: 'approve', ...(reason ? { reason } : {}) });
+  }
+
+  reject(refundId: string, reason: string): Promise<RefundView> {
+    return this.decide(refundId, { decision: 'reject', reason });
+  }
+
+  async cancel(refundId: string, reason: string): Promise<RefundView> {
+    return (await this.send('POST', `${this.refundPath(refundId)}/cancel`, { reason })).body as RefundView;
+  }
+
+  async getRefund(refundId: string): Promise<RefundView> {
+    return (await this.send('GET', this.refundPath(refundId))).body as RefundView;
+  }
+
+  /** Refunds waiting too long, oldest first. `olderThan` is an ISO 8601 duration such as PT2H. */
+  async listStuck(query: { olderThan?: string; states?: RefundState[]; limit?: number } = {}): Promise<StuckRefund[]> {
+    const params = new URLSearchParams();
+    if (query.olderThan) params.set('olderThan', query.olderThan);
+    for (const state of query.states ?? []) params.append('state', state);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const search = params.size > 0 ? `?${params}` : '';
+    return ((await this.send('GET', `/v1/refunds/stuck${search}`)).body as { refunds: StuckRefund[] }).refunds;
+  }
+
+  async verifyAudit(): Promise<AuditVerification> {
+    return (await this.send('GET', '/v1/audit/verification')).body as AuditVerification;
+  }
+
+  private refundPath(refundId: string): string {
+    return `/v1/refunds/${encodeURIComponent(refundId)}`;
+  }
+
+  private async send(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    authenticated = true,
+  ): Promise<{ status: number; body: unknown }> {
+    if (authenticated && !this.options.apiKey) {
+      throw new RefundApiError(401, undefined, 'no API key: set REFUNDS_API_KEY to a key from `refunds principal add`');
+    }
+    const response = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: {
+        accept: 'application/json, application/problem+json',
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(authenticated ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+        ...headers,
+      },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000),
+    });
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = text;
+    }
+    if (!response.ok) {
+      const problem = typeof parsed === 'object' && parsed !== null && 'title' in parsed ? (parsed as Problem) : undefined;
+      throw new RefundApiError(response.status, problem, problem ? `${problem.title}: ${problem.detail}` : `HTTP ${response.status}: ${text.slice(0, 200)}`);
+    }
+    return { status: response.status, body: parsed };
+  }
+}
