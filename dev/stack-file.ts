@@ -14,6 +14,8 @@ export interface StackInfo {
   databaseUrl: string;
   /** Absent when Temporal was not started locally (TEMPORAL_ADDRESS was set). */
   uiUrl?: string;
+  /** The HTTP API, e.g. http://127.0.0.1:3000 (the refunds CLI's default). */
+  apiUrl?: string;
   /** The `npm start` process. */
   pid: number;
 }

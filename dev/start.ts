@@ -2,7 +2,9 @@
  * `npm start`: the refund service on one machine. Starts what the environment
  * does not provide (a Temporal dev server unless TEMPORAL_ADDRESS is set, an
  * embedded PostgreSQL unless DATABASE_URL is set), applies the migrations, and
- * runs the worker until Ctrl-C; then stops everything in reverse order.
+ * runs the worker and the HTTP API until Ctrl-C; then stops everything in
+ * reverse order. With the embedded database, the first start also creates demo
+ * principals and a carrier webhook secret (dev/demo-credentials.ts).
  *
  * Data lives in .data/ (Temporal's SQLite file and the PostgreSQL cluster), so
  * refunds survive a restart. .data/stack.json tells CLIs where the running
@@ -12,9 +14,13 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { loadApiConfig, requireCarrierSecret, type ApiConfig } from '../client/http/config';
+import { startApiServer } from '../client/http/server';
+import { ConfigError, loadConfig } from '../worker/config';
 import { runWorker } from '../worker/worker';
 import { migrate } from '../worker/migrate';
 import { refundSearchAttributes } from '../workflows/search-attributes';
+import { ensureDemoCredentials } from './demo-credentials';
 import { startEmbeddedPostgres } from './postgres';
 import { readLocalStack, stackFilePath, type StackInfo } from './stack-file';
 import { resolveTemporalBinary } from './temporal-binary';
@@ -22,6 +28,7 @@ import { startTemporalDevServer } from './temporal-server';
 
 const stackFile = stackFilePath;
 const dataDir = path.dirname(stackFile);
+const demoCredentialsFile = path.join(dataDir, 'demo-credentials.json');
 
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
 const port = (name: string, fallback: number) =>
@@ -67,6 +74,7 @@ async function main(): Promise<void> {
   const parsed = Env.safeParse(process.env);
   if (!parsed.success) throw new StartupError(parsed.error.issues.map((i) => i.message).join('\n'));
   const env = parsed.data;
+  const api = apiConfig(env);
 
   await mkdir(dataDir, { recursive: true });
   await claimStackFile();
@@ -85,6 +93,7 @@ async function main(): Promise<void> {
     namespace: temporal.namespace,
     databaseUrl,
     uiUrl: temporal.uiUrl,
+    apiUrl: `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}`,
     pid: process.pid,
   };
   await writeFile(stackFile, JSON.stringify(info, null, 2) + '\n');
@@ -93,6 +102,44 @@ async function main(): Promise<void> {
 
   startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl });
   say('Starting the refund worker; press Ctrl-C to stop.');
+
+  // Embedded database: demo principals and carrier secret. DATABASE_URL: only what is configured.
+  let carrierWebhookSecret = api.carrierWebhookSecret;
+  if (!env.DATABASE_URL) {
+    const demo = await ensureDemoCredentials(databaseUrl, demoCredentialsFile);
+    carrierWebhookSecret ??= demo.credentials.carrierWebhookSecret;
+    const where = path.relative(process.cwd(), demoCredentialsFile);
+    say(`Demo credentials  ${where}  (${demo.created ? 'created: ' : ''}API keys per role and the carrier webhook secret)`);
+  }
+  await startApi({ temporal, databaseUrl, api: { ...api, carrierWebhookSecret: carrierWebhookSecret! } });
+}
+
+/** The API's configuration, checked before anything starts; production mode needs its carrier secret. */
+function apiConfig(env: Env): ApiConfig {
+  try {
+    const api = loadApiConfig(process.env);
+    if (env.DATABASE_URL) requireCarrierSecret(api);
+    return api;
+  } catch (err) {
+    throw err instanceof ConfigError ? new StartupError(err.message) : err;
+  }
+}
+
+async function startApi(opts: {
+  temporal: { address: string; namespace: string };
+  databaseUrl: string;
+  api: ApiConfig & { carrierWebhookSecret: string };
+}): Promise<void> {
+  const server = await startApiServer({
+    temporal: { address: opts.temporal.address, namespace: opts.temporal.namespace },
+    databaseUrl: opts.databaseUrl,
+    taskQueue: loadConfig().taskQueue,
+    api: opts.api,
+  }).catch((err: unknown) => {
+    throw withHint(err, /EADDRINUSE/.test(describe(err)) ? 'Set PORT (and HOST) to serve the API elsewhere.' : 'The HTTP API did not start.');
+  });
+  services.push({ name: 'HTTP API', stop: server.close });
+  say(`HTTP API          ${server.url}  (OpenAPI: ${server.url}/openapi.json)`);
 }
 
 /** Refuses to run a second stack on the same .data/; clears the file of a killed one. */

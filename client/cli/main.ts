@@ -1,0 +1,332 @@
+/**
+ * `refunds`: the command line for the people around a refund. Actor commands (request,
+ * carrier-event, scan, approve, reject, cancel, show, stuck, audit verify) go through the HTTP API
+ * with the caller's API key, so the API decides who they are; `principal` commands manage those
+ * keys directly in the database and are for administrators.
+ *
+ * Exit codes: 0 ok, 1 unexpected failure, 2 usage or invalid input, 3 refused (403/409),
+ * 4 not found, 5 not authenticated.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { createPool, type Pool } from '../../activities/db';
+import { readLocalStack } from '../../dev/stack-file';
+import { refundStates } from '../../workflows/refund-model';
+import { CarrierStatus, ItemCondition, Role, type WarehouseReceipt } from '../../workflows/schemas';
+import { InvalidInputError } from '../errors';
+import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey } from '../principals';
+import { RefundApiError, RefundsApiClient } from '../refunds-api-client';
+import { showPrincipals, showRefund, showStuck, when } from './output';
+
+const EXIT = { ok: 0, unexpected: 1, usage: 2, refused: 3, notFound: 4, unauthenticated: 5 } as const;
+
+class UsageError extends Error {}
+
+interface GlobalOptions {
+  json?: boolean;
+  apiUrl?: string;
+}
+
+let jsonOutput = false;
+
+function print(json: unknown, human: () => string): void {
+  process.stdout.write(`${jsonOutput ? JSON.stringify(json, null, 2) : human()}\n`);
+}
+
+async function apiClient(options: GlobalOptions): Promise<RefundsApiClient> {
+  const baseUrl = options.apiUrl ?? process.env.REFUNDS_API_URL ?? (await readLocalStack())?.apiUrl ?? 'http://127.0.0.1:3000';
+  if (!URL.canParse(baseUrl)) throw new UsageError(`REFUNDS_API_URL must be a URL such as http://127.0.0.1:3000, not ${JSON.stringify(baseUrl)}`);
+  return new RefundsApiClient({
+    baseUrl,
+    ...(process.env.REFUNDS_API_KEY ? { apiKey: process.env.REFUNDS_API_KEY } : {}),
+    ...(process.env.CARRIER_WEBHOOK_SECRET ? { carrierWebhookSecret: process.env.CARRIER_WEBHOOK_SECRET } : {}),
+  });
+}
+
+/** The service's database: DATABASE_URL, or the embedded one of a running `npm start`. */
+async function withDatabase<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
+  const databaseUrl = process.env.DATABASE_URL || (await readLocalStack())?.databaseUrl;
+  if (!databaseUrl) throw new UsageError('set DATABASE_URL, or start the local stack with npm start');
+  const pool = createPool(databaseUrl, 2);
+  try {
+    return await work(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+async function readJson(file: string): Promise<unknown> {
+  let text: string;
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    text = Buffer.concat(chunks).toString('utf8');
+  } else {
+    text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+    });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${file === '-' ? 'standard input' : file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+const integer = (name: string) => (value: string) => {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number, not ${JSON.stringify(value)}`);
+  return Number(value);
+};
+
+/** `--item "SKU CONDITION [SERIAL]"`: ids never contain spaces, so the parts cannot be confused. */
+function receiptItem(value: string, items: WarehouseReceipt['items'] = []): WarehouseReceipt['items'] {
+  const [sku, condition, serialNumber, ...rest] = value.trim().split(/\s+/);
+  const conditions = ItemCondition.options;
+  if (!sku || !condition || rest.length > 0 || !conditions.includes(condition as never)) {
+    throw new UsageError(`--item must be "SKU CONDITION [SERIAL]" with CONDITION one of ${conditions.join(', ')}; got ${JSON.stringify(value)}`);
+  }
+  return [...items, { sku, condition: condition as WarehouseReceipt['items'][number]['condition'], ...(serialNumber ? { serialNumber } : {}) }];
+}
+
+export function buildProgram(): Command {
+  const program = new Command('refunds')
+    .description('Refund approvals: request, evidence, approvals, operations and principals')
+    .option('--json', 'print JSON for scripts instead of tables')
+    .option('--api-url <url>', 'the refund API (default: REFUNDS_API_URL, the local npm start stack, or http://127.0.0.1:3000)')
+    .addHelpText(
+      'after',
+      '\nEnvironment: REFUNDS_API_URL, REFUNDS_API_KEY (your API key), CARRIER_WEBHOOK_SECRET (carrier-event),\n' +
+        'DATABASE_URL (principal commands; default: the running local stack).\n' +
+        'Exit codes: 0 ok, 1 unexpected, 2 usage or invalid input, 3 refused, 4 not found, 5 not authenticated.',
+    )
+    .showSuggestionAfterError()
+    .exitOverride();
+  program.hook('preAction', () => {
+    jsonOutput = Boolean(program.opts<GlobalOptions>().json);
+  });
+  const api = () => apiClient(program.opts<GlobalOptions>());
+
+  program
+    .command('request')
+    .description('request a refund (refund services); the body is the refund request as JSON')
+    .argument('<file>', "a JSON file, or - for standard input")
+    .action(async (file: string) => {
+      const { created, refund } = await (await api()).requestRefund((await readJson(file)) as never);
+      print({ created, refund }, () => `${created ? 'Requested' : 'Already requested:'} refund ${refund.refundId}, ${refund.state}`);
+    });
+
+  program
+    .command('carrier-event')
+    .description('report a carrier tracking event, signed with CARRIER_WEBHOOK_SECRET as a carrier would')
+    .requiredOption('--carrier <carrier>', 'carrier name, e.g. ups')
+    .requiredOption('--tracking <number>', 'tracking number of the return parcel')
+    .addOption(new Option('--status <status>', 'tracking status').choices(CarrierStatus.options).makeOptionMandatory())
+    .option('--event-id <id>', "the carrier's event id (default: a new one)")
+    .option('--occurred-at <time>', 'when it happened, ISO 8601 (default: now)')
+    .option('--facility <id>', 'facility id')
+    .option('--weight <grams>', 'parcel weight in grams', integer('--weight'))
+    .action(async (options: { carrier: string; tracking: string; status: string; eventId?: string; occurredAt?: string; facility?: string; weight?: number }) => {
+      if (!process.env.CARRIER_WEBHOOK_SECRET) throw new UsageError('CARRIER_WEBHOOK_SECRET must be set to sign carrier events');
+      const event = {
+        eventId: options.eventId ?? `cli-${randomBytes(6).toString('hex')}`,
+        carrier: options.carrier,
+        trackingNumber: options.tracking,
+        status: options.status as never,
+        occurredAt: options.occurredAt ?? new Date().toISOString(),
+        ...(options.facility ? { facilityId: options.facility } : {}),
+        ...(options.weight !== undefined ? { weightGrams: options.weight } : {}),
+      };
+      const routed = await (await api()).sendCarrierEvent(event);
+      print({ eventId: event.eventId, ...routed }, () => `Event ${event.eventId} sent to refund ${routed.refundIds.join(', ')}`);
+    });
+
+  program
+    .command('scan')
+    .description('record a warehouse receipt scan (warehouse staff); you are the scanner')
+    .argument('<refundId>')
+    .requiredOption('--warehouse <id>', 'warehouse id')
+    .requiredOption('--weight <grams>', 'parcel weight in grams', integer('--weight'))
+    .requiredOption('--item <"SKU CONDITION [SERIAL]">', `an item found in the parcel (repeat for each); CONDITION: ${ItemCondition.options.join(', ')}`, receiptItem)
+    .option('--event-id <id>', 'scan id (default: a new one)')
+    .option('--scanned-at <time>', 'ISO 8601 (default: now)')
+    .action(async (refundId: string, options: { warehouse: string; weight: number; item: WarehouseReceipt['items']; eventId?: string; scannedAt?: string }) => {
+      const receipt = {
+        eventId: options.eventId ?? `scan-${randomBytes(6).toString('hex')}`,
+        warehouseId: options.warehouse,
+        items: options.item,
+        weightGrams: options.weight,
+        scannedAt: options.scannedAt ?? new Date().toISOString(),
+      };
+      const accepted = await (await api()).recordWarehouseScan(refundId, receipt);
+      print(accepted, () => `Scan ${accepted.eventId} recorded for refund ${refundId}`);
+    });
+
+  const decided = (refund: Awaited<ReturnType<RefundsApiClient['getRefund']>>) =>
+    `Refund ${refund.refundId} is ${refund.state}${refund.state === 'awaiting_approval' ? `, ${refund.approvalsStillNeeded} more approval(s) needed` : ''}`;
+  program
+    .command('approve')
+    .description('approve a refund (approvers); you are the approver')
+    .argument('<refundId>')
+    .option('--reason <text>', 'why')
+    .action(async (refundId: string, options: { reason?: string }) => {
+      const refund = await (await api()).approve(refundId, options.reason);
+      print(refund, () => decided(refund));
+    });
+
+  program
+    .command('reject')
+    .description('reject a refund (approvers)')
+    .argument('<refundId>')
+    .requiredOption('--reason <text>', 'why')
+    .action(async (refundId: string, options: { reason: string }) => {
+      const refund = await (await api()).reject(refundId, options.reason);
+      print(refund, () => decided(refund));
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a refund before payout (refund services, operations)')
+    .argument('<refundId>')
+    .requiredOption('--reason <text>', 'why')
+    .action(async (refundId: string, options: { reason: string }) => {
+      const refund = await (await api()).cancel(refundId, options.reason);
+      print(refund, () => decided(refund));
+    });
+
+  program
+    .command('show')
+    .description('show a refund: state, amount, evidence, risk, approvals, payout, deadlines, timeline')
+    .argument('<refundId>')
+    .action(async (refundId: string) => {
+      const refund = await (await api()).getRefund(refundId);
+      print(refund, () => showRefund(refund));
+    });
+
+  program
+    .command('stuck')
+    .description('refunds waiting too long, oldest first (operations)')
+    .option('--older-than <duration>', "ISO 8601 duration such as PT2H or P3D (default: past each state's own limit)")
+    .addOption(new Option('--state <state...>', 'only these states').choices(refundStates))
+    .option('--limit <n>', 'at most this many', integer('--limit'))
+    .action(async (options: { olderThan?: string; state?: Array<(typeof refundStates)[number]>; limit?: number }) => {
+      const refunds = await (await api()).listStuck({
+        ...(options.olderThan ? { olderThan: options.olderThan } : {}),
+        ...(options.state ? { states: options.state } : {}),
+        ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      });
+      print({ refunds }, () => showStuck(refunds));
+    });
+
+  program
+    .command('audit')
+    .description('the audit trail')
+    .command('verify')
+    .description('recompute the whole audit hash chain (operations, admins)')
+    .action(async () => {
+      const result = await (await api()).verifyAudit();
+      print(result, () =>
+        result.ok
+          ? `Audit trail verified: ${result.rowsChecked} rows, last hash ${result.lastHash}`
+          : `AUDIT TRAIL BROKEN at row ${result.brokenAt?.seq} (refund ${result.brokenAt?.refundId}): ${result.brokenAt?.reason}`,
+      );
+      if (!result.ok) process.exitCode = EXIT.unexpected;
+    });
+
+  const principal = program.command('principal').description('API principals and their keys (administrators; talks to the database)');
+  principal
+    .command('add')
+    .description('create a principal and print its API key, once')
+    .argument('<id>', 'employee or service id')
+    .addOption(new Option('--role <role>', 'a role (repeat for several)').choices(Role.options).argParser((role: string, roles: string[] = []) => [...roles, role]).makeOptionMandatory())
+    .option('--approval-limit <amount>', "approvers: the largest refund they may approve, in major units of the refund's currency, e.g. 1000.00")
+    .action(async (id: string, options: { role: Array<(typeof Role.options)[number]>; approvalLimit?: string }) => {
+      const { principal: added, apiKey } = await withDatabase((pool) =>
+        addPrincipal(pool, { id, roles: options.role, ...(options.approvalLimit !== undefined ? { approvalLimit: options.approvalLimit } : {}) }),
+      );
+      print({ id: added.id, apiKey, roles: added.roles, approvalLimit: added.approvalLimit }, () =>
+        [`Principal ${added.id} (${added.roles.join(', ')}${added.approvalLimit ? `, approval limit ${added.approvalLimit}` : ''})`, `API key (shown once): ${apiKey}`].join('\n'),
+      );
+    });
+  principal
+    .command('revoke')
+    .description('revoke a principal and all its API keys, at once')
+    .argument('<id>')
+    .action(async (id: string) => {
+      const revoked = await withDatabase((pool) => revokePrincipal(pool, id));
+      print(revoked, () => `Principal ${revoked.id} revoked at ${when(revoked.revokedAt)}`);
+    });
+  principal
+    .command('rotate-key')
+    .description("revoke a principal's keys and print a new one, once")
+    .argument('<id>')
+    .action(async (id: string) => {
+      const apiKey = await withDatabase((pool) => rotateApiKey(pool, id));
+      print({ id, apiKey }, () => `New API key for ${id} (shown once; the old keys no longer work): ${apiKey}`);
+    });
+  principal
+    .command('list')
+    .description('list principals')
+    .action(async () => {
+      const principals = await withDatabase(listPrincipals);
+      print({ principals }, () => showPrincipals(principals));
+    });
+
+  return program;
+}
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof UsageError || error instanceof InvalidInputError) return EXIT.usage;
+  if (error instanceof PrincipalError) return error.code === 'principal_not_found' ? EXIT.notFound : EXIT.refused;
+  if (error instanceof RefundApiError) {
+    if (error.status === 401) return EXIT.unauthenticated;
+    if (error.status === 403 || error.status === 409) return EXIT.refused;
+    if (error.status === 404) return EXIT.notFound;
+    if (error.status === 400 || error.status === 413 || error.status === 415 || error.status === 422) return EXIT.usage;
+  }
+  return EXIT.unexpected;
+}
+
+function report(error: unknown): void {
+  if (jsonOutput) {
+    const body =
+      error instanceof RefundApiError
+        ? { ...(error.problem ?? { detail: error.message }), status: error.status }
+        : error instanceof InvalidInputError
+          ? { detail: error.message, errors: error.issues }
+          : { detail: error instanceof Error ? error.message : String(error) };
+    process.stderr.write(`${JSON.stringify({ error: body }, null, 2)}\n`);
+    return;
+  }
+  const issues = error instanceof RefundApiError ? error.problem?.errors : error instanceof InvalidInputError ? error.issues : undefined;
+  const headline = error instanceof RefundApiError && error.problem && issues?.length ? error.problem.title : error instanceof InvalidInputError ? `invalid ${error.what}` : undefined;
+  const lines = [`refunds: ${headline ?? (error instanceof Error ? error.message : String(error))}`];
+  if (error instanceof RefundApiError && error.problem?.rule) lines.push(`  rule: ${error.problem.rule}`);
+  for (const issue of issues ?? []) lines.push(`  ${issue.path || '(body)'}: ${issue.message}`);
+  if (error instanceof TypeError && /fetch failed/.test(error.message)) {
+    lines.push(`  cannot reach the refund API (${(error.cause as Error | undefined)?.message ?? 'connection failed'}); is it running? Set REFUNDS_API_URL.`);
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+// `refunds ... | head` closes the pipe early; that is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    report(error);
+    return exitCodeFor(error);
+  }
+}
+
+process.exitCode = await run(process.argv.slice(2));

@@ -1,0 +1,86 @@
+/** How the `refunds` command shows things to people: aligned tables and a refund at a glance. */
+import { formatMinor } from '../../workflows/currencies';
+import type { Principal } from '../principals';
+import type { RefundView, StuckRefund } from '../http/views';
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+/** 2026-11-21T09:30:00.000Z → 2026-11-21 09:30:00Z */
+export const when = (iso: string | null | undefined) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
+
+export function ago(iso: string, now = Date.now()): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7_200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3_600)} h`;
+  return `${Math.round(seconds / 86_400)} days`;
+}
+
+export function showRefund(refund: RefundView): string {
+  const requirement = refund.approvalRequirement;
+  const approvals = refund.approvals.length
+    ? refund.approvals.map((a) => `${a.approverId} ${a.decision}d ${when(a.at)}${a.reason ? ` (${a.reason})` : ''}`).join('; ')
+    : 'none';
+  const carrier = refund.evidence.carrierEvents.map((e) => e.status).join(' → ') || 'no scans';
+  const receipts = refund.evidence.receipts.map((r) => `${r.receipt.warehouseId} by ${r.scannedBy}`).join('; ') || 'none';
+  const fields: Array<[string, string]> = [
+    ['state', `${refund.state} for ${ago(refund.since)}${refund.stuck ? ' (STUCK)' : ''}`],
+    ['amount', formatMinor(refund.amount, refund.currency)],
+    ['order', `${refund.orderId}, customer ${refund.customerId}`],
+    ['requested by', `${refund.initiatedBy}${refund.requestedBy ? ` via ${refund.requestedBy}` : ''}`],
+    ['waiting for', refund.waitingFor ?? '-'],
+    ['carrier', `${carrier}${refund.evidence.delivered ? '' : ' (not delivered yet)'}`],
+    ['receipts', receipts],
+    ['findings', refund.evidence.findings.join(', ') || 'none'],
+    [
+      'risk',
+      refund.risk
+        ? `${refund.risk.score} ${refund.risk.band}${refund.risk.reasons.length ? `: ${refund.risk.reasons.map((r) => `${r.code} +${r.points}`).join(', ')}` : ''}`
+        : 'not assessed yet',
+    ],
+    [
+      'approvals',
+      requirement?.outcome === 'approve'
+        ? `${refund.approvalsRequired} required, ${refund.approvalsStillNeeded} still needed${requirement.reasons.length ? ` (${requirement.reasons.join('; ')})` : ''}`
+        : requirement?.outcome === 'reject'
+          ? `rejected by policy: ${requirement.reason}`
+          : 'decided after the risk check',
+    ],
+    ['decisions', approvals],
+    ['payout', refund.payout ? `${refund.payout.reference} at ${when(refund.payout.paidAt)}` : '-'],
+    ['outcome', refund.outcome ? `${refund.outcome.code}: ${refund.outcome.message}${refund.outcome.by ? ` (by ${refund.outcome.by})` : ''}` : '-'],
+    ['next deadline', when(refund.deadlines.next)],
+    ['stuck after', when(refund.deadlines.stuckAfter)],
+  ];
+  const width = Math.max(...fields.map(([label]) => label.length));
+  const timeline = table(
+    ['#', 'at', 'what', 'who'],
+    refund.timeline.map((t) => [String(t.seq), when(t.at), t.kind, t.actor]),
+  );
+  return [`Refund ${refund.refundId}`, ...fields.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`), '', 'Timeline', timeline].join('\n');
+}
+
+export function showStuck(refunds: StuckRefund[]): string {
+  if (refunds.length === 0) return 'No stuck refunds.';
+  return table(
+    ['refund', 'state', 'waiting for', 'since', 'for', 'amount'],
+    refunds.map((r) => [r.refundId, r.state, r.waitingFor ?? '-', when(r.since), ago(r.since), formatMinor(r.amount, r.currency)]),
+  );
+}
+
+export function showPrincipals(principals: Array<Principal & { activeKeys: number }>): string {
+  if (principals.length === 0) return 'No principals.';
+  return table(
+    ['id', 'roles', 'approval limit', 'keys', 'created', 'revoked'],
+    principals.map((p) => [p.id, p.roles.join(','), p.approvalLimit ?? '-', String(p.activeKeys), when(p.createdAt), when(p.revokedAt)]),
+  );
+}
