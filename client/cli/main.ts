@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createPool, type Pool } from '../../activities/db';
 import { readLocalStack } from '../../dev/stack-file';
 import { refundStates } from '../../workflows/refund-model';
@@ -78,6 +78,11 @@ const integer = (name: string) => (value: string) => {
   if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number, not ${JSON.stringify(value)}`);
   return Number(value);
 };
+
+function roleList(role: string, roles: string[] = []): string[] {
+  if (!Role.options.includes(role as never)) throw new InvalidArgumentError(`"${role}" is not a role; use ${Role.options.join(', ')}`);
+  return [...roles, role];
+}
 
 /** `--item "SKU CONDITION [SERIAL]"`: ids never contain spaces, so the parts cannot be confused. */
 function receiptItem(value: string, items: WarehouseReceipt['items'] = []): WarehouseReceipt['items'] {
@@ -238,7 +243,7 @@ export function buildProgram(): Command {
     .command('add')
     .description('create a principal and print its API key, once')
     .argument('<id>', 'employee or service id')
-    .addOption(new Option('--role <role>', 'a role (repeat for several)').choices(Role.options).argParser((role: string, roles: string[] = []) => [...roles, role]).makeOptionMandatory())
+    .addOption(new Option('--role <role>', `a role (repeat for several): ${Role.options.join(', ')}`).argParser(roleList).makeOptionMandatory())
     .option('--approval-limit <amount>', "approvers: the largest refund they may approve, in major units of the refund's currency, e.g. 1000.00")
     .action(async (id: string, options: { role: Array<(typeof Role.options)[number]>; approvalLimit?: string }) => {
       const { principal: added, apiKey } = await withDatabase((pool) =>
