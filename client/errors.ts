@@ -11,6 +11,7 @@ export type RefundErrorCode =
   | 'refund_not_found'
   | 'approval_refused'
   | 'cancel_refused'
+  | 'refund_finished'
   | 'refund_starting';
 
 export class RefundError extends Error {
@@ -67,6 +68,17 @@ export class ApprovalRefusedError extends RefundError {
     message: string,
   ) {
     super('approval_refused', message);
+  }
+}
+
+/** Evidence for a refund that has already finished: it changes nothing and is refused. */
+export class RefundFinishedError extends RefundError {
+  override name = 'RefundFinishedError';
+  constructor(
+    readonly refundId: string,
+    readonly state: string,
+  ) {
+    super('refund_finished', `refund ${refundId} is ${state} and takes no more evidence`);
   }
 }
 

@@ -56,12 +56,12 @@ export class RefundsApiClient {
   }
 
   /** Sends a tracking event the way a carrier does, signed with the webhook secret. */
-  async sendCarrierEvent(input: z.input<typeof CarrierEvent>): Promise<{ refundIds: string[] }> {
+  async sendCarrierEvent(input: z.input<typeof CarrierEvent>): Promise<{ refundIds: string[]; finishedRefundIds: string[] }> {
     const secret = this.options.carrierWebhookSecret;
     if (!secret) throw new InvalidInputError('carrier event', [{ path: '', message: 'a carrier webhook secret is needed to sign carrier events' }]);
     const raw = JSON.stringify(parse(CarrierEvent, 'carrier event', input));
     const { body } = await this.send('POST', '/v1/carrier-events', raw, { [CARRIER_SIGNATURE_HEADER]: signCarrierPayload(secret, raw) }, false);
-    return body as { refundIds: string[] };
+    return body as { refundIds: string[]; finishedRefundIds: string[] };
   }
 
   /** Records a receipt scan; the scanner is whoever the API key belongs to. */

@@ -45,6 +45,7 @@ import {
   InvalidInputError,
   RefundConflictError,
   RefundError,
+  RefundFinishedError,
   RefundNotFoundError,
 } from './errors';
 
@@ -132,24 +133,44 @@ export class RefundsClient {
 
   /**
    * Records a carrier tracking event on the refund whose return parcel it tracks.
-   * A repeated event id is accepted and changes nothing.
+   * A repeated event id is accepted and changes nothing; so is an event for a refund that has
+   * already finished (carriers report late), listed in `finishedRefundIds`.
    */
-  async recordCarrierEvent(input: unknown): Promise<{ refundIds: string[] }> {
+  async recordCarrierEvent(input: unknown): Promise<{ refundIds: string[]; finishedRefundIds: string[] }> {
     const event = parse(CarrierEvent, 'carrier event', input);
     const refunds = await findRefundsByTracking(this.pool, event.carrier, event.trackingNumber);
     if (refunds.length === 0) {
       throw new RefundNotFoundError(`no refund is waiting for ${event.carrier} parcel ${event.trackingNumber}`);
     }
+    const routed = { refundIds: [] as string[], finishedRefundIds: [] as string[] };
     for (const refund of refunds) {
-      await this.temporal.workflow.getHandle(refund.workflowId).signal(carrierEventSignal, event);
+      try {
+        await this.withRefund(refund.refundId, (handle) => handle.signal(carrierEventSignal, event));
+        routed.refundIds.push(refund.refundId);
+      } catch (error) {
+        if (!(await this.finishedRefund(refund.refundId, error))) throw error;
+        routed.finishedRefundIds.push(refund.refundId);
+      }
     }
-    return { refundIds: refunds.map((r) => r.refundId) };
+    return routed;
   }
 
   /** Records a warehouse receipt scan. `scannedBy` is the authenticated scanner. */
   async recordWarehouseScan(refundId: string, receipt: WarehouseReceipt | unknown, scannedBy: string): Promise<void> {
     const scan = parse(WarehouseScan, 'warehouse scan', { receipt, scannedBy });
-    await this.withRefund(refundId, (handle) => handle.signal(warehouseScanSignal, scan));
+    try {
+      await this.withRefund(refundId, (handle) => handle.signal(warehouseScanSignal, scan));
+    } catch (error) {
+      const finished = await this.finishedRefund(refundId, error);
+      throw finished ? new RefundFinishedError(refundId, finished) : error;
+    }
+  }
+
+  /** The final state of a refund whose workflow refused a message because it has finished, if that is why. */
+  private async finishedRefund(refundId: string, error: unknown): Promise<string | undefined> {
+    if (!(error instanceof RefundNotFoundError)) return undefined;
+    const row = await getRefundRow(this.pool, refundId);
+    return row && isTerminal(row.state) ? row.state : undefined;
   }
 
   /** An approver's decision. `approver` is the authenticated principal, never caller-supplied data. */

@@ -189,8 +189,18 @@ describe('POST /v1/carrier-events', () => {
     await requested(request);
     const response = await api.carrierPost(carrierEvent(request, 'delivered'));
     expect(response.statusCode, response.body).toBe(202);
-    expect(json(response)).toEqual({ refundIds: [request.refundId] });
+    expect(json(response)).toEqual({ refundIds: [request.refundId], finishedRefundIds: [] });
     await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+  });
+
+  it('accepts a late event for a refund that has finished, and says so', async () => {
+    const request = refundOf(4_500);
+    await requested(request);
+    await api.call('POST', `/v1/refunds/${request.refundId}/cancel`, service, { reason: 'customer kept the item' });
+    await api.h.refunds.waitForState(request.refundId, ['cancelled']);
+    const response = await api.carrierPost(carrierEvent(request, 'delivered'));
+    expect(response.statusCode, response.body).toBe(202);
+    expect(json(response)).toEqual({ refundIds: [], finishedRefundIds: [request.refundId] });
   });
 
   it('accepts a replayed event and changes nothing', async () => {
@@ -253,6 +263,15 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     );
     expect(problem.errors).toEqual([{ path: 'scannedBy', message: 'is not a known field' }]);
     expectProblem(await api.call('POST', '/v1/refunds/r-no-such-refund/warehouse-scans', scanner, matchingReceipt(request)), 404, 'refund-not-found');
+  });
+
+  it('refuses a scan of a refund that has finished with 409', async () => {
+    const request = refundOf(4_500);
+    await requested(request);
+    await api.call('POST', `/v1/refunds/${request.refundId}/cancel`, service, { reason: 'customer kept the item' });
+    await api.h.refunds.waitForState(request.refundId, ['cancelled']);
+    const problem = expectProblem(await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, matchingReceipt(request)), 409, 'refund-finished');
+    expect(problem.detail).toContain('cancelled');
   });
 });
 
@@ -464,6 +483,24 @@ describe('rate limiting', () => {
       for (let i = 0; i < 5; i++) expect((await limited.call('GET', '/healthz')).statusCode).toBe(200);
     } finally {
       await limited.close();
+    }
+  });
+});
+
+describe('timeouts', () => {
+  it('answers 503 when a request takes too long, and the request is safe to repeat', async () => {
+    const impatient = await startApiHarness({ limits: { handlerTimeoutMs: 1 } });
+    try {
+      const svc = await impatient.principal('svc-impatient', ['refund_service']);
+      const request = refundOf(4_500);
+      const slow = await impatient.call('POST', '/v1/refunds', svc, request);
+      expectProblem(slow, 503, 'service-unavailable');
+      expect(slow.headers['retry-after']).toBe('5');
+      const repeat = await api.call('POST', '/v1/refunds', service, request);
+      expect([200, 201], repeat.body).toContain(repeat.statusCode);
+      expect(json(repeat).refundId).toBe(request.refundId);
+    } finally {
+      await impatient.close();
     }
   });
 });

@@ -36,11 +36,13 @@ beforeAll(async () => {
 });
 afterAll(async () => api?.close());
 
+/** Polls the refund until it is in one of `states` and its timeline (written just after) has caught up. */
 async function until(refundId: string, states: RefundState[]): Promise<RefundView> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     const refund = await as.ops.getRefund(refundId);
-    if (states.includes(refund.state)) return refund;
+    const recorded = refund.timeline.some((t) => t.kind === 'state_changed' && (t.data as { to?: string }).to === refund.state);
+    if (states.includes(refund.state) && recorded) return refund;
     if (Date.now() > deadline) throw new Error(`refund ${refundId} is ${refund.state}, expected ${states.join(' or ')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -52,7 +54,10 @@ async function returned(request: RefundRequest): Promise<RefundView> {
   expect(created).toBe(true);
   expect(refund.state).toBe('awaiting_carrier');
   await as.carrier.sendCarrierEvent(carrierEvent(request, 'in_transit', { occurredAt: new Date(Date.now() - 120_000).toISOString() }));
-  expect(await as.carrier.sendCarrierEvent(carrierEvent(request, 'delivered', { weightGrams: 1_000 }))).toEqual({ refundIds: [request.refundId] });
+  expect(await as.carrier.sendCarrierEvent(carrierEvent(request, 'delivered', { weightGrams: 1_000 }))).toEqual({
+    refundIds: [request.refundId],
+    finishedRefundIds: [],
+  });
   await until(request.refundId, ['awaiting_warehouse']);
   await as.scanner.recordWarehouseScan(request.refundId, matchingReceipt(request));
   return until(request.refundId, ['awaiting_approval', 'refunded']);

@@ -23,6 +23,7 @@ const problemTypes = {
   cancel_refused: { status: 409, title: 'Cancel refused' },
   refund_conflict: { status: 409, title: 'Refund id already used for a different request' },
   refund_not_found: { status: 404, title: 'Refund not found' },
+  refund_finished: { status: 409, title: 'Refund has finished' },
   not_found: { status: 404, title: 'Not found' },
   rate_limited: { status: 429, title: 'Too many requests' },
   refund_starting: { status: 503, title: 'Refund is starting' },
@@ -98,6 +99,8 @@ function fromRefundError(error: RefundError): ProblemError {
       return problem('refund_conflict', error.message);
     case 'refund_not_found':
       return problem('refund_not_found', error.message);
+    case 'refund_finished':
+      return problem('refund_finished', error.message);
     case 'refund_starting':
       return problem('refund_starting', `${error.message}; retry in a second`, {}, { 'retry-after': '1' });
   }
@@ -120,6 +123,8 @@ export function problemFor(error: unknown): { problem: ProblemError; internal: b
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { problem: problem('malformed_request', 'the body is not valid JSON'), internal: false };
+    case 'FST_ERR_HANDLER_TIMEOUT':
+      return { problem: problem('service_unavailable', 'the request took too long; retry later (a refund request with the same body is safe to repeat)', {}, { 'retry-after': '5' }), internal: true };
   }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return { problem: problem('malformed_request', fastifyError.message ?? 'the request is malformed', { status: fastifyError.statusCode }), internal: false };

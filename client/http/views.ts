@@ -77,7 +77,9 @@ export const RefundView = z
     outcome: z.object({ code: z.string(), message: z.string(), by: z.string().optional() }).nullable(),
     deadlines: z.object({ next: instant.nullable(), stuckAfter: instant.nullable() }),
     escalations: z.array(z.object({ state: RefundState, at: instant, reason: z.string() })),
-    timeline: z.array(TimelineEntry).describe('every step of the refund, from its audit trail, oldest first'),
+    timeline: z
+      .array(TimelineEntry)
+      .describe('every step of the refund, from its audit trail, oldest first; the latest step may appear a moment after the state changes'),
   })
   .meta({ id: 'Refund' });
 export type RefundView = z.infer<typeof RefundView>;
@@ -100,7 +102,8 @@ export type StuckRefund = z.infer<typeof StuckRefund>;
 export const StuckList = z.object({ refunds: z.array(StuckRefund) });
 
 export const CarrierEventAccepted = z.object({
-  refundIds: z.array(z.string()).describe('the refunds the parcel belongs to'),
+  refundIds: z.array(z.string()).describe('the refunds that received the event'),
+  finishedRefundIds: z.array(z.string()).describe('refunds of this parcel that have already finished: the event changes nothing there'),
 });
 
 export const ScanAccepted = z.object({ refundId: z.string(), eventId: z.string() });
