@@ -74,6 +74,18 @@ export async function appendAuditFacts(client: PoolClient, refundId: string, fir
   return fresh.length;
 }
 
+/**
+ * Appends facts about a subject other than a refund (an employee's circuit breaker), numbered
+ * after the subject's last row, inside the caller's transaction.
+ */
+export async function appendSubjectFacts(client: PoolClient, subject: string, facts: AuditFact[]): Promise<void> {
+  if (facts.length === 0) return;
+  // Taken before reading the subject's last step, so two writers cannot both claim the next one.
+  await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
+  const written = await client.query<{ max: number | null }>('SELECT max(refund_seq) AS max FROM audit_log WHERE refund_id = $1', [subject]);
+  await appendAuditFacts(client, subject, (written.rows[0]?.max ?? 0) + 1, facts);
+}
+
 export interface AuditVerification {
   ok: boolean;
   rowsChecked: number;

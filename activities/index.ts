@@ -11,9 +11,10 @@ import type { RefundRequest } from '../workflows/schemas';
 import { appendAuditFacts } from './audit-trail';
 import { requestHash } from './canonical';
 import { withTransaction, type Pool } from './db';
+import { recordCustomerIdentity, recordInsiderActions } from './insider-actions';
 import { payOut, type PaymentGateway, type PayoutReceipt } from './payments';
 import { upsertRefundRow } from './read-model';
-import { assessRisk, type RiskInput } from './risk';
+import { approverStanding, assessRisk, type ApproverStandingInput, type RiskInput } from './risk';
 
 export interface ProgressInput {
   refund: ReadModelSnapshot;
@@ -26,7 +27,7 @@ export interface ProgressInput {
 
 export interface RefundActivityDeps {
   pool: Pool;
-  /** The policy new refunds pin. */
+  /** The policy new refunds pin; its circuit-breaker limits apply to every employee from now on. */
   policy: Policy;
   gateway: PaymentGateway;
 }
@@ -38,7 +39,10 @@ export function createActivities({ pool, policy, gateway }: RefundActivityDeps) 
       return policy;
     },
 
-    /** Writes a transition: the audit facts and the read-model row, in one transaction. */
+    /**
+     * Writes a transition: the audit facts, the read-model row and the records the risk engine
+     * counts from (insider actions, customer identity; breakers tripped by them), in one transaction.
+     */
     async recordProgress(input: ProgressInput): Promise<void> {
       await withTransaction(pool, async (client) => {
         const hash = input.request ? requestHash(input.request) : undefined;
@@ -49,11 +53,19 @@ export function createActivities({ pool, policy, gateway }: RefundActivityDeps) 
           );
         }
         await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);
+        if (input.request) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
+        await recordInsiderActions(client, policy, input.refund, input.firstSeq, input.facts);
       });
     },
 
+    /** Scores the refund with everything known so far, under the policy it pinned. */
     async assessRisk(input: RiskInput) {
       return assessRisk(pool, input);
+    },
+
+    /** An approver's recent activity and circuit breaker, checked inside the workflow before their approval counts. */
+    async approverStanding(input: ApproverStandingInput) {
+      return approverStanding(pool, policy, input);
     },
 
     async payOut(input: { refundId: string; customerId: string; amount: number; currency: string }): Promise<PayoutReceipt> {

@@ -120,7 +120,7 @@ describe('approvals required', () => {
     'never pays automatically on %s: two approvals by default, rejection by policy',
     (finding) => {
       expect(required(100, 'low', [finding])).toMatchObject({ outcome: 'approve', approvals: 2 });
-      const strict = { ...defaultPolicy, evidenceIssues: 'reject' as const, returnless: 'reject' as const };
+      const strict = { ...defaultPolicy, evidenceIssues: 'reject' as const, amounts: { ...defaultPolicy.amounts, returnlessMax: '0' } };
       expect(approvalsRequired({ amount: 100, currency: 'USD', band: 'low', findings: [finding], policy: strict }).outcome).toBe('reject');
     },
   );

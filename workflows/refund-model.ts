@@ -5,13 +5,22 @@
  * that runs in production.
  */
 import { msToNumber } from '@temporalio/common';
+import { formatMinor } from './currencies';
 import {
   approvalsRequired,
+  bandOf,
+  highResaleCategoriesOf,
+  roleApprovalLimit,
+  scoreOf,
+  thresholdsFor,
+  type ActiveBreaker,
   type ApprovalRefusal,
   type ApprovalRequirement,
   type EvidenceFinding,
   type Policy,
   type RiskAssessment,
+  type RiskBand,
+  type RiskReason,
 } from './policy';
 import {
   CUSTOMER,
@@ -57,6 +66,16 @@ export interface RecordedApproval {
   decision: 'approve' | 'reject';
   reason?: string;
   at: string;
+  /** The approver's circuit breaker was tripped when they approved: the refund needs one more approver. */
+  breaker?: ActiveBreaker;
+}
+
+/** What the workflow learned about an approver, inside its own trusted path, just before their approval. */
+export interface ApproverStanding {
+  /** Risk reasons from the approver's recent activity (volume, value, concentration). */
+  reasons: RiskReason[];
+  /** Their circuit breaker, if it is tripped or this approval trips it. */
+  breaker?: ActiveBreaker;
 }
 export interface Escalation {
   state: RefundState;
@@ -82,6 +101,8 @@ export interface RefundModel {
   evidenceVersion: number;
   risk?: RiskAssessment & { evidenceVersion: number; assessedAt: string };
   requirement?: ApprovalRequirement;
+  /** The one early review a refund gets under refundTiming "on_carrier_acceptance", once it has been made. */
+  carrierAcceptance?: 'paid' | 'declined';
   approvals: RecordedApproval[];
   payout?: { reference: string; paidAt: string };
   /** Why a terminal state was reached (rejected, cancelled, expired, failed). */
@@ -97,7 +118,7 @@ export type RefundEvent =
   | { type: 'return_window_elapsed'; at: string }
   | { type: 'stage_overdue'; state: RefundState; at: string }
   | { type: 'risk_assessed'; risk: RiskAssessment; evidenceVersion: number; at: string }
-  | { type: 'approval'; command: ApprovalCommand; at: string }
+  | { type: 'approval'; command: ApprovalCommand; standing?: ApproverStanding; at: string }
   | { type: 'cancel'; command: CancelCommand; at: string }
   | { type: 'payout_succeeded'; reference: string; at: string }
   | { type: 'payout_failed'; code: string; message: string; at: string };
@@ -148,7 +169,7 @@ export function isTerminal(state: RefundState): boolean {
   return terminalStates.includes(state);
 }
 
-export function delivery(model: RefundModel): ReceivedCarrierEvent | undefined {
+export function delivery(model: Pick<RefundModel, 'carrierEvents'>): ReceivedCarrierEvent | undefined {
   return model.carrierEvents.find((e) => e.status === 'delivered');
 }
 
@@ -156,11 +177,41 @@ export function scannerIds(model: RefundModel): string[] {
   return [...new Set(model.receipts.map((r) => r.scannedBy))];
 }
 
+/** Carrier statuses that show the carrier has the parcel. */
+const carrierHasParcel: readonly CarrierEvent['status'][] = ['accepted', 'in_transit', 'out_for_delivery', 'delivered'];
+
+/**
+ * Refund on carrier acceptance: under refundTiming "on_carrier_acceptance", a refund up to
+ * amounts.carrierAcceptanceMax gets one early review as soon as the carrier has the parcel (and
+ * has reported no exception). It is paid then only if that review finds low risk, no approval
+ * needed and no evidence problem; otherwise it waits for delivery and the receipt as usual.
+ */
+export function dueForCarrierAcceptanceReview(model: RefundModel): boolean {
+  return (
+    model.policy.refundTiming === 'on_carrier_acceptance' &&
+    model.carrierAcceptance === undefined &&
+    hasCarrierReturn(model.request.return) &&
+    model.amount <= thresholdsFor(model.policy, model.request.currency).carrierAcceptanceMax &&
+    model.carrierEvents.some((e) => carrierHasParcel.includes(e.status)) &&
+    !model.carrierEvents.some((e) => !carrierHasParcel.includes(e.status))
+  );
+}
+
+/** Whether the refund's risk review is the early one on carrier acceptance (the evidence is not complete). */
+function isCarrierAcceptanceReview(model: RefundModel): boolean {
+  return collectedEvidenceStage(model) !== 'risk_review' && dueForCarrierAcceptanceReview(model);
+}
+
+function evidenceStage(model: RefundModel): RefundState {
+  const collected = collectedEvidenceStage(model);
+  return collected !== 'risk_review' && dueForCarrierAcceptanceReview(model) ? 'risk_review' : collected;
+}
+
 /**
  * Where the evidence alone puts a refund that is still collecting it. Carrier events may come
  * late or out of order (a `delivered` before `in_transit`); only what has been seen counts.
  */
-function evidenceStage(model: RefundModel): RefundState {
+function collectedEvidenceStage(model: RefundModel): RefundState {
   if (!hasCarrierReturn(model.request.return)) return 'risk_review';
   const delivered = delivery(model) !== undefined;
   if (delivered && model.receipts.length > 0) return 'risk_review';
@@ -180,6 +231,10 @@ export function evidenceFindings(model: RefundModel): EvidenceFinding[] {
   }
   const delivered = delivery(model);
   if (!delivered) findings.add('carrier_delivery_missing');
+  const returnWarehouse = request.return.warehouseId;
+  if (delivered?.facilityId !== undefined && returnWarehouse !== undefined && delivered.facilityId !== returnWarehouse) {
+    findings.add('delivered_elsewhere');
+  }
   const receipt = model.receipts.at(-1);
   for (const scan of model.receipts) {
     if (delivered && Date.parse(scan.receipt.scannedAt) < Date.parse(delivered.occurredAt)) {
@@ -209,9 +264,14 @@ export function evidenceFindings(model: RefundModel): EvidenceFinding[] {
       if (item.condition === 'wrong_item') findings.add('wrong_item');
       if (item.condition === 'empty_box') findings.add('empty_box');
     }
+    // The carrier's weighing if there is one, else the catalogue weight of what was asked for.
     const carrierWeight = [...model.carrierEvents].reverse().find((e) => e.weightGrams !== undefined)?.weightGrams;
-    if (carrierWeight !== undefined) {
-      const off = Math.abs(receipt.receipt.weightGrams - carrierWeight) / carrierWeight;
+    const catalogueWeight = request.items.every((i) => i.weightGrams !== undefined)
+      ? request.items.reduce((sum, i) => sum + i.quantity * i.weightGrams!, 0)
+      : undefined;
+    const expectedWeight = carrierWeight ?? catalogueWeight;
+    if (expectedWeight !== undefined) {
+      const off = Math.abs(receipt.receipt.weightGrams - expectedWeight) / expectedWeight;
       if (off > model.policy.weightTolerance) findings.add('weight_mismatch');
     }
   }
@@ -246,6 +306,14 @@ export function checkApproval(model: RefundModel, command: ApprovalCommand): App
       message: `${approver.approverId}'s approval limit (${approver.approvalLimit}) is below the refund amount (${model.amount})`,
     };
   }
+  const roleLimit = roleApprovalLimit(model.policy, model.request.currency, approver.roles);
+  if (decision.decision === 'approve' && roleLimit !== undefined && roleLimit < model.amount) {
+    const currency = model.request.currency;
+    return {
+      rule: 'role_limit_below_amount',
+      message: `policy ${model.policy.version} lets ${approver.roles.join(', ')} approve up to ${formatMinor(roleLimit, currency)}; the refund is ${formatMinor(model.amount, currency)}`,
+    };
+  }
   return undefined;
 }
 
@@ -261,6 +329,24 @@ export function checkCancel(model: RefundModel): string | undefined {
 export function approvalsGiven(model: RefundModel): number {
   const scanners = scannerIds(model);
   return model.approvals.filter((a) => a.decision === 'approve' && !scanners.includes(a.approverId)).length;
+}
+
+/** Employees on the refund whose circuit breaker was tripped when they touched it. */
+export function breakersOn(model: RefundModel): ActiveBreaker[] {
+  return [...(model.risk?.breakers ?? []), ...model.approvals.flatMap((a) => (a.breaker ? [a.breaker] : []))];
+}
+
+/** The approvals the refund needs at `band` with `findings`, counting breakers already on it. */
+function requirementFor(model: RefundModel, band: RiskBand, findings: readonly EvidenceFinding[]): ApprovalRequirement {
+  return approvalsRequired({
+    amount: model.amount,
+    currency: model.request.currency,
+    band,
+    findings,
+    policy: model.policy,
+    breaker: breakersOn(model).length > 0,
+    highResale: highResaleCategoriesOf(model.request.items, model.policy).length > 0,
+  });
 }
 
 export function approvalsStillNeeded(model: RefundModel): number {
@@ -432,20 +518,12 @@ function reduce(model: RefundModel, event: RefundEvent, facts: AuditFact[]): Ref
     }
     case 'risk_assessed': {
       if (model.state !== 'risk_review' || event.evidenceVersion !== model.evidenceVersion) return model;
+      const withRisk: RefundModel = { ...model, risk: { ...event.risk, evidenceVersion: event.evidenceVersion, assessedAt: at } };
+      if (isCarrierAcceptanceReview(model)) return reviewOnCarrierAcceptance(withRisk, event.risk.band, at, facts);
       const findings = evidenceFindings(model);
-      const requirement = approvalsRequired({
-        amount: model.amount,
-        currency: model.request.currency,
-        band: event.risk.band,
-        findings,
-        policy: model.policy,
-      });
+      const requirement = requirementFor(withRisk, event.risk.band, findings);
       facts.push({ kind: 'risk_assessed', actor: 'system', at, data: { ...event.risk, findings, requirement } });
-      const assessed: RefundModel = {
-        ...model,
-        risk: { ...event.risk, evidenceVersion: event.evidenceVersion, assessedAt: at },
-        requirement,
-      };
+      const assessed: RefundModel = { ...withRisk, requirement };
       if (requirement.outcome === 'reject') {
         return moveTo(assessed, 'rejected', at, facts, { code: 'policy', message: requirement.reason });
       }
@@ -454,11 +532,13 @@ function reduce(model: RefundModel, event: RefundEvent, facts: AuditFact[]): Ref
     case 'approval': {
       if (checkApproval(model, event.command)) return model;
       const { approver, decision } = event.command;
+      const breaker = decision.decision === 'approve' ? event.standing?.breaker : undefined;
       const approval: RecordedApproval = {
         approverId: approver.approverId,
         decision: decision.decision,
         ...(decision.reason ? { reason: decision.reason } : {}),
         at,
+        ...(breaker ? { breaker } : {}),
       };
       facts.push({
         kind: decision.decision === 'approve' ? 'approved' : 'approval_rejected',
@@ -466,7 +546,11 @@ function reduce(model: RefundModel, event: RefundEvent, facts: AuditFact[]): Ref
         at,
         data: { ...approval, roles: approver.roles, approvalLimit: approver.approvalLimit },
       });
-      const decided = { ...model, approvals: [...model.approvals, approval] };
+      let decided: RefundModel = { ...model, approvals: [...model.approvals, approval] };
+      if (decision.decision === 'approve' && event.standing) {
+        decided = raiseRiskForApprover(decided, approver.approverId, event.standing, at, facts);
+        if (isTerminal(decided.state)) return decided;
+      }
       if (decision.decision === 'reject') {
         return moveTo(decided, 'rejected', at, facts, {
           code: 'approver_rejected',
@@ -494,6 +578,51 @@ function reduce(model: RefundModel, event: RefundEvent, facts: AuditFact[]): Ref
       return moveTo(model, 'failed', at, facts, { code: event.code, message: event.message });
     }
   }
+}
+
+/** The early review under refund on carrier acceptance: pay now, or wait for the receipt as usual. */
+function reviewOnCarrierAcceptance(model: RefundModel, band: RiskBand, at: string, facts: AuditFact[]): RefundModel {
+  // The delivery is not expected yet; every other finding (a receipt already in, say) still counts.
+  const findings = evidenceFindings(model).filter((f) => f !== 'carrier_delivery_missing');
+  const requirement = requirementFor(model, band, findings);
+  const pays = requirement.outcome === 'approve' && requirement.approvals === 0 && band === 'low' && findings.length === 0;
+  facts.push({
+    kind: 'risk_assessed',
+    actor: 'system',
+    at,
+    data: { ...model.risk, findings, requirement, review: 'carrier_acceptance', paysNow: pays },
+  });
+  if (requirement.outcome === 'reject') {
+    return moveTo({ ...model, requirement, carrierAcceptance: 'declined' }, 'rejected', at, facts, { code: 'policy', message: requirement.reason });
+  }
+  if (pays) return moveTo({ ...model, requirement, carrierAcceptance: 'paid' }, 'paying', at, facts);
+  const waiting: RefundModel = { ...model, carrierAcceptance: 'declined' };
+  return moveTo(waiting, evidenceStage(waiting), at, facts);
+}
+
+/**
+ * An approver's own recent activity raises the risk of the refund they approve: their reasons
+ * join the refund's, and the approvals it needs are worked out again (never fewer than before).
+ */
+function raiseRiskForApprover(model: RefundModel, approverId: string, standing: ApproverStanding, at: string, facts: AuditFact[]): RefundModel {
+  const risk = model.risk;
+  const known = (r: RiskReason) => risk?.reasons.some((k) => k.code === r.code && k.values.employeeId === r.values.employeeId);
+  const added = standing.reasons.filter((r) => !known(r));
+  if (!risk || (added.length === 0 && !standing.breaker)) return model;
+  const reasons = [...risk.reasons, ...added];
+  const score = scoreOf(reasons);
+  const band = bandOf(score, model.policy.bands);
+  const raised: RefundModel = { ...model, risk: { ...risk, reasons, score, band } };
+  const requirement = requirementFor(raised, band, evidenceFindings(raised));
+  facts.push({
+    kind: 'risk_raised',
+    actor: 'system',
+    at,
+    data: { approverId, reasons: added, ...(standing.breaker ? { breaker: standing.breaker } : {}), score, band, requirement },
+  });
+  const assessed: RefundModel = { ...raised, requirement };
+  if (requirement.outcome === 'reject') return moveTo(assessed, 'rejected', at, facts, { code: 'policy', message: requirement.reason });
+  return assessed;
 }
 
 function escalate(model: RefundModel, reason: string, at: string, facts: AuditFact[]): RefundModel {

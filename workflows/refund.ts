@@ -5,8 +5,10 @@
  */
 import {
   ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
   condition,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -14,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RefundActivities } from '../activities';
-import type { Policy } from './policy';
+import { pinnedPolicy, type Policy } from './policy';
 import {
   cancelUpdate,
   carrierEventSignal,
@@ -34,6 +36,7 @@ import {
   isTerminal,
   newRefund,
   nextDeadline,
+  scannerIds,
   type AuditFact,
   type RefundEvent,
   type RefundModel,
@@ -57,7 +60,7 @@ import {
 import { readModelSnapshot } from './read-model-snapshot';
 
 const { pinPolicy } = proxyLocalActivities<RefundActivities>({ startToCloseTimeout: '10 seconds' });
-const { recordProgress, assessRisk } = proxyActivities<RefundActivities>({
+const { recordProgress, assessRisk, approverStanding } = proxyActivities<RefundActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds' },
 });
@@ -69,6 +72,9 @@ const payoutActivity = (policy: Policy) =>
   }).payOut;
 
 const now = () => new Date(Date.now()).toISOString();
+
+/** Approvals since the approver check: refunds started before it replay their approvals as they were applied. */
+const APPROVER_STANDING_CHECK = 'approver-standing-check';
 
 export async function refundWorkflow(input: RefundRequest, originInput?: RefundOrigin): Promise<RefundStatus> {
   const parsed = RefundRequest.safeParse(input);
@@ -123,8 +129,36 @@ export async function refundWorkflow(input: RefundRequest, originInput?: RefundO
   });
   setHandler(
     decideUpdate,
-    (command) => {
-      apply({ type: 'approval', command: ApprovalCommand.parse(command), at: now() });
+    async (raw) => {
+      const command = ApprovalCommand.parse(raw);
+      if (!patched(APPROVER_STANDING_CHECK)) {
+        apply({ type: 'approval', command, at: now() });
+        return refundStatus(model!);
+      }
+      // The approver's own activity and circuit breaker are checked here, in the workflow, so no
+      // caller can skip the check; a rejection needs no check.
+      const current = model!;
+      const standing =
+        command.decision.decision === 'approve'
+          ? await approverStanding({
+              refundId: request.refundId,
+              approverId: command.approver.approverId,
+              policy: current.policy,
+              customerId: request.customerId,
+              initiatedBy: request.initiatedBy,
+              scanners: scannerIds(current),
+              amount: current.amount,
+              currency: request.currency,
+            })
+          : undefined;
+      // The refund may have moved on while the check ran (new evidence, another decision).
+      const refusal = checkApproval(model!, command);
+      if (refusal) throw ApplicationFailure.create({ message: refusal.message, type: failureTypes.approvalRefused, details: [refusal] });
+      apply({ type: 'approval', command, ...(standing ? { standing } : {}), at: now() });
+      // Answer once the decision is in the audit trail and the read model, where the next check
+      // counts it. A decision that ends the refund answers at once: the last write closes the refund.
+      const recorded = flushed + pending.length;
+      await condition(() => flushed >= recorded || isTerminal(model!.state));
       return refundStatus(model!);
     },
     {
@@ -161,7 +195,7 @@ export async function refundWorkflow(input: RefundRequest, originInput?: RefundO
     },
   );
 
-  const policy = await pinPolicy();
+  const policy = pinnedPolicy(await pinPolicy());
   const started = newRefund(request, policy, new Date(workflowInfo().startTime.getTime()).toISOString(), origin.data);
   model = started.model;
   pending.push(...started.facts);
@@ -212,7 +246,9 @@ export async function refundWorkflow(input: RefundRequest, originInput?: RefundO
           policy: current.policy,
           amount: current.amount,
           findings: evidenceFindings(current),
-          scanners: current.receipts.map((r) => r.scannedBy),
+          carrierEvents: current.carrierEvents,
+          receipts: current.receipts,
+          approvers: current.approvals.filter((a) => a.decision === 'approve').map((a) => a.approverId),
         });
         apply({ type: 'risk_assessed', risk, evidenceVersion, at: now() });
         break;
@@ -241,5 +277,7 @@ export async function refundWorkflow(input: RefundRequest, originInput?: RefundO
     }
   }
   await flush();
+  // An approval that finished the refund answers its caller before the workflow closes.
+  await condition(allHandlersFinished);
   return refundStatus(model);
 }

@@ -34,6 +34,8 @@ export const RefundItem = z.strictObject({
   unitAmount: MinorUnits,
   serialNumber: id('serialNumber').optional(),
   category: z.string().trim().min(1).max(64),
+  /** The weight of one unit as shipped, if the catalogue knows it: the parcel's expected weight. */
+  weightGrams: z.number().int('weightGrams must be a whole number of grams').positive().max(1_000_000).optional(),
 });
 export type RefundItem = z.infer<typeof RefundItem>;
 
@@ -41,6 +43,8 @@ export const CarrierReturn = z.strictObject({
   method: z.literal('carrier').optional(),
   carrier: id('carrier'),
   trackingNumber: id('trackingNumber'),
+  /** The warehouse the parcel must be returned to; a delivery to any other facility is a finding. */
+  warehouseId: id('warehouseId').optional(),
 });
 export const NoReturn = z.strictObject({ method: z.literal('none') });
 export const ReturnMethod = z.union([CarrierReturn, NoReturn], {
@@ -49,6 +53,21 @@ export const ReturnMethod = z.union([CarrierReturn, NoReturn], {
 export type ReturnMethod = z.infer<typeof ReturnMethod>;
 
 export const CUSTOMER = 'customer';
+
+/**
+ * What the refund service knows about the customer, for the risk check. Every field is optional;
+ * identity fields link accounts that share them, so send stable values: a hash of the normalised
+ * shipping address, the payment processor's card fingerprint, the device id.
+ */
+export const CustomerProfile = z.strictObject({
+  accountCreatedAt: timestamp.optional(),
+  /** Orders the customer has placed in total, for the share of orders refunded. */
+  ordersPlaced: z.number().int('ordersPlaced must be a whole number').min(1).max(10_000_000).optional(),
+  shippingAddressHash: id('shippingAddressHash').optional(),
+  paymentFingerprint: id('paymentFingerprint').optional(),
+  deviceId: id('deviceId').optional(),
+});
+export type CustomerProfile = z.infer<typeof CustomerProfile>;
 
 export const RefundRequest = z
   .strictObject({
@@ -61,6 +80,7 @@ export const RefundRequest = z
     initiatedBy: id('initiatedBy'),
     reason: z.string().trim().min(1, 'reason must not be empty').max(500),
     return: ReturnMethod,
+    customer: CustomerProfile.optional(),
   })
   .superRefine((request, ctx) => {
     request.items.forEach((item, index) => {
@@ -169,6 +189,15 @@ export const ApprovalCommand = z.strictObject({
   decision: ApprovalDecision,
 });
 export type ApprovalCommand = z.infer<typeof ApprovalCommand>;
+
+/** An admin lifts an employee's circuit breaker. `liftedBy` and `roles` are the authenticated principal. */
+export const BreakerLift = z.strictObject({
+  employeeId: id('employeeId'),
+  liftedBy: id('liftedBy'),
+  roles: z.array(Role).min(1),
+  reason: z.string().trim().min(1, 'reason must not be empty').max(500),
+});
+export type BreakerLift = z.infer<typeof BreakerLift>;
 
 export const CancelCommand = z.strictObject({
   cancelledBy: id('cancelledBy'),
