@@ -11,6 +11,15 @@ import {
 import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { z } from 'zod';
 import { auditTrailOf, verifyAuditChain, type AuditRow, type AuditVerification } from '../activities/audit-trail';
+import {
+  breakerHistory,
+  employeeAuditSubject,
+  liftBreaker,
+  markAlertsDelivered,
+  undeliveredAlerts,
+  type Breaker,
+  type OpsAlert,
+} from '../activities/breakers';
 import { requestHash } from '../activities/canonical';
 import type { Pool } from '../activities/db';
 import { findRefundsByTracking, getRefundRow, listStuckRefunds, type RefundRow, type StuckQuery } from '../activities/read-model';
@@ -30,6 +39,7 @@ import { isTerminal } from '../workflows/refund-model';
 import type { refundWorkflow } from '../workflows/refund';
 import {
   ApprovalCommand,
+  BreakerLift,
   CancelCommand,
   CarrierEvent,
   RefundOrigin,
@@ -37,6 +47,7 @@ import {
   WarehouseScan,
   type Approver,
   type ApprovalDecision,
+  type Role,
   type WarehouseReceipt,
 } from '../workflows/schemas';
 import {
@@ -254,6 +265,36 @@ export class RefundsClient {
 
   auditTrail(refundId: string): Promise<AuditRow[]> {
     return auditTrailOf(this.pool, refundId);
+  }
+
+  /**
+   * Lifts an employee's tripped circuit breaker. `liftedBy` is the authenticated principal: it
+   * needs the admin role and may not be the employee. The lift is written to the audit trail
+   * (see `employeeAuditTrail`); the employee's limits count afresh from now on.
+   * Throws BreakerLiftError (`breaker_lift_refused`, `breaker_not_tripped`) or InvalidInputError.
+   */
+  liftBreaker(employeeId: string, liftedBy: { id: string; roles: readonly Role[] }, reason: string): Promise<Breaker> {
+    const lift = parse(BreakerLift, 'breaker lift', { employeeId, liftedBy: liftedBy.id, roles: [...liftedBy.roles], reason });
+    return liftBreaker(this.pool, lift);
+  }
+
+  /** An employee's circuit breakers, newest first; a tripped one has `liftedAt: null`. */
+  breakers(employeeId: string): Promise<Breaker[]> {
+    return breakerHistory(this.pool, employeeId);
+  }
+
+  /** The audit trail of an employee's circuit breaker: every trip and lift, with who lifted it. */
+  employeeAuditTrail(employeeId: string): Promise<AuditRow[]> {
+    return auditTrailOf(this.pool, employeeAuditSubject(employeeId));
+  }
+
+  /** Operations alerts (breakers tripped) not yet delivered, oldest first, for a notifier. */
+  undeliveredAlerts(limit = 100): Promise<OpsAlert[]> {
+    return undeliveredAlerts(this.pool, limit);
+  }
+
+  markAlertsDelivered(ids: readonly number[]): Promise<void> {
+    return markAlertsDelivered(this.pool, ids);
   }
 
   private async withRefund<T>(refundId: string, act: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>): Promise<T> {

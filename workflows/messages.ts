@@ -9,6 +9,7 @@ import type { ApprovalRequirement, EvidenceFinding, RiskAssessment } from './pol
 import {
   activeStates,
   approvalsStillNeeded,
+  breakersOn,
   delivery,
   evidenceFindings,
   isStuck,
@@ -68,6 +69,7 @@ export interface RefundStatus {
     findings: EvidenceFinding[];
     ignored: RefundModel['ignored'];
   };
+  /** Score, band and reasons of the latest risk check; `breakers` lists employees on the refund with a tripped circuit breaker. */
   risk: (RiskAssessment & { assessedAt: string }) | null;
   approvalRequirement: ApprovalRequirement | null;
   approvalsRequired: number | null;
@@ -103,7 +105,9 @@ export function refundStatus(model: RefundModel): RefundStatus {
       findings: evidenceFindings(model),
       ignored: model.ignored,
     },
-    risk: model.risk ? { score: model.risk.score, band: model.risk.band, reasons: model.risk.reasons, assessedAt: model.risk.assessedAt } : null,
+    risk: model.risk
+      ? { score: model.risk.score, band: model.risk.band, reasons: model.risk.reasons, breakers: breakersOn(model), assessedAt: model.risk.assessedAt }
+      : null,
     approvalRequirement: requirement,
     approvalsRequired: requirement?.outcome === 'approve' ? requirement.approvals : null,
     approvalsStillNeeded: approvalsStillNeeded(model),
