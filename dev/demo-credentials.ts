@@ -13,7 +13,7 @@ import { addPrincipal, authenticate, PrincipalError, rotateApiKey, type NewPrinc
 export const demoPrincipals: NewPrincipal[] = [
   { id: 'svc-returns-portal', roles: ['refund_service'] },
   { id: 'wh-scanner-1', roles: ['warehouse'] },
-  { id: 'emp-approver-1', roles: ['approver'], approvalLimit: '1000.00' },
+  { id: 'emp-approver-1', roles: ['approver'], approvalLimit: '5000.00' },
   { id: 'emp-approver-2', roles: ['approver'], approvalLimit: '10000.00' },
   { id: 'emp-ops-1', roles: ['ops'] },
   { id: 'emp-admin-1', roles: ['admin'] },

@@ -100,9 +100,6 @@ async function main(): Promise<void> {
   services.push({ name: 'stack file', stop: () => rm(stackFile, { force: true }) });
   process.on('exit', () => rmSync(stackFile, { force: true }));
 
-  startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl });
-  say('Starting the refund worker; press Ctrl-C to stop.');
-
   // Embedded database: demo principals and carrier secret. DATABASE_URL: only what is configured.
   let carrierWebhookSecret = api.carrierWebhookSecret;
   if (!env.DATABASE_URL) {
@@ -111,7 +108,11 @@ async function main(): Promise<void> {
     const where = path.relative(process.cwd(), demoCredentialsFile);
     say(`Demo credentials  ${where}  (${demo.created ? 'created: ' : ''}API keys per role and the carrier webhook secret)`);
   }
+  // Started before the worker, so Ctrl-C stops the worker first, as the signal arrives.
   await startApi({ temporal, databaseUrl, api: { ...api, carrierWebhookSecret: carrierWebhookSecret! } });
+
+  startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl });
+  say('Starting the refund worker; press Ctrl-C to stop.');
 }
 
 /** The API's configuration, checked before anything starts; production mode needs its carrier secret. */
