@@ -273,7 +273,7 @@ export class RefundsClient {
    * (see `employeeAuditTrail`); the employee's limits count afresh from now on.
    * Throws BreakerLiftError (`breaker_lift_refused`, `breaker_not_tripped`) or InvalidInputError.
    */
-  liftBreaker(employeeId: string, liftedBy: { id: string; roles: readonly Role[] }, reason: string): Promise<Breaker> {
+  async liftBreaker(employeeId: string, liftedBy: { id: string; roles: readonly Role[] }, reason: string): Promise<Breaker> {
     const lift = parse(BreakerLift, 'breaker lift', { employeeId, liftedBy: liftedBy.id, roles: [...liftedBy.roles], reason });
     return liftBreaker(this.pool, lift);
   }
