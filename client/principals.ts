@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { withTransaction, type Pool } from '../activities/db';
-import { minorUnitExponent } from '../workflows/currencies';
+import { majorToMinor, minorUnitExponent } from '../workflows/currencies';
 import { id, Role, type Approver } from '../workflows/schemas';
 import { InvalidInputError } from './errors';
 
@@ -72,9 +72,7 @@ export function apiKeyHash(apiKey: string): string {
 export function approvalLimitIn(limit: string | null, currency: string): number {
   if (limit === null) return 0;
   const [units = '0', fraction = ''] = limit.split('.');
-  const exponent = minorUnitExponent(currency);
-  const minor = Number(units) * 10 ** exponent + Number(fraction.slice(0, exponent).padEnd(exponent, '0') || '0');
-  return Math.min(minor, Number.MAX_SAFE_INTEGER);
+  return majorToMinor(`${units}.${fraction.slice(0, minorUnitExponent(currency)) || '0'}`, currency);
 }
 
 /** The principal as the refund workflow's separation-of-duties rules see it, for a refund in `currency`. */

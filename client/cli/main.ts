@@ -169,35 +169,21 @@ export function buildProgram(): Command {
 
   const decided = (refund: Awaited<ReturnType<RefundsApiClient['getRefund']>>) =>
     `Refund ${refund.refundId} is ${refund.state}${refund.state === 'awaiting_approval' ? `, ${refund.approvalsStillNeeded} more approval(s) needed` : ''}`;
-  program
-    .command('approve')
-    .description('approve a refund (approvers); you are the approver')
-    .argument('<refundId>')
-    .option('--reason <text>', 'why')
-    .action(async (refundId: string, options: { reason?: string }) => {
-      const refund = await (await api()).approve(refundId, options.reason);
-      print(refund, () => decided(refund));
-    });
-
-  program
-    .command('reject')
-    .description('reject a refund (approvers)')
-    .argument('<refundId>')
-    .requiredOption('--reason <text>', 'why')
-    .action(async (refundId: string, options: { reason: string }) => {
-      const refund = await (await api()).reject(refundId, options.reason);
-      print(refund, () => decided(refund));
-    });
-
-  program
-    .command('cancel')
-    .description('cancel a refund before payout (refund services, operations)')
-    .argument('<refundId>')
-    .requiredOption('--reason <text>', 'why')
-    .action(async (refundId: string, options: { reason: string }) => {
-      const refund = await (await api()).cancel(refundId, options.reason);
-      print(refund, () => decided(refund));
-    });
+  // Decisions on a refund, each taken as the caller and answered with the refund's new state.
+  const decisions = [
+    { name: 'approve', description: 'approve a refund (approvers); you are the approver', reasonRequired: false, act: (c: RefundsApiClient, id: string, reason?: string) => c.approve(id, reason) },
+    { name: 'reject', description: 'reject a refund (approvers)', reasonRequired: true, act: (c: RefundsApiClient, id: string, reason?: string) => c.reject(id, reason!) },
+    { name: 'cancel', description: 'cancel a refund before payout (refund services, operations)', reasonRequired: true, act: (c: RefundsApiClient, id: string, reason?: string) => c.cancel(id, reason!) },
+  ];
+  for (const { name, description, reasonRequired, act } of decisions) {
+    const command = program.command(name).description(description).argument('<refundId>');
+    (reasonRequired ? command.requiredOption('--reason <text>', 'why') : command.option('--reason <text>', 'why')).action(
+      async (refundId: string, options: { reason?: string }) => {
+        const refund = await act(await api(), refundId, options.reason);
+        print(refund, () => decided(refund));
+      },
+    );
+  }
 
   program
     .command('show')
