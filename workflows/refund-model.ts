@@ -202,6 +202,12 @@ function isCarrierAcceptanceReview(model: RefundModel): boolean {
   return collectedEvidenceStage(model) !== 'risk_review' && dueForCarrierAcceptanceReview(model);
 }
 
+/** The findings the current risk review weighs: at the early review the delivery is not expected yet. */
+export function reviewFindings(model: RefundModel): EvidenceFinding[] {
+  const findings = evidenceFindings(model);
+  return isCarrierAcceptanceReview(model) ? findings.filter((f) => f !== 'carrier_delivery_missing') : findings;
+}
+
 function evidenceStage(model: RefundModel): RefundState {
   const collected = collectedEvidenceStage(model);
   return collected !== 'risk_review' && dueForCarrierAcceptanceReview(model) ? 'risk_review' : collected;
@@ -583,7 +589,7 @@ function reduce(model: RefundModel, event: RefundEvent, facts: AuditFact[]): Ref
 /** The early review under refund on carrier acceptance: pay now, or wait for the receipt as usual. */
 function reviewOnCarrierAcceptance(model: RefundModel, band: RiskBand, at: string, facts: AuditFact[]): RefundModel {
   // The delivery is not expected yet; every other finding (a receipt already in, say) still counts.
-  const findings = evidenceFindings(model).filter((f) => f !== 'carrier_delivery_missing');
+  const findings = reviewFindings(model);
   const requirement = requirementFor(model, band, findings);
   const pays = requirement.outcome === 'approve' && requirement.approvals === 0 && band === 'low' && findings.length === 0;
   facts.push({

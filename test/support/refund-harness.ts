@@ -18,9 +18,9 @@ export interface RefundHarness {
   pool: Pool;
   taskQueue: string;
   native: NativeConnection;
-  /** Stops the worker (for crash and restart tests); `startWorker` starts a new one. */
+  /** Stops the worker (for crash and restart tests); `startWorker` starts a new one, optionally with another policy. */
   stopWorker(): Promise<void>;
-  startWorker(gateway?: PaymentGateway): Promise<void>;
+  startWorker(gateway?: PaymentGateway, policy?: Policy): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -35,13 +35,13 @@ export async function startRefundHarness(
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
 
-  const startWorker = async (gateway = options.gateway?.(pool)) => {
+  const startWorker = async (gateway = options.gateway?.(pool), policy = options.policy ?? fastPolicy) => {
     worker = await createRefundWorker({
       connection: native,
       namespace: 'default',
       taskQueue,
       pool,
-      policy: options.policy ?? fastPolicy,
+      policy,
       ...(gateway ? { gateway } : {}),
       workflowBundlePath,
     });
