@@ -91,8 +91,11 @@ export async function runWorker(opts: { temporalAddress?: string; namespace?: st
         maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
       },
     });
-    // Shutdown is only valid once the worker runs, so an abort during start-up waits for run().
-    const stop = () => worker.shutdown();
+    // Shutdown is only valid once the worker runs (an abort during start-up waits for run()), and
+    // only once: the SDK's own SIGINT/SIGTERM handling may already have started draining it.
+    const stop = () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    };
     opts.signal.addEventListener('abort', stop, { once: true });
     const running = worker.run();
     if (opts.signal.aborted) stop();
