@@ -10,6 +10,7 @@ import {
   approvalsRequired,
   bandOf,
   highResaleCategoriesOf,
+  riskBands,
   roleApprovalLimit,
   scoreOf,
   thresholdsFor,
@@ -617,7 +618,8 @@ function raiseRiskForApprover(model: RefundModel, approverId: string, standing: 
   if (!risk || (added.length === 0 && !standing.breaker)) return model;
   const reasons = [...risk.reasons, ...added];
   const score = scoreOf(reasons);
-  const band = bandOf(score, model.policy.bands);
+  // Never below the band the risk check gave: more reasons only ever raise it.
+  const band = riskBands[Math.max(riskBands.indexOf(risk.band), riskBands.indexOf(bandOf(score, model.policy.bands)))]!;
   const raised: RefundModel = { ...model, risk: { ...risk, reasons, score, band } };
   const requirement = requirementFor(raised, band, evidenceFindings(raised));
   facts.push({

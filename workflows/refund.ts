@@ -75,6 +75,8 @@ const now = () => new Date(Date.now()).toISOString();
 
 /** Approvals since the approver check: refunds started before it replay their approvals as they were applied. */
 const APPROVER_STANDING_CHECK = 'approver-standing-check';
+/** Refunds started before this wrote facts applied during a write only at their next change, and replay that way. */
+const WRITE_FACTS_FROM_DURING_A_WRITE = 'write-facts-from-during-a-write';
 
 export async function refundWorkflow(input: RefundRequest, originInput?: RefundOrigin): Promise<RefundStatus> {
   const parsed = RefundRequest.safeParse(input);
@@ -226,6 +228,8 @@ export async function refundWorkflow(input: RefundRequest, originInput?: RefundO
 
   /** Waits until something changes the model, or until the model's next deadline passes. */
   const waitForChange = async (until?: () => boolean) => {
+    // Facts applied while the last write was in flight are written now, not after the next change.
+    if (pending.length > 0 && patched(WRITE_FACTS_FROM_DURING_A_WRITE)) return;
     const seen = version;
     const deadline = nextDeadline(model!);
     const changed = () => version !== seen || (until?.() ?? false);
