@@ -17,7 +17,7 @@ export type DriverKind = 'baseline' | 'pipeline';
 export interface LifecycleTimes {
   approvals: number;
   startedAt: number;
-  /** When the last approval the refund needed was accepted. */
+  /** When the approver sent the last approval the refund needed. */
   finalApprovalAt?: number;
   finishedAt: number;
 }
@@ -72,8 +72,10 @@ export function pipelineDriver(refunds: RefundsClient, temporal: Client): Driver
       let finalApprovalAt: number | undefined;
       if (tier.approvals > 0) {
         await untilAwaitingApproval(handle);
-        for (let n = 0; n < tier.approvals; n++) await refunds.approve(request.refundId, approverFor(n));
-        finalApprovalAt = now();
+        for (let n = 0; n < tier.approvals; n++) {
+          finalApprovalAt = now();
+          await refunds.approve(request.refundId, approverFor(n));
+        }
       }
       expectRefunded((await handle.result()) as RefundStatus, request.refundId);
       return { approvals: tier.approvals, startedAt, finishedAt: now(), ...(finalApprovalAt ? { finalApprovalAt } : {}) };
@@ -103,14 +105,25 @@ export function baselineDriver(temporal: Client, taskQueue: string): Driver {
       if (tier.approvals > 0) {
         await untilAwaitingApproval(handle);
         for (let n = 0; n < tier.approvals; n++) {
+          finalApprovalAt = now();
           await handle.executeUpdate(nullRefundDecideUpdate, { args: [{ approver: approverFor(n), decision: { decision: 'approve' } }] });
         }
-        finalApprovalAt = now();
       }
       expectRefunded((await handle.result()) as NullRefundStatus, request.refundId);
       return { approvals: tier.approvals, startedAt, finishedAt: now(), ...(finalApprovalAt ? { finalApprovalAt } : {}) };
     },
   };
+}
+
+/** A refund that has not finished by then counts as an error, so one stuck refund cannot stall a run. */
+const ITERATION_DEADLINE_MS = 60_000;
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`refund did not finish within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 export interface LoopResult {
@@ -146,7 +159,7 @@ export async function closedLoop(
   const loop = async () => {
     while (now() < windowEnd) {
       try {
-        const times = await driver.run(iteration++);
+        const times = await withDeadline(driver.run(iteration++), ITERATION_DEADLINE_MS);
         if (times.finishedAt >= windowStart && times.finishedAt <= windowEnd) result.completed.push(times);
       } catch (error) {
         result.errors++;

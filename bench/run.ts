@@ -4,7 +4,9 @@
  * it does not pass or fail. Writes bench/results/latest.{json,md,svg} (quick runs: bench/results/tmp/).
  *
  * BENCH_QUICK=1 runs a short version for iterating; BENCH_PARTS picks parts
- * (throughput,stuck,api); BENCH_WORKER_CPU_PROFILE=<dir> writes a V8 CPU profile of the worker.
+ * (throughput,stuck,api); BENCH_WORKER_CPU_PROFILE=<dir> writes a V8 CPU profile of the worker;
+ * BENCH_TEMPORAL_DEFAULTS=1 runs the Temporal dev server without the settings in bench/stack.ts;
+ * BENCH_PG_STATEMENTS=1 records PostgreSQL's busiest statements per run (pg_stat_statements).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,9 +17,9 @@ import { createPool } from '../activities/db';
 import { RefundsClient } from '../client';
 import { runApiLoad } from './api-load';
 import { describeMachine, markdownReport, svgChart, type BenchResults } from './report';
-import { startBenchStack, type BenchStack } from './stack';
+import { clusterLikeDynamicConfig, startBenchStack, type BenchStack } from './stack';
 import { runStuckListing } from './stuck-listing';
-import { runThroughput } from './throughput';
+import { pgStatementStats, runThroughput } from './throughput';
 
 const list = (what: string) =>
   z
@@ -40,6 +42,8 @@ const Env = z.object({
   BENCH_MEASURE_SECONDS: seconds.optional(),
   BENCH_STUCK_ROWS: z.coerce.number().int().min(1000).optional(),
   BENCH_WORKER_CPU_PROFILE: z.string().min(1).optional(),
+  BENCH_TEMPORAL_DEFAULTS: z.enum(['0', '1']).default('0'),
+  BENCH_PG_STATEMENTS: z.enum(['0', '1']).default('0'),
 });
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
@@ -60,12 +64,15 @@ async function main(): Promise<void> {
     stuckRows: env.BENCH_STUCK_ROWS ?? (quick ? 100_000 : 1_000_000),
     stuckIterations: quick ? 100 : 300,
     parts: env.BENCH_PARTS,
+    temporalDynamicConfig: env.BENCH_TEMPORAL_DEFAULTS === '1' ? {} : clusterLikeDynamicConfig,
   };
   const machine = describeMachine();
   log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memory}, Node ${machine.node}`);
 
   const stack: BenchStack = await startBenchStack({
     log,
+    temporalDynamicConfig: settings.temporalDynamicConfig,
+    pgStatements: env.BENCH_PG_STATEMENTS === '1',
     ...(env.BENCH_WORKER_CPU_PROFILE ? { cpuProfileDir: path.resolve(env.BENCH_WORKER_CPU_PROFILE) } : {}),
   });
   const stopOnSignal = () => void stack.stop().finally(() => process.exit(130));
@@ -87,7 +94,14 @@ async function main(): Promise<void> {
   try {
     if (settings.parts.includes('throughput')) {
       results.throughput = await runThroughput(
-        { refunds, temporal, taskQueue: stack.taskQueue, pids: { worker: stack.worker.pid, temporal: stack.temporal.pid, postgres: stack.postgres.pid }, log },
+        {
+          refunds,
+          temporal,
+          taskQueue: stack.taskQueue,
+          pids: { worker: stack.worker.pid, temporal: stack.temporal.pid, postgres: stack.postgres.pid },
+          statements: env.BENCH_PG_STATEMENTS === '1' ? await pgStatementStats(pool) : undefined,
+          log,
+        },
         settings,
       );
     }

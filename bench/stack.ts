@@ -86,7 +86,23 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   };
 }
 
-export async function startBenchStack(opts: { log: (line: string) => void; workerEnv?: Record<string, string>; cpuProfileDir?: string }): Promise<BenchStack> {
+/**
+ * The dev server runs one history shard, which by default reads its transfer queue (the tasks
+ * that hand workflow and activity tasks to workers) at most 20 times a second: on this one busy
+ * shard every dispatch then waits about 25 ms, a wait a production cluster, spreading the same
+ * load over hundreds of shards, does not have. Raising the one shard's read rate stands in for
+ * that; BENCH_TEMPORAL_DEFAULTS=1 measures the dev server as it comes.
+ */
+export const clusterLikeDynamicConfig = { 'history.transferProcessorMaxPollRPS': 1000 };
+
+export async function startBenchStack(opts: {
+  log: (line: string) => void;
+  temporalDynamicConfig?: Record<string, string | number | boolean>;
+  workerEnv?: Record<string, string>;
+  cpuProfileDir?: string;
+  /** Loads pg_stat_statements, for profiling the worker's queries. */
+  pgStatements?: boolean;
+}): Promise<BenchStack> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'refunds-bench-'));
   // As root, PostgreSQL runs as the postgres user, which must reach its data directory.
   await chmod(dir, 0o755);
@@ -104,10 +120,15 @@ export async function startBenchStack(opts: { log: (line: string) => void; worke
           // A file, not memory: writes reach disk (WAL) as they would on a server that survives restarts.
           dbFile: path.join(dir, 'temporal.db'),
           searchAttributes: refundSearchAttributes,
+          ...(opts.temporalDynamicConfig ? { dynamicConfig: opts.temporalDynamicConfig } : {}),
           logFile: path.join(dir, 'temporal.log'),
         }),
       ),
-      startEmbeddedPostgres({ dataDir: path.join(dir, 'postgres'), logFile: path.join(dir, 'postgres.log') }),
+      startEmbeddedPostgres({
+        dataDir: path.join(dir, 'postgres'),
+        logFile: path.join(dir, 'postgres.log'),
+        ...(opts.pgStatements ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {}),
+      }),
     ]);
     stops.push(temporal.stop, postgres.stop);
     await migrate(postgres.databaseUrl);

@@ -4,6 +4,7 @@
  * moment, and the ratio between them means something even on a busy machine.
  */
 import type { Client } from '@temporalio/client';
+import type { Pool } from '../activities/db';
 import type { RefundsClient } from '../client';
 import { baselineDriver, closedLoop, pipelineDriver, type Driver, type DriverKind, type LifecycleTimes } from './lifecycle';
 import { peakRssMiB, percentiles, resetPeakRss, treeCpuSeconds, type Percentiles } from './process-stats';
@@ -37,6 +38,8 @@ export interface RunRecord {
   finalApprovalToPaidMs: Percentiles;
   cpuSeconds: CpuSeconds;
   workerPeakRssMiB: number;
+  /** With BENCH_PG_STATEMENTS=1: the statements that took PostgreSQL the most time in the window. */
+  topStatements?: StatementStat[];
 }
 
 export interface KindSummary {
@@ -96,10 +99,46 @@ interface MeasuredRun {
   samples: LifecycleTimes[];
 }
 
-async function measure(driver: Driver, concurrency: number, repetition: number, pids: Pids, opts: ThroughputOptions): Promise<MeasuredRun> {
+/** PostgreSQL's own account of the statements a run made (pg_stat_statements), when it is loaded. */
+export interface StatementStats {
+  reset(): Promise<void>;
+  top(): Promise<StatementStat[]>;
+}
+export interface StatementStat {
+  query: string;
+  calls: number;
+  totalMs: number;
+  meanMs: number;
+}
+
+export async function pgStatementStats(pool: Pool): Promise<StatementStats> {
+  await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  return {
+    async reset() {
+      await pool.query('SELECT pg_stat_statements_reset()');
+    },
+    async top() {
+      const result = await pool.query<{ query: string; calls: number; total: number; mean: number }>(
+        `SELECT query, calls, total_exec_time AS total, mean_exec_time AS mean FROM pg_stat_statements
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 15`,
+      );
+      return result.rows.map((r) => ({ query: r.query.replace(/\s+/g, ' ').slice(0, 200), calls: Number(r.calls), totalMs: round(r.total, 1), meanMs: round(r.mean, 3) }));
+    },
+  };
+}
+
+async function measure(
+  driver: Driver,
+  concurrency: number,
+  repetition: number,
+  deps: { pids: Pids; statements?: StatementStats | undefined },
+  opts: ThroughputOptions,
+): Promise<MeasuredRun> {
+  const { pids } = deps;
   let before: CpuSeconds | undefined;
   let after: CpuSeconds | undefined;
   let peak = 0;
+  let statements: Promise<StatementStat[]> | undefined;
   const loop = await closedLoop(driver, {
     concurrency,
     warmupMs: opts.warmupMs,
@@ -107,10 +146,12 @@ async function measure(driver: Driver, concurrency: number, repetition: number, 
     onWindowStart: () => {
       resetPeakRss(pids.worker);
       before = cpuNow(pids);
+      void deps.statements?.reset();
     },
     onWindowEnd: () => {
       after = cpuNow(pids);
       peak = peakRssMiB(pids.worker);
+      statements = deps.statements?.top();
     },
   });
   const done = loop.completed;
@@ -128,6 +169,8 @@ async function measure(driver: Driver, concurrency: number, repetition: number, 
     cpuSeconds: cpuDelta(before!, after!),
     workerPeakRssMiB: round(peak, 0),
   };
+  const top = await statements;
+  if (top) record.topStatements = top;
   return { record, samples: done };
 }
 
@@ -157,7 +200,7 @@ function summarise(measured: MeasuredRun[]): KindSummary {
 }
 
 export async function runThroughput(
-  deps: { refunds: RefundsClient; temporal: Client; taskQueue: string; pids: Pids; log: (line: string) => void },
+  deps: { refunds: RefundsClient; temporal: Client; taskQueue: string; pids: Pids; statements?: StatementStats | undefined; log: (line: string) => void },
   opts: ThroughputOptions,
 ): Promise<ThroughputResult> {
   const drivers = [baselineDriver(deps.temporal, deps.taskQueue), pipelineDriver(deps.refunds, deps.temporal)];
@@ -165,7 +208,7 @@ export async function runThroughput(
   for (const concurrency of opts.concurrencies) {
     for (let repetition = 1; repetition <= opts.repetitions; repetition++) {
       for (const driver of drivers) {
-        const { record: run, samples } = await measure(driver, concurrency, repetition, deps.pids, opts);
+        const { record: run, samples } = await measure(driver, concurrency, repetition, deps, opts);
         measured.push({ record: run, samples });
         deps.log(
           `${driver.kind.padEnd(8)} c=${String(concurrency).padStart(2)} #${repetition}: ${run.refundsPerSecond.toFixed(1)} refunds/s, ` +

@@ -46,6 +46,8 @@ export interface EmbeddedPostgresOptions {
   /** Appends the server's log here; otherwise only kept for error messages. */
   logFile?: string;
   readyTimeoutMs?: number;
+  /** Server settings passed as `-c name=value`, e.g. shared_preload_libraries. */
+  settings?: Record<string, string>;
 }
 
 export interface EmbeddedPostgresServer {
@@ -123,6 +125,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     // TCP only: no socket files in /tmp to collide with other clusters.
     '-c', 'unix_socket_directories=',
     '-c', 'max_connections=200',
+    ...Object.entries(opts.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
   // Own process group: a terminal Ctrl-C reaches only the orchestrator, which
   // stops the worker before the database.

@@ -34,6 +34,8 @@ export interface TemporalDevServerOptions {
   /** Namespace to create and wait for. Default 'default' (always created). */
   namespace?: string;
   searchAttributes: Record<string, SearchAttributeTypeName>;
+  /** Dynamic configuration values (`--dynamic-config-value KEY=VALUE`), e.g. history queue poll rates. */
+  dynamicConfig?: Record<string, string | number | boolean>;
   /** Appends the server's output here; otherwise only kept for error messages. */
   logFile?: string;
   /** How long to wait for the frontend to answer. Default 60 s. */
@@ -83,6 +85,9 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   if (namespace !== 'default') args.push('--namespace', namespace);
   for (const [name, type] of Object.entries(opts.searchAttributes)) {
     args.push('--search-attribute', `${name}=${type}`);
+  }
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
 
   let log: WriteStream | undefined;
