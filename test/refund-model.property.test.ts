@@ -163,7 +163,9 @@ function assertPayoutWasEarned(model: RefundModel, request: RefundRequest, seen:
     !breaker &&
     seen.carrierStatuses.length > 0 &&
     seen.carrierStatuses.every((s) => carrierHasParcel.includes(s)) &&
-    seen.scans.every((s) => s.by !== request.initiatedBy && (s.variant === 'exact' || (s.variant === 'wrong_serial' && !request.items[0]!.serialNumber)));
+    // As on the usual path, the latest receipt is the one compared with the request.
+    (latest === undefined || latest.variant === 'exact' || (latest.variant === 'wrong_serial' && !request.items[0]!.serialNumber)) &&
+    seen.scans.every((s) => s.by !== request.initiatedBy);
   if (paidOnAcceptance && counted.length === 0) return;
   let needed = model.amount > 100_000 ? 2 : model.amount > 10_000 ? 1 : 0;
   if (seen.band === 'medium') needed = Math.max(needed, 1);

@@ -617,7 +617,7 @@ function raiseRiskForApprover(model: RefundModel, approverId: string, standing: 
   const added = standing.reasons.filter((r) => !known(r));
   if (!risk || (added.length === 0 && !standing.breaker)) return model;
   const reasons = [...risk.reasons, ...added];
-  const score = scoreOf(reasons);
+  const score = Math.min(100, risk.score + scoreOf(added));
   // Never below the band the risk check gave: more reasons only ever raise it.
   const band = riskBands[Math.max(riskBands.indexOf(risk.band), riskBands.indexOf(bandOf(score, model.policy.bands)))]!;
   const raised: RefundModel = { ...model, risk: { ...risk, reasons, score, band } };
