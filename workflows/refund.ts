@@ -60,10 +60,23 @@ import {
 import { readModelSnapshot } from './read-model-snapshot';
 
 const { pinPolicy } = proxyLocalActivities<RefundActivities>({ startToCloseTimeout: '10 seconds' });
-const { recordProgress, assessRisk, approverStanding } = proxyActivities<RefundActivities>({
+const databaseActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds' },
-});
+} as const;
+/**
+ * The activities that only read and write the service's own PostgreSQL run as local activities:
+ * inside the workflow task, with no task-queue round trip and no history events of their own.
+ * A worker that dies before its task completes runs them again, which each of them allows:
+ * audit facts already written are skipped by refund_seq, the read model only moves forward,
+ * and the risk and approver checks only read.
+ */
+const databaseActivities = {
+  local: proxyLocalActivities<RefundActivities>(databaseActivityOptions),
+  remote: proxyActivities<RefundActivities>(databaseActivityOptions),
+};
+/** Refunds started before the database activities ran locally ran them as ordinary activities, and replay that way. */
+const DATABASE_ACTIVITIES_LOCAL = 'database-activities-local';
 /** Retried without limit: a payout that never completes is escalated, never silently dropped. */
 const payoutActivity = (policy: Policy) =>
   proxyActivities<RefundActivities>({
@@ -84,6 +97,7 @@ export async function refundWorkflow(input: RefundRequest, originInput?: RefundO
     throw ApplicationFailure.nonRetryable(`invalid refund request: ${describeIssues(parsed.error)}`, failureTypes.invalidMessage);
   }
   const request = parsed.data;
+  const { recordProgress, assessRisk, approverStanding } = databaseActivities[patched(DATABASE_ACTIVITIES_LOCAL) ? 'local' : 'remote'];
   const origin = RefundOrigin.optional().safeParse(originInput);
   if (!origin.success) {
     throw ApplicationFailure.nonRetryable(`invalid refund origin: ${describeIssues(origin.error)}`, failureTypes.invalidMessage);
