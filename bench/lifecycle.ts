@@ -33,8 +33,21 @@ export function tierOf(iteration: number): { amount: number; approvals: 0 | 1 | 
   return { amount: 249_900, approvals: 2 };
 }
 
-const SCANNER = 'emp-bench-scanner';
-const approverFor = (n: number) => approver(`emp-bench-approver-${n}`);
+/**
+ * Staff, spread the way a real operation spreads them: each refund gets its requesting agent,
+ * scanner and approvers from pools large enough that no one comes near the risk engine's
+ * per-employee signals and circuit breakers (tens of refunds or approvals a day), however long
+ * the benchmark runs.
+ */
+let staffCounter = 0;
+function staffFor(): { initiatedBy: string; scanner: string; approvers: [ReturnType<typeof approver>, ReturnType<typeof approver>] } {
+  const n = staffCounter++;
+  return {
+    initiatedBy: `emp-agent-${n % 1000}`,
+    scanner: `emp-scanner-${n % 200}`,
+    approvers: [approver(`emp-approver-${(2 * n) % 1000}`), approver(`emp-approver-${(2 * n + 1) % 1000}`)],
+  };
+}
 const now = () => performance.now();
 
 /** Polls the `status` query (both workflows answer it) until the refund awaits approval. */
@@ -63,18 +76,19 @@ export function pipelineDriver(refunds: RefundsClient, temporal: Client): Driver
     kind: 'pipeline',
     async run(iteration) {
       const tier = tierOf(iteration);
-      const request = refundOf(tier.amount);
+      const staff = staffFor();
+      const request = refundOf(tier.amount, { initiatedBy: staff.initiatedBy });
       const startedAt = now();
       await refunds.requestRefund(request);
       await refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
-      await refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), SCANNER);
+      await refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), staff.scanner);
       const handle = temporal.workflow.getHandle(refundWorkflowId(request.refundId));
       let finalApprovalAt: number | undefined;
       if (tier.approvals > 0) {
         await untilAwaitingApproval(handle);
         for (let n = 0; n < tier.approvals; n++) {
           finalApprovalAt = now();
-          await refunds.approve(request.refundId, approverFor(n));
+          await refunds.approve(request.refundId, staff.approvers[n]!);
         }
       }
       expectRefunded((await handle.result()) as RefundStatus, request.refundId);
@@ -88,7 +102,8 @@ export function baselineDriver(temporal: Client, taskQueue: string): Driver {
     kind: 'baseline',
     async run(iteration) {
       const tier = tierOf(iteration);
-      const request: RefundRequest = refundOf(tier.amount);
+      const staff = staffFor();
+      const request: RefundRequest = refundOf(tier.amount, { initiatedBy: staff.initiatedBy });
       const startedAt = now();
       // The same start options the refund client sends.
       const handle = await temporal.workflow.start('nullRefundWorkflow', {
@@ -100,13 +115,13 @@ export function baselineDriver(temporal: Client, taskQueue: string): Driver {
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       });
       await handle.signal(carrierEventSignal, carrierEvent(request, 'delivered'));
-      await handle.signal(warehouseScanSignal, { receipt: matchingReceipt(request), scannedBy: SCANNER });
+      await handle.signal(warehouseScanSignal, { receipt: matchingReceipt(request), scannedBy: staff.scanner });
       let finalApprovalAt: number | undefined;
       if (tier.approvals > 0) {
         await untilAwaitingApproval(handle);
         for (let n = 0; n < tier.approvals; n++) {
           finalApprovalAt = now();
-          await handle.executeUpdate(nullRefundDecideUpdate, { args: [{ approver: approverFor(n), decision: { decision: 'approve' } }] });
+          await handle.executeUpdate(nullRefundDecideUpdate, { args: [{ approver: staff.approvers[n]!, decision: { decision: 'approve' } }] });
         }
       }
       expectRefunded((await handle.result()) as NullRefundStatus, request.refundId);
