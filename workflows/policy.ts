@@ -313,37 +313,42 @@ export function pinnedPolicy(pinned: Policy): Policy {
   } as Policy;
 }
 
-export type RiskBand = 'low' | 'medium' | 'high' | 'block';
-export const riskBands: readonly RiskBand[] = ['low', 'medium', 'high', 'block'];
+// The risk types are zod schemas so the HTTP API serializes and documents exactly these shapes.
+export const riskBands = ['low', 'medium', 'high', 'block'] as const;
+export type RiskBand = (typeof riskBands)[number];
 
 /** One reason behind a risk score: what fired, in words, its points and the values that made it fire. */
-export interface RiskReason {
-  code: string;
-  detail: string;
-  points: number;
-  values: Record<string, unknown>;
-}
+export const RiskReason = z.object({
+  code: z.string().describe('the signal that fired, e.g. customer_refunds_30d'),
+  detail: z.string().describe('what fired, in words'),
+  points: z.number().describe('what it added to the score'),
+  values: z.record(z.string(), z.unknown()).describe('the values that made it fire, e.g. counts, amounts, limits'),
+});
+export type RiskReason = z.infer<typeof RiskReason>;
 
 /** The roles in which an employee touches a refund. */
-export type InsiderRole = 'initiator' | 'scanner' | 'approver';
+export const insiderRoles = ['initiator', 'scanner', 'approver'] as const;
+export type InsiderRole = (typeof insiderRoles)[number];
 
 /** An employee who touched the refund while their circuit breaker was tripped. */
-export interface ActiveBreaker {
-  employeeId: string;
-  /** How they touched this refund. */
-  touchedAs: InsiderRole;
-  trippedAt: string;
-  /** Which limit they crossed. */
-  reason: string;
-}
+export const ActiveBreaker = z.object({
+  employeeId: z.string(),
+  touchedAs: z.enum(insiderRoles).describe('how they touched this refund'),
+  trippedAt: z.string().meta({ format: 'date-time' }),
+  reason: z.string().describe('which limit they crossed'),
+});
+export type ActiveBreaker = z.infer<typeof ActiveBreaker>;
 
-export interface RiskAssessment {
-  score: number;
-  band: RiskBand;
-  reasons: RiskReason[];
-  /** Employees on this refund whose circuit breaker is tripped (absent in assessments made before breakers existed). */
-  breakers?: ActiveBreaker[];
-}
+export const RiskAssessment = z.object({
+  score: z.number().int().min(0).max(100),
+  band: z.enum(riskBands),
+  reasons: z.array(RiskReason),
+  breakers: z
+    .array(ActiveBreaker)
+    .optional()
+    .describe('employees on this refund whose circuit breaker is tripped (absent in assessments made before breakers existed)'),
+});
+export type RiskAssessment = z.infer<typeof RiskAssessment>;
 
 /** Why the evidence is not clean enough to pay on. Empty means carrier and warehouse agree. */
 export type EvidenceFinding =

@@ -6,9 +6,10 @@
  */
 import { z } from 'zod';
 import type { AuditVerification } from '../../activities/audit-trail';
+import type { Breaker, OpsAlert } from '../../activities/breakers';
 import type { RefundStatus } from '../../workflows/messages';
-import { riskBands } from '../../workflows/policy';
-import { refundStates } from '../../workflows/refund-model';
+import { ActiveBreaker, insiderRoles, RiskAssessment } from '../../workflows/policy';
+import { refundStates, type RecordedApproval } from '../../workflows/refund-model';
 import {
   ApprovalDecision,
   CancelCommand,
@@ -54,24 +55,29 @@ export const RefundView = z
       findings: z.array(z.string()).describe('why the evidence is not clean enough to pay automatically, e.g. receipt_before_delivery'),
       ignored: z.array(z.object({ eventId: z.string(), reason: z.string(), at: instant })),
     }),
-    risk: z
-      .object({
-        score: z.number().int().min(0).max(100),
-        band: z.enum(riskBands),
-        reasons: z.array(z.object({ code: z.string(), detail: z.string(), points: z.number() })),
-        assessedAt: instant,
-      })
-      .nullable(),
+    risk: RiskAssessment.extend({ assessedAt: instant })
+      .nullable()
+      .describe('the latest risk check: every reason with its points and the values that fired it, and the tripped breakers of employees on the refund'),
     approvalRequirement: z
       .discriminatedUnion('outcome', [
         z.object({ outcome: z.literal('reject'), reason: z.string() }),
         z.object({ outcome: z.literal('approve'), approvals: z.number().int().min(0), reasons: z.array(z.string()) }),
       ])
       .nullable(),
-    approvalsRequired: z.number().int().nullable().describe('0, 1 or 2 distinct approvers; null until the risk check'),
+    approvalsRequired: z
+      .number()
+      .int()
+      .nullable()
+      .describe('distinct approvers the refund needs (0 to 3: one more while an employee on it has a tripped breaker); null until the risk check'),
     approvalsStillNeeded: z.number().int(),
     approvals: z.array(
-      z.object({ approverId: z.string(), decision: z.enum(['approve', 'reject']), reason: z.string().optional(), at: instant }),
+      z.object({
+        approverId: z.string(),
+        decision: z.enum(['approve', 'reject']),
+        reason: z.string().optional(),
+        at: instant,
+        breaker: ActiveBreaker.optional().describe("the approver's circuit breaker was tripped when they approved: the refund needs one more approver"),
+      }),
     ),
     payout: z.object({ reference: z.string(), paidAt: instant }).nullable(),
     outcome: z.object({ code: z.string(), message: z.string(), by: z.string().optional() }).nullable(),
@@ -118,6 +124,35 @@ export const AuditVerificationView = z.object({
 
 export const Health = z.object({ status: z.literal('ok') });
 
+export const BreakerView = z
+  .object({
+    id: z.number().int(),
+    employeeId: z.string(),
+    trippedAs: z.enum(insiderRoles).describe('the role whose limit the employee crossed'),
+    reason: z.string().describe('the limit crossed, e.g. "51 approvals in 24 hours (limit 50)"'),
+    details: z.record(z.string(), z.unknown()).describe('the activity counted, the limits crossed and the policy version'),
+    refundId: z.string().nullable().describe('the refund whose action tripped it'),
+    trippedAt: instant,
+    liftedAt: instant.nullable().describe('null while the breaker is tripped'),
+    liftedBy: z.string().nullable().describe('the admin who lifted it'),
+    liftReason: z.string().nullable(),
+  })
+  .meta({ id: 'Breaker' });
+
+export const BreakerList = z.object({ breakers: z.array(BreakerView).describe('newest first; a tripped breaker has liftedAt null') });
+
+export const OpsAlertView = z
+  .object({
+    id: z.number().int(),
+    kind: z.string().describe('breaker_tripped'),
+    employeeId: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+    createdAt: instant,
+  })
+  .meta({ id: 'OpsAlert' });
+
+export const OpsAlertList = z.object({ alerts: z.array(OpsAlertView).describe('oldest first') });
+
 /** Request bodies: the message schemas themselves, less what the API takes from the caller's identity. */
 export const CancelBody = CancelCommand.omit({ cancelledBy: true });
 export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, ApprovalDecision, CancelBody, Role };
@@ -125,8 +160,14 @@ export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, A
 // Compile-time checks: the views carry exactly the fields of the service's own types.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
+/** One object type from an intersection, so it compares equal to the same fields written out. */
+type Flat<T> = { [K in keyof T]: T[K] };
 export type ViewChecks = [
   Assert<Equal<keyof RefundStatus | 'timeline', keyof RefundView>>,
   Assert<RefundStatus extends Omit<z.input<typeof RefundView>, 'timeline'> ? true : false>,
   Assert<Equal<keyof AuditVerification, keyof z.infer<typeof AuditVerificationView>>>,
+  Assert<Equal<Flat<NonNullable<RefundStatus['risk']>>, NonNullable<z.infer<typeof RefundView>['risk']>>>,
+  Assert<Equal<RecordedApproval, z.infer<typeof RefundView>['approvals'][number]>>,
+  Assert<Equal<Breaker, z.infer<typeof BreakerView>>>,
+  Assert<Equal<OpsAlert, z.infer<typeof OpsAlertView>>>,
 ];
