@@ -5,8 +5,9 @@
  * RefundApiError with the problem attached.
  */
 import type { AuditVerification } from '../activities/audit-trail';
+import type { Breaker, OpsAlert } from '../activities/breakers';
 import type { RefundState } from '../workflows/refund-model';
-import { ApprovalDecision, CarrierEvent, RefundRequest, WarehouseReceipt } from '../workflows/schemas';
+import { ApprovalDecision, BreakerLift, CarrierEvent, RefundRequest, WarehouseReceipt } from '../workflows/schemas';
 import type { z } from 'zod';
 import { signCarrierPayload, CARRIER_SIGNATURE_HEADER } from './carrier-signature';
 import { InvalidInputError } from './errors';
@@ -103,6 +104,28 @@ export class RefundsApiClient {
 
   async verifyAudit(): Promise<AuditVerification> {
     return (await this.send('GET', '/v1/audit/verification')).body as AuditVerification;
+  }
+
+  /** Lifts an employee's tripped circuit breaker; you (an admin) are the one lifting it, and it is audited. */
+  async liftBreaker(employeeId: string, reason: string): Promise<Breaker> {
+    const body = parse(BreakerLift.pick({ employeeId: true, reason: true }), 'breaker lift', { employeeId, reason });
+    return (await this.send('POST', `${this.employeePath(body.employeeId)}/breaker/lift`, { reason: body.reason })).body as Breaker;
+  }
+
+  /** An employee's circuit breakers, newest first; a tripped one has `liftedAt: null`. */
+  async breakers(employeeId: string): Promise<Breaker[]> {
+    const employee = parse(BreakerLift.pick({ employeeId: true }), 'employee', { employeeId });
+    return ((await this.send('GET', `${this.employeePath(employee.employeeId)}/breakers`)).body as { breakers: Breaker[] }).breakers;
+  }
+
+  /** Operations alerts (breakers tripped) not yet delivered, oldest first. */
+  async undeliveredAlerts(limit?: number): Promise<OpsAlert[]> {
+    const search = limit !== undefined ? `?limit=${limit}` : '';
+    return ((await this.send('GET', `/v1/ops/alerts${search}`)).body as { alerts: OpsAlert[] }).alerts;
+  }
+
+  private employeePath(employeeId: string): string {
+    return `/v1/employees/${encodeURIComponent(employeeId)}`;
   }
 
   private refundPath(refundId: string): string {

@@ -8,7 +8,9 @@ import { rotateApiKey, revokePrincipal } from '../client/principals';
 import type { RefundView } from '../client/http/views';
 import type { RefundRequest } from '../workflows/schemas';
 import { startApiHarness, type ApiHarness, type TestPrincipal } from './support/api-harness';
+import { tripBreaker } from './support/breakers';
 import { carrierEvent, matchingReceipt, refundOf, refundRequest } from './support/fixtures';
+import { uniqueId } from './support/stack';
 
 let api: ApiHarness;
 let service: TestPrincipal;
@@ -405,6 +407,41 @@ describe('GET /v1/refunds/{refundId}', () => {
     expect(refund.timeline.map((t) => t.seq)).toEqual([...refund.timeline.map((t) => t.seq)].sort((a, b) => a - b));
   });
 
+  it('shows the risk exactly as the client does: every reason with its values, the tripped breakers on the refund and an approval’s breaker', async () => {
+    const agent = uniqueId('emp-agent');
+    const insider = await api.principal('emp-approver-tripped', ['approver'], '100000.00');
+    await Promise.all([tripBreaker(api.h.pool, agent, 'initiator'), tripBreaker(api.h.pool, insider.id, 'approver')]);
+    const request = refundOf(4_500, { initiatedBy: agent });
+    await withEvidence(request);
+    await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    const approved = await api.call('POST', `/v1/refunds/${request.refundId}/approvals`, insider, { decision: 'approve' });
+    expect(approved.statusCode, approved.body).toBe(200);
+
+    const response = await api.call('GET', `/v1/refunds/${request.refundId}`, ops);
+    expect(response.statusCode, response.body).toBe(200);
+    const refund = json(response) as unknown as RefundView;
+    const status = await api.h.refunds.getRefund(request.refundId);
+    expect(refund.risk).toEqual(status.risk);
+    expect(refund.approvals).toEqual(status.approvals);
+    expect(refund.approvalsRequired).toBe(status.approvalsRequired);
+
+    // A refund that would need no approval needs one for the initiator's breaker and one more for the approver's.
+    expect(refund).toMatchObject({ state: 'awaiting_approval', approvalsRequired: 2, approvalsStillNeeded: 1 });
+    expect(refund.risk!.breakers).toEqual([
+      { employeeId: agent, touchedAs: 'initiator', trippedAt: expect.any(String), reason: '3 refunds initiated in 24 hours (limit 2)' },
+      { employeeId: insider.id, touchedAs: 'approver', trippedAt: expect.any(String), reason: '3 approvals in 24 hours (limit 2)' },
+    ]);
+    expect(refund.risk!.reasons).toContainEqual({
+      code: 'insider_breaker_active',
+      detail: expect.stringContaining(agent),
+      points: expect.any(Number),
+      values: { employeeId: agent, touchedAs: 'initiator', trippedAt: expect.any(String), reason: '3 refunds initiated in 24 hours (limit 2)' },
+    });
+    expect(refund.approvals).toEqual([
+      expect.objectContaining({ approverId: insider.id, decision: 'approve', breaker: expect.objectContaining({ employeeId: insider.id, touchedAs: 'approver' }) }),
+    ]);
+  });
+
   it('answers 404 for an unknown refund and 422 for an id that cannot be one', async () => {
     expectProblem(await api.call('GET', '/v1/refunds/r-no-such-refund', ops), 404, 'refund-not-found');
     const problem = expectProblem(await api.call('GET', '/v1/refunds/has%20space', ops), 422, 'invalid-input');
@@ -466,6 +503,80 @@ describe('GET /v1/audit/verification', () => {
       expect(response.statusCode, response.body).toBe(200);
       expect(json(response)).toMatchObject({ ok: true, rowsChecked: expect.any(Number) });
     }
+  });
+});
+
+describe('circuit breakers', () => {
+  const lift = (employeeId: string, who: TestPrincipal | undefined, body: unknown) =>
+    api.call('POST', `/v1/employees/${encodeURIComponent(employeeId)}/breaker/lift`, who, body);
+
+  it('an admin lifts an employee’s tripped breaker: audited with the admin’s id; operations see it listed and alerted', async () => {
+    const employee = uniqueId('emp-agent');
+    const breaker = await tripBreaker(api.h.pool, employee, 'initiator');
+
+    const listed = await api.call('GET', `/v1/employees/${employee}/breakers`, ops);
+    expect(listed.statusCode, listed.body).toBe(200);
+    expect(json(listed)).toEqual({ breakers: [{ ...breaker, liftedAt: null, liftedBy: null, liftReason: null }] });
+    const alerts = await api.call('GET', '/v1/ops/alerts?limit=1000', ops);
+    expect(alerts.statusCode, alerts.body).toBe(200);
+    expect((json(alerts).alerts as Array<{ employeeId: string }>).filter((a) => a.employeeId === employee)).toEqual([
+      expect.objectContaining({ kind: 'breaker_tripped', details: expect.objectContaining({ breakerId: breaker.id, trippedAs: 'initiator' }) }),
+    ]);
+
+    const lifted = await lift(employee, admin, { reason: 'spoke to the agent: a batch of damaged deliveries' });
+    expect(lifted.statusCode, lifted.body).toBe(200);
+    expect(json(lifted)).toMatchObject({ id: breaker.id, employeeId: employee, liftedBy: admin.id, liftReason: 'spoke to the agent: a batch of damaged deliveries', liftedAt: expect.any(String) });
+    const trail = await api.h.refunds.employeeAuditTrail(employee);
+    expect(trail.map((r) => [r.kind, r.actor])).toEqual([
+      ['breaker_tripped', 'system'],
+      ['breaker_lifted', `employee:${admin.id}`],
+    ]);
+    expect(trail[1]!.data).toMatchObject({ breakerId: breaker.id, liftedBy: admin.id, reason: 'spoke to the agent: a batch of damaged deliveries' });
+
+    expectProblem(await lift(employee, admin, { reason: 'again' }), 409, 'breaker-not-tripped');
+    const after = await api.call('GET', `/v1/employees/${employee}/breakers`, admin);
+    expect((json(after).breakers as Array<{ liftedBy: string }>).map((b) => b.liftedBy)).toEqual([admin.id]);
+  });
+
+  it('refuses a lift by anyone but an admin, of the admin’s own breaker, and of an employee with no tripped breaker', async () => {
+    const employee = uniqueId('emp-agent');
+    const selfAdmin = await api.principal('emp-admin-tripped', ['admin']);
+    await Promise.all([tripBreaker(api.h.pool, employee, 'initiator'), tripBreaker(api.h.pool, selfAdmin.id, 'initiator')]);
+
+    for (const who of [ops, approver1]) {
+      expect(expectProblem(await lift(employee, who, { reason: 'looks fine' }), 403, 'role-required').requiredRoles).toEqual(['admin']);
+    }
+    expectProblem(await lift(employee, undefined, { reason: 'looks fine' }), 401, 'unauthenticated');
+    const own = expectProblem(await lift(selfAdmin.id, selfAdmin, { reason: 'it was me' }), 403, 'breaker-lift-refused');
+    expect(own.detail).toMatch(/own breaker/);
+    expectProblem(await lift(uniqueId('emp-clean'), admin, { reason: 'just in case' }), 409, 'breaker-not-tripped');
+
+    for (const who of [employee, selfAdmin.id]) {
+      const breakers = json(await api.call('GET', `/v1/employees/${who}/breakers`, ops)).breakers as Array<{ liftedAt: string | null }>;
+      expect(breakers.map((b) => b.liftedAt)).toEqual([null]);
+    }
+  });
+
+  it('answers 422 naming the field for a malformed lift, including an attempt to name who lifts it', async () => {
+    const employee = uniqueId('emp-agent');
+    for (const [body, path] of [
+      [{}, 'reason'],
+      [{ reason: '   ' }, 'reason'],
+      [{ reason: 'x'.repeat(501) }, 'reason'],
+      [{ reason: 'fine', liftedBy: 'someone-else' }, 'liftedBy'],
+    ] as const) {
+      const problem = expectProblem(await lift(employee, admin, body), 422, 'invalid-input');
+      expect(problem.errors).toEqual([expect.objectContaining({ path })]);
+    }
+    expect(expectProblem(await lift('has space', admin, { reason: 'fine' }), 422, 'invalid-input').errors).toEqual([expect.objectContaining({ path: 'employeeId' })]);
+    expectProblem(await lift(employee, admin, '{"reason":'), 400, 'malformed-request');
+  });
+
+  it('lists breakers for operations and admins only, and alerts for operations only', async () => {
+    expect(expectProblem(await api.call('GET', '/v1/employees/emp-x/breakers', approver1), 403, 'role-required').requiredRoles).toEqual(['ops', 'admin']);
+    expect(expectProblem(await api.call('GET', '/v1/ops/alerts', admin), 403, 'role-required').requiredRoles).toEqual(['ops']);
+    expect(json(await api.call('GET', `/v1/employees/${uniqueId('emp-clean')}/breakers`, ops))).toEqual({ breakers: [] });
+    expect(expectProblem(await api.call('GET', '/v1/ops/alerts?limit=0', ops), 422, 'invalid-input').errors).toEqual([expect.objectContaining({ path: 'limit' })]);
   });
 });
 
@@ -532,6 +643,9 @@ describe('service endpoints', () => {
         'GET /v1/refunds/{refundId}',
         'GET /v1/refunds/stuck',
         'GET /v1/audit/verification',
+        'POST /v1/employees/{employeeId}/breaker/lift',
+        'GET /v1/employees/{employeeId}/breakers',
+        'GET /v1/ops/alerts',
         'GET /healthz',
         'GET /metrics',
       ].sort(),
@@ -539,6 +653,13 @@ describe('service endpoints', () => {
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['bearerAuth', 'carrierSignature']);
     expect(doc.paths['/v1/refunds']!.post!.requestBody).toBeDefined();
     expect(doc.paths['/v1/refunds/{refundId}/approvals']!.post!.responses['403']).toBeDefined();
+    // The refund's risk is described down to each reason's values and the breakers, on the risk and on an approval.
+    type Schema = { properties: Record<string, Schema>; anyOf: Schema[]; items: Schema; required: string[] };
+    const refund = doc.components.schemas.Refund as Schema;
+    const risk = refund.properties.risk!.anyOf.find((s) => s.properties)!;
+    expect(risk.properties.reasons!.items.required).toEqual(['code', 'detail', 'points', 'values']);
+    expect(Object.keys(risk.properties.breakers!.items.properties)).toEqual(['employeeId', 'touchedAs', 'trippedAt', 'reason']);
+    expect(refund.properties.approvals!.items.properties).toHaveProperty('breaker');
     const refs = [...response.body.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => decodeURIComponent(m[1]!));
     expect(refs.length).toBeGreaterThan(0);
     for (const ref of refs) expect(doc.components.schemas, ref).toHaveProperty([ref]);

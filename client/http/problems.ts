@@ -6,6 +6,7 @@
 import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { BreakerLiftError } from '../../activities/breakers';
 import { RefundError, type InputIssue } from '../errors';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -24,6 +25,8 @@ const problemTypes = {
   refund_conflict: { status: 409, title: 'Refund id already used for a different request' },
   refund_not_found: { status: 404, title: 'Refund not found' },
   refund_finished: { status: 409, title: 'Refund has finished' },
+  breaker_lift_refused: { status: 403, title: 'Breaker lift refused' },
+  breaker_not_tripped: { status: 409, title: 'No tripped breaker' },
   not_found: { status: 404, title: 'Not found' },
   rate_limited: { status: 429, title: 'Too many requests' },
   refund_starting: { status: 503, title: 'Refund is starting' },
@@ -106,6 +109,15 @@ function fromRefundError(error: RefundError): ProblemError {
   }
 }
 
+function fromBreakerLiftError(error: BreakerLiftError): ProblemError {
+  switch (error.code) {
+    case 'breaker_lift_refused':
+      return problem('breaker_lift_refused', error.message);
+    case 'breaker_not_tripped':
+      return problem('breaker_not_tripped', error.message);
+  }
+}
+
 /** The problem for any error a request can end in; `internal` is true for the ones worth logging as faults. */
 export function problemFor(error: unknown): { problem: ProblemError; internal: boolean } {
   if (error instanceof ProblemError) return { problem: error, internal: false };
@@ -114,6 +126,7 @@ export function problemFor(error: unknown): { problem: ProblemError; internal: b
     return { problem: problem('invalid_input', summary(issues), { errors: issues }), internal: false };
   }
   if (error instanceof RefundError) return { problem: fromRefundError(error), internal: false };
+  if (error instanceof BreakerLiftError) return { problem: fromBreakerLiftError(error), internal: false };
   const fastifyError = error as Partial<FastifyError> & { name?: string };
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':

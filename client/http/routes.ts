@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Pool } from '../../activities/db';
 import type { RefundStatus } from '../../workflows/messages';
 import { activeStates } from '../../workflows/refund-model';
-import { ApprovalDecision, CarrierEvent, id, RefundRequest, WarehouseReceipt } from '../../workflows/schemas';
+import { ApprovalDecision, BreakerLift, CarrierEvent, id, RefundRequest, WarehouseReceipt } from '../../workflows/schemas';
 import { RefundNotFoundError } from '../errors';
 import { approverOf } from '../principals';
 import type { RefundsClient } from '../refunds-client';
@@ -19,8 +19,11 @@ import type { ApiMetrics } from './metrics';
 import { Problem, PROBLEM_CONTENT_TYPE } from './problems';
 import {
   AuditVerificationView,
+  BreakerList,
+  BreakerView,
   CancelBody,
   CarrierEventAccepted,
+  OpsAlertList,
   RefundState,
   RefundView,
   ScanAccepted,
@@ -35,6 +38,10 @@ export interface RouteDeps {
 }
 
 const RefundPath = z.strictObject({ refundId: id('refundId') });
+const EmployeePath = z.strictObject({ employeeId: id('employeeId') });
+/** The lifting admin is the authenticated caller, so the body carries only the reason. */
+const BreakerLiftBody = BreakerLift.pick({ reason: true });
+const AlertsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 const StuckQuery = z.strictObject({
   olderThan: IsoDuration.optional().describe("waiting in the current state longer than this; default: past that state's own limit"),
@@ -251,5 +258,60 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
     },
     async () => refunds.verifyAudit(),
+  );
+
+  api.post(
+    '/v1/employees/:employeeId/breaker/lift',
+    {
+      onRequest: requireRole(pool, 'admin'),
+      schema: {
+        tags: ['operations'],
+        summary: "Lift an employee's tripped circuit breaker",
+        description:
+          'The admin lifting it is the authenticated caller and may not lift their own breaker (403 `breaker_lift_refused`); ' +
+          'an employee with no tripped breaker answers 409 (`breaker_not_tripped`). The lift is written to the audit trail ' +
+          "with the admin's id, and the employee's limits count afresh from now on. Answers with the lifted breaker.",
+        security: bearer,
+        params: EmployeePath,
+        body: BreakerLiftBody,
+        response: { 200: BreakerView, ...problems(400, 409, 413, 415, 422, ...withAuth) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      return refunds.liftBreaker(request.params.employeeId, principal, request.body.reason);
+    },
+  );
+
+  api.get(
+    '/v1/employees/:employeeId/breakers',
+    {
+      onRequest: requireRole(pool, 'ops', 'admin'),
+      schema: {
+        tags: ['operations'],
+        summary: "An employee's circuit breakers, newest first",
+        description: 'A tripped breaker has `liftedAt: null`; while it is tripped every refund the employee touches needs one more approver.',
+        security: bearer,
+        params: EmployeePath,
+        response: { 200: BreakerList, ...problems(422, ...withAuth) },
+      },
+    },
+    async (request) => ({ breakers: await refunds.breakers(request.params.employeeId) }),
+  );
+
+  api.get(
+    '/v1/ops/alerts',
+    {
+      onRequest: requireRole(pool, 'ops'),
+      schema: {
+        tags: ['operations'],
+        summary: 'Operations alerts not yet delivered, oldest first',
+        description: 'Breakers tripped, from the alerts outbox. Reading them does not mark them delivered; the notifier does that.',
+        security: bearer,
+        querystring: AlertsQuery,
+        response: { 200: OpsAlertList, ...problems(422, ...withAuth) },
+      },
+    },
+    async (request) => ({ alerts: await refunds.undeliveredAlerts(request.query.limit) }),
   );
 }
