@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from '../client/principals';
 import type { RefundRequest } from '../workflows/schemas';
 import { startApiHarness, type ApiHarness, type TestPrincipal } from './support/api-harness';
+import { tripBreaker } from './support/breakers';
 import { carrierEvent, matchingReceipt, refundOf } from './support/fixtures';
 import { testStack, uniqueId } from './support/stack';
 
@@ -147,5 +148,36 @@ describe('an approver and an operations analyst at work', () => {
     const key = who === 'ops' ? ops.apiKey : who === 'approver' ? approver.apiKey : who === 'bogus' ? `rk_${'B'.repeat(43)}` : undefined;
     const result = await refunds([...args], key ? { REFUNDS_API_KEY: key } : {});
     expect(result.code, result.stderr).toBe(code);
+  });
+});
+
+describe('an admin and operations on circuit breakers', () => {
+  it('lists a tripped breaker and the alert, lifts it as the admin, and exits 3 when there is nothing to lift or the caller may not', async () => {
+    const employee = uniqueId('emp-agent');
+    const [admin, ops] = await Promise.all([api.principal('emp-admin', ['admin']), api.principal('emp-ops', ['ops'])]);
+    const breaker = await tripBreaker(api.h.pool, employee, 'initiator');
+
+    const listed = await refunds(['breaker', 'list', employee], { REFUNDS_API_KEY: ops.apiKey });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/tripped\s+as\s+limit crossed/);
+    expect(listed.stdout).toMatch(/initiator\s+3 refunds initiated in 24 hours \(limit 2\).*TRIPPED/);
+    const alerts = await refunds(['alerts', '--limit', '1000', '--json'], { REFUNDS_API_KEY: ops.apiKey });
+    expect(alerts.code, alerts.stderr).toBe(0);
+    expect((JSON.parse(alerts.stdout).alerts as Array<{ employeeId: string }>).filter((a) => a.employeeId === employee)).toHaveLength(1);
+
+    const byOps = await refunds(['breaker', 'lift', employee, '--reason', 'looks fine'], { REFUNDS_API_KEY: ops.apiKey });
+    expect(byOps.code).toBe(3);
+    const noReason = await refunds(['breaker', 'lift', employee], { REFUNDS_API_KEY: admin.apiKey });
+    expect(noReason.code).toBe(2);
+
+    const lifted = await refunds(['breaker', 'lift', employee, '--reason', 'checked with the team lead', '--json'], { REFUNDS_API_KEY: admin.apiKey });
+    expect(lifted.code, lifted.stderr).toBe(0);
+    expect(JSON.parse(lifted.stdout)).toMatchObject({ id: breaker.id, employeeId: employee, liftedBy: admin.id, liftReason: 'checked with the team lead' });
+
+    const again = await refunds(['breaker', 'lift', employee, '--reason', 'again', '--json'], { REFUNDS_API_KEY: admin.apiKey });
+    expect(again.code).toBe(3);
+    expect(JSON.parse(again.stderr).error).toMatchObject({ type: '/problems/breaker-not-tripped', status: 409 });
+    const history = await refunds(['breaker', 'list', employee, '--json'], { REFUNDS_API_KEY: admin.apiKey });
+    expect(JSON.parse(history.stdout).breakers).toEqual([expect.objectContaining({ id: breaker.id, liftedBy: admin.id })]);
   });
 });

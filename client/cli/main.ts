@@ -1,6 +1,6 @@
 /**
  * `refunds`: the command line for the people around a refund. Actor commands (request,
- * carrier-event, scan, approve, reject, cancel, show, stuck, audit verify) go through the HTTP API
+ * carrier-event, scan, approve, reject, cancel, show, stuck, audit verify, breaker, alerts) go through the HTTP API
  * with the caller's API key, so the API decides who they are; `principal` commands manage those
  * keys directly in the database and are for administrators.
  *
@@ -17,7 +17,7 @@ import { CarrierStatus, ItemCondition, Role, type WarehouseReceipt } from '../..
 import { InvalidInputError } from '../errors';
 import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey } from '../principals';
 import { RefundApiError, RefundsApiClient } from '../refunds-api-client';
-import { showPrincipals, showRefund, showStuck, when } from './output';
+import { showAlerts, showBreakers, showPrincipals, showRefund, showStuck, when } from './output';
 
 const EXIT = { ok: 0, unexpected: 1, usage: 2, refused: 3, notFound: 4, unauthenticated: 5 } as const;
 
@@ -222,6 +222,34 @@ export function buildProgram(): Command {
           : `AUDIT TRAIL BROKEN at row ${result.brokenAt?.seq} (refund ${result.brokenAt?.refundId}): ${result.brokenAt?.reason}`,
       );
       if (!result.ok) process.exitCode = EXIT.unexpected;
+    });
+
+  const breaker = program.command('breaker').description("employees' circuit breakers");
+  breaker
+    .command('lift')
+    .description("lift an employee's tripped breaker (admins; you are the one lifting it, and it is audited)")
+    .argument('<employeeId>')
+    .requiredOption('--reason <text>', 'why it is safe to lift')
+    .action(async (employeeId: string, options: { reason: string }) => {
+      const lifted = await (await api()).liftBreaker(employeeId, options.reason);
+      print(lifted, () => `Breaker of ${lifted.employeeId} (${lifted.reason}) lifted by ${lifted.liftedBy} at ${when(lifted.liftedAt)}`);
+    });
+  breaker
+    .command('list')
+    .description("an employee's breakers, newest first (operations, admins)")
+    .argument('<employeeId>')
+    .action(async (employeeId: string) => {
+      const breakers = await (await api()).breakers(employeeId);
+      print({ breakers }, () => showBreakers(employeeId, breakers));
+    });
+
+  program
+    .command('alerts')
+    .description('operations alerts not yet delivered, oldest first (operations)')
+    .option('--limit <n>', 'at most this many', integer('--limit'))
+    .action(async (options: { limit?: number }) => {
+      const alerts = await (await api()).undeliveredAlerts(options.limit);
+      print({ alerts }, () => showAlerts(alerts));
     });
 
   const principal = program.command('principal').description('API principals and their keys (administrators; talks to the database)');

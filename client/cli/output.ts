@@ -1,5 +1,6 @@
 /** How the `refunds` command shows things to people: aligned tables and a refund at a glance. */
 import { formatMinor } from '../../workflows/currencies';
+import type { Breaker, OpsAlert } from '../../activities/breakers';
 import type { Principal } from '../principals';
 import type { RefundView, StuckRefund } from '../http/views';
 
@@ -47,6 +48,7 @@ export function showRefund(refund: RefundView): string {
         ? `${refund.risk.score} ${refund.risk.band}${refund.risk.reasons.length ? `: ${refund.risk.reasons.map((r) => `${r.code} +${r.points}`).join(', ')}` : ''}`
         : 'not assessed yet',
     ],
+    ['breakers', refund.risk?.breakers?.map((b) => `${b.employeeId} as ${b.touchedAs}: ${b.reason}`).join('; ') || 'none'],
     [
       'approvals',
       requirement?.outcome === 'approve'
@@ -82,5 +84,21 @@ export function showPrincipals(principals: Array<Principal & { activeKeys: numbe
   return table(
     ['id', 'roles', 'approval limit', 'keys', 'created', 'revoked'],
     principals.map((p) => [p.id, p.roles.join(','), p.approvalLimit ?? '-', String(p.activeKeys), when(p.createdAt), when(p.revokedAt)]),
+  );
+}
+
+export function showBreakers(employeeId: string, breakers: Breaker[]): string {
+  if (breakers.length === 0) return `${employeeId} has never had a circuit breaker tripped.`;
+  return table(
+    ['tripped', 'as', 'limit crossed', 'refund', 'lifted', 'by', 'why'],
+    breakers.map((b) => [when(b.trippedAt), b.trippedAs, b.reason, b.refundId ?? '-', b.liftedAt ? when(b.liftedAt) : 'TRIPPED', b.liftedBy ?? '-', b.liftReason ?? '-']),
+  );
+}
+
+export function showAlerts(alerts: OpsAlert[]): string {
+  if (alerts.length === 0) return 'No undelivered alerts.';
+  return table(
+    ['#', 'at', 'kind', 'employee', 'why'],
+    alerts.map((a) => [String(a.id), when(a.createdAt), a.kind, a.employeeId ?? '-', typeof a.details.reason === 'string' ? a.details.reason : '-']),
   );
 }
