@@ -2,16 +2,17 @@
  * Replay: refunds live for weeks, so a workflow change must replay every history already
  * recorded. Histories of refunds that went through each path are kept in test/histories/ and
  * replayed against the current workflow code; a non-deterministic change fails here, not in
- * production. `RECORD_HISTORIES=1 npx vitest run test/replay.test.ts` records them afresh
- * (only when a deliberate, versioned change makes that right).
+ * production. `RECORD_HISTORIES=1 npx vitest run test/replay.test.ts` records the scenarios with
+ * the current code into new files (`<scenario>.<RECORD_LABEL or today>.json`) beside the old
+ * ones, which stay: refunds started under every earlier version must keep replaying.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refundWorkflowId } from '../workflows/messages';
-import { approver, carrierEvent, matchingReceipt, refundOf, refundRequest } from './support/fixtures';
+import { approver, carrierEvent, fastPolicy, matchingReceipt, refundOf, refundRequest } from './support/fixtures';
 import { startRefundHarness, type RefundHarness } from './support/refund-harness';
 import { testStack } from './support/stack';
 
@@ -25,7 +26,8 @@ beforeAll(async () => {
 afterAll(async () => h?.close());
 
 /** Paths worth keeping: each tier, stuck, expiry, cancel, rejection, out-of-order evidence. */
-const scenarios: Record<string, () => Promise<string>> = {
+type Recorded = string | { refundId: string; temporal: RefundHarness['temporal']; close(): Promise<void> };
+const scenarios: Record<string, () => Promise<Recorded>> = {
   async 'two-approvals'() {
     const request = refundRequest({ items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }] });
     await h.refunds.requestRefund(request);
@@ -53,8 +55,23 @@ const scenarios: Record<string, () => Promise<string>> = {
     await h.refunds.waitForState(request.refundId, ['expired'], 15_000);
     return request.refundId;
   },
+  async 'paid-on-carrier-acceptance'() {
+    const acceptance = await startRefundHarness({
+      policy: { ...fastPolicy, version: 'replay-acceptance', refundTiming: 'on_carrier_acceptance', amounts: { ...fastPolicy.amounts, carrierAcceptanceMax: '50.00' } },
+    });
+    try {
+      const request = refundOf(3_000);
+      await acceptance.refunds.requestRefund(request);
+      await acceptance.refunds.recordCarrierEvent(carrierEvent(request, 'accepted'));
+      await acceptance.refunds.waitForState(request.refundId, ['refunded']);
+      return { refundId: request.refundId, temporal: acceptance.temporal, close: () => acceptance.close() };
+    } catch (error) {
+      await acceptance.close();
+      throw error;
+    }
+  },
   async 'cancelled-and-rejected'() {
-    const request = refundOf(50_000, { return: { method: 'none' } });
+    const request = refundOf(15_000, { return: { method: 'none' } });
     await h.refunds.requestRefund(request);
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     await h.refunds.reject(request.refundId, approver('emp-a'), 'no return, no refund');
@@ -66,10 +83,15 @@ const scenarios: Record<string, () => Promise<string>> = {
 describe('replay of recorded refund histories', () => {
   it.runIf(recording)('records a history for every scenario', async () => {
     mkdirSync(historiesDir, { recursive: true });
+    const label = process.env.RECORD_LABEL ?? new Date().toISOString().slice(0, 10);
     for (const [name, run] of Object.entries(scenarios)) {
-      const refundId = await run();
-      const history = await h.temporal.workflow.getHandle(refundWorkflowId(refundId)).fetchHistory();
-      writeFileSync(`${historiesDir}${name}.json`, historyToJSON(history));
+      const file = `${historiesDir}${name}.${label}.json`;
+      if (existsSync(file)) continue;
+      const recorded = await run();
+      const { refundId, temporal } = typeof recorded === 'string' ? { refundId: recorded, temporal: h.temporal } : recorded;
+      const history = await temporal.workflow.getHandle(refundWorkflowId(refundId)).fetchHistory();
+      writeFileSync(file, historyToJSON(history));
+      if (typeof recorded !== 'string') await recorded.close();
     }
   }, 120_000);
 
@@ -84,7 +106,7 @@ describe('replay of recorded refund histories', () => {
   });
 
   it('replays a refund recorded just now', async () => {
-    const refundId = await scenarios['two-approvals']!();
+    const refundId = (await scenarios['two-approvals']!()) as string;
     const history = await h.temporal.workflow.getHandle(refundWorkflowId(refundId)).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: { codePath: testStack().workflowBundlePath } }, history, refundId);
   });
