@@ -8,7 +8,7 @@ import { canonicalJson, sha256Hex } from './canonical';
 import type { Pool, PoolClient } from './db';
 
 export const GENESIS_HASH = '0'.repeat(64);
-/** Serialises appends so that sequence numbers and hashes form one unbroken chain. */
+/** Serialises appends so that sequence numbers and hashes form one unbroken chain (append_audit_facts takes it too). */
 const AUDIT_CHAIN_LOCK = 7_001_001;
 
 export interface AuditRow {
@@ -39,39 +39,47 @@ export function auditHash(row: Omit<AuditRow, 'hash'>): string {
 }
 
 /**
+ * A row's canonical JSON (what auditHash hashes) split around the two values only known under
+ * the chain lock: RFC 8785 sorts the keys, so every row reads
+ * `{"actor":…,"data":…,"kind":…,"occurredAt":…,"prevHash":"<prevHash>","refundId":…,"refundSeq":…,"seq":<seq>}`,
+ * and `head + JSON.stringify(prevHash) + tail + seq + '}'` is exactly that text.
+ */
+export function auditHashParts(row: Omit<AuditRow, 'seq' | 'prevHash' | 'hash'>): { head: string; tail: string } {
+  return {
+    head: `{"actor":${canonicalJson(row.actor)},"data":${canonicalJson(row.data)},"kind":${canonicalJson(row.kind)},"occurredAt":${canonicalJson(row.occurredAt)},"prevHash":`,
+    tail: `,"refundId":${canonicalJson(row.refundId)},"refundSeq":${canonicalJson(row.refundSeq)},"seq":`,
+  };
+}
+
+/**
  * Appends a refund's facts numbered from `firstSeq`, inside the caller's transaction. Facts
  * already written by an earlier attempt of the same activity are skipped, so retries never
- * write a step twice.
+ * write a step twice. The database function append_audit_facts (migrations/) takes the chain
+ * lock, numbers, hashes and inserts the rows in one round trip; the lock is then held until the
+ * caller commits, so callers append last, just before they commit.
  */
 export async function appendAuditFacts(client: PoolClient, refundId: string, firstSeq: number, facts: AuditFact[]): Promise<number> {
   if (facts.length === 0) return 0;
-  await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
-  const written = await client.query<{ max: number | null }>('SELECT max(refund_seq) AS max FROM audit_log WHERE refund_id = $1', [refundId]);
-  const alreadyWritten = written.rows[0]?.max ?? 0;
-  const fresh = facts.map((fact, i) => ({ fact, refundSeq: firstSeq + i })).filter((f) => f.refundSeq > alreadyWritten);
-  if (fresh.length === 0) return 0;
-  if (fresh[0]!.refundSeq !== alreadyWritten + 1) {
-    throw new Error(`audit trail for refund ${refundId} would have a gap: next is ${alreadyWritten + 1}, got ${fresh[0]!.refundSeq}`);
-  }
-  const last = await client.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-  let seq = last.rows[0]?.seq ?? 0;
-  let prevHash = last.rows[0]?.hash ?? GENESIS_HASH;
-  const columns: unknown[][] = [[], [], [], [], [], [], [], [], []];
-  for (const { fact, refundSeq } of fresh) {
-    seq += 1;
+  const rows = facts.map((fact, i) => {
     // Stored as jsonb and hashed as it will read back: undefined fields vanish, as in JSON.
     const data = JSON.parse(JSON.stringify(fact.data)) as unknown;
     const occurredAt = new Date(fact.at).toISOString();
-    const hash = auditHash({ seq, refundId, refundSeq, kind: fact.kind, actor: fact.actor, occurredAt, data, prevHash });
-    [seq, refundId, refundSeq, fact.kind, fact.actor, occurredAt, JSON.stringify(data), prevHash, hash].forEach((v, i) => columns[i]!.push(v));
-    prevHash = hash;
-  }
-  await client.query(
-    `INSERT INTO audit_log (seq, refund_id, refund_seq, kind, actor, occurred_at, data, prev_hash, hash)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[], $8::text[], $9::text[])`,
-    columns,
+    return { fact, data, occurredAt, ...auditHashParts({ refundId, refundSeq: firstSeq + i, kind: fact.kind, actor: fact.actor, occurredAt, data }) };
+  });
+  const result = await client.query<{ appended: number }>(
+    'SELECT append_audit_facts($1, $2, $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[], $8::text[]) AS appended',
+    [
+      refundId,
+      firstSeq,
+      rows.map((r) => r.fact.kind),
+      rows.map((r) => r.fact.actor),
+      rows.map((r) => r.occurredAt),
+      rows.map((r) => JSON.stringify(r.data)),
+      rows.map((r) => r.head),
+      rows.map((r) => r.tail),
+    ],
   );
-  return fresh.length;
+  return result.rows[0]!.appended;
 }
 
 /**

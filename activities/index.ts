@@ -52,9 +52,11 @@ export function createActivities({ pool, policy, gateway }: RefundActivityDeps) 
             failureTypes.refundConflict,
           );
         }
-        await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);
         if (input.request) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
         await recordInsiderActions(client, policy, input.refund, input.firstSeq, input.facts);
+        // Last: the audit chain's lock is held from the append until the commit, which every
+        // refund's transitions wait for, so nothing else may run in between.
+        await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);
       });
     },
 
