@@ -109,23 +109,20 @@ export interface StuckQuery {
   now?: Date;
 }
 
-/** Refunds still in flight that have waited too long, oldest first. */
+/**
+ * Refunds still in flight that have waited too long, oldest first. One scan of the
+ * (state, state_since) index per state, oldest first, merged: a scan stops at `limit` matches,
+ * and the longest-waiting refunds of a state are nearly always the ones past its limit, so the
+ * listing reads a few hundred rows however many refunds are stuck.
+ */
 export async function listStuckRefunds(pool: Pool, query: StuckQuery = {}): Promise<RefundRow[]> {
   const now = query.now ?? new Date();
-  const states = query.states?.length ? query.states : [...activeStates];
+  const states = [...new Set(query.states?.length ? query.states : activeStates)];
   const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
   const active = `state IN (${activeStates.map((s) => `'${s}'`).join(', ')})`;
-  const result =
-    query.olderThanMs === undefined
-      ? await pool.query(
-          `SELECT * FROM refunds WHERE ${active} AND stuck_after <= $1 AND state = ANY($2::text[])
-           ORDER BY state_since LIMIT $3`,
-          [now, states, limit],
-        )
-      : await pool.query(
-          `SELECT * FROM refunds WHERE ${active} AND state_since <= $1 AND state = ANY($2::text[])
-           ORDER BY state_since LIMIT $3`,
-          [new Date(now.getTime() - query.olderThanMs), states, limit],
-        );
+  const waited = query.olderThanMs === undefined ? 'stuck_after <= $1' : 'state_since <= $1';
+  const bound = query.olderThanMs === undefined ? now : new Date(now.getTime() - query.olderThanMs);
+  const perState = states.map((_, i) => `(SELECT * FROM refunds WHERE ${active} AND state = $${i + 3} AND ${waited} ORDER BY state_since LIMIT $2)`);
+  const result = await pool.query(`SELECT * FROM (${perState.join(' UNION ALL ')}) AS stuck ORDER BY state_since LIMIT $2`, [bound, limit, ...states]);
   return result.rows.map(toRefundRow);
 }
