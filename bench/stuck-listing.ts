@@ -66,8 +66,8 @@ INSERT INTO refunds (refund_id, workflow_id, order_id, customer_id, initiated_by
   state_since, stuck, stuck_after, carrier, tracking_number, policy_version, risk_score, risk_band, approvals_required,
   approvals_given, request_hash, requested_at, progress_seq, updated_at)
 SELECT 'bench-' || g, 'refund-bench-' || g, 'o-' || g, 'c-' || (g % 200000), 'emp-' || (g % 500), 'USD',
-  1000 + (g * 7919) % 300000, state, NULL, state_since,
-  stuck_after <= now(), stuck_after, 'ups', '1Z' || g, 'bench', NULL, NULL, NULL, 0, md5(g::text), requested_at, 3, state_since
+  1000 + (g::bigint * 7919) % 300000, state, NULL, state_since,
+  coalesce(stuck_after <= now(), false), stuck_after, 'ups', '1Z' || g, 'bench', NULL, NULL, NULL, 0, md5(g::text), requested_at, 3, state_since
 FROM (
   SELECT *, CASE state
     WHEN 'awaiting_carrier' THEN requested_at + interval '30 days'
