@@ -128,7 +128,7 @@ describe('POST /v1/refunds', () => {
       state: 'awaiting_carrier',
       amount: 4_500,
       currency: 'USD',
-      initiatedBy: 'emp-agent-1',
+      initiatedBy: request.initiatedBy,
       requestedBy: service.id,
       approvals: [],
       payout: null,

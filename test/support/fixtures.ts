@@ -20,7 +20,8 @@ export function refundRequest(overrides: Partial<RefundRequest> = {}): RefundReq
     customerId: nextId('c'),
     currency: 'USD',
     items: [{ sku: 'CASE-1', quantity: 1, unitAmount: 4_500, category: 'accessories' }],
-    initiatedBy: 'emp-agent-1',
+    // A fresh agent per refund: insider signals and breakers count each employee's refunds across the run.
+    initiatedBy: nextId('emp-agent'),
     reason: 'damaged on arrival',
     return: { carrier: 'ups', trackingNumber: `1Z${refundId}` },
     ...overrides,
