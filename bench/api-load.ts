@@ -1,36 +1,136 @@
 /**
- * Requesting refunds under load: POST /v1/refunds through the HTTP API against direct
- * `RefundsClient.requestRefund` calls as the baseline.
+ * The HTTP API under load: POST /v1/refunds against direct `RefundsClient.requestRefund` calls
+ * as the baseline, both driven by the same closed loop (so the two figures differ only by the
+ * HTTP layer: fastify, authentication, validation, the answer's status and timeline), and the
+ * app serving the stuck listing for the million-refund database. The app runs in this process
+ * on a real port, with its rate limit raised so the load is measured rather than refused.
  */
+import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import type { Pool } from '../activities/db';
-import type { RefundsClient } from '../client';
+import { createPool, type Pool } from '../activities/db';
+import type { StuckQuery } from '../activities/read-model';
+import { RefundsClient } from '../client';
+import { buildApp } from '../client/http/app';
+import { addPrincipal } from '../client/principals';
+import type { Role } from '../workflows/schemas';
+import { closedLoop, refundForLoad, type LifecycleTimes } from './lifecycle';
+import { percentiles } from './process-stats';
+import type { StuckListingOverHttp } from './stuck-listing';
 
 export interface ApiLoadRun {
   name: string;
+  concurrency: number;
   requestsPerSecond: number;
   p50: number;
   p99: number;
   errors: number;
+  firstError?: string;
 }
 
 export interface ApiLoadResult {
   runs: ApiLoadRun[];
-  /** Why it did not run. */
-  skipped?: string;
+}
+
+export interface BenchApi {
+  url: string;
+  apiKey: string;
+  close(): Promise<void>;
+}
+
+/** The real app over `databaseUrl`, with one principal holding `roles`. */
+export async function startBenchApi(temporal: Client, databaseUrl: string, taskQueue: string, roles: Role[]): Promise<BenchApi> {
+  const pool: Pool = createPool(databaseUrl, 20);
+  const refunds = new RefundsClient({ temporal, pool, taskQueue });
+  const app = await buildApp({
+    refunds,
+    pool,
+    carrierWebhookSecret: randomBytes(32).toString('hex'),
+    limits: { rateLimitMax: 100_000_000 },
+  });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const { apiKey } = await addPrincipal(pool, { id: `bench-${roles.join('-')}-${Date.now().toString(36)}`, roles });
+  return {
+    url,
+    apiKey,
+    async close() {
+      await app.close();
+      await pool.end();
+    },
+  };
+}
+
+/** `GET /v1/refunds/stuck` with the listing's query as parameters. */
+export function stuckListingOverHttp(temporal: Client, taskQueue: string): StuckListingOverHttp {
+  return async (databaseUrl) => {
+    const api = await startBenchApi(temporal, databaseUrl, taskQueue, ['ops']);
+    return {
+      async list(query: StuckQuery) {
+        const params = new URLSearchParams();
+        if (query.olderThanMs !== undefined) params.set('olderThan', `PT${query.olderThanMs / 1000}S`);
+        for (const state of query.states ?? []) params.append('state', state);
+        const response = await fetch(`${api.url}/v1/refunds/stuck?${params}`, { headers: { authorization: `Bearer ${api.apiKey}` } });
+        if (response.status !== 200) throw new Error(`GET /v1/refunds/stuck answered ${response.status}: ${await response.text()}`);
+        return ((await response.json()) as { refunds: unknown[] }).refunds;
+      },
+      close: api.close,
+    };
+  };
 }
 
 export interface ApiLoadDeps {
   refunds: RefundsClient;
   temporal: Client;
-  pool: Pool;
+  databaseUrl: string;
   taskQueue: string;
-  quick: boolean;
+  concurrencies: number[];
+  warmupMs: number;
+  measureMs: number;
   log: (line: string) => void;
 }
 
 export async function runApiLoad(deps: ApiLoadDeps): Promise<ApiLoadResult> {
-  const skipped = 'POST /v1/refunds was not measured: there is no HTTP API (client/http) in this tree yet.';
-  deps.log(skipped);
-  return { runs: [], skipped };
+  const api = await startBenchApi(deps.temporal, deps.databaseUrl, deps.taskQueue, ['refund_service']);
+  const timed = (request: () => Promise<void>) => async (): Promise<LifecycleTimes> => {
+    const startedAt = performance.now();
+    await request();
+    return { approvals: 0, startedAt, finishedAt: performance.now() };
+  };
+  const ways = [
+    { name: 'RefundsClient.requestRefund', run: timed(() => deps.refunds.requestRefund(refundForLoad()).then(() => undefined)) },
+    {
+      name: 'POST /v1/refunds',
+      run: timed(async () => {
+        const response = await fetch(`${api.url}/v1/refunds`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${api.apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(refundForLoad()),
+        });
+        const body = await response.text();
+        if (response.status !== 201) throw new Error(`POST /v1/refunds answered ${response.status}: ${body.slice(0, 200)}`);
+      }),
+    },
+  ];
+  const runs: ApiLoadRun[] = [];
+  try {
+    for (const concurrency of deps.concurrencies) {
+      for (const way of ways) {
+        const loop = await closedLoop(way, { concurrency, warmupMs: deps.warmupMs, measureMs: deps.measureMs, onWindowStart() {}, onWindowEnd() {} });
+        const ms = percentiles(loop.completed.map((t) => t.finishedAt - t.startedAt));
+        const run: ApiLoadRun = {
+          name: way.name,
+          concurrency,
+          requestsPerSecond: Math.round((loop.completed.length / loop.windowSeconds) * 10) / 10,
+          p50: ms.p50,
+          p99: ms.p99,
+          errors: loop.errors,
+          ...(loop.firstError ? { firstError: loop.firstError } : {}),
+        };
+        runs.push(run);
+        deps.log(`${way.name} c=${concurrency}: ${run.requestsPerSecond} requests/s, p50 ${run.p50} ms, p99 ${run.p99} ms${run.errors ? `, ${run.errors} errors (${run.firstError})` : ''}`);
+      }
+    }
+  } finally {
+    await api.close();
+  }
+  return { runs };
 }

@@ -50,6 +50,11 @@ function staffFor(): { initiatedBy: string; scanner: string; approvers: [ReturnT
 }
 const now = () => performance.now();
 
+/** A refund request as a refund service sends one, from one of the pooled agents. */
+export function refundForLoad(amount = 4_500): RefundRequest {
+  return refundOf(amount, { initiatedBy: staffFor().initiatedBy });
+}
+
 /** Polls the `status` query (both workflows answer it) until the refund awaits approval. */
 async function untilAwaitingApproval(handle: WorkflowHandle): Promise<void> {
   for (let pause = 5; ; pause = Math.min(pause * 2, 50)) {
@@ -154,7 +159,7 @@ export interface LoopResult {
  * those still running when it closes finish, uncounted, before this returns.
  */
 export async function closedLoop(
-  driver: Driver,
+  driver: Pick<Driver, 'run'>,
   opts: { concurrency: number; warmupMs: number; measureMs: number; onWindowStart(): void; onWindowEnd(): void },
 ): Promise<LoopResult> {
   const begin = now();

@@ -15,7 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { createPool } from '../activities/db';
 import { RefundsClient } from '../client';
-import { runApiLoad } from './api-load';
+import { runApiLoad, stuckListingOverHttp } from './api-load';
 import { describeMachine, markdownReport, svgChart, type BenchResults } from './report';
 import { clusterLikeDynamicConfig, startBenchStack, type BenchStack } from './stack';
 import { runStuckListing } from './stuck-listing';
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     measureMs: (env.BENCH_MEASURE_SECONDS ?? (quick ? 6 : 20)) * 1000,
     stuckRows: env.BENCH_STUCK_ROWS ?? (quick ? 100_000 : 1_000_000),
     stuckIterations: quick ? 100 : 300,
+    apiConcurrencies: quick ? [16] : [1, 16],
     parts: env.BENCH_PARTS,
     temporalDynamicConfig: env.BENCH_TEMPORAL_DEFAULTS === '1' ? {} : clusterLikeDynamicConfig,
   };
@@ -106,10 +107,24 @@ async function main(): Promise<void> {
       );
     }
     if (settings.parts.includes('stuck')) {
-      results.stuckListing = await runStuckListing(stack.postgres.databaseUrl, { rows: settings.stuckRows, iterations: settings.stuckIterations, log });
+      results.stuckListing = await runStuckListing(stack.postgres.databaseUrl, {
+        rows: settings.stuckRows,
+        iterations: settings.stuckIterations,
+        http: stuckListingOverHttp(temporal, stack.taskQueue),
+        log,
+      });
     }
     if (settings.parts.includes('api')) {
-      results.api = await runApiLoad({ refunds, temporal, pool, taskQueue: stack.taskQueue, quick, log });
+      results.api = await runApiLoad({
+        refunds,
+        temporal,
+        databaseUrl: stack.postgres.databaseUrl,
+        taskQueue: stack.taskQueue,
+        concurrencies: settings.apiConcurrencies,
+        warmupMs: settings.warmupMs,
+        measureMs: settings.measureMs,
+        log,
+      });
     }
   } finally {
     await pool.end();
