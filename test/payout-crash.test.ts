@@ -3,49 +3,26 @@
  * is recorded. Another worker takes over: it asks the gateway again with the same idempotency
  * key, records the payout once, and the customer is paid exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { carrierEvent, matchingReceipt, refundOf } from './support/fixtures';
 import { startRefundHarness, type RefundHarness } from './support/refund-harness';
 import { chargesFor, installFakeProcessor, ScriptedGateway } from './support/scripted-gateway';
-import { testStack } from './support/stack';
+import { startDyingWorker, type ChildWorker } from './support/child-worker';
 
 let h: RefundHarness;
-let child: ChildProcess | undefined;
+let child: ChildWorker | undefined;
 
 beforeAll(async () => {
   h = await startRefundHarness({ startWorker: false });
   await installFakeProcessor(h.pool);
 });
 afterAll(async () => {
-  child?.kill('SIGKILL');
+  child?.proc.kill('SIGKILL');
   await h?.close();
 });
 
-function startChildWorker(): Promise<ChildProcess> {
-  const stack = testStack();
-  const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./support/crash-worker.ts', import.meta.url))], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      DATABASE_URL: stack.databaseUrl,
-      REFUNDS_TASK_QUEUE: h.taskQueue,
-      WORKFLOW_BUNDLE_PATH: stack.workflowBundlePath,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    proc.once('error', reject);
-    proc.once('exit', (code) => reject(new Error(`child worker exited early with ${code}`)));
-    proc.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('worker running')) resolve(proc);
-    });
-  });
-}
-
 it('pays exactly once when the worker is killed mid-payout', async () => {
-  child = await startChildWorker();
+  child = await startDyingWorker(h.taskQueue, 'payout_charged');
   const request = refundOf(4_200);
   await h.refunds.requestRefund(request);
   await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
@@ -58,10 +35,8 @@ it('pays exactly once when the worker is killed mid-payout', async () => {
     if (Date.now() > deadline) throw new Error('the child worker never reached the gateway');
     await new Promise((r) => setTimeout(r, 50));
   }
-  child.removeAllListeners('exit');
-  const exited = new Promise((resolve) => child!.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
+  child.proc.kill('SIGKILL');
+  await child.exited;
   const before = await h.pool.query('SELECT status FROM payouts WHERE refund_id = $1', [request.refundId]);
   expect(before.rows).toEqual([{ status: 'pending' }]);
 

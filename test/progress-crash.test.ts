@@ -5,48 +5,25 @@
  * second write as a no-op: every step is recorded once, the chain verifies, and the refund is paid
  * once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { carrierEvent, matchingReceipt, refundOf } from './support/fixtures';
 import { startRefundHarness, type RefundHarness } from './support/refund-harness';
-import { testStack } from './support/stack';
+import { startDyingWorker, type ChildWorker } from './support/child-worker';
 
 let h: RefundHarness;
-let child: ChildProcess | undefined;
+let child: ChildWorker | undefined;
 
 beforeAll(async () => {
   h = await startRefundHarness({ startWorker: false });
 });
 afterAll(async () => {
-  child?.kill('SIGKILL');
+  child?.proc.kill('SIGKILL');
   await h?.close();
 });
 
-function startDyingWorker(): Promise<{ proc: ChildProcess; exited: Promise<unknown> }> {
-  const stack = testStack();
-  const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./support/progress-crash-worker.ts', import.meta.url))], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      DATABASE_URL: stack.databaseUrl,
-      REFUNDS_TASK_QUEUE: h.taskQueue,
-      WORKFLOW_BUNDLE_PATH: stack.workflowBundlePath,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  return new Promise((resolve, reject) => {
-    proc.once('error', reject);
-    proc.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('worker running')) resolve({ proc, exited });
-    });
-  });
-}
-
 it('records each step once when the worker dies between writing a transition and completing its task', async () => {
-  const dying = await startDyingWorker();
-  child = dying.proc;
+  const dying = await startDyingWorker(h.taskQueue, 'receipt_recorded');
+  child = dying;
   const request = refundOf(4_300);
   await h.refunds.requestRefund(request);
   await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));

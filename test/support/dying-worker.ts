@@ -1,23 +1,28 @@
 /**
- * A refund worker in a child process that dies (SIGKILL) right after the transition carrying a
- * warehouse receipt has been committed to PostgreSQL, before its workflow task can complete: the
- * local activity has written, but the refund's history does not know it. Configured by environment.
+ * A refund worker in a child process, for crash tests: it dies (SIGKILL) at a chosen point.
+ * DIE_AT=payout_charged: its gateway charges the card and then never answers; the test kills it.
+ * DIE_AT=receipt_recorded: it kills itself right after the transition carrying a warehouse receipt
+ * is committed to PostgreSQL, before its workflow task completes.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { createPool } from '../../activities/db';
 import { LedgerOnlyGateway } from '../../activities/payments';
 import { fastPolicy } from './fixtures';
+import { ScriptedGateway } from './scripted-gateway';
 
 const env = (name: string) => {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set`);
   return value;
 };
+const dieAt = env('DIE_AT');
+if (dieAt !== 'payout_charged' && dieAt !== 'receipt_recorded') throw new Error(`DIE_AT=${dieAt} is not a known crash point`);
 
 const connection = await NativeConnection.connect({ address: env('TEMPORAL_ADDRESS') });
 const pool = createPool(env('DATABASE_URL'), 3);
-const activities = createActivities({ pool, policy: fastPolicy, gateway: new LedgerOnlyGateway() });
+const gateway = dieAt === 'payout_charged' ? new ScriptedGateway(pool, 'hang_after_charge') : new LedgerOnlyGateway();
+const activities = createActivities({ pool, policy: fastPolicy, gateway });
 const worker = await Worker.create({
   connection,
   namespace: 'default',
@@ -27,7 +32,7 @@ const worker = await Worker.create({
     ...activities,
     async recordProgress(input: Parameters<typeof activities.recordProgress>[0]) {
       await activities.recordProgress(input);
-      if (input.facts.some((fact) => fact.kind === 'warehouse_receipt')) process.kill(process.pid, 'SIGKILL');
+      if (dieAt === 'receipt_recorded' && input.facts.some((fact) => fact.kind === 'warehouse_receipt')) process.kill(process.pid, 'SIGKILL');
     },
   },
 });
