@@ -35,27 +35,8 @@ export async function upsertRefundRow(client: PoolClient, row: ReadModelSnapshot
   return true;
 }
 
-export interface RefundRow {
-  refundId: string;
-  workflowId: string;
-  orderId: string;
-  customerId: string;
-  initiatedBy: string;
-  currency: string;
-  amount: number;
-  state: RefundState;
-  waitingFor: string | null;
-  stateSince: string;
-  stuck: boolean;
-  stuckAfter: string | null;
-  carrier: string | null;
-  trackingNumber: string | null;
-  policyVersion: string;
-  riskScore: number | null;
-  riskBand: string | null;
-  approvalsRequired: number | null;
-  approvalsGiven: number;
-  requestedAt: string;
+/** A refund's read-model row as callers see it: the workflow's snapshot, plus when it last changed. */
+export interface RefundRow extends Omit<ReadModelSnapshot, 'progressSeq'> {
   updatedAt: string;
 }
 
