@@ -35,8 +35,8 @@ export interface BenchResults {
   quick: boolean;
   machine: Machine;
   settings: Record<string, unknown>;
-  /** Worker start-up: spawn until it polls its task queue. */
-  workerStartSeconds: number;
+  /** Worker start-up: spawn until it polls its task queue, and its memory by then. */
+  workerStart: { seconds: number; peakRssMiB: number; workflowBundle: string };
   throughput?: ThroughputResult;
   stuckListing?: StuckListingResult;
   api?: ApiLoadResult;
@@ -49,7 +49,7 @@ export function markdownReport(results: BenchResults): string {
   const lines = [
     `Command: \`${results.command}\`${results.quick ? ' (quick mode)' : ''}, ${results.startedAt}.`,
     `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memory} memory, Node ${machine.node}, ${machine.os}.`,
-    `Worker start-up (spawn to polling): ${results.workerStartSeconds.toFixed(1)} s.`,
+    `Worker start-up (spawn to polling): ${results.workerStart.seconds.toFixed(1)} s, peak RSS ${results.workerStart.peakRssMiB} MiB, workflow bundle ${results.workerStart.workflowBundle}.`,
     '',
   ];
   const t = results.throughput;

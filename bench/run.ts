@@ -6,7 +6,8 @@
  * BENCH_QUICK=1 runs a short version for iterating; BENCH_PARTS picks parts
  * (throughput,stuck,api); BENCH_WORKER_CPU_PROFILE=<dir> writes a V8 CPU profile of the worker;
  * BENCH_TEMPORAL_DEFAULTS=1 runs the Temporal dev server without the settings in bench/stack.ts;
- * BENCH_PG_STATEMENTS=1 records PostgreSQL's busiest statements per run (pg_stat_statements).
+ * BENCH_PG_STATEMENTS=1 records PostgreSQL's busiest statements per run (pg_stat_statements);
+ * BENCH_BUNDLE_AT_START=1 lets the worker bundle the workflows at start instead of loading a prebuilt bundle.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -44,6 +45,7 @@ const Env = z.object({
   BENCH_WORKER_CPU_PROFILE: z.string().min(1).optional(),
   BENCH_TEMPORAL_DEFAULTS: z.enum(['0', '1']).default('0'),
   BENCH_PG_STATEMENTS: z.enum(['0', '1']).default('0'),
+  BENCH_BUNDLE_AT_START: z.enum(['0', '1']).default('0'),
 });
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
     apiConcurrencies: quick ? [16] : [1, 16],
     parts: env.BENCH_PARTS,
     temporalDynamicConfig: env.BENCH_TEMPORAL_DEFAULTS === '1' ? {} : clusterLikeDynamicConfig,
+    bundleAtStart: env.BENCH_BUNDLE_AT_START === '1',
   };
   const machine = describeMachine();
   log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memory}, Node ${machine.node}`);
@@ -74,6 +77,7 @@ async function main(): Promise<void> {
     log,
     temporalDynamicConfig: settings.temporalDynamicConfig,
     pgStatements: env.BENCH_PG_STATEMENTS === '1',
+    bundleAtStart: settings.bundleAtStart,
     ...(env.BENCH_WORKER_CPU_PROFILE ? { cpuProfileDir: path.resolve(env.BENCH_WORKER_CPU_PROFILE) } : {}),
   });
   const stopOnSignal = () => void stack.stop().finally(() => process.exit(130));
@@ -90,7 +94,11 @@ async function main(): Promise<void> {
     quick,
     machine,
     settings,
-    workerStartSeconds: Math.round(stack.worker.startSeconds * 10) / 10,
+    workerStart: {
+      seconds: Math.round(stack.worker.startSeconds * 10) / 10,
+      peakRssMiB: stack.worker.startPeakRssMiB,
+      workflowBundle: settings.bundleAtStart ? 'bundled by the worker at start' : 'built beforehand (REFUNDS_WORKFLOW_BUNDLE)',
+    },
   };
   try {
     if (settings.parts.includes('throughput')) {

@@ -14,6 +14,8 @@ import { killOnExit, OutputTail, terminateChild } from '../dev/processes';
 import { resolveTemporalBinary } from '../dev/temporal-binary';
 import { startTemporalDevServer, type TemporalDevServer } from '../dev/temporal-server';
 import { migrate } from '../worker/migrate';
+import { peakRssMiB } from './process-stats';
+import { buildWorkflowBundle } from '../worker/workflow-bundle';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -31,6 +33,8 @@ export interface WorkerProcess {
   pid: number;
   /** Seconds from spawn until the worker polled its task queue. */
   startSeconds: number;
+  /** Peak resident memory during start-up, in MiB. */
+  startPeakRssMiB: number;
   stop(): Promise<void>;
 }
 
@@ -78,6 +82,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   return {
     pid: child.pid!,
     startSeconds,
+    startPeakRssMiB: Math.round(peakRssMiB(child.pid!)),
     async stop() {
       // SIGTERM drains in-flight tasks; the CPU profile is written on a normal exit.
       await terminateChild(child, 'SIGTERM', 20_000);
@@ -102,6 +107,8 @@ export async function startBenchStack(opts: {
   cpuProfileDir?: string;
   /** Loads pg_stat_statements, for profiling the worker's queries. */
   pgStatements?: boolean;
+  /** Lets the worker bundle the workflows itself at start, instead of loading a bundle built beforehand. */
+  bundleAtStart?: boolean;
 }): Promise<BenchStack> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'refunds-bench-'));
   // As root, PostgreSQL runs as the postgres user, which must reach its data directory.
@@ -133,16 +140,22 @@ export async function startBenchStack(opts: {
     stops.push(temporal.stop, postgres.stop);
     await migrate(postgres.databaseUrl);
     opts.log(`Temporal ${temporal.address} (SQLite WAL in ${dir}), PostgreSQL ${postgres.databaseUrl}`);
+    const workerEnv = { ...opts.workerEnv };
+    if (!opts.bundleAtStart) {
+      // As in production: the workflows are bundled once, before any worker starts.
+      workerEnv.REFUNDS_WORKFLOW_BUNDLE = path.join(dir, 'workflow-bundle.js');
+      await buildWorkflowBundle(workerEnv.REFUNDS_WORKFLOW_BUNDLE);
+    }
     const taskQueue = 'bench-refunds';
     const worker = await startWorkerProcess({
       temporalAddress: temporal.address,
       databaseUrl: postgres.databaseUrl,
       taskQueue,
-      ...(opts.workerEnv ? { env: opts.workerEnv } : {}),
+      env: workerEnv,
       ...(opts.cpuProfileDir ? { cpuProfileDir: opts.cpuProfileDir } : {}),
     });
     stops.push(worker.stop);
-    opts.log(`worker pid ${worker.pid} polling "${taskQueue}" after ${worker.startSeconds.toFixed(1)} s`);
+    opts.log(`worker pid ${worker.pid} polling "${taskQueue}" after ${worker.startSeconds.toFixed(1)} s, ${worker.startPeakRssMiB} MiB`);
     return { dir, temporal, postgres, worker, taskQueue, stop };
   } catch (error) {
     await stop();

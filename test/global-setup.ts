@@ -4,16 +4,15 @@
  * migrations applied, and one workflow bundle every test worker can load.
  * Tests reach them through test/support/stack.ts.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../dev/postgres';
 import { resolveTemporalBinary } from '../dev/temporal-binary';
 import { startTemporalDevServer } from '../dev/temporal-server';
 import { migrate } from '../worker/migrate';
+import { buildWorkflowBundle } from '../worker/workflow-bundle';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 
 declare module 'vitest' {
@@ -26,8 +25,6 @@ declare module 'vitest' {
     workflowBundlePath: string;
   }
 }
-
-const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
@@ -70,9 +67,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       return postgres;
     }),
     timed('workflow bundle', async () => {
-      const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
       const bundlePath = path.join(tempDir, 'workflow-bundle.js');
-      await writeFile(bundlePath, code);
+      await buildWorkflowBundle(bundlePath);
       return bundlePath;
     }),
   ]);

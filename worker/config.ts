@@ -2,7 +2,7 @@
  * Configuration, read and validated once at start. A bad value stops the process with a message
  * naming the variable (or the policy file's key) at fault.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages';
@@ -20,6 +20,11 @@ const Env = z.object({
   REFUNDS_WORKER_MAX_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(200),
   REFUNDS_WORKER_MAX_WORKFLOW_TASKS: z.coerce.number().int().min(1).max(10_000).default(200),
   REFUNDS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+  REFUNDS_WORKFLOW_BUNDLE: z
+    .string()
+    .min(1)
+    .refine((file) => existsSync(file), 'no such file: build it with `npm run build:workflows`')
+    .optional(),
 });
 
 export interface Config {
@@ -31,6 +36,8 @@ export interface Config {
   maxConcurrentActivities: number;
   maxConcurrentWorkflowTasks: number;
   dbPoolSize: number;
+  /** A workflow bundle built beforehand; without one the worker bundles the workflows at start. */
+  workflowBundle: string | undefined;
 }
 
 export function loadPolicyFile(path: string): Policy {
@@ -74,5 +81,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConcurrentActivities: vars.REFUNDS_WORKER_MAX_ACTIVITIES,
     maxConcurrentWorkflowTasks: vars.REFUNDS_WORKER_MAX_WORKFLOW_TASKS,
     dbPoolSize: vars.REFUNDS_DB_POOL_SIZE,
+    workflowBundle: vars.REFUNDS_WORKFLOW_BUNDLE,
   };
 }

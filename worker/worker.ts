@@ -12,8 +12,8 @@ import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
 import type { Policy } from '../workflows/policy';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { loadConfig } from './config';
+import { workflowsPath } from './workflow-bundle';
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 export interface RefundWorkerOptions {
   connection: NativeConnection;
@@ -22,7 +22,7 @@ export interface RefundWorkerOptions {
   pool: Pool;
   policy: Policy;
   gateway?: PaymentGateway;
-  /** A prebuilt workflow bundle (tests build one per run); otherwise the workflows are bundled at start. */
+  /** A prebuilt workflow bundle (worker/workflow-bundle.ts); otherwise the workflows are bundled at start. */
   workflowBundlePath?: string;
   tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'>;
 }
@@ -86,6 +86,7 @@ export async function runWorker(opts: { temporalAddress?: string; namespace?: st
       taskQueue: config.taskQueue,
       pool,
       policy: config.policy,
+      ...(config.workflowBundle ? { workflowBundlePath: config.workflowBundle } : {}),
       tuning: {
         maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
         maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
