@@ -3,26 +3,39 @@ import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
 import { activeStates, type RefundState } from '../workflows/refund-model';
 import type { Pool, PoolClient } from './db';
 
+/** Moves a row forward to `row`; changes nothing when the row already reflects a later step. */
+async function updateRefundRow(client: PoolClient, row: ReadModelSnapshot): Promise<number> {
+  const updated = await client.query(
+    `UPDATE refunds SET state = $2, waiting_for = $3, state_since = $4, stuck = $5, stuck_after = $6, risk_score = $7,
+       risk_band = $8, approvals_required = $9, approvals_given = $10, progress_seq = $11, updated_at = now()
+     WHERE refund_id = $1 AND progress_seq < $11`,
+    [row.refundId, row.state, row.waitingFor, row.stateSince, row.stuck, row.stuckAfter, row.riskScore,
+      row.riskBand, row.approvalsRequired, row.approvalsGiven, row.progressSeq],
+  );
+  return updated.rowCount ?? 0;
+}
+
 /**
  * Inserts or updates a refund's row. A row only moves forward: an update carrying an older
  * progress sequence (a retried activity overtaken by a newer one) changes nothing.
  * Returns false when the row belongs to a different request with the same refund id.
+ * Only the first write of a refund carries its request hash; every later one is one statement.
  */
 export async function upsertRefundRow(client: PoolClient, row: ReadModelSnapshot, requestHash: string | undefined): Promise<boolean> {
+  if (requestHash === undefined) {
+    if ((await updateRefundRow(client, row)) === 0) {
+      const exists = await client.query('SELECT 1 FROM refunds WHERE refund_id = $1', [row.refundId]);
+      if (!exists.rowCount) throw new Error(`refund ${row.refundId} has no read-model row to update`);
+    }
+    return true;
+  }
   const existing = await client.query<{ request_hash: string }>('SELECT request_hash FROM refunds WHERE refund_id = $1 FOR UPDATE', [row.refundId]);
   const current = existing.rows[0];
   if (current) {
-    if (requestHash !== undefined && current.request_hash !== requestHash) return false;
-    await client.query(
-      `UPDATE refunds SET state = $2, waiting_for = $3, state_since = $4, stuck = $5, stuck_after = $6, risk_score = $7,
-         risk_band = $8, approvals_required = $9, approvals_given = $10, progress_seq = $11, updated_at = now()
-       WHERE refund_id = $1 AND progress_seq < $11`,
-      [row.refundId, row.state, row.waitingFor, row.stateSince, row.stuck, row.stuckAfter, row.riskScore,
-        row.riskBand, row.approvalsRequired, row.approvalsGiven, row.progressSeq],
-    );
+    if (current.request_hash !== requestHash) return false;
+    await updateRefundRow(client, row);
     return true;
   }
-  if (requestHash === undefined) throw new Error(`refund ${row.refundId} has no read-model row to update`);
   await client.query(
     `INSERT INTO refunds (refund_id, workflow_id, order_id, customer_id, initiated_by, currency, amount, state,
        waiting_for, state_since, stuck, stuck_after, carrier, tracking_number, policy_version,
