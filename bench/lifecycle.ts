@@ -6,10 +6,10 @@
 import { WorkflowIdReusePolicy, WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { requestHash } from '../activities/canonical';
-import type { RefundsClient } from '../client';
+import { RefundNotFoundError, type RefundsClient } from '../client';
 import { carrierEventSignal, refundWorkflowId, warehouseScanSignal, type RefundStatus } from '../workflows/messages';
 import { nullRefundDecideUpdate, nullRefundWorkflowId, type NullRefundStatus } from '../workflows/null-refund';
-import type { RefundRequest } from '../workflows/schemas';
+import type { CarrierEvent, RefundRequest } from '../workflows/schemas';
 import { approver, carrierEvent, matchingReceipt, refundOf } from '../test/support/fixtures';
 
 export type DriverKind = 'baseline' | 'pipeline';
@@ -71,6 +71,22 @@ function expectRefunded(result: { state: string }, refundId: string): void {
   if (result.state !== 'refunded') throw new Error(`refund ${refundId} ended ${result.state}, expected refunded`);
 }
 
+/**
+ * Sends a carrier's webhook the way carriers do: when the refund is not routable yet (under
+ * heavy load requestRefund can return before the refund is in the read model), it is sent again.
+ */
+async function deliverCarrierEvent(refunds: RefundsClient, event: CarrierEvent): Promise<void> {
+  for (let pause = 20; ; pause = Math.min(pause * 2, 1_000)) {
+    try {
+      await refunds.recordCarrierEvent(event);
+      return;
+    } catch (error) {
+      if (!(error instanceof RefundNotFoundError)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+}
+
 export interface Driver {
   kind: DriverKind;
   run(iteration: number): Promise<LifecycleTimes>;
@@ -85,7 +101,7 @@ export function pipelineDriver(refunds: RefundsClient, temporal: Client): Driver
       const request = refundOf(tier.amount, { initiatedBy: staff.initiatedBy });
       const startedAt = now();
       await refunds.requestRefund(request);
-      await refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+      await deliverCarrierEvent(refunds, carrierEvent(request, 'delivered'));
       await refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), staff.scanner);
       const handle = temporal.workflow.getHandle(refundWorkflowId(request.refundId));
       let finalApprovalAt: number | undefined;
