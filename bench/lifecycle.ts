@@ -9,7 +9,7 @@ import { requestHash } from '../activities/canonical';
 import { RefundNotFoundError, type RefundsClient } from '../client';
 import { carrierEventSignal, refundWorkflowId, warehouseScanSignal, type RefundStatus } from '../workflows/messages';
 import { nullRefundDecideUpdate, nullRefundWorkflowId, type NullRefundStatus } from '../workflows/null-refund';
-import type { CarrierEvent, RefundRequest } from '../workflows/schemas';
+import type { Approver, CarrierEvent, RefundRequest } from '../workflows/schemas';
 import { approver, carrierEvent, matchingReceipt, refundOf } from '../test/support/fixtures';
 
 export type DriverKind = 'baseline' | 'pipeline';
@@ -40,7 +40,7 @@ export function tierOf(iteration: number): { amount: number; approvals: 0 | 1 | 
  * the benchmark runs.
  */
 let staffCounter = 0;
-function staffFor(): { initiatedBy: string; scanner: string; approvers: [ReturnType<typeof approver>, ReturnType<typeof approver>] } {
+function staffFor(): { initiatedBy: string; scanner: string; approvers: [Approver, Approver] } {
   const n = staffCounter++;
   return {
     initiatedBy: `emp-agent-${n % 1000}`,
@@ -67,8 +67,45 @@ async function untilAwaitingApproval(handle: WorkflowHandle): Promise<void> {
   }
 }
 
-function expectRefunded(result: { state: string }, refundId: string): void {
-  if (result.state !== 'refunded') throw new Error(`refund ${refundId} ended ${result.state}, expected refunded`);
+export interface Driver {
+  kind: DriverKind;
+  run(iteration: number): Promise<LifecycleTimes>;
+}
+
+/** How a refund's messages reach its workflow: through the refund client, or straight to NullRefund. */
+interface RefundMessages {
+  /** Starts the refund; resolves with its workflow. */
+  request(request: RefundRequest): Promise<WorkflowHandle>;
+  carrierEvent(handle: WorkflowHandle, event: CarrierEvent): Promise<void>;
+  warehouseScan(handle: WorkflowHandle, request: RefundRequest, scannedBy: string): Promise<void>;
+  approve(handle: WorkflowHandle, request: RefundRequest, approver: Approver): Promise<void>;
+}
+
+/** One refund's whole life, the same for both: request, delivery, receipt, approvals, paid. */
+function lifecycleDriver(kind: DriverKind, messages: RefundMessages): Driver {
+  return {
+    kind,
+    async run(iteration) {
+      const tier = tierOf(iteration);
+      const staff = staffFor();
+      const request = refundOf(tier.amount, { initiatedBy: staff.initiatedBy });
+      const startedAt = now();
+      const handle = await messages.request(request);
+      await messages.carrierEvent(handle, carrierEvent(request, 'delivered'));
+      await messages.warehouseScan(handle, request, staff.scanner);
+      let finalApprovalAt: number | undefined;
+      if (tier.approvals > 0) {
+        await untilAwaitingApproval(handle);
+        for (let n = 0; n < tier.approvals; n++) {
+          finalApprovalAt = now();
+          await messages.approve(handle, request, staff.approvers[n]!);
+        }
+      }
+      const result = (await handle.result()) as RefundStatus | NullRefundStatus;
+      if (result.state !== 'refunded') throw new Error(`refund ${request.refundId} ended ${result.state}, expected refunded`);
+      return { approvals: tier.approvals, startedAt, finishedAt: now(), ...(finalApprovalAt ? { finalApprovalAt } : {}) };
+    },
+  };
 }
 
 /**
@@ -87,68 +124,35 @@ async function deliverCarrierEvent(refunds: RefundsClient, event: CarrierEvent):
   }
 }
 
-export interface Driver {
-  kind: DriverKind;
-  run(iteration: number): Promise<LifecycleTimes>;
-}
-
 export function pipelineDriver(refunds: RefundsClient, temporal: Client): Driver {
-  return {
-    kind: 'pipeline',
-    async run(iteration) {
-      const tier = tierOf(iteration);
-      const staff = staffFor();
-      const request = refundOf(tier.amount, { initiatedBy: staff.initiatedBy });
-      const startedAt = now();
+  return lifecycleDriver('pipeline', {
+    async request(request) {
       await refunds.requestRefund(request);
-      await deliverCarrierEvent(refunds, carrierEvent(request, 'delivered'));
-      await refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), staff.scanner);
-      const handle = temporal.workflow.getHandle(refundWorkflowId(request.refundId));
-      let finalApprovalAt: number | undefined;
-      if (tier.approvals > 0) {
-        await untilAwaitingApproval(handle);
-        for (let n = 0; n < tier.approvals; n++) {
-          finalApprovalAt = now();
-          await refunds.approve(request.refundId, staff.approvers[n]!);
-        }
-      }
-      expectRefunded((await handle.result()) as RefundStatus, request.refundId);
-      return { approvals: tier.approvals, startedAt, finishedAt: now(), ...(finalApprovalAt ? { finalApprovalAt } : {}) };
+      return temporal.workflow.getHandle(refundWorkflowId(request.refundId));
     },
-  };
+    carrierEvent: (_, event) => deliverCarrierEvent(refunds, event),
+    warehouseScan: (_, request, scannedBy) => refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), scannedBy),
+    approve: async (_, request, approver) => void (await refunds.approve(request.refundId, approver)),
+  });
 }
 
 export function baselineDriver(temporal: Client, taskQueue: string): Driver {
-  return {
-    kind: 'baseline',
-    async run(iteration) {
-      const tier = tierOf(iteration);
-      const staff = staffFor();
-      const request: RefundRequest = refundOf(tier.amount, { initiatedBy: staff.initiatedBy });
-      const startedAt = now();
-      // The same start options the refund client sends.
-      const handle = await temporal.workflow.start('nullRefundWorkflow', {
+  return lifecycleDriver('baseline', {
+    // The same start options the refund client sends.
+    request: (request) =>
+      temporal.workflow.start('nullRefundWorkflow', {
         taskQueue,
         workflowId: nullRefundWorkflowId(request.refundId),
         args: [request],
         memo: { requestHash: requestHash(request) },
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-      });
-      await handle.signal(carrierEventSignal, carrierEvent(request, 'delivered'));
-      await handle.signal(warehouseScanSignal, { receipt: matchingReceipt(request), scannedBy: staff.scanner });
-      let finalApprovalAt: number | undefined;
-      if (tier.approvals > 0) {
-        await untilAwaitingApproval(handle);
-        for (let n = 0; n < tier.approvals; n++) {
-          finalApprovalAt = now();
-          await handle.executeUpdate(nullRefundDecideUpdate, { args: [{ approver: staff.approvers[n]!, decision: { decision: 'approve' } }] });
-        }
-      }
-      expectRefunded((await handle.result()) as NullRefundStatus, request.refundId);
-      return { approvals: tier.approvals, startedAt, finishedAt: now(), ...(finalApprovalAt ? { finalApprovalAt } : {}) };
-    },
-  };
+      }),
+    carrierEvent: (handle, event) => handle.signal(carrierEventSignal, event),
+    warehouseScan: (handle, request, scannedBy) => handle.signal(warehouseScanSignal, { receipt: matchingReceipt(request), scannedBy }),
+    approve: async (handle, _, approver) =>
+      void (await handle.executeUpdate(nullRefundDecideUpdate, { args: [{ approver, decision: { decision: 'approve' } }] })),
+  });
 }
 
 /** A refund that has not finished by then counts as an error, so one stuck refund cannot stall a run. */
