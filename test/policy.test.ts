@@ -10,18 +10,11 @@ import {
   evidenceFindings,
   newRefund,
   nextDeadline,
-  type RefundEvent,
-  type RefundModel,
 } from '../workflows/refund-model';
 import { CarrierEvent, describeIssues, RefundRequest, WarehouseReceipt } from '../workflows/schemas';
 import { approver, carrierEvent, fastPolicy, matchingReceipt, refundOf, refundRequest } from './support/fixtures';
+import { at, drive, T0 } from './support/model-driver';
 
-const T0 = '2026-11-01T10:00:00.000Z';
-const at = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
-
-function drive(model: RefundModel, ...events: RefundEvent[]): RefundModel {
-  return events.reduce((m, e) => applyEvent(m, e).model, model);
-}
 
 function deliveredAndReceived(request = refundRequest(), receipt = matchingReceipt(request, { scannedAt: at(120) })) {
   const { model } = newRefund(request, defaultPolicy, T0);

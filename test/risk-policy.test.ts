@@ -35,14 +35,11 @@ import {
   checkApproval,
   evidenceFindings,
   newRefund,
-  type RefundEvent,
   type RefundModel,
 } from '../workflows/refund-model';
 import { approver, carrierEvent, matchingReceipt, refundOf, refundRequest } from './support/fixtures';
+import { at, drive, T0 } from './support/model-driver';
 
-const T0 = '2026-11-01T10:00:00.000Z';
-const at = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
-const drive = (model: RefundModel, ...events: RefundEvent[]) => events.reduce((m, e) => applyEvent(m, e).model, model);
 const low: RiskAssessment = { score: 0, band: 'low', reasons: [] };
 const breaker: ActiveBreaker = { employeeId: 'emp-x', touchedAs: 'approver', trippedAt: T0, reason: '51 approvals in 24 hours (limit 50)' };
 
