@@ -19,12 +19,10 @@ import {
   freePort,
   isAlive,
   isPortInUse,
-  killOnExit,
   OutputTail,
   processInfo,
   reapOrphan,
-  stopWhenParentDies,
-  terminateChild,
+  superviseServer,
   writeOwnerFile,
 } from './processes';
 
@@ -135,29 +133,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LC_MESSAGES: 'C' },
   });
-  const removeExitHook = killOnExit(child, 'SIGINT');
-  const releaseWatchdog = stopWhenParentDies(child, 'SIGINT');
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.on('data', (chunk: Buffer) => {
-      tail.push(chunk);
-      log?.write(chunk);
-    });
-  }
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const exited = new Promise<string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`)),
-  );
-
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
-      await terminateChild(child, 'SIGINT', STOP_GRACE_MS);
-      removeExitHook();
-      releaseWatchdog();
-      await rm(ownerFile, { force: true });
-      await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
-    })());
+  // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
+  const { exited, spawnError, stop } = superviseServer(child, {
+    tail,
+    log,
+    stopSignal: 'SIGINT',
+    killOnExitSignal: 'SIGINT',
+    graceMs: STOP_GRACE_MS,
+    ownerFile,
+  });
 
   try {
     const ready = waitUntilAccepting(port, opts.readyTimeoutMs ?? 60_000);

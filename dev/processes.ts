@@ -4,6 +4,7 @@
  * reaping servers orphaned by a previous run that was killed with SIGKILL.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { WriteStream } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -234,4 +235,46 @@ export async function reapOrphan(opts: {
 export async function writeOwnerFile(ownerFile: string, serverPid: number): Promise<void> {
   const record: OwnerRecord = { serverPid, ownerPid: process.pid };
   await writeFile(ownerFile, JSON.stringify(record) + '\n');
+}
+
+export interface SupervisedServer {
+  /** Resolves with how the server ended: "exited with code 1", "was killed by SIGKILL". */
+  exited: Promise<string>;
+  /** Resolves if the binary could not be run at all. */
+  spawnError: Promise<Error>;
+  /** Stops it, once: `stopSignal`, then SIGKILL after the grace period; then tidies up. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Looks after a server the dev stack started: keeps its output (a tail for error messages and an
+ * optional log file), makes sure it does not outlive us (an exit hook and a watchdog for SIGKILL),
+ * and stops it gracefully exactly once.
+ */
+export function superviseServer(
+  child: ChildProcess,
+  opts: { tail: OutputTail; log?: WriteStream; stopSignal: NodeJS.Signals; killOnExitSignal: NodeJS.Signals; graceMs: number; ownerFile?: string },
+): SupervisedServer {
+  const removeExitHook = killOnExit(child, opts.killOnExitSignal);
+  const releaseWatchdog = stopWhenParentDies(child, opts.stopSignal);
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (chunk: Buffer) => {
+      opts.tail.push(chunk);
+      opts.log?.write(chunk);
+    });
+  }
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`)),
+  );
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await terminateChild(child, opts.stopSignal, opts.graceMs);
+      removeExitHook();
+      releaseWatchdog();
+      if (opts.ownerFile) await rm(opts.ownerFile, { force: true });
+      await new Promise<void>((resolve) => (opts.log ? opts.log.end(resolve) : resolve()));
+    })());
+  return { exited, spawnError, stop };
 }

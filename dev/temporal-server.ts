@@ -4,18 +4,16 @@
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import {
   freePort,
   isPortInUse,
-  killOnExit,
   OutputTail,
   reapOrphan,
-  stopWhenParentDies,
-  terminateChild,
+  superviseServer,
   writeOwnerFile,
 } from './processes';
 
@@ -99,28 +97,14 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   // Own process group: a Ctrl-C in the terminal goes to the orchestrator only,
   // which stops the worker before the server it is talking to.
   const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const removeExitHook = killOnExit(child, 'SIGKILL');
-  const releaseWatchdog = stopWhenParentDies(child, 'SIGTERM');
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.on('data', (chunk: Buffer) => {
-      tail.push(chunk);
-      log?.write(chunk);
-    });
-  }
-  const exited = new Promise<string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exited with code ${code}`)),
-  );
-
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await terminateChild(child, 'SIGTERM', STOP_GRACE_MS);
-      removeExitHook();
-      releaseWatchdog();
-      if (ownerFile) await rm(ownerFile, { force: true });
-      await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
-    })());
+  const { exited, spawnError, stop } = superviseServer(child, {
+    tail,
+    log,
+    stopSignal: 'SIGTERM',
+    killOnExitSignal: 'SIGKILL',
+    graceMs: STOP_GRACE_MS,
+    ...(ownerFile ? { ownerFile } : {}),
+  });
 
   const address = `${ip}:${port}`;
   try {
