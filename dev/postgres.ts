@@ -134,7 +134,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     env: { ...process.env, LC_MESSAGES: 'C' },
   });
   // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
-  const { exited, spawnError, stop } = superviseServer(child, {
+  const { stop, readyOrEnded } = superviseServer(child, {
     tail,
     log,
     stopSignal: 'SIGINT',
@@ -144,14 +144,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   });
 
   try {
-    const ready = waitUntilAccepting(port, opts.readyTimeoutMs ?? 60_000);
-    const outcome = await Promise.race([
-      ready.then(() => 'ready' as const),
-      exited.then((how) => ({ exited: how })),
-      spawnError.then((error) => ({ error })),
-    ]);
+    const outcome = await readyOrEnded(waitUntilAccepting(port, opts.readyTimeoutMs ?? 60_000));
     if (outcome !== 'ready') {
-      ready.cancel();
       if ('error' in outcome) throw new Error(`Could not run PostgreSQL (${postgresBinary}): ${outcome.error.message}`);
       throw new Error(`PostgreSQL ${outcome.exited} before accepting connections (data: ${dataDir}).` + serverOutput(tail));
     }

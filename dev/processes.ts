@@ -244,6 +244,8 @@ export interface SupervisedServer {
   spawnError: Promise<Error>;
   /** Stops it, once: `stopSignal`, then SIGKILL after the grace period; then tidies up. */
   stop(): Promise<void>;
+  /** Waits for `ready`, unless the server dies or cannot be run first (then `ready` is cancelled). */
+  readyOrEnded(ready: Promise<void> & { cancel(): void }): Promise<'ready' | { exited: string } | { error: Error }>;
 }
 
 /**
@@ -276,5 +278,14 @@ export function superviseServer(
       if (opts.ownerFile) await rm(opts.ownerFile, { force: true });
       await new Promise<void>((resolve) => (opts.log ? opts.log.end(resolve) : resolve()));
     })());
-  return { exited, spawnError, stop };
+  const readyOrEnded: SupervisedServer['readyOrEnded'] = async (ready) => {
+    const outcome = await Promise.race([
+      ready.then(() => 'ready' as const),
+      exited.then((how) => ({ exited: how })),
+      spawnError.then((error) => ({ error })),
+    ]);
+    if (outcome !== 'ready') ready.cancel();
+    return outcome;
+  };
+  return { exited, spawnError, stop, readyOrEnded };
 }

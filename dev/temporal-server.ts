@@ -97,7 +97,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   // Own process group: a Ctrl-C in the terminal goes to the orchestrator only,
   // which stops the worker before the server it is talking to.
   const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const { exited, spawnError, stop } = superviseServer(child, {
+  const { stop, readyOrEnded } = superviseServer(child, {
     tail,
     log,
     stopSignal: 'SIGTERM',
@@ -108,14 +108,8 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
 
   const address = `${ip}:${port}`;
   try {
-    const ready = waitUntilReady(address, namespace, opts.readyTimeoutMs ?? 60_000);
-    const outcome = await Promise.race([
-      ready.then(() => 'ready' as const),
-      exited.then((how) => ({ exited: how })),
-      spawnError.then((error) => ({ error })),
-    ]);
+    const outcome = await readyOrEnded(waitUntilReady(address, namespace, opts.readyTimeoutMs ?? 60_000));
     if (outcome !== 'ready') {
-      ready.cancel();
       if ('error' in outcome) {
         throw new Error(`Could not run the Temporal CLI at ${opts.binary}: ${outcome.error.message}`);
       }
