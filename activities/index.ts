@@ -8,12 +8,12 @@ import type { Policy } from '../workflows/policy';
 import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
 import type { AuditFact } from '../workflows/refund-model';
 import type { RefundRequest } from '../workflows/schemas';
-import { appendAuditFacts } from './audit-trail';
-import { requestHash } from './canonical';
-import { withTransaction, type Pool } from './db';
-import { recordCustomerIdentity, recordInsiderActions } from './insider-actions';
+import { appendAuditFacts } from '../store/audit-trail';
+import { requestHash } from '../store/canonical';
+import { withTransaction, type Pool } from '../store/pool';
+import { recordCustomerIdentity, recordInsiderActions } from '../store/insider-actions';
 import { payOut, type PaymentGateway, type PayoutReceipt } from './payments';
-import { upsertRefundRow } from './read-model';
+import { upsertRefundRow } from '../store/read-model';
 import { approverStanding, assessRisk, type ApproverStandingInput, type RiskInput } from './risk';
 
 export interface ProgressInput {

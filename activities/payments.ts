@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { failureTypes } from '../workflows/messages';
-import { withTransaction, type Pool } from './db';
+import { withTransaction, type Pool } from '../store/pool';
 
 export interface PayoutRequest {
   idempotencyKey: string;

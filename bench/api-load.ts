@@ -1,5 +1,5 @@
 /**
- * The HTTP API under load: POST /v1/refunds against direct `RefundsClient.requestRefund` calls
+ * The HTTP API under load: POST /v1/refunds against direct `RefundsService.requestRefund` calls
  * as the baseline, both driven by the same closed loop (so the two figures differ only by the
  * HTTP layer: fastify, authentication, validation, the answer's status and timeline), and the
  * app serving the stuck listing for the million-refund database. The app runs in this process
@@ -7,11 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { createPool, type Pool } from '../activities/db';
-import type { StuckQuery } from '../activities/read-model';
-import { RefundsClient } from '../client';
-import { buildApp } from '../client/http/app';
-import { addPrincipal } from '../client/principals';
+import { createPool, type Pool } from '../store/pool';
+import type { StuckQuery } from '../store/read-model';
+import { RefundsService } from '../api/refunds-service';
+import { buildApp } from '../api/app';
+import { addPrincipal } from '../store/principals';
 import type { Role } from '../workflows/schemas';
 import { closedLoop, refundForLoad, type LifecycleTimes } from './lifecycle';
 import { percentiles } from './process-stats';
@@ -40,7 +40,7 @@ export interface BenchApi {
 /** The real app over `databaseUrl`, with one principal holding `roles`. */
 export async function startBenchApi(temporal: Client, databaseUrl: string, taskQueue: string, roles: Role[]): Promise<BenchApi> {
   const pool: Pool = createPool(databaseUrl, 20);
-  const refunds = new RefundsClient({ temporal, pool, taskQueue });
+  const refunds = new RefundsService({ temporal, pool, taskQueue });
   const app = await buildApp({
     refunds,
     pool,
@@ -78,7 +78,7 @@ export function stuckListingOverHttp(temporal: Client, taskQueue: string): Stuck
 }
 
 export interface ApiLoadDeps {
-  refunds: RefundsClient;
+  refunds: RefundsService;
   temporal: Client;
   databaseUrl: string;
   taskQueue: string;
@@ -96,7 +96,7 @@ export async function runApiLoad(deps: ApiLoadDeps): Promise<ApiLoadResult> {
     return { approvals: 0, startedAt, finishedAt: performance.now() };
   };
   const ways = [
-    { name: 'RefundsClient.requestRefund', run: timed(() => deps.refunds.requestRefund(refundForLoad()).then(() => undefined)) },
+    { name: 'RefundsService.requestRefund', run: timed(() => deps.refunds.requestRefund(refundForLoad()).then(() => undefined)) },
     {
       name: 'POST /v1/refunds',
       run: timed(async () => {

@@ -5,10 +5,11 @@
  */
 import { WorkflowIdReusePolicy, WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { requestHash } from '../activities/canonical';
-import { RefundNotFoundError, type RefundsClient } from '../client';
+import { requestHash } from '../store/canonical';
+import { RefundNotFoundError } from '../client/errors';
+import type { RefundsService } from '../api/refunds-service';
 import { carrierEventSignal, refundWorkflowId, warehouseScanSignal, type RefundStatus } from '../workflows/messages';
-import { nullRefundDecideUpdate, nullRefundWorkflowId, type NullRefundStatus } from '../workflows/null-refund';
+import { nullRefundDecideUpdate, nullRefundWorkflowId, type NullRefundStatus } from './baseline/workflow';
 import type { Approver, CarrierEvent, RefundRequest } from '../workflows/schemas';
 import { approver, carrierEvent, matchingReceipt, refundOf } from '../test/support/fixtures';
 
@@ -112,7 +113,7 @@ function lifecycleDriver(kind: DriverKind, messages: RefundMessages): Driver {
  * Sends a carrier's webhook the way carriers do: when the refund is not routable yet (under
  * heavy load requestRefund can return before the refund is in the read model), it is sent again.
  */
-async function deliverCarrierEvent(refunds: RefundsClient, event: CarrierEvent): Promise<void> {
+async function deliverCarrierEvent(refunds: RefundsService, event: CarrierEvent): Promise<void> {
   for (let pause = 20; ; pause = Math.min(pause * 2, 1_000)) {
     try {
       await refunds.recordCarrierEvent(event);
@@ -124,7 +125,7 @@ async function deliverCarrierEvent(refunds: RefundsClient, event: CarrierEvent):
   }
 }
 
-export function pipelineDriver(refunds: RefundsClient, temporal: Client): Driver {
+export function pipelineDriver(refunds: RefundsService, temporal: Client): Driver {
   return lifecycleDriver('pipeline', {
     async request(request) {
       await refunds.requestRefund(request);

@@ -14,8 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
-import { createPool } from '../activities/db';
-import { RefundsClient } from '../client';
+import { createPool } from '../store/pool';
+import { RefundsService } from '../api/refunds-service';
 import { runApiLoad, stuckListingOverHttp } from './api-load';
 import { describeMachine, markdownReport, svgChart, type BenchResults } from './report';
 import { clusterLikeDynamicConfig, startBenchStack, type BenchStack } from './stack';
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: stack.temporal.address });
   const temporal = new Client({ connection, namespace: 'default' });
   const pool = createPool(stack.postgres.databaseUrl, 20);
-  const refunds = new RefundsClient({ temporal, pool, taskQueue: stack.taskQueue });
+  const refunds = new RefundsService({ temporal, pool, taskQueue: stack.taskQueue });
   const results: BenchResults = {
     startedAt: new Date().toISOString(),
     command: quick ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench',

@@ -13,7 +13,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../dev/postg
 import { killOnExit, OutputTail, terminateChild } from '../dev/processes';
 import { resolveTemporalBinary } from '../dev/temporal-binary';
 import { startTemporalDevServer, type TemporalDevServer } from '../dev/temporal-server';
-import { migrate } from '../worker/migrate';
+import { migrate } from '../store/migrate';
 import { peakRssMiB } from './process-stats';
 import { buildWorkflowBundle } from '../worker/workflow-bundle';
 import { refundSearchAttributes } from '../workflows/search-attributes';

@@ -4,9 +4,9 @@
  * is timed through the typed client, with the query plans kept for the report.
  */
 import pg from 'pg';
-import type { Pool } from '../activities/db';
-import { listStuckRefunds, type StuckQuery } from '../activities/read-model';
-import { migrate } from '../worker/migrate';
+import type { Pool } from '../store/pool';
+import { listStuckRefunds, type StuckQuery } from '../store/read-model';
+import { migrate } from '../store/migrate';
 import { percentiles, type Percentiles } from './process-stats';
 
 export interface StuckQueryResult {

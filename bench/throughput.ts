@@ -4,8 +4,8 @@
  * moment, and the ratio between them means something even on a busy machine.
  */
 import type { Client } from '@temporalio/client';
-import type { Pool } from '../activities/db';
-import type { RefundsClient } from '../client';
+import type { Pool } from '../store/pool';
+import type { RefundsService } from '../api/refunds-service';
 import { baselineDriver, closedLoop, pipelineDriver, type Driver, type DriverKind, type LifecycleTimes } from './lifecycle';
 import { peakRssMiB, percentiles, resetPeakRss, treeCpuSeconds, type Percentiles } from './process-stats';
 
@@ -200,7 +200,7 @@ function summarise(measured: MeasuredRun[]): KindSummary {
 }
 
 export async function runThroughput(
-  deps: { refunds: RefundsClient; temporal: Client; taskQueue: string; pids: Pids; statements?: StatementStats | undefined; log: (line: string) => void },
+  deps: { refunds: RefundsService; temporal: Client; taskQueue: string; pids: Pids; statements?: StatementStats | undefined; log: (line: string) => void },
   opts: ThroughputOptions,
 ): Promise<ThroughputResult> {
   const drivers = [baselineDriver(deps.temporal, deps.taskQueue), pipelineDriver(deps.refunds, deps.temporal)];

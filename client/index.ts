@@ -1,7 +1,6 @@
+/** What callers import: the typed HTTP client, its errors, the response views and the message schemas. */
 export * from './errors';
-export { RefundsClient, type RefundRequested, type RefundsClientOptions } from './refunds-client';
-export type { RefundStatus } from '../workflows/messages';
-export type { RefundRow, StuckQuery } from '../activities/read-model';
-export type { AuditVerification, AuditRow } from '../activities/audit-trail';
-export { BreakerLiftError, type Breaker, type OpsAlert } from '../activities/breakers';
+export { RefundApiError, RefundsApiClient, type RefundsApiClientOptions } from './refunds-api-client';
+export { CARRIER_SIGNATURE_HEADER, signCarrierPayload } from './carrier-signature';
+export type { AuditVerification, Breaker, OpsAlert, Problem, RefundView, StuckRefund } from './views';
 export * from '../workflows/schemas';

@@ -4,15 +4,12 @@
  * message schemas as the API before sending anything, and turns problem answers into
  * RefundApiError with the problem attached.
  */
-import type { AuditVerification } from '../activities/audit-trail';
-import type { Breaker, OpsAlert } from '../activities/breakers';
 import type { RefundState } from '../workflows/refund-model';
 import { ApprovalDecision, BreakerLift, CarrierEvent, RefundRequest, WarehouseReceipt } from '../workflows/schemas';
 import type { z } from 'zod';
 import { signCarrierPayload, CARRIER_SIGNATURE_HEADER } from './carrier-signature';
 import { InvalidInputError } from './errors';
-import type { Problem } from './http/problems';
-import type { RefundView, StuckRefund } from './http/views';
+import type { AuditVerification, Breaker, OpsAlert, Problem, RefundView, StuckRefund } from './views';
 
 export interface RefundsApiClientOptions {
   /** e.g. http://127.0.0.1:3000 */

@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { createPool } from '../activities/db';
-import { addPrincipal, authenticate, PrincipalError, rotateApiKey, type NewPrincipal } from '../client/principals';
+import { createPool } from '../store/pool';
+import { addPrincipal, authenticate, PrincipalError, rotateApiKey, type NewPrincipal } from '../store/principals';
 
 export const demoPrincipals: NewPrincipal[] = [
   { id: 'svc-returns-portal', roles: ['refund_service'] },

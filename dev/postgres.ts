@@ -17,7 +17,6 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import {
   freePort,
-  isAlive,
   isPortInUse,
   OutputTail,
   processInfo,
@@ -25,6 +24,7 @@ import {
   superviseServer,
   writeOwnerFile,
 } from './processes';
+import { isAlive } from '../config/local-stack';
 
 const execFileAsync = promisify(execFile);
 

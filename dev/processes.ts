@@ -9,6 +9,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { isAlive } from '../config/local-stack';
 
 const execFileAsync = promisify(execFile);
 
@@ -65,15 +66,6 @@ export class OutputTail {
   toString(): string {
     const all = this.partial ? [...this.lines, this.partial] : this.lines;
     return all.join('\n').trim();
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -11,7 +11,7 @@ import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../dev/postgres';
 import { resolveTemporalBinary } from '../dev/temporal-binary';
 import { startTemporalDevServer } from '../dev/temporal-server';
-import { migrate } from '../worker/migrate';
+import { migrate } from '../store/migrate';
 import { buildWorkflowBundle } from '../worker/workflow-bundle';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 

@@ -2,8 +2,8 @@
  * Production entry point for a worker process: `tsx worker/main.ts`. Needs DATABASE_URL and the
  * standard TEMPORAL_* variables; applies pending migrations, then runs until SIGINT/SIGTERM.
  */
-import { ConfigError, loadConfig } from './config';
-import { migrate } from './migrate';
+import { ConfigError, loadConfig } from '../config/worker';
+import { migrate } from '../store/migrate';
 import { runWorker } from './worker';
 
 async function main() {

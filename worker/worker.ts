@@ -6,12 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { createActivities } from '../activities';
-import { createPool, type Pool } from '../activities/db';
-import { nullRefundActivities } from '../activities/null-refund';
+import { createPool, type Pool } from '../store/pool';
+import { nullRefundActivities } from '../bench/baseline/activities';
 import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
 import type { Policy } from '../workflows/policy';
 import { refundSearchAttributes } from '../workflows/search-attributes';
-import { loadConfig } from './config';
+import { loadConfig } from '../config/worker';
 import { workflowsPath } from './workflow-bundle';
 
 

@@ -4,7 +4,7 @@
  */
 import { formatMinor } from '../../workflows/currencies';
 import { thresholdsFor } from '../../workflows/policy';
-import type { Db } from '../insider-activity';
+import type { Db } from '../../store/insider-activity';
 import type { RiskInput, Signal } from './signal';
 
 const DAY = 86_400_000;

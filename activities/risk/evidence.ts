@@ -5,7 +5,7 @@
 import type { EvidenceFinding, RiskReasonCode } from '../../workflows/policy';
 import { delivery } from '../../workflows/refund-model';
 import { hasCarrierReturn } from '../../workflows/schemas';
-import type { Db } from '../insider-activity';
+import type { Db } from '../../store/insider-activity';
 import type { RiskInput, Signal } from './signal';
 
 /** The signal each evidence finding raises (a missing return parcel is a goods signal). */

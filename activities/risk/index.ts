@@ -5,7 +5,7 @@
  */
 import { bandOf, scoreOf, type Policy, type RiskAssessment, type RiskReason } from '../../workflows/policy';
 import type { ApproverStanding } from '../../workflows/refund-model';
-import type { Db } from '../insider-activity';
+import type { Db } from '../../store/insider-activity';
 import { customerSignals } from './customer';
 import { evidenceSignals, trackingReuseSignals } from './evidence';
 import { goodsSignals } from './goods';

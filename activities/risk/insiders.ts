@@ -8,8 +8,8 @@ import { msToNumber } from '@temporalio/common';
 import { formatMinor } from '../../workflows/currencies';
 import { breakerLimitsCrossed, thresholdsFor, type ActiveBreaker, type InsiderRole, type Policy } from '../../workflows/policy';
 import { CUSTOMER } from '../../workflows/schemas';
-import { activeBreakerOf, breakerActivity, trippedBreakers } from '../breakers';
-import { approverActivity, approvalsSince, initiatorActivity, receiptsWithoutDelivery, type ApprovalOnRecord, type Db } from '../insider-activity';
+import { activeBreakerOf, breakerActivity, trippedBreakers } from '../../store/breakers';
+import { approverActivity, approvalsSince, initiatorActivity, receiptsWithoutDelivery, type ApprovalOnRecord, type Db } from '../../store/insider-activity';
 import type { RiskInput, Signal } from './signal';
 
 const DAY = 86_400_000;

@@ -6,8 +6,8 @@
 import { msToNumber } from '@temporalio/common';
 import { formatMinor } from '../../workflows/currencies';
 import { thresholdsFor } from '../../workflows/policy';
-import type { Db } from '../insider-activity';
-import { identityOf } from '../insider-actions';
+import type { Db } from '../../store/insider-activity';
+import { identityOf } from '../../store/insider-actions';
 import type { RiskInput, Signal } from './signal';
 
 export async function linkedAccountSignals(db: Db, input: Pick<RiskInput, 'request' | 'policy'>, now: Date): Promise<Signal[]> {

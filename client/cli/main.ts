@@ -10,12 +10,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createPool, type Pool } from '../../activities/db';
-import { readLocalStack } from '../../dev/stack-file';
+import { createPool, type Pool } from '../../store/pool';
+import { readLocalStack } from '../../config/local-stack';
 import { refundStates } from '../../workflows/refund-model';
 import { CarrierStatus, ItemCondition, Role, type WarehouseReceipt } from '../../workflows/schemas';
 import { InvalidInputError } from '../errors';
-import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey } from '../principals';
+import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey } from '../../store/principals';
 import { RefundApiError, RefundsApiClient } from '../refunds-api-client';
 import { showAlerts, showBreakers, showPrincipals, showRefund, showStuck, when } from './output';
 

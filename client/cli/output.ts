@@ -1,8 +1,7 @@
 /** How the `refunds` command shows things to people: aligned tables and a refund at a glance. */
 import { formatMinor } from '../../workflows/currencies';
-import type { Breaker, OpsAlert } from '../../activities/breakers';
-import type { Principal } from '../principals';
-import type { RefundView, StuckRefund } from '../http/views';
+import type { Principal } from '../../store/principals';
+import type { Breaker, OpsAlert, RefundView, StuckRefund } from '../views';
 
 /** Columns padded to their widest cell; the last column is not padded. */
 export function table(headers: string[], rows: string[][]): string {

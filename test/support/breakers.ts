@@ -3,8 +3,8 @@
  * recordProgress activity under a policy whose limits are two, so the third action trips it in
  * PostgreSQL exactly as it would in production (alert, audit row). No workflows run.
  */
-import { trippedBreakers, type Breaker } from '../../activities/breakers';
-import type { Pool } from '../../activities/db';
+import { trippedBreakers, type Breaker } from '../../store/breakers';
+import type { Pool } from '../../store/pool';
 import { defaultPolicy, type InsiderRole, type Policy } from '../../workflows/policy';
 import { refundOf } from './fixtures';
 import { refundHistory } from './refund-history';

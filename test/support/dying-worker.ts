@@ -6,7 +6,7 @@
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { createPool } from '../../activities/db';
+import { createPool } from '../../store/pool';
 import { LedgerOnlyGateway } from '../../activities/payments';
 import { fastPolicy } from './fixtures';
 import { ScriptedGateway } from './scripted-gateway';

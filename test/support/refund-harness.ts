@@ -4,16 +4,16 @@
  */
 import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
-import type { Pool } from '../../activities/db';
+import type { Pool } from '../../store/pool';
 import type { PaymentGateway } from '../../activities/payments';
-import { RefundsClient } from '../../client';
+import { RefundsService } from '../../api/refunds-service';
 import type { Policy } from '../../workflows/policy';
 import { createRefundWorker } from '../../worker/worker';
 import { fastPolicy } from './fixtures';
 import { connectClient, connectNative, newPool, testStack, uniqueId } from './stack';
 
 export interface RefundHarness {
-  refunds: RefundsClient;
+  refunds: RefundsService;
   temporal: Client;
   pool: Pool;
   taskQueue: string;
@@ -55,7 +55,7 @@ export async function startRefundHarness(
   if (options.startWorker !== false) await startWorker();
 
   return {
-    refunds: new RefundsClient({ temporal, pool, taskQueue }),
+    refunds: new RefundsService({ temporal, pool, taskQueue }),
     temporal,
     pool,
     taskQueue,

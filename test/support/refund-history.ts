@@ -5,7 +5,7 @@
  * For signal tests that need history at chosen times (20 days ago, this morning).
  */
 import { createActivities } from '../../activities';
-import type { Pool } from '../../activities/db';
+import type { Pool } from '../../store/pool';
 import { LedgerOnlyGateway } from '../../activities/payments';
 import { refundWorkflowId } from '../../workflows/messages';
 import { defaultPolicy, type Policy } from '../../workflows/policy';

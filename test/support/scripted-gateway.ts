@@ -5,7 +5,7 @@
  * same key returns the first charge and moves no money. Per refund, a script says how it
  * misbehaves: time out before or after charging, decline, or hang after charging.
  */
-import type { Pool } from '../../activities/db';
+import type { Pool } from '../../store/pool';
 import { GatewayTimeoutError, PaymentDeclinedError, type PaymentGateway, type PayoutReceipt, type PayoutRequest } from '../../activities/payments';
 
 export type GatewayStep = 'ok' | 'timeout_before_charge' | 'timeout_after_charge' | 'decline' | 'hang_after_charge';

@@ -1,0 +1,42 @@
+/**
+ * Production entry point for an API process: `npx tsx client/http/main.ts`. Needs DATABASE_URL,
+ * CARRIER_WEBHOOK_SECRET and the standard TEMPORAL_* variables; serves on HOST:PORT until
+ * SIGINT/SIGTERM, then finishes the requests in flight and stops.
+ */
+import { ConfigError, loadConfig } from '../config/worker';
+import { migrate } from '../store/migrate';
+import { loadApiConfig, requireCarrierSecret } from '../config/api';
+import { startApiServer } from './server';
+
+async function main() {
+  const config = loadConfig();
+  const api = loadApiConfig();
+  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL must be set for an API process (npm start runs an embedded database instead)');
+  const carrierWebhookSecret = requireCarrierSecret(api);
+  await migrate(config.databaseUrl);
+  const server = await startApiServer({
+    temporal: config.temporal,
+    databaseUrl: config.databaseUrl,
+    taskQueue: config.taskQueue,
+    api: { ...api, carrierWebhookSecret },
+    dbPoolSize: config.dbPoolSize,
+    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  });
+  console.log(`refund API listening on ${server.url} (OpenAPI at ${server.url}/openapi.json)`);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      server.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+});

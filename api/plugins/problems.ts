@@ -1,0 +1,137 @@
+/**
+ * Every error the API returns is an RFC 9457 problem (`application/problem+json`) whose `type`
+ * names what went wrong, with `errors` naming each field at fault and `rule` naming the
+ * separation-of-duties rule that refused an approval. Error-to-status mapping lives here only.
+ */
+import type { FastifyError } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { BreakerLiftError } from '../../store/breakers';
+import { RefundError, type InputIssue } from '../../client/errors';
+import { Problem } from '../../client/views';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+const problemTypes = {
+  invalid_input: { status: 422, title: 'Invalid input' },
+  malformed_request: { status: 400, title: 'Malformed request' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  payload_too_large: { status: 413, title: 'Request body too large' },
+  unauthenticated: { status: 401, title: 'Authentication required' },
+  invalid_signature: { status: 401, title: 'Invalid carrier signature' },
+  role_required: { status: 403, title: 'Role required' },
+  approval_refused: { status: 403, title: 'Approval refused' },
+  not_awaiting_approval: { status: 409, title: 'Refund is not awaiting approval' },
+  cancel_refused: { status: 409, title: 'Cancel refused' },
+  refund_conflict: { status: 409, title: 'Refund id already used for a different request' },
+  refund_not_found: { status: 404, title: 'Refund not found' },
+  refund_finished: { status: 409, title: 'Refund has finished' },
+  breaker_lift_refused: { status: 403, title: 'Breaker lift refused' },
+  breaker_not_tripped: { status: 409, title: 'No tripped breaker' },
+  not_found: { status: 404, title: 'Not found' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  refund_starting: { status: 503, title: 'Refund is starting' },
+  service_unavailable: { status: 503, title: 'Service unavailable' },
+  internal_error: { status: 500, title: 'Internal error' },
+} as const;
+export type ProblemType = keyof typeof problemTypes;
+export const problemTypeNames = Object.keys(problemTypes) as ProblemType[];
+
+export const problemTypeUri = (type: ProblemType) => `/problems/${type.replaceAll('_', '-')}`;
+
+export { Problem };
+
+/** An error that is already a problem; thrown by hooks and handlers. */
+export class ProblemError extends Error {
+  override name = 'ProblemError';
+  constructor(
+    readonly problem: Problem,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(problem.detail);
+  }
+}
+
+export function problem(type: ProblemType, detail: string, extra: Partial<Problem> = {}, headers: Record<string, string> = {}): ProblemError {
+  const { status, title } = problemTypes[type];
+  return new ProblemError({ type: problemTypeUri(type), title, status, detail, ...extra }, headers);
+}
+
+/** Input issues with unknown fields spelled out one by one, so each names the field at fault. */
+function issuesOf(validation: Array<{ instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }>): InputIssue[] {
+  return validation.flatMap((issue) => {
+    const path = issue.instancePath.split('/').filter(Boolean).join('.');
+    const at = (field: string) => [path, field].filter(Boolean).join('.');
+    if (issue.keyword === 'unrecognized_keys' && Array.isArray(issue.params.keys)) {
+      return (issue.params.keys as string[]).map((key) => ({ path: at(key), message: 'is not a known field' }));
+    }
+    return [{ path: at(''), message: issue.message ?? 'is invalid' }];
+  });
+}
+
+const summary = (issues: InputIssue[]) => issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('; ');
+
+function fromRefundError(error: RefundError): ProblemError {
+  switch (error.code) {
+    case 'invalid_input': {
+      const issues = 'issues' in error ? (error.issues as InputIssue[]) : [];
+      return problem('invalid_input', summary(issues) || error.message, { errors: issues });
+    }
+    case 'approval_refused': {
+      const rule = (error as RefundError & { rule: string }).rule;
+      return rule === 'not_awaiting_approval'
+        ? problem('not_awaiting_approval', error.message, { rule })
+        : problem('approval_refused', error.message, { rule });
+    }
+    case 'cancel_refused':
+      return problem('cancel_refused', error.message);
+    case 'refund_conflict':
+      return problem('refund_conflict', error.message);
+    case 'refund_not_found':
+      return problem('refund_not_found', error.message);
+    case 'refund_finished':
+      return problem('refund_finished', error.message);
+    case 'refund_starting':
+      return problem('refund_starting', `${error.message}; retry in a second`, {}, { 'retry-after': '1' });
+  }
+}
+
+function fromBreakerLiftError(error: BreakerLiftError): ProblemError {
+  switch (error.code) {
+    case 'breaker_lift_refused':
+      return problem('breaker_lift_refused', error.message);
+    case 'breaker_not_tripped':
+      return problem('breaker_not_tripped', error.message);
+  }
+}
+
+/** The problem for any error a request can end in; `internal` is true for the ones worth logging as faults. */
+export function problemFor(error: unknown): { problem: ProblemError; internal: boolean } {
+  if (error instanceof ProblemError) return { problem: error, internal: false };
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issues = issuesOf(error.validation);
+    return { problem: problem('invalid_input', summary(issues), { errors: issues }), internal: false };
+  }
+  if (error instanceof RefundError) return { problem: fromRefundError(error), internal: false };
+  if (error instanceof BreakerLiftError) return { problem: fromBreakerLiftError(error), internal: false };
+  const fastifyError = error as Partial<FastifyError> & { name?: string };
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { problem: problem('unsupported_media_type', 'send the body as application/json'), internal: false };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { problem: problem('payload_too_large', 'the request body is larger than this API accepts'), internal: false };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { problem: problem('malformed_request', 'the body is not valid JSON'), internal: false };
+    case 'FST_ERR_HANDLER_TIMEOUT':
+      return { problem: problem('service_unavailable', 'the request took too long; retry later (a refund request with the same body is safe to repeat)', {}, { 'retry-after': '5' }), internal: true };
+  }
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return { problem: problem('malformed_request', fastifyError.message ?? 'the request is malformed', { status: fastifyError.statusCode }), internal: false };
+  }
+  // Temporal (gRPC) or PostgreSQL could not be reached: the caller may retry.
+  if (fastifyError.name === 'ServiceError' || /ECONNREFUSED|ETIMEDOUT|Connection terminated/.test(String(fastifyError.message))) {
+    return { problem: problem('service_unavailable', 'a service this API depends on is not reachable; retry later', {}, { 'retry-after': '5' }), internal: true };
+  }
+  return { problem: problem('internal_error', 'the request failed unexpectedly; it has been logged'), internal: true };
+}

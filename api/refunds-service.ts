@@ -1,0 +1,325 @@
+/**
+ * The typed client for refund services, scanners, approvers and operations. Every input is
+ * validated with the same schemas the workflow uses before anything is sent.
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { z } from 'zod';
+import { auditTrailOf, verifyAuditChain, type AuditRow, type AuditVerification } from '../store/audit-trail';
+import {
+  breakerHistory,
+  employeeAuditSubject,
+  liftBreaker,
+  markAlertsDelivered,
+  undeliveredAlerts,
+  type Breaker,
+  type OpsAlert,
+} from '../store/breakers';
+import { requestHash } from '../store/canonical';
+import type { Pool } from '../store/pool';
+import { findRefundsByTracking, getRefundRow, listStuckRefunds, type RefundRow, type StuckQuery } from '../store/read-model';
+import {
+  cancelUpdate,
+  carrierEventSignal,
+  decideUpdate,
+  failureTypes,
+  refundWorkflowId,
+  statusQuery,
+  TASK_QUEUE_DEFAULT,
+  warehouseScanSignal,
+  type RefundStatus,
+} from '../workflows/messages';
+import type { ApprovalRefusal } from '../workflows/policy';
+import { isTerminal } from '../workflows/refund-model';
+import type { refundWorkflow } from '../workflows/refund';
+import {
+  ApprovalCommand,
+  BreakerLift,
+  CancelCommand,
+  CarrierEvent,
+  RefundOrigin,
+  RefundRequest,
+  WarehouseScan,
+  type Approver,
+  type ApprovalDecision,
+  type Role,
+  type WarehouseReceipt,
+} from '../workflows/schemas';
+import {
+  ApprovalRefusedError,
+  CancelRefusedError,
+  InvalidInputError,
+  RefundConflictError,
+  RefundError,
+  RefundFinishedError,
+  RefundNotFoundError,
+} from '../client/errors';
+
+export interface RefundsServiceOptions {
+  /** A connected Temporal client. */
+  temporal: Client;
+  /** The service's PostgreSQL (read model and audit trail). */
+  pool: Pool;
+  taskQueue?: string;
+}
+
+export interface RefundRequested {
+  refundId: string;
+  workflowId: string;
+  /** False when the same request had already been made: nothing new was started. */
+  created: boolean;
+  /**
+   * True once the refund is in the read model, so carrier events can be routed to it and it
+   * shows in operations lists. False only if no worker recorded it within the wait (the refund
+   * is started and durable all the same; it is recorded as soon as a worker picks it up).
+   */
+  recorded: boolean;
+}
+
+function parse<S extends z.ZodType>(schema: S, what: string, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw InvalidInputError.fromZod(what, result.error);
+  return result.data;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class RefundsService {
+  private readonly temporal: Client;
+  private readonly pool: Pool;
+  private readonly taskQueue: string;
+
+  constructor(options: RefundsServiceOptions) {
+    this.temporal = options.temporal;
+    this.pool = options.pool;
+    this.taskQueue = options.taskQueue ?? TASK_QUEUE_DEFAULT;
+  }
+
+  /**
+   * Requests a refund. Idempotent by refund id: the same id with the same body returns the
+   * existing refund (`created: false`); the same id with a different body throws RefundConflictError.
+   * `origin` names the authenticated refund service that relayed the request (the HTTP API sets it);
+   * it is recorded in the audit trail and may not approve the refund.
+   */
+  async requestRefund(input: unknown, origin?: RefundOrigin): Promise<RefundRequested> {
+    const request = parse(RefundRequest, 'refund request', input);
+    const relayedBy = origin === undefined ? undefined : parse(RefundOrigin, 'refund origin', origin);
+    const workflowId = refundWorkflowId(request.refundId);
+    const hash = requestHash(request);
+    try {
+      await this.temporal.workflow.start<typeof refundWorkflow>('refundWorkflow', {
+        taskQueue: this.taskQueue,
+        workflowId,
+        // The origin is not part of the idempotency hash: the same request relayed twice is the same refund.
+        args: relayedBy ? [request, relayedBy] : [request],
+        memo: { requestHash: hash },
+        // A refund id is used once, ever: not even a finished refund's id may start a new one.
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      });
+      return { refundId: request.refundId, workflowId, created: true, recorded: await this.waitUntilRecorded(request.refundId) };
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      const existing = await this.temporal.workflow.getHandle(workflowId).describe();
+      if (existing.memo?.requestHash !== hash) throw new RefundConflictError(request.refundId);
+      return { refundId: request.refundId, workflowId, created: false, recorded: await this.waitUntilRecorded(request.refundId) };
+    }
+  }
+
+  /** Waits (briefly) for the workflow's first write to the read model. */
+  private async waitUntilRecorded(refundId: string, timeoutMs = 5_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+      const row = await this.pool.query('SELECT 1 FROM refunds WHERE refund_id = $1', [refundId]);
+      if (row.rowCount) return true;
+      if (Date.now() > deadline) return false;
+      await sleep(pause);
+    }
+  }
+
+  /**
+   * Records a carrier tracking event on the refund whose return parcel it tracks.
+   * A repeated event id is accepted and changes nothing; so is an event for a refund that has
+   * already finished (carriers report late), listed in `finishedRefundIds`.
+   */
+  async recordCarrierEvent(input: unknown): Promise<{ refundIds: string[]; finishedRefundIds: string[] }> {
+    const event = parse(CarrierEvent, 'carrier event', input);
+    const refunds = await findRefundsByTracking(this.pool, event.carrier, event.trackingNumber);
+    if (refunds.length === 0) {
+      throw new RefundNotFoundError(`no refund is waiting for ${event.carrier} parcel ${event.trackingNumber}`);
+    }
+    const routed = { refundIds: [] as string[], finishedRefundIds: [] as string[] };
+    for (const refund of refunds) {
+      try {
+        await this.withRefund(refund.refundId, (handle) => handle.signal(carrierEventSignal, event));
+        routed.refundIds.push(refund.refundId);
+      } catch (error) {
+        if (!(await this.finishedRefund(refund.refundId, error))) throw error;
+        routed.finishedRefundIds.push(refund.refundId);
+      }
+    }
+    return routed;
+  }
+
+  /** Records a warehouse receipt scan. `scannedBy` is the authenticated scanner. */
+  async recordWarehouseScan(refundId: string, receipt: WarehouseReceipt | unknown, scannedBy: string): Promise<void> {
+    const scan = parse(WarehouseScan, 'warehouse scan', { receipt, scannedBy });
+    try {
+      await this.withRefund(refundId, (handle) => handle.signal(warehouseScanSignal, scan));
+    } catch (error) {
+      const finished = await this.finishedRefund(refundId, error);
+      throw finished ? new RefundFinishedError(refundId, finished) : error;
+    }
+  }
+
+  /** The final state of a refund whose workflow refused a message because it has finished, if that is why. */
+  private async finishedRefund(refundId: string, error: unknown): Promise<string | undefined> {
+    if (!(error instanceof RefundNotFoundError)) return undefined;
+    const row = await getRefundRow(this.pool, refundId);
+    return row && isTerminal(row.state) ? row.state : undefined;
+  }
+
+  /** An approver's decision. `approver` is the authenticated principal, never caller-supplied data. */
+  async decide(refundId: string, approver: Approver, decision: ApprovalDecision): Promise<RefundStatus> {
+    const command = parse(ApprovalCommand, 'approval', { approver, decision });
+    try {
+      return await this.withRefund(refundId, (handle) => handle.executeUpdate(decideUpdate, { args: [command] }));
+    } catch (error) {
+      throw await this.translateUpdateFailure(refundId, error, (cause) => {
+        const refusal = cause.details?.[0] as ApprovalRefusal | undefined;
+        return new ApprovalRefusedError(refusal?.rule ?? 'not_awaiting_approval', cause.message);
+      });
+    }
+  }
+
+  approve(refundId: string, approver: Approver, reason?: string): Promise<RefundStatus> {
+    return this.decide(refundId, approver, { decision: 'approve', ...(reason ? { reason } : {}) });
+  }
+
+  reject(refundId: string, approver: Approver, reason: string): Promise<RefundStatus> {
+    return this.decide(refundId, approver, { decision: 'reject', reason });
+  }
+
+  /** Cancels a refund that has not started paying out. */
+  async cancel(refundId: string, cancelledBy: string, reason: string): Promise<RefundStatus> {
+    const command = parse(CancelCommand, 'cancel', { cancelledBy, reason });
+    try {
+      return await this.withRefund(refundId, (handle) => handle.executeUpdate(cancelUpdate, { args: [command] }));
+    } catch (error) {
+      throw await this.translateUpdateFailure(refundId, error, (cause) => new CancelRefusedError(cause.message));
+    }
+  }
+
+  /** The refund's full status, from its workflow (which keeps answering after it has finished). */
+  async getRefund(refundId: string): Promise<RefundStatus> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.withRefund(refundId, (handle) => handle.query(statusQuery));
+      } catch (error) {
+        // The first moments of a refund, before its policy is pinned.
+        const starting = error instanceof Error && /refund is starting/.test(error.message);
+        if (!starting || attempt >= 50) throw starting ? new RefundError('refund_starting', `refund ${refundId} is starting`) : error;
+        await sleep(40);
+      }
+    }
+  }
+
+  /**
+   * Waits until the refund reaches one of `states` (for scripts and tests). For a final state it
+   * also waits for the workflow to finish, so its last writes (read model, audit) are done.
+   */
+  async waitForState(refundId: string, states: RefundStatus['state'][], timeoutMs = 30_000): Promise<RefundStatus> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.getRefund(refundId);
+      if (states.includes(status.state)) {
+        if (!isTerminal(status.state)) return status;
+        return this.withRefund(refundId, (handle) => handle.result() as Promise<RefundStatus>);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`refund ${refundId} is ${status.state} after ${timeoutMs} ms, expected ${states.join(' or ')}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** The refund's read-model row: cheap, and kept after the workflow's history is gone. */
+  getRefundRow(refundId: string): Promise<RefundRow | undefined> {
+    return getRefundRow(this.pool, refundId);
+  }
+
+  /** Refunds waiting too long, oldest first (see StuckQuery). */
+  listStuck(query: StuckQuery = {}): Promise<RefundRow[]> {
+    return listStuckRefunds(this.pool, query);
+  }
+
+  /** Recomputes the whole audit chain. */
+  verifyAudit(): Promise<AuditVerification> {
+    return verifyAuditChain(this.pool);
+  }
+
+  auditTrail(refundId: string): Promise<AuditRow[]> {
+    return auditTrailOf(this.pool, refundId);
+  }
+
+  /**
+   * Lifts an employee's tripped circuit breaker. `liftedBy` is the authenticated principal: it
+   * needs the admin role and may not be the employee. The lift is written to the audit trail
+   * (see `employeeAuditTrail`); the employee's limits count afresh from now on.
+   * Throws BreakerLiftError (`breaker_lift_refused`, `breaker_not_tripped`) or InvalidInputError.
+   */
+  async liftBreaker(employeeId: string, liftedBy: { id: string; roles: readonly Role[] }, reason: string): Promise<Breaker> {
+    const lift = parse(BreakerLift, 'breaker lift', { employeeId, liftedBy: liftedBy.id, roles: [...liftedBy.roles], reason });
+    return liftBreaker(this.pool, lift);
+  }
+
+  /** An employee's circuit breakers, newest first; a tripped one has `liftedAt: null`. */
+  breakers(employeeId: string): Promise<Breaker[]> {
+    return breakerHistory(this.pool, employeeId);
+  }
+
+  /** The audit trail of an employee's circuit breaker: every trip and lift, with who lifted it. */
+  employeeAuditTrail(employeeId: string): Promise<AuditRow[]> {
+    return auditTrailOf(this.pool, employeeAuditSubject(employeeId));
+  }
+
+  /** Operations alerts (breakers tripped) not yet delivered, oldest first, for a notifier. */
+  undeliveredAlerts(limit = 100): Promise<OpsAlert[]> {
+    return undeliveredAlerts(this.pool, limit);
+  }
+
+  markAlertsDelivered(ids: readonly number[]): Promise<void> {
+    return markAlertsDelivered(this.pool, ids);
+  }
+
+  private async withRefund<T>(refundId: string, act: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>): Promise<T> {
+    const handle = this.temporal.workflow.getHandle(refundWorkflowId(refundId));
+    try {
+      return await act(handle);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) throw new RefundNotFoundError(`refund ${refundId} not found`);
+      throw error;
+    }
+  }
+
+  /** Turns a failed update into the caller's error: refused by a rule, invalid, or the refund has finished. */
+  private async translateUpdateFailure(refundId: string, error: unknown, refused: (cause: ApplicationFailure) => RefundError): Promise<unknown> {
+    if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+      const cause = error.cause;
+      if (cause.type === failureTypes.invalidMessage) return new InvalidInputError('message', [{ path: '', message: cause.message }]);
+      return refused(cause);
+    }
+    // An update sent to a refund that has already finished: its workflow no longer takes updates.
+    const finished = error instanceof RefundNotFoundError || (error instanceof Error && /already completed/i.test(error.message));
+    const row = finished ? await getRefundRow(this.pool, refundId) : undefined;
+    if (row) {
+      return refused(ApplicationFailure.create({ message: `refund is ${row.state}`, details: [{ rule: 'not_awaiting_approval', message: `refund is ${row.state}` }] }));
+    }
+    return error;
+  }
+}

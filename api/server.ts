@@ -1,0 +1,56 @@
+/**
+ * Runs the HTTP API on a real port with its own Temporal client and PostgreSQL pool. Used by the
+ * production entry point (client/http/main.ts) and by `npm start`.
+ */
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import type { FastifyServerOptions } from 'fastify';
+import { createPool } from '../store/pool';
+import { RefundsService } from './refunds-service';
+import { buildApp } from './app';
+import type { ApiConfig } from '../config/api';
+
+export interface ApiServerOptions {
+  temporal: { address: string; namespace: string; connectionOptions?: ConnectionOptions };
+  databaseUrl: string;
+  taskQueue: string;
+  api: ApiConfig & { carrierWebhookSecret: string };
+  dbPoolSize?: number;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface ApiServer {
+  /** e.g. http://127.0.0.1:3000 */
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const connection = await Connection.connect({ ...options.temporal.connectionOptions, address: options.temporal.address });
+  const pool = createPool(options.databaseUrl, options.dbPoolSize ?? 10);
+  try {
+    const refunds = new RefundsService({ temporal: new Client({ connection, namespace: options.temporal.namespace }), pool, taskQueue: options.taskQueue });
+    const app = await buildApp({
+      refunds,
+      pool,
+      carrierWebhookSecret: options.api.carrierWebhookSecret,
+      limits: options.api.limits,
+      logger: options.logger ?? false,
+    });
+    await app.listen({ host: options.api.host, port: options.api.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : options.api.port;
+    const host = options.api.host.includes(':') ? `[${options.api.host}]` : options.api.host;
+    return {
+      url: `http://${host}:${port}`,
+      async close() {
+        await app.close();
+        await pool.end();
+        await connection.close();
+      },
+    };
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    await connection.close().catch(() => undefined);
+    throw error;
+  }
+}

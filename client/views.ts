@@ -1,0 +1,180 @@
+/**
+ * What the API answers with, as zod schemas: they serialize every response and describe it in
+ * /openapi.json, and callers import their types. Request bodies are the message schemas of
+ * workflows/schemas.ts themselves; api/view-checks.ts fails to compile if a response drifts from the
+ * type the service uses.
+ * Objects are not strict here: a field the service adds before its view does is left out, not a 500.
+ */
+import { z } from 'zod';
+import { ActiveBreaker, insiderRoles, RiskAssessment } from '../workflows/policy';
+import { refundStates } from '../workflows/refund-model';
+import {
+  ApprovalDecision,
+  CancelCommand,
+  CarrierEvent,
+  Currency,
+  MinorUnits,
+  RefundRequest,
+  Role,
+  WarehouseReceipt,
+  WarehouseScan,
+} from '../workflows/schemas';
+
+const instant = z.string().meta({ format: 'date-time' });
+
+export const RefundState = z.enum(refundStates);
+
+export const TimelineEntry = z.object({
+  seq: z.number().int().describe('position in the service-wide audit chain'),
+  at: instant,
+  kind: z.string().describe('refund_requested, carrier_event, warehouse_receipt, risk_assessed, approved, approval_rejected, state_changed, escalated, paid, …'),
+  actor: z.string().describe('who did it: an employee (employee:<id>), a carrier (carrier:<name>), the system, or the requester'),
+  data: z.unknown(),
+});
+
+export const RefundView = z
+  .object({
+    refundId: z.string(),
+    orderId: z.string(),
+    customerId: z.string(),
+    initiatedBy: z.string().describe('the employee who asked for the refund, or "customer"'),
+    requestedBy: z.string().nullable().describe('the refund service principal that relayed the request'),
+    state: RefundState,
+    amount: MinorUnits.describe('integer minor units of currency'),
+    currency: Currency,
+    since: instant.describe('when the refund entered its current state'),
+    waitingFor: z.string().nullable(),
+    stuck: z.boolean(),
+    policyVersion: z.string(),
+    evidence: z.object({
+      carrierEvents: z.array(z.object({ ...CarrierEvent.shape, receivedAt: instant })),
+      delivered: z.boolean(),
+      receipts: z.array(z.object({ ...WarehouseScan.shape, receivedAt: instant })),
+      findings: z.array(z.string()).describe('why the evidence is not clean enough to pay automatically, e.g. receipt_before_delivery'),
+      ignored: z.array(z.object({ eventId: z.string(), reason: z.string(), at: instant })),
+    }),
+    risk: RiskAssessment.extend({ assessedAt: instant })
+      .nullable()
+      .describe('the latest risk check: every reason with its points and the values that fired it, and the tripped breakers of employees on the refund'),
+    approvalRequirement: z
+      .discriminatedUnion('outcome', [
+        z.object({ outcome: z.literal('reject'), reason: z.string() }),
+        z.object({ outcome: z.literal('approve'), approvals: z.number().int().min(0), reasons: z.array(z.string()) }),
+      ])
+      .nullable(),
+    approvalsRequired: z
+      .number()
+      .int()
+      .nullable()
+      .describe('distinct approvers the refund needs (0 to 3: one more while an employee on it has a tripped breaker); null until the risk check'),
+    approvalsStillNeeded: z.number().int(),
+    approvals: z.array(
+      z.object({
+        approverId: z.string(),
+        decision: z.enum(['approve', 'reject']),
+        reason: z.string().optional(),
+        at: instant,
+        breaker: ActiveBreaker.optional().describe("the approver's circuit breaker was tripped when they approved: the refund needs one more approver"),
+      }),
+    ),
+    payout: z.object({ reference: z.string(), paidAt: instant }).nullable(),
+    outcome: z.object({ code: z.string(), message: z.string(), by: z.string().optional() }).nullable(),
+    deadlines: z.object({ next: instant.nullable(), stuckAfter: instant.nullable() }),
+    escalations: z.array(z.object({ state: RefundState, at: instant, reason: z.string() })),
+    timeline: z
+      .array(TimelineEntry)
+      .describe('every step of the refund, from its audit trail, oldest first; the latest step may appear a moment after the state changes'),
+  })
+  .meta({ id: 'Refund' });
+export type RefundView = z.infer<typeof RefundView>;
+
+export const StuckRefund = z
+  .object({
+    refundId: z.string(),
+    state: RefundState,
+    waitingFor: z.string().nullable(),
+    since: instant,
+    stuckAfter: instant.nullable(),
+    amount: MinorUnits,
+    currency: Currency,
+    customerId: z.string(),
+    initiatedBy: z.string(),
+  })
+  .meta({ id: 'StuckRefund' });
+export type StuckRefund = z.infer<typeof StuckRefund>;
+
+export const StuckList = z.object({ refunds: z.array(StuckRefund) });
+
+export const CarrierEventAccepted = z.object({
+  refundIds: z.array(z.string()).describe('the refunds that received the event'),
+  finishedRefundIds: z.array(z.string()).describe('refunds of this parcel that have already finished: the event changes nothing there'),
+});
+
+export const ScanAccepted = z.object({ refundId: z.string(), eventId: z.string() });
+
+export const AuditVerificationView = z.object({
+  ok: z.boolean(),
+  rowsChecked: z.number().int(),
+  lastSeq: z.number().int(),
+  lastHash: z.string(),
+  brokenAt: z.object({ seq: z.number().int(), refundId: z.string(), reason: z.string() }).optional(),
+});
+
+export type AuditVerification = z.infer<typeof AuditVerificationView>;
+
+export const Health = z.object({ status: z.literal('ok') });
+
+/** Every error answer: an RFC 9457 problem (application/problem+json). */
+export const Problem = z
+  .object({
+    type: z.string().describe('a URI reference naming the problem, e.g. /problems/invalid-input'),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    errors: z
+      .array(z.object({ path: z.string().describe('dotted path of the field, e.g. items.0.unitAmount'), message: z.string() }))
+      .optional()
+      .describe('invalid input: every field at fault'),
+    rule: z.string().optional().describe('refused approvals: the separation-of-duties rule, e.g. approver_is_requester'),
+    requiredRoles: z.array(z.string()).optional().describe('role_required: any of these roles may call the endpoint'),
+  })
+  .meta({ id: 'Problem' });
+export type Problem = z.infer<typeof Problem>;
+
+
+export const BreakerView = z
+  .object({
+    id: z.number().int(),
+    employeeId: z.string(),
+    trippedAs: z.enum(insiderRoles).describe('the role whose limit the employee crossed'),
+    reason: z.string().describe('the limit crossed, e.g. "51 approvals in 24 hours (limit 50)"'),
+    details: z.record(z.string(), z.unknown()).describe('the activity counted, the limits crossed and the policy version'),
+    refundId: z.string().nullable().describe('the refund whose action tripped it'),
+    trippedAt: instant,
+    liftedAt: instant.nullable().describe('null while the breaker is tripped'),
+    liftedBy: z.string().nullable().describe('the admin who lifted it'),
+    liftReason: z.string().nullable(),
+  })
+  .meta({ id: 'Breaker' });
+
+export type Breaker = z.infer<typeof BreakerView>;
+
+export const BreakerList = z.object({ breakers: z.array(BreakerView).describe('newest first; a tripped breaker has liftedAt null') });
+
+export const OpsAlertView = z
+  .object({
+    id: z.number().int(),
+    kind: z.string().describe('breaker_tripped'),
+    employeeId: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+    createdAt: instant,
+  })
+  .meta({ id: 'OpsAlert' });
+
+export type OpsAlert = z.infer<typeof OpsAlertView>;
+
+export const OpsAlertList = z.object({ alerts: z.array(OpsAlertView).describe('oldest first') });
+
+/** Request bodies: the message schemas themselves, less what the API takes from the caller's identity. */
+export const CancelBody = CancelCommand.omit({ cancelledBy: true });
+export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, ApprovalDecision, CancelBody, Role };

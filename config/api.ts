@@ -1,0 +1,90 @@
+/**
+ * The API's own configuration, read and validated once at start; a bad value stops the process
+ * with a message naming the variable. Temporal and DATABASE_URL come from worker/config.ts.
+ */
+import { msToNumber } from '@temporalio/common';
+import { z } from 'zod';
+import { ConfigError } from './worker';
+import { defaultApiLimits, type ApiLimits } from '../api/app';
+
+const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
+
+const duration = (name: string, fallbackMs: number) =>
+  z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined) return fallbackMs;
+        try {
+          const ms = msToNumber(value as Parameters<typeof msToNumber>[0]);
+          if (ms > 0) return ms;
+        } catch {
+          // reported below
+        }
+        ctx.addIssue({ code: 'custom', message: `${name} must be a duration such as "30s", "1 minute" or "5m"` });
+        return z.NEVER;
+      }),
+  );
+
+const integer = (name: string, fallback: number, min: number, max: number) =>
+  z.preprocess(
+    unsetIfEmpty,
+    z.coerce
+      .number({ error: `${name} must be a number` })
+      .int(`${name} must be a whole number`)
+      .min(min, `${name} must be at least ${min}`)
+      .max(max, `${name} must be at most ${max}`)
+      .default(fallback),
+  );
+
+const ApiEnv = z.object({
+  HOST: z.preprocess(unsetIfEmpty, z.string().min(1).default('127.0.0.1')),
+  PORT: integer('PORT', 3000, 0, 65535),
+  CARRIER_WEBHOOK_SECRET: z.preprocess(
+    unsetIfEmpty,
+    z.string().min(32, 'CARRIER_WEBHOOK_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  ),
+  REFUNDS_API_RATE_LIMIT: integer('REFUNDS_API_RATE_LIMIT', defaultApiLimits.rateLimitMax, 1, 1_000_000),
+  REFUNDS_API_RATE_WINDOW: duration('REFUNDS_API_RATE_WINDOW', defaultApiLimits.rateLimitWindowMs),
+  REFUNDS_API_BODY_LIMIT: integer('REFUNDS_API_BODY_LIMIT', defaultApiLimits.bodyLimitBytes, 1024, 50 * 1024 * 1024),
+  REFUNDS_API_HANDLER_TIMEOUT: duration('REFUNDS_API_HANDLER_TIMEOUT', defaultApiLimits.handlerTimeoutMs),
+  REFUNDS_API_REQUEST_TIMEOUT: duration('REFUNDS_API_REQUEST_TIMEOUT', defaultApiLimits.requestTimeoutMs),
+});
+
+export interface ApiConfig {
+  host: string;
+  port: number;
+  /** Undefined only where the caller supplies one (npm start's demo secret). */
+  carrierWebhookSecret: string | undefined;
+  limits: ApiLimits;
+}
+
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+  const parsed = ApiEnv.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid API configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const vars = parsed.data;
+  return {
+    host: vars.HOST,
+    port: vars.PORT,
+    carrierWebhookSecret: vars.CARRIER_WEBHOOK_SECRET,
+    limits: {
+      rateLimitMax: vars.REFUNDS_API_RATE_LIMIT,
+      rateLimitWindowMs: vars.REFUNDS_API_RATE_WINDOW,
+      bodyLimitBytes: vars.REFUNDS_API_BODY_LIMIT,
+      handlerTimeoutMs: vars.REFUNDS_API_HANDLER_TIMEOUT,
+      requestTimeoutMs: vars.REFUNDS_API_REQUEST_TIMEOUT,
+    },
+  };
+}
+
+/** The carrier secret, which a production API must be given. */
+export function requireCarrierSecret(config: ApiConfig): string {
+  if (!config.carrierWebhookSecret) {
+    throw new ConfigError('CARRIER_WEBHOOK_SECRET must be set: the secret carriers sign their webhooks with (at least 32 characters)');
+  }
+  return config.carrierWebhookSecret;
+}

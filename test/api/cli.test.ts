@@ -1,0 +1,183 @@
+/**
+ * The real `refunds` binary as a child process: principal management against the test database,
+ * and an approver's and an operations analyst's commands against the API listening on a port.
+ * Exit codes are part of the contract scripts rely on.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authenticate } from '../../store/principals';
+import type { RefundRequest } from '../../workflows/schemas';
+import { startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
+import { tripBreaker } from '../support/breakers';
+import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
+import { testStack, uniqueId } from '../support/stack';
+
+const refundsBin = fileURLToPath(new URL('../../client/cli/refunds.mjs', import.meta.url));
+
+let api: ApiHarness;
+let baseUrl: string;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `refunds <args>` with only the environment given (plus PATH), as a script would. */
+function refunds(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      refundsBin,
+      args,
+      { env: { PATH: process.env.PATH ?? '', REFUNDS_API_URL: baseUrl, ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  api = await startApiHarness();
+  baseUrl = await api.listen();
+});
+afterAll(async () => api?.close());
+
+describe('refunds principal', () => {
+  const db = () => ({ DATABASE_URL: testStack().databaseUrl });
+
+  it('adds a principal and prints its key once as JSON; the key authenticates', async () => {
+    const id = uniqueId('emp-approver');
+    const added = await refunds(['principal', 'add', id, '--role', 'approver', '--role', 'ops', '--approval-limit', '1000.00', '--json'], db());
+    expect(added.code, added.stderr).toBe(0);
+    const output = JSON.parse(added.stdout) as { id: string; apiKey: string };
+    expect(output).toMatchObject({ id, apiKey: expect.stringMatching(/^rk_[A-Za-z0-9_-]{43}$/), roles: ['approver', 'ops'], approvalLimit: '1000.00' });
+    expect(await authenticate(api.h.pool, output.apiKey)).toMatchObject({ id, roles: ['approver', 'ops'] });
+    // Only the hash is stored.
+    const stored = await api.h.pool.query('SELECT key_hash FROM api_keys WHERE principal_id = $1', [id]);
+    expect(stored.rows[0].key_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(stored.rows)).not.toContain(output.apiKey);
+
+    const again = await refunds(['principal', 'add', id, '--role', 'ops'], db());
+    expect(again.code).toBe(3);
+    expect(again.stderr).toContain('already exists');
+
+    const list = await refunds(['principal', 'list', '--json'], db());
+    expect(JSON.parse(list.stdout).principals).toContainEqual(expect.objectContaining({ id, activeKeys: 1, revokedAt: null }));
+
+    const revoked = await refunds(['principal', 'revoke', id], db());
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(await authenticate(api.h.pool, output.apiKey)).toBeUndefined();
+    expect((await refunds(['principal', 'revoke', uniqueId('nobody')], db())).code).toBe(4);
+  });
+
+  it('refuses bad input with exit code 2, naming what is wrong', async () => {
+    const noLimit = await refunds(['principal', 'add', uniqueId('emp'), '--role', 'approver'], db());
+    expect(noLimit.code).toBe(2);
+    expect(noLimit.stderr).toContain('approvalLimit: an approver needs an approval limit');
+    const badRole = await refunds(['principal', 'add', uniqueId('emp'), '--role', 'superuser'], db());
+    expect(badRole.code).toBe(2);
+    expect(badRole.stderr).toContain('superuser');
+    const badLimit = await refunds(['principal', 'add', uniqueId('emp'), '--role', 'approver', '--approval-limit', '1,000'], db());
+    expect(badLimit.code).toBe(2);
+    expect(badLimit.stderr).toContain('approvalLimit');
+  });
+});
+
+describe('an approver and an operations analyst at work', () => {
+  let request: RefundRequest;
+  let approver: TestPrincipal;
+  let requester: TestPrincipal;
+  let ops: TestPrincipal;
+
+  beforeAll(async () => {
+    [approver, requester, ops] = await Promise.all([
+      api.principal('emp-approver', ['approver'], '1000.00'),
+      api.principal('emp-requester', ['approver'], '1000.00'),
+      api.principal('emp-ops', ['ops']),
+    ]);
+    request = refundOf(45_000, { initiatedBy: requester.id });
+    await api.h.refunds.requestRefund(request);
+    await api.h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+    await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+    await api.h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scanner');
+    await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+  });
+
+  it('shows a refund as a readable summary with its timeline', async () => {
+    const shown = await refunds(['show', request.refundId], { REFUNDS_API_KEY: ops.apiKey });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain(`Refund ${request.refundId}`);
+    expect(shown.stdout).toMatch(/state\s+awaiting_approval/);
+    expect(shown.stdout).toMatch(/amount\s+450\.00 USD/);
+    expect(shown.stdout).toMatch(/waiting for\s+1 more approval/);
+    expect(shown.stdout).toMatch(/warehouse_receipt\s+employee:emp-scanner/);
+  });
+
+  it('refuses the requester as approver with exit code 3 and the rule', async () => {
+    const refused = await refunds(['approve', request.refundId], { REFUNDS_API_KEY: requester.apiKey });
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('rule: approver_is_requester');
+  });
+
+  it('approves as the caller, and prints JSON for scripts', async () => {
+    const approved = await refunds(['approve', request.refundId, '--reason', 'receipt matches', '--json'], { REFUNDS_API_KEY: approver.apiKey });
+    expect(approved.code, approved.stderr).toBe(0);
+    const refund = JSON.parse(approved.stdout);
+    expect(['paying', 'refunded']).toContain(refund.state);
+    expect(refund.approvals).toEqual([expect.objectContaining({ approverId: approver.id, decision: 'approve', reason: 'receipt matches' })]);
+  });
+
+  it('lists stuck refunds and verifies the audit trail for operations', async () => {
+    const stuck = await refunds(['stuck', '--older-than', 'PT0S', '--state', 'awaiting_approval', '--json'], { REFUNDS_API_KEY: ops.apiKey });
+    expect(stuck.code, stuck.stderr).toBe(0);
+    expect(JSON.parse(stuck.stdout)).toHaveProperty('refunds');
+    const audit = await refunds(['audit', 'verify'], { REFUNDS_API_KEY: ops.apiKey });
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(audit.stdout).toMatch(/^Audit trail verified: \d+ rows/);
+  });
+
+  it.each([
+    ['an unknown refund', ['show', 'r-no-such-refund'], 'ops', 4],
+    ['no API key', ['show', 'r-no-such-refund'], undefined, 5],
+    ['a revoked-looking key', ['show', 'r-no-such-refund'], 'bogus', 5],
+    ['a role the command needs', ['stuck'], 'approver', 3],
+    ['a malformed duration', ['stuck', '--older-than', 'two hours'], 'ops', 2],
+    ['an unknown command', ['refund-everything'], 'ops', 2],
+    ['a missing option', ['reject', 'r-1'], 'approver', 2],
+  ] as const)('exits with its code for %s', async (_what, args, who, code) => {
+    const key = who === 'ops' ? ops.apiKey : who === 'approver' ? approver.apiKey : who === 'bogus' ? `rk_${'B'.repeat(43)}` : undefined;
+    const result = await refunds([...args], key ? { REFUNDS_API_KEY: key } : {});
+    expect(result.code, result.stderr).toBe(code);
+  });
+});
+
+describe('an admin and operations on circuit breakers', () => {
+  it('lists a tripped breaker and the alert, lifts it as the admin, and exits 3 when there is nothing to lift or the caller may not', async () => {
+    const employee = uniqueId('emp-agent');
+    const [admin, ops] = await Promise.all([api.principal('emp-admin', ['admin']), api.principal('emp-ops', ['ops'])]);
+    const breaker = await tripBreaker(api.h.pool, employee, 'initiator');
+
+    const listed = await refunds(['breaker', 'list', employee], { REFUNDS_API_KEY: ops.apiKey });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/tripped\s+as\s+limit crossed/);
+    expect(listed.stdout).toMatch(/initiator\s+3 refunds initiated in 24 hours \(limit 2\).*TRIPPED/);
+    const alerts = await refunds(['alerts', '--limit', '1000', '--json'], { REFUNDS_API_KEY: ops.apiKey });
+    expect(alerts.code, alerts.stderr).toBe(0);
+    expect((JSON.parse(alerts.stdout).alerts as Array<{ employeeId: string }>).filter((a) => a.employeeId === employee)).toHaveLength(1);
+
+    const byOps = await refunds(['breaker', 'lift', employee, '--reason', 'looks fine'], { REFUNDS_API_KEY: ops.apiKey });
+    expect(byOps.code).toBe(3);
+    const noReason = await refunds(['breaker', 'lift', employee], { REFUNDS_API_KEY: admin.apiKey });
+    expect(noReason.code).toBe(2);
+
+    const lifted = await refunds(['breaker', 'lift', employee, '--reason', 'checked with the team lead', '--json'], { REFUNDS_API_KEY: admin.apiKey });
+    expect(lifted.code, lifted.stderr).toBe(0);
+    expect(JSON.parse(lifted.stdout)).toMatchObject({ id: breaker.id, employeeId: employee, liftedBy: admin.id, liftReason: 'checked with the team lead' });
+
+    const again = await refunds(['breaker', 'lift', employee, '--reason', 'again', '--json'], { REFUNDS_API_KEY: admin.apiKey });
+    expect(again.code).toBe(3);
+    expect(JSON.parse(again.stderr).error).toMatchObject({ type: '/problems/breaker-not-tripped', status: 409 });
+    const history = await refunds(['breaker', 'list', employee, '--json'], { REFUNDS_API_KEY: admin.apiKey });
+    expect(JSON.parse(history.stdout).breakers).toEqual([expect.objectContaining({ id: breaker.id, liftedBy: admin.id })]);
+  });
+});

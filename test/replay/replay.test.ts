@@ -1,0 +1,113 @@
+/**
+ * Replay: refunds live for weeks, so a workflow change must replay every history already
+ * recorded. Histories of refunds that went through each path are kept in test/histories/ and
+ * replayed against the current workflow code; a non-deterministic change fails here, not in
+ * production. `RECORD_HISTORIES=1 npx vitest run test/replay.test.ts` records the scenarios with
+ * the current code into new files (`<scenario>.<RECORD_LABEL or today>.json`) beside the old
+ * ones, which stay: refunds started under every earlier version must keep replaying.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refundWorkflowId } from '../../workflows/messages';
+import { approver, carrierEvent, fastPolicy, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
+import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
+import { testStack } from '../support/stack';
+
+const historiesDir = fileURLToPath(new URL('./histories/', import.meta.url));
+const recording = process.env.RECORD_HISTORIES === '1';
+let h: RefundHarness;
+
+beforeAll(async () => {
+  h = await startRefundHarness();
+});
+afterAll(async () => h?.close());
+
+/** Paths worth keeping: each tier, stuck, expiry, cancel, rejection, out-of-order evidence. */
+type Recorded = string | { refundId: string; temporal: RefundHarness['temporal']; close(): Promise<void> };
+const scenarios: Record<string, () => Promise<Recorded>> = {
+  async 'two-approvals'() {
+    const request = refundRequest({ items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }] });
+    await h.refunds.requestRefund(request);
+    await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request, { scannedAt: new Date(Date.now() + 1000).toISOString() }), 'emp-scan-1');
+    await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+    await h.refunds.recordCarrierEvent(carrierEvent(request, 'in_transit'));
+    await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    await h.refunds.approve(request.refundId, approver('emp-a'));
+    await h.refunds.approve(request.refundId, approver('emp-b'));
+    await h.refunds.waitForState(request.refundId, ['refunded']);
+    return request.refundId;
+  },
+  async 'stuck-then-paid'() {
+    const request = refundOf(4_000);
+    await h.refunds.requestRefund(request);
+    await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+    await new Promise((r) => setTimeout(r, 2_500));
+    await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+    await h.refunds.waitForState(request.refundId, ['refunded']);
+    return request.refundId;
+  },
+  async 'expired'() {
+    const request = refundOf(4_000);
+    await h.refunds.requestRefund(request);
+    await h.refunds.waitForState(request.refundId, ['expired'], 15_000);
+    return request.refundId;
+  },
+  async 'paid-on-carrier-acceptance'() {
+    const acceptance = await startRefundHarness({
+      policy: { ...fastPolicy, version: 'replay-acceptance', refundTiming: 'on_carrier_acceptance', amounts: { ...fastPolicy.amounts, carrierAcceptanceMax: '50.00' } },
+    });
+    try {
+      const request = refundOf(3_000);
+      await acceptance.refunds.requestRefund(request);
+      await acceptance.refunds.recordCarrierEvent(carrierEvent(request, 'accepted'));
+      await acceptance.refunds.waitForState(request.refundId, ['refunded']);
+      return { refundId: request.refundId, temporal: acceptance.temporal, close: () => acceptance.close() };
+    } catch (error) {
+      await acceptance.close();
+      throw error;
+    }
+  },
+  async 'cancelled-and-rejected'() {
+    const request = refundOf(15_000, { return: { method: 'none' } });
+    await h.refunds.requestRefund(request);
+    await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    await h.refunds.reject(request.refundId, approver('emp-a'), 'no return, no refund');
+    await h.refunds.waitForState(request.refundId, ['rejected']);
+    return request.refundId;
+  },
+};
+
+describe('replay of recorded refund histories', () => {
+  it.runIf(recording)('records a history for every scenario', async () => {
+    mkdirSync(historiesDir, { recursive: true });
+    const label = process.env.RECORD_LABEL ?? new Date().toISOString().slice(0, 10);
+    for (const [name, run] of Object.entries(scenarios)) {
+      const file = `${historiesDir}${name}.${label}.json`;
+      if (existsSync(file)) continue;
+      const recorded = await run();
+      const { refundId, temporal } = typeof recorded === 'string' ? { refundId: recorded, temporal: h.temporal } : recorded;
+      const history = await temporal.workflow.getHandle(refundWorkflowId(refundId)).fetchHistory();
+      writeFileSync(file, historyToJSON(history));
+      if (typeof recorded !== 'string') await recorded.close();
+    }
+  }, 120_000);
+
+  const files = readdirSync(historiesDir).filter((f) => f.endsWith('.json'));
+  it('has recorded histories to replay', () => {
+    expect(files.length).toBeGreaterThanOrEqual(Object.keys(scenarios).length);
+  });
+
+  it.each(files)('replays %s deterministically', async (file) => {
+    const history = historyFromJSON(JSON.parse(readFileSync(`${historiesDir}${file}`, 'utf8')));
+    await Worker.runReplayHistory({ workflowBundle: { codePath: testStack().workflowBundlePath } }, history, file);
+  });
+
+  it('replays a refund recorded just now', async () => {
+    const refundId = (await scenarios['two-approvals']!()) as string;
+    const history = await h.temporal.workflow.getHandle(refundWorkflowId(refundId)).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: { codePath: testStack().workflowBundlePath } }, history, refundId);
+  });
+});

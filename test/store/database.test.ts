@@ -1,0 +1,216 @@
+/**
+ * The PostgreSQL side on its own, against a real server: the audit chain (append-only, retry-safe,
+ * and every kind of tampering detected), the read model's forward-only updates and stuck listing,
+ * and the payout ledger under duplicate and concurrent calls. Tampering happens in a database of
+ * its own, so the shared chain other test files verify stays intact.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAuditFacts, auditHash, verifyAuditChain } from '../../store/audit-trail';
+import { createPool, withTransaction, type Pool } from '../../store/pool';
+import { payOut, PaymentDeclinedError, type PaymentGateway, type PayoutRequest } from '../../activities/payments';
+import { getRefundRow, listStuckRefunds, upsertRefundRow } from '../../store/read-model';
+import type { ReadModelSnapshot } from '../../workflows/read-model-snapshot';
+import type { AuditFact } from '../../workflows/refund-model';
+import { migrate } from '../../store/migrate';
+import { nextId } from '../support/fixtures';
+import { testStack } from '../support/stack';
+
+let pool: Pool;
+let tamperPool: Pool;
+let tamperDb: string;
+
+beforeAll(async () => {
+  pool = createPool(testStack().databaseUrl, 5);
+  tamperDb = `audit_tamper_${process.pid}_${Date.now()}`;
+  await pool.query(`CREATE DATABASE ${tamperDb}`);
+  const url = new URL(testStack().databaseUrl);
+  url.pathname = `/${tamperDb}`;
+  await migrate(url.toString());
+  tamperPool = createPool(url.toString(), 3);
+});
+afterAll(async () => {
+  await tamperPool?.end();
+  await pool?.query(`DROP DATABASE IF EXISTS ${tamperDb}`).catch(() => undefined);
+  await pool?.end();
+});
+
+const fact = (kind: string, data: Record<string, unknown> = {}): AuditFact => ({ kind, actor: 'system', at: new Date().toISOString(), data });
+
+function snapshot(refundId: string, overrides: Partial<ReadModelSnapshot> = {}): ReadModelSnapshot {
+  const now = new Date().toISOString();
+  return {
+    refundId, workflowId: `refund-${refundId}`, orderId: 'o-1', customerId: 'c-1', initiatedBy: 'emp-1', currency: 'USD',
+    amount: 5_000, state: 'awaiting_carrier', waitingFor: 'first carrier scan of the return parcel', stateSince: now,
+    stuck: false, stuckAfter: new Date(Date.now() + 60_000).toISOString(), carrier: 'ups', trackingNumber: `T-${refundId}`,
+    policyVersion: 'test', riskScore: null, riskBand: null, approvalsRequired: null, approvalsGiven: 0, requestedAt: now,
+    progressSeq: 1, ...overrides,
+  };
+}
+
+describe('audit trail', () => {
+  it('chains rows, skips facts a retried write already stored, and refuses gaps', async () => {
+    const refundId = nextId('audit');
+    const facts = [fact('refund_requested', { amount: 5_000, note: 'ünïcødé ✓' }), fact('carrier_event', { status: 'delivered' })];
+    await withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 1, facts));
+    // The same activity retried after its first attempt had committed: nothing new.
+    expect(await withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 1, facts))).toBe(0);
+    // A retry that overlaps: only the new fact is written.
+    expect(await withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 2, [facts[1]!, fact('paid')]))).toBe(1);
+    await expect(withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 9, [fact('late')]))).rejects.toThrow(/would have a gap/);
+    const rows = await tamperPool.query('SELECT refund_seq, kind FROM audit_log WHERE refund_id = $1 ORDER BY seq', [refundId]);
+    expect(rows.rows).toEqual([
+      { refund_seq: 1, kind: 'refund_requested' },
+      { refund_seq: 2, kind: 'carrier_event' },
+      { refund_seq: 3, kind: 'paid' },
+    ]);
+    expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+  });
+
+  it('keeps one unbroken chain under concurrent writers', async () => {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => withTransaction(tamperPool, (c) => appendAuditFacts(c, nextId(`conc${i}`), 1, [fact('a'), fact('b')]))),
+    );
+    expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE', async () => {
+    await expect(tamperPool.query(`UPDATE audit_log SET actor = 'someone-else'`)).rejects.toThrow(/append-only/);
+    await expect(tamperPool.query(`DELETE FROM audit_log`)).rejects.toThrow(/append-only/);
+    await expect(tamperPool.query(`TRUNCATE audit_log`)).rejects.toThrow(/append-only/);
+  });
+
+  describe('detects tampering by someone who can switch the guard off', () => {
+    // Each case tampers, checks the verifier names the row, then puts the row back.
+    const withTriggerOff = async (sql: string, params: unknown[] = []) => {
+      await withTransaction(tamperPool, async (c) => {
+        await c.query('ALTER TABLE audit_log DISABLE TRIGGER USER');
+        await c.query(sql, params);
+        await c.query('ALTER TABLE audit_log ENABLE TRIGGER USER');
+      });
+    };
+    const victim = async () => {
+      const refundId = nextId('victim');
+      await withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 1, [fact('approved', { approverId: 'emp-a' }), fact('paid', { amount: 100 })]));
+      const row = await tamperPool.query('SELECT * FROM audit_log WHERE refund_id = $1 ORDER BY seq LIMIT 1', [refundId]);
+      return row.rows[0] as { seq: number; refund_id: string; data: unknown; hash: string };
+    };
+
+    it('an edited row', async () => {
+      const row = await victim();
+      await withTriggerOff(`UPDATE audit_log SET data = '{"approverId": "emp-b"}' WHERE seq = $1`, [row.seq]);
+      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: false, brokenAt: { seq: row.seq, reason: 'hash does not match the row content' } });
+      await withTriggerOff(`UPDATE audit_log SET data = $2 WHERE seq = $1`, [row.seq, JSON.stringify(row.data)]);
+      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+    });
+
+    it('an edited row whose own hash was recomputed: the next row no longer links to it', async () => {
+      const row = await victim();
+      const full = (await tamperPool.query('SELECT * FROM audit_log WHERE seq = $1', [row.seq])).rows[0];
+      const forged = auditHash({
+        seq: Number(full.seq), refundId: full.refund_id, refundSeq: full.refund_seq, kind: full.kind, actor: 'emp-x',
+        occurredAt: full.occurred_at.toISOString(), data: full.data, prevHash: full.prev_hash,
+      });
+      await withTriggerOff(`UPDATE audit_log SET actor = 'emp-x', hash = $2 WHERE seq = $1`, [row.seq, forged]);
+      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: false, brokenAt: { seq: row.seq + 1, reason: 'prev_hash does not match the previous row' } });
+      await withTriggerOff(`UPDATE audit_log SET actor = 'system', hash = $2 WHERE seq = $1`, [row.seq, row.hash]);
+      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+    });
+
+    it('a deleted row', async () => {
+      const row = await victim();
+      const full = await tamperPool.query('SELECT * FROM audit_log WHERE seq = $1', [row.seq]);
+      await withTriggerOff('DELETE FROM audit_log WHERE seq = $1', [row.seq]);
+      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: false, brokenAt: { seq: row.seq + 1, reason: `row ${row.seq} is missing` } });
+      const r = full.rows[0];
+      await withTriggerOff(
+        `INSERT INTO audit_log (seq, refund_id, refund_seq, kind, actor, occurred_at, data, recorded_at, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [r.seq, r.refund_id, r.refund_seq, r.kind, r.actor, r.occurred_at, JSON.stringify(r.data), r.recorded_at, r.prev_hash, r.hash],
+      );
+      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+    });
+  });
+});
+
+describe('read model', () => {
+  it('never lets an older write overwrite a newer one', async () => {
+    const refundId = nextId('rm');
+    await withTransaction(pool, (c) => upsertRefundRow(c, snapshot(refundId), 'hash-1'));
+    await withTransaction(pool, (c) => upsertRefundRow(c, snapshot(refundId, { state: 'awaiting_warehouse', progressSeq: 3 }), undefined));
+    await withTransaction(pool, (c) => upsertRefundRow(c, snapshot(refundId, { state: 'awaiting_carrier', progressSeq: 2 }), undefined));
+    expect((await getRefundRow(pool, refundId))?.state).toBe('awaiting_warehouse');
+  });
+
+  it('refuses a second request with the same refund id and a different body', async () => {
+    const refundId = nextId('rm');
+    expect(await withTransaction(pool, (c) => upsertRefundRow(c, snapshot(refundId), 'hash-1'))).toBe(true);
+    expect(await withTransaction(pool, (c) => upsertRefundRow(c, snapshot(refundId, { progressSeq: 5 }), 'hash-2'))).toBe(false);
+  });
+
+  it('lists refunds past their state’s limit, or older than asked, oldest first', async () => {
+    const now = Date.now();
+    const ago = (minutes: number) => new Date(now - minutes * 60_000).toISOString();
+    const tag = nextId('stuck');
+    const rows = [
+      snapshot(`${tag}-a`, { state: 'awaiting_warehouse', stateSince: ago(300), stuckAfter: ago(60) }),
+      snapshot(`${tag}-b`, { state: 'awaiting_approval', stateSince: ago(600), stuckAfter: ago(30) }),
+      snapshot(`${tag}-c`, { state: 'awaiting_approval', stateSince: ago(120), stuckAfter: ago(-60) }),
+      snapshot(`${tag}-d`, { state: 'refunded', stateSince: ago(900), stuckAfter: null }),
+    ];
+    for (const row of rows) await withTransaction(pool, (c) => upsertRefundRow(c, row, 'h'));
+    const mine = (list: Array<{ refundId: string }>) => list.map((r) => r.refundId).filter((id) => id.startsWith(tag));
+    expect(mine(await listStuckRefunds(pool, { limit: 1000 }))).toEqual([`${tag}-b`, `${tag}-a`]);
+    expect(mine(await listStuckRefunds(pool, { olderThanMs: 100 * 60_000, limit: 1000 }))).toEqual([`${tag}-b`, `${tag}-a`, `${tag}-c`]);
+    expect(mine(await listStuckRefunds(pool, { olderThanMs: 100 * 60_000, states: ['awaiting_approval'], limit: 1000 }))).toEqual([`${tag}-b`, `${tag}-c`]);
+  });
+});
+
+describe('payout ledger', () => {
+  /** A processor that honours idempotency keys and answers every call, including repeats, with success. */
+  class AnswersTwice implements PaymentGateway {
+    readonly name = 'answers-twice';
+    charges = new Map<string, number>();
+    async pay(request: PayoutRequest) {
+      this.charges.set(request.idempotencyKey, 1);
+      await new Promise((r) => setTimeout(r, 20));
+      return { reference: `ref-${request.refundId}` };
+    }
+  }
+  const input = (refundId: string, amount = 7_500) => ({ refundId, customerId: 'c-1', amount, currency: 'EUR' });
+  const ledger = async (refundId: string) =>
+    (await pool.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [refundId])).rows;
+
+  it('writes one ledger pair however many times the payout runs, even concurrently', async () => {
+    const refundId = nextId('pay');
+    const gateway = new AnswersTwice();
+    const results = await Promise.all([payOut(pool, gateway, input(refundId)), payOut(pool, gateway, input(refundId)), payOut(pool, gateway, input(refundId))]);
+    expect(new Set(results.map((r) => r.reference))).toEqual(new Set([`ref-${refundId}`]));
+    expect(await payOut(pool, gateway, input(refundId))).toEqual({ reference: `ref-${refundId}` });
+    expect(await ledger(refundId)).toEqual([{ direction: 'credit', amount: 7_500 }, { direction: 'debit', amount: 7_500 }]);
+    const payout = await pool.query('SELECT status, attempts FROM payouts WHERE refund_id = $1', [refundId]);
+    expect(payout.rows).toEqual([{ status: 'paid', attempts: 4 }]);
+  });
+
+  it('records a decline, writes no ledger entry, and does not call the gateway again', async () => {
+    const refundId = nextId('pay');
+    let calls = 0;
+    const declining: PaymentGateway = {
+      name: 'declining',
+      async pay() {
+        calls++;
+        throw new PaymentDeclinedError('insufficient_funds', 'the merchant account is short of funds');
+      },
+    };
+    await expect(payOut(pool, declining, input(refundId))).rejects.toMatchObject({ type: 'PaymentDeclined', nonRetryable: true });
+    await expect(payOut(pool, declining, input(refundId))).rejects.toMatchObject({ type: 'PaymentDeclined' });
+    expect(calls).toBe(1);
+    expect(await ledger(refundId)).toEqual([]);
+  });
+
+  it('refuses to pay a refund a different amount from the one already recorded', async () => {
+    const refundId = nextId('pay');
+    await payOut(pool, new AnswersTwice(), input(refundId, 1_000));
+    await expect(payOut(pool, new AnswersTwice(), input(refundId, 2_000))).rejects.toMatchObject({ type: 'PayoutMismatch' });
+    expect(await ledger(refundId)).toHaveLength(2);
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * A worker process dies (SIGKILL) after the gateway has moved the money but before the payout
+ * is recorded. Another worker takes over: it asks the gateway again with the same idempotency
+ * key, records the payout once, and the customer is paid exactly once.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
+import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
+import { chargesFor, installFakeProcessor, ScriptedGateway } from '../support/scripted-gateway';
+import { startDyingWorker, type ChildWorker } from '../support/child-worker';
+
+let h: RefundHarness;
+let child: ChildWorker | undefined;
+
+beforeAll(async () => {
+  h = await startRefundHarness({ startWorker: false });
+  await installFakeProcessor(h.pool);
+});
+afterAll(async () => {
+  child?.proc.kill('SIGKILL');
+  await h?.close();
+});
+
+it('pays exactly once when the worker is killed mid-payout', async () => {
+  child = await startDyingWorker(h.taskQueue, 'payout_charged');
+  const request = refundOf(4_200);
+  await h.refunds.requestRefund(request);
+  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+  await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+  await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+
+  // Wait until the processor has charged the card: the worker is now stuck waiting for its answer.
+  const deadline = Date.now() + 20_000;
+  while ((await chargesFor(h.pool, request.refundId)) === 0) {
+    if (Date.now() > deadline) throw new Error('the child worker never reached the gateway');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.proc.kill('SIGKILL');
+  await child.exited;
+  const before = await h.pool.query('SELECT status FROM payouts WHERE refund_id = $1', [request.refundId]);
+  expect(before.rows).toEqual([{ status: 'pending' }]);
+
+  await h.startWorker(new ScriptedGateway(h.pool, 'ok'));
+  const done = await h.refunds.waitForState(request.refundId, ['refunded'], 30_000);
+  expect(done.payout?.reference).toBe(`ch_${request.refundId}`);
+  expect(await chargesFor(h.pool, request.refundId)).toBe(1);
+  const ledger = await h.pool.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [request.refundId]);
+  expect(ledger.rows).toEqual([{ direction: 'credit', amount: 4_200 }, { direction: 'debit', amount: 4_200 }]);
+  const payout = await h.pool.query('SELECT status, attempts FROM payouts WHERE refund_id = $1', [request.refundId]);
+  expect(payout.rows).toEqual([{ status: 'paid', attempts: 2 }]);
+  const calls = await h.pool.query('SELECT outcome FROM fake_processor.calls WHERE idempotency_key = $1 ORDER BY id', [`refund-payout:${request.refundId}`]);
+  expect(calls.rows.map((r) => r.outcome)).toEqual(['hang_after_charge', 'ok']);
+});

@@ -1,0 +1,282 @@
+/**
+ * The refund workflow end to end on the real Temporal dev server and real PostgreSQL, through
+ * the typed client: every approval tier, every refusal, duplicates, out-of-order events, timers,
+ * cancel, and a payment gateway that times out, declines or answers twice.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyAuditChain } from '../../store/audit-trail';
+import { ApprovalRefusedError, CancelRefusedError, InvalidInputError, RefundConflictError, RefundNotFoundError } from '../../client';
+import { refundWorkflowId } from '../../workflows/messages';
+import type { RefundRequest } from '../../workflows/schemas';
+import { approver, carrierEvent, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
+import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
+import { chargesFor, installFakeProcessor, ScriptedGateway } from '../support/scripted-gateway';
+
+let h: RefundHarness;
+let gateway: ScriptedGateway;
+
+beforeAll(async () => {
+  h = await startRefundHarness({ gateway: (pool) => (gateway = new ScriptedGateway(pool)) });
+  await installFakeProcessor(h.pool);
+});
+afterAll(async () => h?.close());
+
+/** Requests a refund and delivers matching evidence: the carrier delivers, then the warehouse scans. */
+async function withEvidence(request: RefundRequest, scannedBy = 'emp-scan-1') {
+  await h.refunds.requestRefund(request);
+  await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
+  await h.refunds.recordCarrierEvent(carrierEvent(request, 'in_transit', { occurredAt: new Date(Date.now() - 120_000).toISOString() }));
+  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered', { occurredAt: new Date(Date.now() - 60_000).toISOString() }));
+  await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+  await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), scannedBy);
+}
+
+async function ledgerOf(refundId: string) {
+  const result = await h.pool.query('SELECT account, direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [refundId]);
+  return result.rows;
+}
+
+async function auditKinds(refundId: string) {
+  return (await h.refunds.auditTrail(refundId)).map((r) => r.kind);
+}
+
+describe('approval tiers', () => {
+  it('pays a small, clean, low-risk refund with no human approval', async () => {
+    const request = refundOf(4_500);
+    await withEvidence(request);
+    const done = await h.refunds.waitForState(request.refundId, ['refunded']);
+    expect(done).toMatchObject({ approvalsRequired: 0, approvals: [], risk: { band: 'low' }, payout: { reference: `ch_${request.refundId}` } });
+    expect(await ledgerOf(request.refundId)).toEqual([
+      { account: 'gateway:fake-processor', direction: 'credit', amount: 4_500 },
+      { account: 'refunds_expense', direction: 'debit', amount: 4_500 },
+    ]);
+    expect(await chargesFor(h.pool, request.refundId)).toBe(1);
+    const row = await h.refunds.getRefundRow(request.refundId);
+    expect(row).toMatchObject({ state: 'refunded', amount: 4_500, currency: 'USD', approvalsGiven: 0, riskBand: 'low' });
+    expect(await auditKinds(request.refundId)).toEqual(
+      expect.arrayContaining(['refund_requested', 'carrier_event', 'warehouse_receipt', 'risk_assessed', 'paid']),
+    );
+  });
+
+  it('needs one approval between 100.00 and 1,000.00', async () => {
+    const request = refundOf(50_000);
+    await withEvidence(request);
+    const waiting = await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    expect(waiting).toMatchObject({ approvalsRequired: 1, approvalsStillNeeded: 1, waitingFor: '1 more approval' });
+    const after = await h.refunds.approve(request.refundId, approver('emp-approver-1'), 'receipt matches');
+    expect(after.state).toBe('paying');
+    const done = await h.refunds.waitForState(request.refundId, ['refunded']);
+    expect(done.approvals).toEqual([expect.objectContaining({ approverId: 'emp-approver-1', decision: 'approve', reason: 'receipt matches' })]);
+  });
+
+  it('needs two distinct approvers above 1,000.00', async () => {
+    const request = refundRequest({
+      items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }],
+    });
+    await withEvidence(request);
+    await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    const first = await h.refunds.approve(request.refundId, approver('emp-approver-1'));
+    expect(first).toMatchObject({ state: 'awaiting_approval', approvalsRequired: 2, approvalsStillNeeded: 1 });
+    await expect(h.refunds.approve(request.refundId, approver('emp-approver-1'))).rejects.toMatchObject({ rule: 'approver_already_decided' });
+    const second = await h.refunds.approve(request.refundId, approver('emp-approver-2'));
+    expect(second.state).toBe('paying');
+    await h.refunds.waitForState(request.refundId, ['refunded']);
+    expect(await chargesFor(h.pool, request.refundId)).toBe(1);
+  });
+
+  it('rejects the refund on any approver’s rejection, and pays nothing', async () => {
+    const request = refundOf(50_000);
+    await withEvidence(request);
+    await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    const rejected = await h.refunds.reject(request.refundId, approver('emp-approver-1'), 'customer is on the watch list');
+    expect(rejected).toMatchObject({ state: 'rejected', outcome: { code: 'approver_rejected', by: 'emp-approver-1' } });
+    expect(await ledgerOf(request.refundId)).toEqual([]);
+  });
+});
+
+describe('separation of duties, checked inside the workflow', () => {
+  const request = refundOf(150_000, { initiatedBy: 'emp-requester' });
+  beforeAll(async () => {
+    await withEvidence(request, 'emp-scanner');
+    await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+  });
+
+  it.each([
+    ['the requester', approver('emp-requester'), 'approver_is_requester'],
+    ['the scanner', approver('emp-scanner'), 'approver_is_scanner'],
+    ['an approver whose limit is below the amount', approver('emp-junior', 100_000), 'approval_limit_below_amount'],
+    ['someone without the approver role', approver('emp-ops', 10_000_000, ['ops']), 'approver_role_required'],
+  ] as const)('refuses %s with the rule it broke', async (_who, person, rule) => {
+    const refusal = await h.refunds.approve(request.refundId, person).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(ApprovalRefusedError);
+    expect(refusal).toMatchObject({ code: 'approval_refused', rule });
+  });
+
+  it('leaves no trace of a refused approval and keeps waiting', async () => {
+    const status = await h.refunds.getRefund(request.refundId);
+    expect(status).toMatchObject({ state: 'awaiting_approval', approvals: [], approvalsStillNeeded: 2 });
+    expect(await auditKinds(request.refundId)).not.toContain('approved');
+  });
+
+  it('refuses any approval while the refund is not awaiting approval', async () => {
+    const early = refundOf(50_000);
+    await h.refunds.requestRefund(early);
+    await h.refunds.waitForState(early.refundId, ['awaiting_carrier']);
+    await expect(h.refunds.approve(early.refundId, approver('emp-approver-1'))).rejects.toMatchObject({ rule: 'not_awaiting_approval' });
+  });
+
+  it('refuses an approval on a refund that has finished', async () => {
+    const paid = refundOf(4_000);
+    await withEvidence(paid);
+    await h.refunds.waitForState(paid.refundId, ['refunded']);
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(h.refunds.approve(paid.refundId, approver('emp-approver-1'))).rejects.toMatchObject({ rule: 'not_awaiting_approval' });
+  });
+});
+
+describe('evidence', () => {
+  it('ignores duplicate events by id and handles delivery reported before transit', async () => {
+    const request = refundOf(4_000);
+    await h.refunds.requestRefund(request);
+    await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
+    const delivered = carrierEvent(request, 'delivered', { occurredAt: new Date(Date.now() - 60_000).toISOString() });
+    await h.refunds.recordCarrierEvent(delivered);
+    await h.refunds.recordCarrierEvent(delivered);
+    await h.refunds.recordCarrierEvent(carrierEvent(request, 'in_transit', { occurredAt: new Date(Date.now() - 600_000).toISOString() }));
+    await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+    const receipt = matchingReceipt(request);
+    await h.refunds.recordWarehouseScan(request.refundId, receipt, 'emp-scan-1');
+    await h.refunds.recordWarehouseScan(request.refundId, receipt, 'emp-scan-1');
+    const done = await h.refunds.waitForState(request.refundId, ['refunded']);
+    expect(done.evidence.carrierEvents.map((e) => e.status)).toEqual(['delivered', 'in_transit']);
+    expect(done.evidence.receipts).toHaveLength(1);
+    const kinds = await auditKinds(request.refundId);
+    expect(kinds.filter((k) => k === 'carrier_event')).toHaveLength(2);
+    expect(kinds.filter((k) => k === 'warehouse_receipt')).toHaveLength(1);
+  });
+
+  it('sends a receipt scanned before the carrier delivered to two approvers', async () => {
+    const request = refundOf(4_000);
+    await h.refunds.requestRefund(request);
+    await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
+    await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request, { scannedAt: new Date(Date.now() - 3_600_000).toISOString() }), 'emp-scan-1');
+    await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered', { occurredAt: new Date().toISOString() }));
+    const waiting = await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    expect(waiting.evidence.findings).toContain('receipt_before_delivery');
+    expect(waiting.approvalsRequired).toBe(2);
+  });
+
+  it('refuses a malformed event before sending it, naming the field', async () => {
+    const request = refundOf(4_000);
+    const bad = { ...carrierEvent(request, 'delivered'), weightGrams: -3 };
+    const error = await h.refunds.recordCarrierEvent(bad).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as InvalidInputError).issues[0]?.path).toBe('weightGrams');
+  });
+
+  it('answers not-found for a parcel no refund is waiting for', async () => {
+    const error = await h.refunds.recordCarrierEvent(carrierEvent(refundOf(4_000), 'delivered')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RefundNotFoundError);
+  });
+});
+
+describe('requests', () => {
+  it('is idempotent by refund id: same body, same refund; different body, conflict', async () => {
+    const request = refundOf(4_000);
+    expect(await h.refunds.requestRefund(request)).toMatchObject({ created: true, workflowId: refundWorkflowId(request.refundId) });
+    // Key order does not matter: the body is compared canonically.
+    const reordered = Object.fromEntries(Object.entries(request).reverse());
+    expect(await h.refunds.requestRefund(reordered)).toMatchObject({ created: false });
+    await expect(h.refunds.requestRefund({ ...request, reason: 'something else' })).rejects.toBeInstanceOf(RefundConflictError);
+    await h.refunds.cancel(request.refundId, 'svc-returns', 'test done');
+    // Even a finished refund's id cannot be used again for a different request.
+    await expect(h.refunds.requestRefund({ ...request, reason: 'again' })).rejects.toBeInstanceOf(RefundConflictError);
+  });
+
+  it('refuses invalid input with every field at fault and starts nothing', async () => {
+    const request = refundOf(4_000);
+    const error = await h.refunds.requestRefund({ ...request, currency: 'XYZ', items: [{ ...request.items[0], unitAmount: 10.5 }] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as InvalidInputError).issues.map((i) => i.path).sort()).toEqual(['currency', 'items.0.unitAmount']);
+    await expect(h.refunds.getRefund(request.refundId)).rejects.toBeInstanceOf(RefundNotFoundError);
+  });
+});
+
+describe('timers and operations', () => {
+  it('expires when no carrier scan comes within the return window', async () => {
+    const request = refundOf(4_000);
+    await h.refunds.requestRefund(request);
+    const expired = await h.refunds.waitForState(request.refundId, ['expired'], 15_000);
+    expect(expired.outcome).toMatchObject({ code: 'return_window_elapsed' });
+    expect((await h.refunds.getRefundRow(request.refundId))?.state).toBe('expired');
+  });
+
+  it('marks a refund stuck when the warehouse is late, lists it, and carries on when the scan comes', async () => {
+    const request = refundOf(4_000);
+    await h.refunds.requestRefund(request);
+    await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
+    await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+    await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+    // The escalation reaches the read model once the workflow has written it.
+    const deadline = Date.now() + 15_000;
+    while (!(await h.refunds.getRefundRow(request.refundId))?.stuck) {
+      if (Date.now() > deadline) throw new Error('refund never became stuck');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await h.refunds.getRefund(request.refundId)).stuck).toBe(true);
+    const stuck = await h.refunds.listStuck({ limit: 1000 });
+    expect(stuck.find((r) => r.refundId === request.refundId)).toMatchObject({ state: 'awaiting_warehouse', stuck: true, waitingFor: 'warehouse receipt scan' });
+    expect(await auditKinds(request.refundId)).toContain('escalated');
+    await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+    await h.refunds.waitForState(request.refundId, ['refunded']);
+    expect((await h.refunds.listStuck({ limit: 1000 })).some((r) => r.refundId === request.refundId)).toBe(false);
+  });
+
+  it('can be cancelled before payout, and not after', async () => {
+    const request = refundOf(4_000);
+    await h.refunds.requestRefund(request);
+    const cancelled = await h.refunds.cancel(request.refundId, 'svc-returns', 'customer kept the item');
+    expect(cancelled).toMatchObject({ state: 'cancelled', outcome: { code: 'cancelled', by: 'svc-returns' } });
+    const paid = refundOf(4_000);
+    await withEvidence(paid);
+    await h.refunds.waitForState(paid.refundId, ['refunded']);
+    await expect(h.refunds.cancel(paid.refundId, 'svc-returns', 'too late')).rejects.toBeInstanceOf(CancelRefusedError);
+  });
+
+  it('publishes its state as search attributes', async () => {
+    const request = refundOf(4_000);
+    await withEvidence(request);
+    await h.refunds.waitForState(request.refundId, ['refunded']);
+    const description = await h.temporal.workflow.getHandle(refundWorkflowId(request.refundId)).describe();
+    expect(description.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value])).toEqual(
+      expect.arrayContaining([['RefundState', 'refunded'], ['RefundAmount', 4_000], ['RefundCurrency', 'USD'], ['RefundStuck', false]]),
+    );
+  });
+});
+
+describe('payout', () => {
+  it('retries a gateway that times out, and pays once', async () => {
+    const request = refundOf(4_000);
+    gateway.script(request.refundId, ['timeout_before_charge', 'timeout_after_charge']);
+    await withEvidence(request);
+    await h.refunds.waitForState(request.refundId, ['refunded'], 30_000);
+    expect(await chargesFor(h.pool, request.refundId)).toBe(1);
+    expect(await ledgerOf(request.refundId)).toHaveLength(2);
+    const payout = await h.pool.query('SELECT status, attempts FROM payouts WHERE refund_id = $1', [request.refundId]);
+    expect(payout.rows[0]).toEqual({ status: 'paid', attempts: 3 });
+  });
+
+  it('fails the refund when the gateway declines, with no ledger entry', async () => {
+    const request = refundOf(4_000);
+    gateway.script(request.refundId, ['decline']);
+    await withEvidence(request);
+    const failed = await h.refunds.waitForState(request.refundId, ['failed']);
+    expect(failed.outcome).toMatchObject({ code: 'PaymentDeclined', message: 'the card account is closed' });
+    expect(await ledgerOf(request.refundId)).toEqual([]);
+    expect(await chargesFor(h.pool, request.refundId)).toBe(0);
+  });
+
+  it('keeps the audit chain verifiable', async () => {
+    expect(await verifyAuditChain(h.pool)).toMatchObject({ ok: true });
+  });
+});
