@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import pg from 'pg';
 import { inject } from 'vitest';
+import { createPool, type Pool } from '../../store/pool';
 
 export const testNamespace = 'default';
 
@@ -37,8 +37,8 @@ export function connectNative(): Promise<NativeConnection> {
 }
 
 /** A pool on the migrated test database; end it with `pool.end()`. */
-export function newPool(max = 5): pg.Pool {
-  return new pg.Pool({ connectionString: testStack().databaseUrl, max });
+export function newPool(max = 5): Pool {
+  return createPool(testStack().databaseUrl, max);
 }
 
 /** An id no other test (or earlier run against the same stack) uses: `<prefix>-<time>-<random>`. */
