@@ -1,37 +1,22 @@
 /**
- * `refunds`: the command line for the people around a refund. Actor commands (request,
- * carrier-event, scan, approve, reject, cancel, show, stuck, audit verify, breaker, alerts) go through the HTTP API
- * with the caller's API key, so the API decides who they are; `principal` commands manage those
- * keys directly in the database and are for administrators.
- *
- * Exit codes: 0 ok, 1 unexpected failure, 2 usage or invalid input, 3 refused (403/409),
- * 4 not found, 5 not authenticated.
+ * `refunds`: the command line for the people around a refund (request, carrier-event, scan,
+ * approve, reject, cancel, show, stuck, audit verify, breaker, alerts). Every command goes through
+ * the HTTP API with the caller's API key, so the API decides who they are. Administrators manage
+ * those keys with `refunds-admin` (store/principals-cli.ts), which talks to the database.
+ * Exit codes: client/cli/runtime.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createPool, type Pool } from '../../store/pool';
+import { Command, Option } from 'commander';
 import { readLocalStack } from '../../config/local-stack';
 import { refundStates } from '../../workflows/refund-model';
-import { CarrierStatus, ItemCondition, Role, type WarehouseReceipt } from '../../workflows/schemas';
-import { InvalidInputError } from '../errors';
-import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey } from '../../store/principals';
-import { RefundApiError, RefundsApiClient } from '../refunds-api-client';
-import { showAlerts, showBreakers, showPrincipals, showRefund, showStuck, when } from './output';
-
-const EXIT = { ok: 0, unexpected: 1, usage: 2, refused: 3, notFound: 4, unauthenticated: 5 } as const;
-
-class UsageError extends Error {}
+import { CarrierStatus, ItemCondition, type WarehouseReceipt } from '../../workflows/schemas';
+import { RefundsApiClient } from '../refunds-api-client';
+import { showAlerts, showBreakers, showRefund, showStuck, when } from './output';
+import { EXIT, EXIT_CODES_HELP, jsonOption, print, runCli, UsageError } from './runtime';
 
 interface GlobalOptions {
-  json?: boolean;
   apiUrl?: string;
-}
-
-let jsonOutput = false;
-
-function print(json: unknown, human: () => string): void {
-  process.stdout.write(`${jsonOutput ? JSON.stringify(json, null, 2) : human()}\n`);
 }
 
 async function apiClient(options: GlobalOptions): Promise<RefundsApiClient> {
@@ -42,18 +27,6 @@ async function apiClient(options: GlobalOptions): Promise<RefundsApiClient> {
     ...(process.env.REFUNDS_API_KEY ? { apiKey: process.env.REFUNDS_API_KEY } : {}),
     ...(process.env.CARRIER_WEBHOOK_SECRET ? { carrierWebhookSecret: process.env.CARRIER_WEBHOOK_SECRET } : {}),
   });
-}
-
-/** The service's database: DATABASE_URL, or the embedded one of a running `npm start`. */
-async function withDatabase<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
-  const databaseUrl = process.env.DATABASE_URL || (await readLocalStack())?.databaseUrl;
-  if (!databaseUrl) throw new UsageError('set DATABASE_URL, or start the local stack with npm start');
-  const pool = createPool(databaseUrl, 2);
-  try {
-    return await work(pool);
-  } finally {
-    await pool.end();
-  }
 }
 
 async function readJson(file: string): Promise<unknown> {
@@ -79,11 +52,6 @@ const integer = (name: string) => (value: string) => {
   return Number(value);
 };
 
-function roleList(role: string, roles: string[] = []): string[] {
-  if (!Role.options.includes(role as never)) throw new InvalidArgumentError(`"${role}" is not a role; use ${Role.options.join(', ')}`);
-  return [...roles, role];
-}
-
 /** `--item "SKU CONDITION [SERIAL]"`: ids never contain spaces, so the parts cannot be confused. */
 function receiptItem(value: string, items: WarehouseReceipt['items'] = []): WarehouseReceipt['items'] {
   const [sku, condition, serialNumber, ...rest] = value.trim().split(/\s+/);
@@ -95,21 +63,17 @@ function receiptItem(value: string, items: WarehouseReceipt['items'] = []): Ware
 }
 
 export function buildProgram(): Command {
-  const program = new Command('refunds')
-    .description('Refund approvals: request, evidence, approvals, operations and principals')
-    .option('--json', 'print JSON for scripts instead of tables')
+  const program = jsonOption(new Command('refunds'))
+    .description('Refund approvals: request, evidence, approvals and operations')
     .option('--api-url <url>', 'the refund API (default: REFUNDS_API_URL, the local npm start stack, or http://127.0.0.1:3000)')
     .addHelpText(
       'after',
-      '\nEnvironment: REFUNDS_API_URL, REFUNDS_API_KEY (your API key), CARRIER_WEBHOOK_SECRET (carrier-event),\n' +
-        'DATABASE_URL (principal commands; default: the running local stack).\n' +
-        'Exit codes: 0 ok, 1 unexpected, 2 usage or invalid input, 3 refused, 4 not found, 5 not authenticated.',
+      '\nEnvironment: REFUNDS_API_URL, REFUNDS_API_KEY (your API key), CARRIER_WEBHOOK_SECRET (carrier-event).\n' +
+        'API principals and their keys: refunds-admin principal --help.\n' +
+        EXIT_CODES_HELP,
     )
     .showSuggestionAfterError()
     .exitOverride();
-  program.hook('preAction', () => {
-    jsonOutput = Boolean(program.opts<GlobalOptions>().json);
-  });
   const api = () => apiClient(program.opts<GlobalOptions>());
 
   program
@@ -252,100 +216,7 @@ export function buildProgram(): Command {
       print({ alerts }, () => showAlerts(alerts));
     });
 
-  const principal = program.command('principal').description('API principals and their keys (administrators; talks to the database)');
-  principal
-    .command('add')
-    .description('create a principal and print its API key, once')
-    .argument('<id>', 'employee or service id')
-    .addOption(new Option('--role <role>', `a role (repeat for several): ${Role.options.join(', ')}`).argParser(roleList).makeOptionMandatory())
-    .option('--approval-limit <amount>', "approvers: the largest refund they may approve, in major units of the refund's currency, e.g. 1000.00")
-    .action(async (id: string, options: { role: Array<(typeof Role.options)[number]>; approvalLimit?: string }) => {
-      const { principal: added, apiKey } = await withDatabase((pool) =>
-        addPrincipal(pool, { id, roles: options.role, ...(options.approvalLimit !== undefined ? { approvalLimit: options.approvalLimit } : {}) }),
-      );
-      print({ id: added.id, apiKey, roles: added.roles, approvalLimit: added.approvalLimit }, () =>
-        [`Principal ${added.id} (${added.roles.join(', ')}${added.approvalLimit ? `, approval limit ${added.approvalLimit}` : ''})`, `API key (shown once): ${apiKey}`].join('\n'),
-      );
-    });
-  principal
-    .command('revoke')
-    .description('revoke a principal and all its API keys, at once')
-    .argument('<id>')
-    .action(async (id: string) => {
-      const revoked = await withDatabase((pool) => revokePrincipal(pool, id));
-      print(revoked, () => `Principal ${revoked.id} revoked at ${when(revoked.revokedAt)}`);
-    });
-  principal
-    .command('rotate-key')
-    .description("revoke a principal's keys and print a new one, once")
-    .argument('<id>')
-    .action(async (id: string) => {
-      const apiKey = await withDatabase((pool) => rotateApiKey(pool, id));
-      print({ id, apiKey }, () => `New API key for ${id} (shown once; the old keys no longer work): ${apiKey}`);
-    });
-  principal
-    .command('list')
-    .description('list principals')
-    .action(async () => {
-      const principals = await withDatabase(listPrincipals);
-      print({ principals }, () => showPrincipals(principals));
-    });
-
   return program;
 }
 
-function exitCodeFor(error: unknown): number {
-  if (error instanceof UsageError || error instanceof InvalidInputError) return EXIT.usage;
-  if (error instanceof PrincipalError) return error.code === 'principal_not_found' ? EXIT.notFound : EXIT.refused;
-  if (error instanceof RefundApiError) {
-    if (error.status === 401) return EXIT.unauthenticated;
-    if (error.status === 403 || error.status === 409) return EXIT.refused;
-    if (error.status === 404) return EXIT.notFound;
-    if (error.status === 400 || error.status === 413 || error.status === 415 || error.status === 422) return EXIT.usage;
-  }
-  return EXIT.unexpected;
-}
-
-function report(error: unknown): void {
-  if (jsonOutput) {
-    const body =
-      error instanceof RefundApiError
-        ? { ...(error.problem ?? { detail: error.message }), status: error.status }
-        : error instanceof InvalidInputError
-          ? { detail: error.message, errors: error.issues }
-          : { detail: error instanceof Error ? error.message : String(error) };
-    process.stderr.write(`${JSON.stringify({ error: body }, null, 2)}\n`);
-    return;
-  }
-  const issues = error instanceof RefundApiError ? error.problem?.errors : error instanceof InvalidInputError ? error.issues : undefined;
-  const headline = error instanceof RefundApiError && error.problem && issues?.length ? error.problem.title : error instanceof InvalidInputError ? `invalid ${error.what}` : undefined;
-  const lines = [`refunds: ${headline ?? (error instanceof Error ? error.message : String(error))}`];
-  if (error instanceof RefundApiError && error.problem?.rule) lines.push(`  rule: ${error.problem.rule}`);
-  for (const issue of issues ?? []) lines.push(`  ${issue.path || '(body)'}: ${issue.message}`);
-  if (error instanceof TypeError && /fetch failed/.test(error.message)) {
-    lines.push(`  cannot reach the refund API (${(error.cause as Error | undefined)?.message ?? 'connection failed'}); is it running? Set REFUNDS_API_URL.`);
-  }
-  process.stderr.write(`${lines.join('\n')}\n`);
-}
-
-// `refunds ... | head` closes the pipe early; that is not an error.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw error;
-});
-
-export async function run(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
-    report(error);
-    return exitCodeFor(error);
-  }
-}
-
-process.exitCode = await run(process.argv.slice(2));
+process.exitCode = await runCli(buildProgram(), process.argv.slice(2));

@@ -1,6 +1,5 @@
 /** How the `refunds` command shows things to people: aligned tables and a refund at a glance. */
 import { formatMinor } from '../../workflows/currencies';
-import type { Principal } from '../../store/principals';
 import type { Breaker, OpsAlert, RefundView, StuckRefund } from '../views';
 
 /** Columns padded to their widest cell; the last column is not padded. */
@@ -75,14 +74,6 @@ export function showStuck(refunds: StuckRefund[]): string {
   return table(
     ['refund', 'state', 'waiting for', 'since', 'for', 'amount'],
     refunds.map((r) => [r.refundId, r.state, r.waitingFor ?? '-', when(r.since), ago(r.since), formatMinor(r.amount, r.currency)]),
-  );
-}
-
-export function showPrincipals(principals: Array<Principal & { activeKeys: number }>): string {
-  if (principals.length === 0) return 'No principals.';
-  return table(
-    ['id', 'roles', 'approval limit', 'keys', 'created', 'revoked'],
-    principals.map((p) => [p.id, p.roles.join(','), p.approvalLimit ?? '-', String(p.activeKeys), when(p.createdAt), when(p.revokedAt)]),
   );
 }
 

@@ -1,7 +1,7 @@
 /**
- * The real `refunds` binary as a child process: principal management against the test database,
- * and an approver's and an operations analyst's commands against the API listening on a port.
- * Exit codes are part of the contract scripts rely on.
+ * The real binaries as child processes: `refunds-admin` managing principals in the test database,
+ * and `refunds` for an approver's and an operations analyst's commands against the API listening
+ * on a port. Exit codes are part of the contract scripts rely on.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
 import { testStack, uniqueId } from '../support/stack';
 
 const refundsBin = fileURLToPath(new URL('../../client/cli/refunds.mjs', import.meta.url));
+const refundsAdminBin = fileURLToPath(new URL('../../store/refunds-admin.mjs', import.meta.url));
 
 let api: ApiHarness;
 let baseUrl: string;
@@ -24,17 +25,20 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `refunds <args>` with only the environment given (plus PATH), as a script would. */
-function refunds(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/** Runs `bin <args>` with only the environment given (plus PATH), as a script would. */
+function runBin(bin: string, args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
-      refundsBin,
+      bin,
       args,
-      { env: { PATH: process.env.PATH ?? '', REFUNDS_API_URL: baseUrl, ...env }, timeout: 30_000 },
+      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 },
       (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
+
+const refunds = (args: string[], env: Record<string, string> = {}) => runBin(refundsBin, args, { REFUNDS_API_URL: baseUrl, ...env });
+const refundsAdmin = (args: string[], env: Record<string, string> = {}) => runBin(refundsAdminBin, args, env);
 
 beforeAll(async () => {
   api = await startApiHarness();
@@ -42,12 +46,12 @@ beforeAll(async () => {
 });
 afterAll(async () => api?.close());
 
-describe('refunds principal', () => {
+describe('refunds-admin principal', () => {
   const db = () => ({ DATABASE_URL: testStack().databaseUrl });
 
   it('adds a principal and prints its key once as JSON; the key authenticates', async () => {
     const id = uniqueId('emp-approver');
-    const added = await refunds(['principal', 'add', id, '--role', 'approver', '--role', 'ops', '--approval-limit', '1000.00', '--json'], db());
+    const added = await refundsAdmin(['principal', 'add', id, '--role', 'approver', '--role', 'ops', '--approval-limit', '1000.00', '--json'], db());
     expect(added.code, added.stderr).toBe(0);
     const output = JSON.parse(added.stdout) as { id: string; apiKey: string };
     expect(output).toMatchObject({ id, apiKey: expect.stringMatching(/^rk_[A-Za-z0-9_-]{43}$/), roles: ['approver', 'ops'], approvalLimit: '1000.00' });
@@ -57,27 +61,27 @@ describe('refunds principal', () => {
     expect(stored.rows[0].key_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(stored.rows)).not.toContain(output.apiKey);
 
-    const again = await refunds(['principal', 'add', id, '--role', 'ops'], db());
+    const again = await refundsAdmin(['principal', 'add', id, '--role', 'ops'], db());
     expect(again.code).toBe(3);
     expect(again.stderr).toContain('already exists');
 
-    const list = await refunds(['principal', 'list', '--json'], db());
+    const list = await refundsAdmin(['principal', 'list', '--json'], db());
     expect(JSON.parse(list.stdout).principals).toContainEqual(expect.objectContaining({ id, activeKeys: 1, revokedAt: null }));
 
-    const revoked = await refunds(['principal', 'revoke', id], db());
+    const revoked = await refundsAdmin(['principal', 'revoke', id], db());
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(await authenticate(api.h.pool, output.apiKey)).toBeUndefined();
-    expect((await refunds(['principal', 'revoke', uniqueId('nobody')], db())).code).toBe(4);
+    expect((await refundsAdmin(['principal', 'revoke', uniqueId('nobody')], db())).code).toBe(4);
   });
 
   it('refuses bad input with exit code 2, naming what is wrong', async () => {
-    const noLimit = await refunds(['principal', 'add', uniqueId('emp'), '--role', 'approver'], db());
+    const noLimit = await refundsAdmin(['principal', 'add', uniqueId('emp'), '--role', 'approver'], db());
     expect(noLimit.code).toBe(2);
     expect(noLimit.stderr).toContain('approvalLimit: an approver needs an approval limit');
-    const badRole = await refunds(['principal', 'add', uniqueId('emp'), '--role', 'superuser'], db());
+    const badRole = await refundsAdmin(['principal', 'add', uniqueId('emp'), '--role', 'superuser'], db());
     expect(badRole.code).toBe(2);
     expect(badRole.stderr).toContain('superuser');
-    const badLimit = await refunds(['principal', 'add', uniqueId('emp'), '--role', 'approver', '--approval-limit', '1,000'], db());
+    const badLimit = await refundsAdmin(['principal', 'add', uniqueId('emp'), '--role', 'approver', '--approval-limit', '1,000'], db());
     expect(badLimit.code).toBe(2);
     expect(badLimit.stderr).toContain('approvalLimit');
   });
@@ -143,6 +147,7 @@ describe('an approver and an operations analyst at work', () => {
     ['a role the command needs', ['stuck'], 'approver', 3],
     ['a malformed duration', ['stuck', '--older-than', 'two hours'], 'ops', 2],
     ['an unknown command', ['refund-everything'], 'ops', 2],
+    ['principal commands (refunds-admin has them)', ['principal', 'list'], 'ops', 2],
     ['a missing option', ['reject', 'r-1'], 'approver', 2],
   ] as const)('exits with its code for %s', async (_what, args, who, code) => {
     const key = who === 'ops' ? ops.apiKey : who === 'approver' ? approver.apiKey : who === 'bogus' ? `rk_${'B'.repeat(43)}` : undefined;

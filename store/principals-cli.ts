@@ -1,0 +1,93 @@
+/**
+ * `refunds-admin`: administration that talks to the service's database directly, not through the
+ * HTTP API, which is why it lives with the store. `principal` commands create, revoke and re-key
+ * the API's principals. Same --json output and exit codes as `refunds` (client/cli/runtime.ts).
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readLocalStack } from '../config/local-stack';
+import { table, when } from '../client/cli/output';
+import { EXIT, EXIT_CODES_HELP, jsonOption, print, runCli, UsageError } from '../client/cli/runtime';
+import { Role } from '../workflows/schemas';
+import { createPool, type Pool } from './pool';
+import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey, type Principal } from './principals';
+
+/** The service's database: DATABASE_URL, or the embedded one of a running `npm start`. */
+async function withDatabase<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
+  const databaseUrl = process.env.DATABASE_URL || (await readLocalStack())?.databaseUrl;
+  if (!databaseUrl) throw new UsageError('set DATABASE_URL, or start the local stack with npm start');
+  const pool = createPool(databaseUrl, 2);
+  try {
+    return await work(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+function roleList(role: string, roles: string[] = []): string[] {
+  if (!Role.options.includes(role as never)) throw new InvalidArgumentError(`"${role}" is not a role; use ${Role.options.join(', ')}`);
+  return [...roles, role];
+}
+
+function showPrincipals(principals: Array<Principal & { activeKeys: number }>): string {
+  if (principals.length === 0) return 'No principals.';
+  return table(
+    ['id', 'roles', 'approval limit', 'keys', 'created', 'revoked'],
+    principals.map((p) => [p.id, p.roles.join(','), p.approvalLimit ?? '-', String(p.activeKeys), when(p.createdAt), when(p.revokedAt)]),
+  );
+}
+
+function registerPrincipalCommands(program: Command): void {
+  const principal = program.command('principal').description('API principals and their keys (administrators; talks to the database)');
+  principal
+    .command('add')
+    .description('create a principal and print its API key, once')
+    .argument('<id>', 'employee or service id')
+    .addOption(new Option('--role <role>', `a role (repeat for several): ${Role.options.join(', ')}`).argParser(roleList).makeOptionMandatory())
+    .option('--approval-limit <amount>', "approvers: the largest refund they may approve, in major units of the refund's currency, e.g. 1000.00")
+    .action(async (id: string, options: { role: Array<(typeof Role.options)[number]>; approvalLimit?: string }) => {
+      const { principal: added, apiKey } = await withDatabase((pool) =>
+        addPrincipal(pool, { id, roles: options.role, ...(options.approvalLimit !== undefined ? { approvalLimit: options.approvalLimit } : {}) }),
+      );
+      print({ id: added.id, apiKey, roles: added.roles, approvalLimit: added.approvalLimit }, () =>
+        [`Principal ${added.id} (${added.roles.join(', ')}${added.approvalLimit ? `, approval limit ${added.approvalLimit}` : ''})`, `API key (shown once): ${apiKey}`].join('\n'),
+      );
+    });
+  principal
+    .command('revoke')
+    .description('revoke a principal and all its API keys, at once')
+    .argument('<id>')
+    .action(async (id: string) => {
+      const revoked = await withDatabase((pool) => revokePrincipal(pool, id));
+      print(revoked, () => `Principal ${revoked.id} revoked at ${when(revoked.revokedAt)}`);
+    });
+  principal
+    .command('rotate-key')
+    .description("revoke a principal's keys and print a new one, once")
+    .argument('<id>')
+    .action(async (id: string) => {
+      const apiKey = await withDatabase((pool) => rotateApiKey(pool, id));
+      print({ id, apiKey }, () => `New API key for ${id} (shown once; the old keys no longer work): ${apiKey}`);
+    });
+  principal
+    .command('list')
+    .description('list principals')
+    .action(async () => {
+      const principals = await withDatabase(listPrincipals);
+      print({ principals }, () => showPrincipals(principals));
+    });
+}
+
+export function buildAdminProgram(): Command {
+  const program = jsonOption(new Command('refunds-admin'))
+    .description('Refund approvals administration, directly in the database: API principals and their keys')
+    .addHelpText('after', `\nEnvironment: DATABASE_URL (default: the running local stack).\n${EXIT_CODES_HELP}`)
+    .showSuggestionAfterError()
+    .exitOverride();
+  registerPrincipalCommands(program);
+  return program;
+}
+
+const principalExitCode = (error: unknown) =>
+  error instanceof PrincipalError ? (error.code === 'principal_not_found' ? EXIT.notFound : EXIT.refused) : undefined;
+
+process.exitCode = await runCli(buildAdminProgram(), process.argv.slice(2), principalExitCode);
