@@ -13,7 +13,8 @@ import { RefundsService } from '../api/refunds-service';
 import { buildApp } from '../api/app';
 import { addPrincipal } from '../store/principals';
 import type { Role } from '../workflows/schemas';
-import { closedLoop, refundForLoad, type LifecycleTimes } from './lifecycle';
+import { closedLoop, type LifecycleTimes } from './lifecycle';
+import { refundForLoad } from './refunds';
 import { percentiles } from './process-stats';
 import type { StuckListingOverHttp } from './stuck-listing';
 

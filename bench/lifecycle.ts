@@ -8,10 +8,17 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { requestHash } from '../store/canonical';
 import { RefundNotFoundError } from '../client/errors';
 import type { RefundsService } from '../api/refunds-service';
-import { carrierEventSignal, refundWorkflowId, warehouseScanSignal, type RefundStatus } from '../workflows/messages';
-import { nullRefundDecideUpdate, nullRefundWorkflowId, type NullRefundStatus } from './baseline/workflow';
+import { refundWorkflowId, type RefundStatus } from '../workflows/messages';
 import type { Approver, CarrierEvent, RefundRequest } from '../workflows/schemas';
-import { approver, carrierEvent, matchingReceipt, refundOf } from '../test/support/fixtures';
+import {
+  nullRefundCarrierEventSignal,
+  nullRefundDecideUpdate,
+  nullRefundWarehouseScanSignal,
+  nullRefundWorkflowId,
+  type nullRefundWorkflow,
+  type NullRefundStatus,
+} from './baseline/workflow';
+import { deliveredEvent, matchingReceipt, refundOf, staffFor, tierOf } from './refunds';
 
 export type DriverKind = 'baseline' | 'pipeline';
 
@@ -23,38 +30,7 @@ export interface LifecycleTimes {
   finishedAt: number;
 }
 
-/**
- * The tier mix, by iteration: 7 in 10 paid automatically (45.00), 2 in 10 with one approval
- * (450.00), 1 in 10 with two (2,499.00), all low risk with clean evidence.
- */
-export function tierOf(iteration: number): { amount: number; approvals: 0 | 1 | 2 } {
-  const slot = iteration % 10;
-  if (slot < 7) return { amount: 4_500, approvals: 0 };
-  if (slot < 9) return { amount: 45_000, approvals: 1 };
-  return { amount: 249_900, approvals: 2 };
-}
-
-/**
- * Staff, spread the way a real operation spreads them: each refund gets its requesting agent,
- * scanner and approvers from pools large enough that no one comes near the risk engine's
- * per-employee signals and circuit breakers (tens of refunds or approvals a day), however long
- * the benchmark runs.
- */
-let staffCounter = 0;
-function staffFor(): { initiatedBy: string; scanner: string; approvers: [Approver, Approver] } {
-  const n = staffCounter++;
-  return {
-    initiatedBy: `emp-agent-${n % 1000}`,
-    scanner: `emp-scanner-${n % 200}`,
-    approvers: [approver(`emp-approver-${(2 * n) % 1000}`), approver(`emp-approver-${(2 * n + 1) % 1000}`)],
-  };
-}
 const now = () => performance.now();
-
-/** A refund request as a refund service sends one, from one of the pooled agents. */
-export function refundForLoad(amount = 4_500): RefundRequest {
-  return refundOf(amount, { initiatedBy: staffFor().initiatedBy });
-}
 
 /** Polls the `status` query (both workflows answer it) until the refund awaits approval. */
 async function untilAwaitingApproval(handle: WorkflowHandle): Promise<void> {
@@ -75,8 +51,8 @@ export interface Driver {
 
 /** How a refund's messages reach its workflow: through the refund client, or straight to NullRefund. */
 interface RefundMessages {
-  /** Starts the refund; resolves with its workflow. */
-  request(request: RefundRequest): Promise<WorkflowHandle>;
+  /** Starts the refund, whose tier needs `approvals`; resolves with its workflow. */
+  request(request: RefundRequest, approvals: number): Promise<WorkflowHandle>;
   carrierEvent(handle: WorkflowHandle, event: CarrierEvent): Promise<void>;
   warehouseScan(handle: WorkflowHandle, request: RefundRequest, scannedBy: string): Promise<void>;
   approve(handle: WorkflowHandle, request: RefundRequest, approver: Approver): Promise<void>;
@@ -89,10 +65,10 @@ function lifecycleDriver(kind: DriverKind, messages: RefundMessages): Driver {
     async run(iteration) {
       const tier = tierOf(iteration);
       const staff = staffFor();
-      const request = refundOf(tier.amount, { initiatedBy: staff.initiatedBy });
+      const request = refundOf(tier.amount, staff.initiatedBy);
       const startedAt = now();
-      const handle = await messages.request(request);
-      await messages.carrierEvent(handle, carrierEvent(request, 'delivered'));
+      const handle = await messages.request(request, tier.approvals);
+      await messages.carrierEvent(handle, deliveredEvent(request));
       await messages.warehouseScan(handle, request, staff.scanner);
       let finalApprovalAt: number | undefined;
       if (tier.approvals > 0) {
@@ -139,18 +115,18 @@ export function pipelineDriver(refunds: RefundsService, temporal: Client): Drive
 
 export function baselineDriver(temporal: Client, taskQueue: string): Driver {
   return lifecycleDriver('baseline', {
-    // The same start options the refund client sends.
-    request: (request) =>
-      temporal.workflow.start('nullRefundWorkflow', {
+    // The same start options the refund client sends; the refund's tier stands in for its policy.
+    request: (request, approvals) =>
+      temporal.workflow.start<typeof nullRefundWorkflow>('nullRefundWorkflow', {
         taskQueue,
         workflowId: nullRefundWorkflowId(request.refundId),
-        args: [request],
+        args: [request, approvals],
         memo: { requestHash: requestHash(request) },
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       }),
-    carrierEvent: (handle, event) => handle.signal(carrierEventSignal, event),
-    warehouseScan: (handle, request, scannedBy) => handle.signal(warehouseScanSignal, { receipt: matchingReceipt(request), scannedBy }),
+    carrierEvent: (handle, event) => handle.signal(nullRefundCarrierEventSignal, event),
+    warehouseScan: (handle, request, scannedBy) => handle.signal(nullRefundWarehouseScanSignal, { receipt: matchingReceipt(request), scannedBy }),
     approve: async (handle, _, approver) =>
       void (await handle.executeUpdate(nullRefundDecideUpdate, { args: [{ approver, decision: { decision: 'approve' } }] })),
   });

@@ -4,17 +4,17 @@
  * it does not pass or fail. Writes bench/results/latest.{json,md,svg} (quick runs: bench/results/tmp/).
  *
  * BENCH_QUICK=1 runs a short version for iterating; BENCH_PARTS picks parts
- * (throughput,stuck,api); BENCH_WORKER_CPU_PROFILE=<dir> writes a V8 CPU profile of the worker;
+ * (throughput,stuck,api); BENCH_WORKER_CPU_PROFILE=<dir> writes a V8 CPU profile of each worker;
  * BENCH_TEMPORAL_DEFAULTS=1 runs the Temporal dev server without the settings in bench/stack.ts;
  * BENCH_PG_STATEMENTS=1 records PostgreSQL's busiest statements per run (pg_stat_statements);
- * BENCH_BUNDLE_AT_START=1 lets the worker bundle the workflows at start instead of loading a prebuilt bundle.
+ * BENCH_BUNDLE_AT_START=1 lets the workers bundle their workflows at start instead of loading prebuilt bundles.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
-import { createPool } from '../store/pool';
+import { createPool, type Pool } from '../store/pool';
 import { RefundsService } from '../api/refunds-service';
 import { runApiLoad, stuckListingOverHttp } from './api-load';
 import { describeMachine, markdownReport, svgChart, type BenchResults } from './report';
@@ -51,14 +51,12 @@ const Env = z.object({
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
-async function main(): Promise<void> {
-  const parsed = Env.safeParse(process.env);
-  if (!parsed.success) {
-    throw new Error(`invalid benchmark settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  const env = parsed.data;
+type Env = z.infer<typeof Env>;
+type Settings = ReturnType<typeof settingsFrom>;
+
+function settingsFrom(env: Env) {
   const quick = env.BENCH_QUICK === '1';
-  const settings = {
+  return {
     concurrencies: env.BENCH_CONCURRENCY ?? (quick ? [1, 16] : [1, 4, 16, 64]),
     repetitions: env.BENCH_REPETITIONS ?? (quick ? 1 : 2),
     warmupMs: (env.BENCH_WARMUP_SECONDS ?? (quick ? 2 : 4)) * 1000,
@@ -70,6 +68,20 @@ async function main(): Promise<void> {
     temporalDynamicConfig: env.BENCH_TEMPORAL_DEFAULTS === '1' ? {} : clusterLikeDynamicConfig,
     bundleAtStart: env.BENCH_BUNDLE_AT_START === '1',
   };
+}
+
+function readEnv(): Env {
+  const parsed = Env.safeParse(process.env);
+  if (!parsed.success) {
+    throw new Error(`invalid benchmark settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
+async function main(): Promise<void> {
+  const env = readEnv();
+  const quick = env.BENCH_QUICK === '1';
+  const settings = settingsFrom(env);
   const machine = describeMachine();
   log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memory}, Node ${machine.node}`);
 
@@ -87,7 +99,6 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: stack.temporal.address });
   const temporal = new Client({ connection, namespace: 'default' });
   const pool = createPool(stack.postgres.databaseUrl, 20);
-  const refunds = new RefundsService({ temporal, pool, taskQueue: stack.taskQueue });
   const results: BenchResults = {
     startedAt: new Date().toISOString(),
     command: quick ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench',
@@ -95,54 +106,67 @@ async function main(): Promise<void> {
     machine,
     settings,
     workerStart: {
-      seconds: Math.round(stack.worker.startSeconds * 10) / 10,
-      peakRssMiB: stack.worker.startPeakRssMiB,
+      seconds: Math.round(stack.refundWorker.startSeconds * 10) / 10,
+      peakRssMiB: stack.refundWorker.startPeakRssMiB,
       workflowBundle: settings.bundleAtStart ? 'bundled by the worker at start' : 'built beforehand (REFUNDS_WORKFLOW_BUNDLE)',
     },
   };
   try {
-    if (settings.parts.includes('throughput')) {
-      results.throughput = await runThroughput(
-        {
-          refunds,
-          temporal,
-          taskQueue: stack.taskQueue,
-          pids: { worker: stack.worker.pid, temporal: stack.temporal.pid, postgres: stack.postgres.pid },
-          statements: env.BENCH_PG_STATEMENTS === '1' ? await pgStatementStats(pool) : undefined,
-          log,
-        },
-        settings,
-      );
-    }
-    if (settings.parts.includes('stuck')) {
-      results.stuckListing = await runStuckListing(stack.postgres.databaseUrl, {
-        rows: settings.stuckRows,
-        iterations: settings.stuckIterations,
-        http: stuckListingOverHttp(temporal, stack.taskQueue),
-        log,
-      });
-    }
-    if (settings.parts.includes('api')) {
-      results.api = await runApiLoad({
-        refunds,
-        temporal,
-        databaseUrl: stack.postgres.databaseUrl,
-        taskQueue: stack.taskQueue,
-        concurrencies: settings.apiConcurrencies,
-        warmupMs: settings.warmupMs,
-        measureMs: settings.measureMs,
-        log,
-      });
-    }
+    await runParts({ stack, temporal, pool, pgStatements: env.BENCH_PG_STATEMENTS === '1' }, settings, results);
   } finally {
     await pool.end();
     await connection.close();
     await stack.stop();
   }
+  await writeResults(results);
+}
 
-  const dir = quick ? path.join(resultsDir, 'tmp') : resultsDir;
+async function runParts(deps: { stack: BenchStack; temporal: Client; pool: Pool; pgStatements: boolean }, settings: Settings, results: BenchResults): Promise<void> {
+  const { stack, temporal, pool } = deps;
+  const refunds = new RefundsService({ temporal, pool, taskQueue: stack.taskQueue });
+  if (settings.parts.includes('throughput')) {
+    results.throughput = await runThroughput(
+      {
+        refunds,
+        temporal,
+        baselineTaskQueue: stack.baselineTaskQueue,
+        pids: {
+          workers: { pipeline: stack.refundWorker.pid, baseline: stack.baselineWorker.pid },
+          temporal: stack.temporal.pid,
+          postgres: stack.postgres.pid,
+        },
+        statements: deps.pgStatements ? await pgStatementStats(pool) : undefined,
+        log,
+      },
+      settings,
+    );
+  }
+  if (settings.parts.includes('stuck')) {
+    results.stuckListing = await runStuckListing(stack.postgres.databaseUrl, {
+      rows: settings.stuckRows,
+      iterations: settings.stuckIterations,
+      http: stuckListingOverHttp(temporal, stack.taskQueue),
+      log,
+    });
+  }
+  if (settings.parts.includes('api')) {
+    results.api = await runApiLoad({
+      refunds,
+      temporal,
+      databaseUrl: stack.postgres.databaseUrl,
+      taskQueue: stack.taskQueue,
+      concurrencies: settings.apiConcurrencies,
+      warmupMs: settings.warmupMs,
+      measureMs: settings.measureMs,
+      log,
+    });
+  }
+}
+
+async function writeResults(results: BenchResults): Promise<void> {
+  const dir = results.quick ? path.join(resultsDir, 'tmp') : resultsDir;
   await mkdir(dir, { recursive: true });
-  const name = quick ? 'quick' : 'latest';
+  const name = results.quick ? 'quick' : 'latest';
   await writeFile(path.join(dir, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
   const markdown = markdownReport(results);
   await writeFile(path.join(dir, `${name}.md`), `# Refund benchmark\n\n${markdown}\n`);

@@ -1,8 +1,9 @@
 /**
  * The benchmark's own stack, in a temporary directory: a Temporal dev server on a file-backed
- * SQLite database (WAL), an embedded PostgreSQL, the migrations, and one refund worker started
- * from the production entry point (worker/main.ts) in a child process, so its CPU time and
- * memory can be read from /proc without the load generator's.
+ * SQLite database (WAL), an embedded PostgreSQL, the migrations, and two workers, each in its own
+ * child process on its own task queue, so each run's worker CPU time and memory can be read from
+ * /proc without the load generator's or the other worker's: the refund worker, started from the
+ * production entry point (worker/main.ts), and the baseline's (bench/baseline/worker.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -16,6 +17,8 @@ import { startTemporalDevServer, type TemporalDevServer } from '../dev/temporal-
 import { migrate } from '../store/migrate';
 import { peakRssMiB } from './process-stats';
 import { buildWorkflowBundle } from '../worker/workflow-bundle';
+import { loadConfig } from '../config/worker';
+import { buildBaselineBundle } from './baseline/bundle';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -24,8 +27,11 @@ export interface BenchStack {
   dir: string;
   temporal: TemporalDevServer;
   postgres: EmbeddedPostgresServer;
-  worker: WorkerProcess;
+  refundWorker: WorkerProcess;
+  baselineWorker: WorkerProcess;
+  /** The refund worker's task queue. */
   taskQueue: string;
+  baselineTaskQueue: string;
   stop(): Promise<void>;
 }
 
@@ -39,29 +45,22 @@ export interface WorkerProcess {
 }
 
 export interface WorkerProcessOptions {
-  temporalAddress: string;
-  databaseUrl: string;
-  taskQueue: string;
-  /** Extra environment for the worker (REFUNDS_* tuning). */
-  env?: Record<string, string>;
+  /** The entry point, relative to the project root; it logs "polling task queue" once it polls. */
+  entry: string;
+  /** The worker's settings; none of this process's TEMPORAL_* or REFUNDS_* variables reach it. */
+  env: Record<string, string>;
   /** Writes a V8 CPU profile of the worker into this directory when it stops. */
   cpuProfileDir?: string;
 }
 
-/** Runs `worker/main.ts` exactly as production does, and waits until it polls. */
+/** Runs a worker entry point in a child process, and waits until it polls. */
 export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<WorkerProcess> {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_') && !name.startsWith('REFUNDS_')));
-  Object.assign(env, {
-    TEMPORAL_ADDRESS: opts.temporalAddress,
-    TEMPORAL_NAMESPACE: 'default',
-    DATABASE_URL: opts.databaseUrl,
-    REFUNDS_TASK_QUEUE: opts.taskQueue,
-    ...opts.env,
-  });
+  Object.assign(env, opts.env);
   const nodeArgs = ['--import', 'tsx'];
   if (opts.cpuProfileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', opts.cpuProfileDir);
   const started = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(projectRoot, 'worker/main.ts')], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(projectRoot, opts.entry)], {
     cwd: projectRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,7 +73,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
       if (/polling task queue/.test(tail.toString())) resolve();
     });
     child.stderr!.on('data', (chunk: Buffer) => tail.push(chunk));
-    child.once('exit', (code, signal) => reject(new Error(`the worker ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before polling:\n${tail}`)));
+    child.once('exit', (code, signal) => reject(new Error(`${opts.entry} ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before polling:\n${tail}`)));
     child.once('error', reject);
   });
   await polling;
@@ -100,16 +99,20 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
  */
 export const clusterLikeDynamicConfig = { 'history.transferProcessorMaxPollRPS': 1000 };
 
-export async function startBenchStack(opts: {
+interface BenchStackOptions {
   log: (line: string) => void;
   temporalDynamicConfig?: Record<string, string | number | boolean>;
+  /** Extra environment for the refund worker (REFUNDS_* tuning); the baseline worker gets the same limits. */
   workerEnv?: Record<string, string>;
+  /** Writes a V8 CPU profile of each worker into this directory. */
   cpuProfileDir?: string;
   /** Loads pg_stat_statements, for profiling the worker's queries. */
   pgStatements?: boolean;
-  /** Lets the worker bundle the workflows itself at start, instead of loading a bundle built beforehand. */
+  /** Lets the workers bundle their workflows at start, instead of loading bundles built beforehand. */
   bundleAtStart?: boolean;
-}): Promise<BenchStack> {
+}
+
+export async function startBenchStack(opts: BenchStackOptions): Promise<BenchStack> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'refunds-bench-'));
   // As root, PostgreSQL runs as the postgres user, which must reach its data directory.
   await chmod(dir, 0o755);
@@ -119,46 +122,70 @@ export async function startBenchStack(opts: {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const [temporal, postgres] = await Promise.all([
-      resolveTemporalBinary().then((binary) =>
-        startTemporalDevServer({
-          binary,
-          uiPort: false,
-          // A file, not memory: writes reach disk (WAL) as they would on a server that survives restarts.
-          dbFile: path.join(dir, 'temporal.db'),
-          searchAttributes: refundSearchAttributes,
-          ...(opts.temporalDynamicConfig ? { dynamicConfig: opts.temporalDynamicConfig } : {}),
-          logFile: path.join(dir, 'temporal.log'),
-        }),
-      ),
-      startEmbeddedPostgres({
-        dataDir: path.join(dir, 'postgres'),
-        logFile: path.join(dir, 'postgres.log'),
-        ...(opts.pgStatements ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {}),
-      }),
-    ]);
+    const { temporal, postgres } = await startServers(dir, opts);
     stops.push(temporal.stop, postgres.stop);
     await migrate(postgres.databaseUrl);
     opts.log(`Temporal ${temporal.address} (SQLite WAL in ${dir}), PostgreSQL ${postgres.databaseUrl}`);
-    const workerEnv = { ...opts.workerEnv };
-    if (!opts.bundleAtStart) {
-      // As in production: the workflows are bundled once, before any worker starts.
-      workerEnv.REFUNDS_WORKFLOW_BUNDLE = path.join(dir, 'workflow-bundle.js');
-      await buildWorkflowBundle(workerEnv.REFUNDS_WORKFLOW_BUNDLE);
-    }
-    const taskQueue = 'bench-refunds';
-    const worker = await startWorkerProcess({
-      temporalAddress: temporal.address,
-      databaseUrl: postgres.databaseUrl,
-      taskQueue,
-      env: workerEnv,
-      ...(opts.cpuProfileDir ? { cpuProfileDir: opts.cpuProfileDir } : {}),
-    });
-    stops.push(worker.stop);
-    opts.log(`worker pid ${worker.pid} polling "${taskQueue}" after ${worker.startSeconds.toFixed(1)} s, ${worker.startPeakRssMiB} MiB`);
-    return { dir, temporal, postgres, worker, taskQueue, stop };
+    const workers = await startWorkers(dir, temporal.address, postgres.databaseUrl, opts, stops);
+    return { dir, temporal, postgres, ...workers, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+async function startServers(dir: string, opts: BenchStackOptions): Promise<{ temporal: TemporalDevServer; postgres: EmbeddedPostgresServer }> {
+  const [temporal, postgres] = await Promise.all([
+    resolveTemporalBinary().then((binary) =>
+      startTemporalDevServer({
+        binary,
+        uiPort: false,
+        // A file, not memory: writes reach disk (WAL) as they would on a server that survives restarts.
+        dbFile: path.join(dir, 'temporal.db'),
+        searchAttributes: refundSearchAttributes,
+        ...(opts.temporalDynamicConfig ? { dynamicConfig: opts.temporalDynamicConfig } : {}),
+        logFile: path.join(dir, 'temporal.log'),
+      }),
+    ),
+    startEmbeddedPostgres({
+      dataDir: path.join(dir, 'postgres'),
+      logFile: path.join(dir, 'postgres.log'),
+      ...(opts.pgStatements ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {}),
+    }),
+  ]);
+  return { temporal, postgres };
+}
+
+/** The refund worker, then the baseline's: one at a time, so the refund worker's start-up figures are its own. */
+async function startWorkers(
+  dir: string,
+  temporalAddress: string,
+  databaseUrl: string,
+  opts: BenchStackOptions,
+  stops: Array<() => Promise<void>>,
+): Promise<Pick<BenchStack, 'refundWorker' | 'baselineWorker' | 'taskQueue' | 'baselineTaskQueue'>> {
+  const taskQueue = 'bench-refunds';
+  const baselineTaskQueue = 'bench-baseline';
+  const temporalEnv = { TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_NAMESPACE: 'default' };
+  const refundEnv: Record<string, string> = { ...temporalEnv, DATABASE_URL: databaseUrl, REFUNDS_TASK_QUEUE: taskQueue, ...opts.workerEnv };
+  const baselineEnv: Record<string, string> = { ...temporalEnv, BENCH_BASELINE_TASK_QUEUE: baselineTaskQueue };
+  if (!opts.bundleAtStart) {
+    // As in production: the workflows are bundled once, before any worker starts.
+    refundEnv.REFUNDS_WORKFLOW_BUNDLE = path.join(dir, 'workflow-bundle.js');
+    baselineEnv.BENCH_BASELINE_WORKFLOW_BUNDLE = path.join(dir, 'baseline-workflow-bundle.js');
+    await buildWorkflowBundle(refundEnv.REFUNDS_WORKFLOW_BUNDLE);
+    await buildBaselineBundle(baselineEnv.BENCH_BASELINE_WORKFLOW_BUNDLE);
+  }
+  // The refund worker's concurrency limits, as its configuration resolves them.
+  const tuning = loadConfig(refundEnv);
+  baselineEnv.BENCH_BASELINE_MAX_ACTIVITIES = String(tuning.maxConcurrentActivities);
+  baselineEnv.BENCH_BASELINE_MAX_WORKFLOW_TASKS = String(tuning.maxConcurrentWorkflowTasks);
+  const profile = opts.cpuProfileDir ? { cpuProfileDir: opts.cpuProfileDir } : {};
+  const refundWorker = await startWorkerProcess({ entry: 'worker/main.ts', env: refundEnv, ...profile });
+  stops.push(refundWorker.stop);
+  opts.log(`refund worker pid ${refundWorker.pid} polling "${taskQueue}" after ${refundWorker.startSeconds.toFixed(1)} s, ${refundWorker.startPeakRssMiB} MiB`);
+  const baselineWorker = await startWorkerProcess({ entry: 'bench/baseline/worker.ts', env: baselineEnv, ...profile });
+  stops.push(baselineWorker.stop);
+  opts.log(`baseline worker pid ${baselineWorker.pid} polling "${baselineTaskQueue}" after ${baselineWorker.startSeconds.toFixed(1)} s, ${baselineWorker.startPeakRssMiB} MiB`);
+  return { refundWorker, baselineWorker, taskQueue, baselineTaskQueue };
 }

@@ -1,7 +1,8 @@
 /**
  * Refund throughput and latency against the NullRefund baseline: runs alternate (baseline,
  * pipeline, baseline, …) at each concurrency, so both see the same machine at nearly the same
- * moment, and the ratio between them means something even on a busy machine.
+ * moment, and the ratio between them means something even on a busy machine. Each run's worker
+ * figures are those of its own worker process (the refund worker's, or the baseline's).
  */
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../store/pool';
@@ -18,6 +19,7 @@ export interface ThroughputOptions {
 }
 
 export interface CpuSeconds {
+  /** The run's own worker: the refund worker for the pipeline, the baseline worker for the baseline. */
   worker: number;
   temporal: number;
   postgres: number;
@@ -67,16 +69,17 @@ export interface ThroughputResult {
   baselinePeak: { concurrency: number; ratio: number };
 }
 
-interface Pids {
-  worker: number;
+export interface Pids {
+  /** Each run's own worker process. */
+  workers: Record<DriverKind, number>;
   temporal: number;
   postgres: number;
 }
 
-function cpuNow(pids: Pids): CpuSeconds {
+function cpuNow(pids: Pids, worker: number): CpuSeconds {
   const self = process.cpuUsage();
   return {
-    worker: treeCpuSeconds(pids.worker),
+    worker: treeCpuSeconds(worker),
     temporal: treeCpuSeconds(pids.temporal),
     postgres: treeCpuSeconds(pids.postgres),
     loadGenerator: (self.user + self.system) / 1e6,
@@ -135,6 +138,7 @@ async function measure(
   opts: ThroughputOptions,
 ): Promise<MeasuredRun> {
   const { pids } = deps;
+  const worker = pids.workers[driver.kind];
   let before: CpuSeconds | undefined;
   let after: CpuSeconds | undefined;
   let peak = 0;
@@ -144,13 +148,13 @@ async function measure(
     warmupMs: opts.warmupMs,
     measureMs: opts.measureMs,
     onWindowStart: () => {
-      resetPeakRss(pids.worker);
-      before = cpuNow(pids);
+      resetPeakRss(worker);
+      before = cpuNow(pids, worker);
       void deps.statements?.reset();
     },
     onWindowEnd: () => {
-      after = cpuNow(pids);
-      peak = peakRssMiB(pids.worker);
+      after = cpuNow(pids, worker);
+      peak = peakRssMiB(worker);
       statements = deps.statements?.top();
     },
   });
@@ -200,10 +204,10 @@ function summarise(measured: MeasuredRun[]): KindSummary {
 }
 
 export async function runThroughput(
-  deps: { refunds: RefundsService; temporal: Client; taskQueue: string; pids: Pids; statements?: StatementStats | undefined; log: (line: string) => void },
+  deps: { refunds: RefundsService; temporal: Client; baselineTaskQueue: string; pids: Pids; statements?: StatementStats | undefined; log: (line: string) => void },
   opts: ThroughputOptions,
 ): Promise<ThroughputResult> {
-  const drivers = [baselineDriver(deps.temporal, deps.taskQueue), pipelineDriver(deps.refunds, deps.temporal)];
+  const drivers = [baselineDriver(deps.temporal, deps.baselineTaskQueue), pipelineDriver(deps.refunds, deps.temporal)];
   const measured: MeasuredRun[] = [];
   for (const concurrency of opts.concurrencies) {
     for (let repetition = 1; repetition <= opts.repetitions; repetition++) {

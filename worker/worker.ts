@@ -7,7 +7,6 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import proto from '@temporalio/proto';
 import { createActivities } from '../activities';
 import { createPool, type Pool } from '../store/pool';
-import { nullRefundActivities } from '../bench/baseline/activities';
 import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
 import type { Policy } from '../workflows/policy';
 import { refundSearchAttributes } from '../workflows/search-attributes';
@@ -33,11 +32,7 @@ export async function createRefundWorker(options: RefundWorkerOptions): Promise<
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath }),
-    activities: {
-      ...createActivities({ pool: options.pool, policy: options.policy, gateway: options.gateway ?? new LedgerOnlyGateway() }),
-      // The baseline the benchmark measures refunds against, so it runs on a production worker too.
-      ...nullRefundActivities,
-    },
+    activities: createActivities({ pool: options.pool, policy: options.policy, gateway: options.gateway ?? new LedgerOnlyGateway() }),
     ...options.tuning,
   });
 }

@@ -1,5 +1,5 @@
 /**
- * The baseline workflow's activities (workflows/null-refund.ts): they stand where a refund checks
+ * The baseline workflow's activities (bench/baseline/workflow.ts): they stand where a refund checks
  * risk and pays out, and do nothing, so the baseline pays Temporal's cost of an activity and no more.
  */
 export const nullRefundActivities = {

@@ -1,0 +1,50 @@
+/**
+ * The baseline's worker process (started by bench/stack.ts): NullRefund and its no-op activities
+ * on their own task queue, so the baseline run's worker CPU and memory are its own and it loads
+ * none of the product's code. Tuning comes from the refund worker's configuration, passed in by
+ * the stack, so both workers take tasks the same way.
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { nullRefundActivities } from './activities';
+import { baselineWorkflowsPath } from './bundle';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} must be set`);
+  return value;
+}
+
+function count(name: string): number {
+  const value = Number(required(name));
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const taskQueue = required('BENCH_BASELINE_TASK_QUEUE');
+  const namespace = process.env.TEMPORAL_NAMESPACE || 'default';
+  const bundle = process.env.BENCH_BASELINE_WORKFLOW_BUNDLE;
+  const connection = await NativeConnection.connect({ address: required('TEMPORAL_ADDRESS') });
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace,
+      taskQueue,
+      ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: baselineWorkflowsPath }),
+      activities: nullRefundActivities,
+      maxConcurrentActivityTaskExecutions: count('BENCH_BASELINE_MAX_ACTIVITIES'),
+      maxConcurrentWorkflowTaskExecutions: count('BENCH_BASELINE_MAX_WORKFLOW_TASKS'),
+    });
+    // Once running, the SDK drains in-flight tasks on SIGINT/SIGTERM and run() resolves.
+    const running = worker.run();
+    console.log(`baseline worker polling task queue "${taskQueue}" in namespace "${namespace}"`);
+    await running;
+  } finally {
+    await connection.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
