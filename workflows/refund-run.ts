@@ -1,0 +1,292 @@
+/**
+ * One refund's run, as the workflow sees it: the model, the audit facts not yet written, and what
+ * the message handlers and the main loop do with them. `refundWorkflow` registers the handlers and
+ * delegates every one of them here, so all shared state lives in one place.
+ */
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  patched,
+  proxyActivities,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { RefundActivities } from '../activities';
+import type { ApprovalRefusal, Policy } from './policy';
+import { failureTypes, refundStatus, type RefundStatus } from './messages';
+import {
+  applyEvent,
+  checkApproval,
+  checkCancel,
+  isStuck,
+  isTerminal,
+  newRefund,
+  nextDeadline,
+  reviewFindings,
+  scannerIds,
+  type AuditFact,
+  type RefundEvent,
+  type RefundModel,
+} from './refund-model';
+import { ApprovalCommand, CancelCommand, CarrierEvent, describeIssues, WarehouseScan, type RefundOrigin, type RefundRequest } from './schemas';
+import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
+import { readModelSnapshot } from './read-model-snapshot';
+
+/** Approvals since the approver check: refunds started before it replay their approvals as they were applied. */
+const APPROVER_STANDING_CHECK = 'approver-standing-check';
+/** Refunds started before this wrote facts applied during a write only at their next change, and replay that way. */
+const WRITE_FACTS_FROM_DURING_A_WRITE = 'write-facts-from-during-a-write';
+
+/** The activities on the service's own database; whether they run locally is fixed when the refund starts. */
+export type DatabaseActivities = Pick<RefundActivities, 'recordProgress' | 'assessRisk' | 'approverStanding'>;
+
+/** Retried without limit: a payout that never completes is escalated, never silently dropped. */
+const payoutActivity = (policy: Policy) =>
+  proxyActivities<RefundActivities>({
+    startToCloseTimeout: policy.timers.payoutAttempt,
+    retry: { initialInterval: '1 second', maximumInterval: '5 minutes', nonRetryableErrorTypes: [failureTypes.paymentDeclined] },
+  }).payOut;
+
+type PayoutResult = { reference: string } | { failure: unknown };
+
+const now = () => new Date(Date.now()).toISOString();
+
+export class RefundRun {
+  /** Undefined until the policy is pinned; messages that come earlier wait in `early`, in order. */
+  private model: RefundModel | undefined;
+  private readonly early: RefundEvent[] = [];
+  /** Facts applied but not yet written; `flushed` facts were written before them. */
+  private readonly pending: AuditFact[] = [];
+  private flushed = 0;
+  /** Bumped by every change, so a wait can tell that something happened. */
+  private version = 0;
+  /** The search attributes last upserted, as `state|stuck`. */
+  private published: string | undefined;
+
+  constructor(
+    private readonly request: RefundRequest,
+    private readonly activities: DatabaseActivities,
+  ) {}
+
+  /** The refund under its pinned policy, with the messages that came first applied in order. */
+  start(policy: Policy, origin: RefundOrigin | undefined): void {
+    const started = newRefund(this.request, policy, new Date(workflowInfo().startTime.getTime()).toISOString(), origin);
+    this.model = started.model;
+    this.pending.push(...started.facts);
+    for (const event of this.early.splice(0)) this.apply(event);
+  }
+
+  /** Every caller runs once the refund has started, or checks `model` first. */
+  private get current(): RefundModel {
+    return this.model!;
+  }
+
+  status(): RefundStatus {
+    if (!this.model) throw ApplicationFailure.create({ message: 'refund is starting', type: 'RefundStarting' });
+    return refundStatus(this.model);
+  }
+
+  carrierEvent(raw: unknown): void {
+    const event = CarrierEvent.safeParse(raw);
+    if (event.success) this.apply({ type: 'carrier_event', event: event.data, at: now() });
+    else this.rejectMalformed('carrierEvent', describeIssues(event.error));
+  }
+
+  warehouseScan(raw: unknown): void {
+    const scan = WarehouseScan.safeParse(raw);
+    if (scan.success) this.apply({ type: 'warehouse_scan', scan: scan.data, at: now() });
+    else this.rejectMalformed('warehouseScan', describeIssues(scan.error));
+  }
+
+  validateDecision(raw: unknown): void {
+    const command = ApprovalCommand.safeParse(raw);
+    if (!command.success) throw invalidMessage(describeIssues(command.error));
+    const refusal = this.model
+      ? checkApproval(this.model, command.data)
+      : { rule: 'not_awaiting_approval' as const, message: 'refund is starting, not awaiting approval' };
+    if (refusal) throw approvalRefused(refusal);
+  }
+
+  async decide(raw: unknown): Promise<RefundStatus> {
+    const command = ApprovalCommand.parse(raw);
+    if (!patched(APPROVER_STANDING_CHECK)) {
+      this.apply({ type: 'approval', command, at: now() });
+      return refundStatus(this.current);
+    }
+    // The approver's own activity and circuit breaker are checked here, in the workflow, so no
+    // caller can skip the check; a rejection needs no check.
+    const standing =
+      command.decision.decision === 'approve' ? await this.activities.approverStanding(this.standingInput(command)) : undefined;
+    // The refund may have moved on while the check ran (new evidence, another decision).
+    const refusal = checkApproval(this.current, command);
+    if (refusal) throw approvalRefused(refusal);
+    this.apply({ type: 'approval', command, ...(standing ? { standing } : {}), at: now() });
+    // Answer once the decision is in the audit trail and the read model, where the next check
+    // counts it. A decision that ends the refund answers at once: the last write closes the refund.
+    const recorded = this.flushed + this.pending.length;
+    await condition(() => this.flushed >= recorded || isTerminal(this.current.state));
+    return refundStatus(this.current);
+  }
+
+  validateCancel(raw: unknown): void {
+    const command = CancelCommand.safeParse(raw);
+    if (!command.success) throw invalidMessage(describeIssues(command.error));
+    const refusal = this.model && checkCancel(this.model);
+    if (refusal) throw ApplicationFailure.create({ message: refusal, type: failureTypes.cancelRefused });
+  }
+
+  async cancel(raw: unknown): Promise<RefundStatus> {
+    await condition(() => this.model !== undefined);
+    this.apply({ type: 'cancel', command: CancelCommand.parse(raw), at: now() });
+    return refundStatus(this.current);
+  }
+
+  /** The main loop: writes every change, runs the risk check and the payout, and waits for the rest until the refund ends. */
+  async run(): Promise<RefundStatus> {
+    while (!isTerminal(this.current.state)) {
+      await this.flush();
+      const current = this.current;
+      switch (current.state) {
+        case 'risk_review': {
+          const evidenceVersion = current.evidenceVersion;
+          const risk = await this.activities.assessRisk(this.riskInput(current));
+          this.apply({ type: 'risk_assessed', risk, evidenceVersion, at: now() });
+          break;
+        }
+        case 'paying': {
+          // Messages keep arriving while the payout runs; what they change is written meanwhile.
+          const payout = this.startPayout(current);
+          while (!payout.result) {
+            await this.waitForChange(() => payout.result !== undefined);
+            await this.flush();
+          }
+          this.apply(payoutEvent(payout.result));
+          break;
+        }
+        default:
+          await this.waitForChange();
+      }
+    }
+    await this.flush();
+    // An approval that finished the refund answers its caller before the workflow closes.
+    await condition(allHandlersFinished);
+    return refundStatus(this.current);
+  }
+
+  private apply(event: RefundEvent): void {
+    if (!this.model) {
+      this.early.push(event);
+      return;
+    }
+    const result = applyEvent(this.model, event);
+    this.pending.push(...result.facts);
+    if (result.model !== this.model) {
+      this.model = result.model;
+      this.version++;
+    }
+  }
+
+  /**
+   * A malformed message cannot be trusted for anything, including its event id: it is written to
+   * the audit trail and otherwise dropped.
+   */
+  private rejectMalformed(kind: string, issues: string): void {
+    this.pending.push({ kind: 'message_rejected', actor: 'system', at: now(), data: { message: kind, issues } });
+    this.version++;
+  }
+
+  /** Writes the pending facts with the read-model row, then the search attributes if they changed. */
+  private async flush(): Promise<void> {
+    const current = this.current;
+    const batch = this.pending.slice();
+    const snapshot = readModelSnapshot(current, workflowInfo().workflowId, this.flushed + batch.length);
+    if (batch.length > 0) {
+      const first = this.flushed === 0 ? { request: this.request } : {};
+      await this.activities.recordProgress({ refund: snapshot, firstSeq: this.flushed + 1, facts: batch, ...first });
+      this.pending.splice(0, batch.length);
+      this.flushed += batch.length;
+    }
+    // The model as written, not as it may have moved on during the write.
+    this.publish(current);
+  }
+
+  private publish(model: RefundModel): void {
+    const searchable = `${model.state}|${isStuck(model)}`;
+    if (searchable === this.published) return;
+    upsertSearchAttributes([
+      { key: RefundStateKey, value: model.state },
+      { key: RefundWaitingSinceKey, value: new Date(model.stateSince) },
+      { key: RefundAmountKey, value: model.amount },
+      { key: RefundCurrencyKey, value: model.request.currency },
+      { key: RefundStuckKey, value: isStuck(model) },
+    ]);
+    this.published = searchable;
+  }
+
+  /** Waits until something changes the model, or until the model's next deadline passes. */
+  private async waitForChange(until?: () => boolean): Promise<void> {
+    // Facts applied while the last write was in flight are written now, not after the next change.
+    if (this.pending.length > 0 && patched(WRITE_FACTS_FROM_DURING_A_WRITE)) return;
+    const seen = this.version;
+    const deadline = nextDeadline(this.current);
+    const changed = () => this.version !== seen || (until?.() ?? false);
+    if (!deadline) return void (await condition(changed));
+    const fired = !(await condition(changed, Math.max(deadline.at - Date.now(), 1)));
+    if (fired) this.apply({ type: deadline.event, state: deadline.state, at: now() } as RefundEvent);
+  }
+
+  /** Starts the payout; `result` is set once it settles. */
+  private startPayout(current: RefundModel): { result?: PayoutResult } {
+    const payout: { result?: PayoutResult } = {};
+    const { refundId, customerId, currency } = this.request;
+    payoutActivity(current.policy)({ refundId, customerId, amount: current.amount, currency }).then(
+      (receipt) => void (payout.result = receipt),
+      (failure: unknown) => void (payout.result = { failure }),
+    );
+    return payout;
+  }
+
+  private riskInput(current: RefundModel) {
+    return {
+      refundId: this.request.refundId,
+      request: this.request,
+      policy: current.policy,
+      amount: current.amount,
+      findings: reviewFindings(current),
+      carrierEvents: current.carrierEvents,
+      receipts: current.receipts,
+      approvers: current.approvals.filter((a) => a.decision === 'approve').map((a) => a.approverId),
+    };
+  }
+
+  private standingInput(command: ApprovalCommand) {
+    const current = this.current;
+    return {
+      refundId: this.request.refundId,
+      approverId: command.approver.approverId,
+      policy: current.policy,
+      customerId: this.request.customerId,
+      initiatedBy: this.request.initiatedBy,
+      scanners: scannerIds(current),
+      amount: current.amount,
+      currency: this.request.currency,
+    };
+  }
+}
+
+function payoutEvent(result: PayoutResult): RefundEvent {
+  if ('reference' in result) return { type: 'payout_succeeded', reference: result.reference, at: now() };
+  const cause = result.failure instanceof ActivityFailure ? result.failure.cause : result.failure;
+  const code = cause instanceof ApplicationFailure && cause.type ? cause.type : 'PayoutFailed';
+  return { type: 'payout_failed', code, message: cause instanceof Error ? cause.message : String(cause), at: now() };
+}
+
+function invalidMessage(issues: string): ApplicationFailure {
+  return ApplicationFailure.create({ message: issues, type: failureTypes.invalidMessage });
+}
+
+function approvalRefused(refusal: ApprovalRefusal): ApplicationFailure {
+  return ApplicationFailure.create({ message: refusal.message, type: failureTypes.approvalRefused, details: [refusal] });
+}
