@@ -3,10 +3,9 @@
  * signals and the circuit breakers compare with their limits. Values are summed per currency
  * (minor units of the currency asked for); counts span all currencies.
  */
-import type { PoolClient } from './pool';
+import type { Db } from './pool';
 
-/** A pool or a client in a transaction. */
-export type Db = Pick<PoolClient, 'query'>;
+export type { Db } from './pool';
 
 export interface InitiatorActivity {
   refunds: number;

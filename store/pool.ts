@@ -6,6 +6,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
+/** A pool or a client in a transaction. */
+export type Db = Pick<pg.PoolClient, 'query'>;
 
 export function createPool(databaseUrl: string, max = 10): pg.Pool {
   return new pg.Pool({ connectionString: databaseUrl, max, application_name: 'refund-approvals' });

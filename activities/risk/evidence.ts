@@ -1,11 +1,11 @@
 /**
  * Evidence signals: what the carrier and the warehouse reported, and whether the return parcel's
- * tracking number already served another refund (read model).
+ * tracking number already served another refund (read model). Pure.
  */
 import type { EvidenceFinding, RiskReasonCode } from '../../workflows/policy';
 import { delivery } from '../../workflows/refund-model';
 import { hasCarrierReturn } from '../../workflows/schemas';
-import type { Db } from '../../store/insider-activity';
+import type { RefundOnParcel } from '../../store/risk-history';
 import type { RiskInput, Signal } from './signal';
 
 /** The signal each evidence finding raises (a missing return parcel is a goods signal). */
@@ -83,20 +83,15 @@ function evidenceValues(finding: EvidenceFinding, input: Pick<RiskInput, 'reques
   }
 }
 
-/** Other refunds whose return parcel has the same carrier and tracking number. */
-export async function trackingReuseSignals(db: Db, input: Pick<RiskInput, 'refundId' | 'request'>): Promise<Signal[]> {
+/** Other refunds whose return parcel has the same carrier and tracking number (store/risk-history `refundsWithParcel`). */
+export function trackingReuseRules(input: Pick<RiskInput, 'request'>, others: readonly RefundOnParcel[]): Signal[] {
   const parcel = input.request.return;
-  if (!hasCarrierReturn(parcel)) return [];
-  const others = await db.query<{ refund_id: string; customer_id: string }>(
-    `SELECT refund_id, customer_id FROM refunds WHERE carrier = $1 AND tracking_number = $2 AND refund_id <> $3 ORDER BY requested_at LIMIT 20`,
-    [parcel.carrier, parcel.trackingNumber, input.refundId],
-  );
-  if (others.rows.length === 0) return [];
+  if (!hasCarrierReturn(parcel) || others.length === 0) return [];
   return [
     {
       code: 'evidence_tracking_reused',
-      detail: `${parcel.carrier} parcel ${parcel.trackingNumber} is also the return of ${others.rows.map((r) => r.refund_id).join(', ')}`,
-      values: { carrier: parcel.carrier, trackingNumber: parcel.trackingNumber, refundIds: others.rows.map((r) => r.refund_id), customerIds: [...new Set(others.rows.map((r) => r.customer_id))] },
+      detail: `${parcel.carrier} parcel ${parcel.trackingNumber} is also the return of ${others.map((r) => r.refundId).join(', ')}`,
+      values: { carrier: parcel.carrier, trackingNumber: parcel.trackingNumber, refundIds: others.map((r) => r.refundId), customerIds: [...new Set(others.map((r) => r.customerId))] },
     },
   ];
 }

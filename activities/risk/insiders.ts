@@ -3,13 +3,14 @@
  * The initiator's refunds today and this week; each scanner's receipts (on other refunds) with no
  * carrier delivery before them; each approver's approvals today, their value, and how many of them
  * went to one customer, initiator or scanner. Employees whose circuit breaker is tripped are listed.
+ * Pure: the facts come from store/insider-activity and store/breakers.
  */
 import { msToNumber } from '@temporalio/common';
 import { formatMinor } from '../../workflows/currencies';
-import { breakerLimitsCrossed, thresholdsFor, type ActiveBreaker, type InsiderRole, type Policy } from '../../workflows/policy';
+import { breakerLimitsCrossed, thresholdsFor, type ActiveBreaker, type InsiderActivity, type InsiderRole, type Policy } from '../../workflows/policy';
 import { CUSTOMER } from '../../workflows/schemas';
-import { activeBreakerOf, breakerActivity, trippedBreakers } from '../../store/breakers';
-import { approverActivity, approvalsSince, initiatorActivity, receiptsWithoutDelivery, type ApprovalOnRecord, type Db } from '../../store/insider-activity';
+import { activeBreakerOf, type Breaker } from '../../store/breakers';
+import type { ApproverActivity, InitiatorActivity } from '../../store/insider-activity';
 import type { RiskInput, Signal } from './signal';
 
 const DAY = 86_400_000;
@@ -24,30 +25,34 @@ export function insidersOf(input: Pick<RiskInput, 'request' | 'receipts' | 'appr
   return people;
 }
 
-export async function initiatorSignals(db: Db, employeeId: string, policy: Policy, currency: string, now: Date): Promise<Signal[]> {
-  const rules = policy.signals.initiator;
-  const limits = thresholdsFor(policy, currency);
-  const signals: Signal[] = [];
-  const windows = [
-    { code: 'insider_initiator_day' as const, label: '24 hours', days: 1, refunds: rules.refundsPerDay, value: limits.initiatorValuePerDay },
-    { code: 'insider_initiator_week' as const, label: '7 days', days: 7, refunds: rules.refundsPerWeek, value: limits.initiatorValuePerWeek },
-  ];
-  for (const window of windows) {
-    const activity = await initiatorActivity(db, employeeId, new Date(now.getTime() - window.days * DAY), currency);
-    if (activity.refunds >= window.refunds || activity.value >= window.value) {
-      signals.push({
-        code: window.code,
-        detail: `${employeeId} initiated ${activity.refunds} refunds worth ${formatMinor(activity.value, currency)} in ${window.label}`,
-        values: { employeeId, refunds: activity.refunds, amount: activity.value, currency, thresholds: { refunds: window.refunds, amount: window.value } },
-      });
-    }
-  }
-  return signals;
+/** Where the initiator's windows start: the last 24 hours and the last 7 days. */
+export function initiatorWindowStarts(now: Date): { day: Date; week: Date } {
+  return { day: new Date(now.getTime() - DAY), week: new Date(now.getTime() - 7 * DAY) };
 }
 
-export async function scannerSignals(db: Db, employeeId: string, policy: Policy, refundId: string, now: Date): Promise<Signal[]> {
+export function initiatorRules(employeeId: string, activity: { day: InitiatorActivity; week: InitiatorActivity }, policy: Policy, currency: string): Signal[] {
+  const rules = policy.signals.initiator;
+  const limits = thresholdsFor(policy, currency);
+  const windows = [
+    { code: 'insider_initiator_day' as const, label: '24 hours', activity: activity.day, refunds: rules.refundsPerDay, value: limits.initiatorValuePerDay },
+    { code: 'insider_initiator_week' as const, label: '7 days', activity: activity.week, refunds: rules.refundsPerWeek, value: limits.initiatorValuePerWeek },
+  ];
+  return windows
+    .filter((w) => w.activity.refunds >= w.refunds || w.activity.value >= w.value)
+    .map((w) => ({
+      code: w.code,
+      detail: `${employeeId} initiated ${w.activity.refunds} refunds worth ${formatMinor(w.activity.value, currency)} in ${w.label}`,
+      values: { employeeId, refunds: w.activity.refunds, amount: w.activity.value, currency, thresholds: { refunds: w.refunds, amount: w.value } },
+    }));
+}
+
+export function scannerWindowStart(policy: Policy, now: Date): Date {
+  return new Date(now.getTime() - msToNumber(policy.signals.scanner.window as never));
+}
+
+/** `refundIds`: the refunds whose receipt the scanner scanned in the window with no carrier delivery before it. */
+export function scannerRules(employeeId: string, refundIds: readonly string[], policy: Policy): Signal[] {
   const { window, receiptsWithoutDelivery: threshold } = policy.signals.scanner;
-  const refundIds = await receiptsWithoutDelivery(db, employeeId, new Date(now.getTime() - msToNumber(window as never)), refundId);
   if (refundIds.length < threshold) return [];
   return [
     {
@@ -58,12 +63,14 @@ export async function scannerSignals(db: Db, employeeId: string, policy: Policy,
   ];
 }
 
-/** Signals from an approver's last 24 hours; `pending` is an approval about to be applied. */
-export async function approverSignals(db: Db, employeeId: string, policy: Policy, currency: string, now: Date, pending?: ApprovalOnRecord): Promise<Signal[]> {
+/** The approver's window: the last 24 hours. */
+export function approverWindowStart(now: Date): Date {
+  return new Date(now.getTime() - DAY);
+}
+
+export function approverRules(employeeId: string, activity: ApproverActivity, policy: Policy, currency: string): Signal[] {
   const rules = policy.signals.approver;
   const valueThreshold = thresholdsFor(policy, currency).approverValuePerDay;
-  const approvals = await approvalsSince(db, employeeId, new Date(now.getTime() - DAY));
-  const activity = approverActivity(pending ? [...approvals, pending] : approvals, currency);
   const signals: Signal[] = [];
   if (activity.approvals >= rules.approvalsPerDay || activity.value >= valueThreshold) {
     signals.push({
@@ -84,55 +91,29 @@ export async function approverSignals(db: Db, employeeId: string, policy: Policy
 }
 
 /** Tripped breakers of the employees on the refund, each with the signal that says so. */
-export async function breakerSignals(db: Db, people: ReadonlyArray<{ employeeId: string; role: InsiderRole }>): Promise<{ signals: Signal[]; breakers: ActiveBreaker[] }> {
-  const tripped = await trippedBreakers(db, people.map((p) => p.employeeId));
+export function breakerRules(people: ReadonlyArray<{ employeeId: string; role: InsiderRole }>, tripped: readonly Breaker[]): { signals: Signal[]; breakers: ActiveBreaker[] } {
   const breakers = people.flatMap(({ employeeId, role }) => tripped.filter((b) => b.employeeId === employeeId).map((b) => activeBreakerOf(b, role)));
   return { signals: breakers.map(breakerSignal), breakers };
 }
 
-export async function insiderSignals(db: Db, input: Pick<RiskInput, 'refundId' | 'request' | 'receipts' | 'approvers' | 'policy'>, now: Date): Promise<{ signals: Signal[]; breakers: ActiveBreaker[] }> {
-  const { policy, request } = input;
-  const people = insidersOf(input);
-  const perPerson = await Promise.all(
-    people.map(({ employeeId, role }) => {
-      switch (role) {
-        case 'initiator':
-          return initiatorSignals(db, employeeId, policy, request.currency, now);
-        case 'scanner':
-          return scannerSignals(db, employeeId, policy, input.refundId, now);
-        case 'approver':
-          return approverSignals(db, employeeId, policy, request.currency, now);
-      }
-    }),
-  );
-  const breakers = await breakerSignals(db, people);
-  return { signals: [...perPerson.flat(), ...breakers.signals], breakers: breakers.breakers };
-}
-
 /**
- * An approver's standing just before their approval is applied: their activity signals (with the
- * refund's pinned policy) and their circuit breaker, tripped already or tripped by this approval
- * under the service's current policy (the approval's record trips it for good).
+ * An approver's breaker just before their approval is applied: tripped already, or tripped by this
+ * approval's `activity` (its window's, with the approval counted) under the service's current policy.
  */
-export async function approverStandingOf(
-  db: Db,
-  input: { approverId: string; pinnedPolicy: Policy; servicePolicy: Policy; pending: ApprovalOnRecord; now: Date },
-): Promise<{ signals: Signal[]; breaker?: ActiveBreaker }> {
-  const { approverId, pending, now } = input;
-  const signals = await approverSignals(db, approverId, input.pinnedPolicy, pending.currency, now, pending);
-  const [tripped] = await trippedBreakers(db, [approverId]);
-  if (tripped) {
-    const breaker = activeBreakerOf(tripped, 'approver');
-    return { signals: [...signals, breakerSignal(breaker)], breaker };
-  }
-  const activity = await breakerActivity(db, input.servicePolicy, approverId, 'approver', pending.currency, now, pending);
-  const crossed = breakerLimitsCrossed(input.servicePolicy, activity);
-  if (crossed.length === 0) return { signals };
-  const breaker: ActiveBreaker = { employeeId: approverId, touchedAs: 'approver', trippedAt: now.toISOString(), reason: crossed.join('; ') };
-  return { signals: [...signals, breakerSignal(breaker)], breaker };
+export function approverBreakerRules(
+  approverId: string,
+  facts: { tripped?: Breaker; activity?: InsiderActivity },
+  servicePolicy: Policy,
+  now: Date,
+): ActiveBreaker | undefined {
+  if (facts.tripped) return activeBreakerOf(facts.tripped, 'approver');
+  if (!facts.activity) return undefined;
+  const crossed = breakerLimitsCrossed(servicePolicy, facts.activity);
+  if (crossed.length === 0) return undefined;
+  return { employeeId: approverId, touchedAs: 'approver', trippedAt: now.toISOString(), reason: crossed.join('; ') };
 }
 
-function breakerSignal(b: ActiveBreaker): Signal {
+export function breakerSignal(b: ActiveBreaker): Signal {
   return {
     code: 'insider_breaker_active',
     detail: `${b.employeeId} (${b.touchedAs}) has a tripped circuit breaker: ${b.reason}`,

@@ -1,28 +1,33 @@
 /**
  * Linked-account signals: other customers who share this request's shipping address, payment
  * fingerprint or device id (optional request fields, recorded with every refund), and what those
- * linked customers have refunded together within the policy's window.
+ * linked customers have refunded together within the policy's window. Pure: the facts come from
+ * store/risk-history.
  */
 import { msToNumber } from '@temporalio/common';
 import { formatMinor } from '../../workflows/currencies';
-import { thresholdsFor } from '../../workflows/policy';
-import type { Db } from '../../store/insider-activity';
-import { identityOf } from '../../store/insider-actions';
+import { thresholdsFor, type Policy } from '../../workflows/policy';
+import type { LinkedCustomer, RefundTotals } from '../../store/risk-history';
 import type { RiskInput, Signal } from './signal';
 
-export async function linkedAccountSignals(db: Db, input: Pick<RiskInput, 'request' | 'policy'>, now: Date): Promise<Signal[]> {
+export interface LinkedAccountFacts {
+  /** The kinds of identity the request carries (shipping_address, payment_fingerprint, device_id). */
+  identityKinds: string[];
+  linked: LinkedCustomer[];
+  /** The linked customers' refunds in the policy's window; known when there are linked customers. */
+  history?: RefundTotals;
+}
+
+/** Where the linked customers' refund history starts. */
+export function linkedWindowStart(policy: Policy, now: Date): Date {
+  return new Date(now.getTime() - msToNumber(policy.signals.linkedAccounts.window as never));
+}
+
+export function linkedAccountRules(facts: LinkedAccountFacts, input: Pick<RiskInput, 'request' | 'policy'>): Signal[] {
   const { request, policy } = input;
-  const identity = identityOf(request);
-  if (identity.length === 0) return [];
-  const links = await db.query<{ customer_id: string; kinds: string[] }>(
-    `SELECT customer_id, array_agg(DISTINCT kind ORDER BY kind) AS kinds FROM customer_identity_links
-     WHERE (kind, value) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND customer_id <> $3
-     GROUP BY customer_id ORDER BY customer_id LIMIT 200`,
-    [identity.map((i) => i.kind), identity.map((i) => i.value), request.customerId],
-  );
-  if (links.rows.length === 0) return [];
-  const linked = links.rows.map((r) => r.customer_id);
-  const sharedBy = Object.fromEntries(identity.map(({ kind }) => [kind, links.rows.filter((r) => r.kinds.includes(kind)).length]));
+  if (facts.identityKinds.length === 0 || facts.linked.length === 0) return [];
+  const linked = facts.linked.map((r) => r.customerId);
+  const sharedBy = Object.fromEntries(facts.identityKinds.map((kind) => [kind, facts.linked.filter((r) => r.kinds.includes(kind)).length]));
   const signals: Signal[] = [
     {
       code: 'linked_shared_identity',
@@ -30,16 +35,10 @@ export async function linkedAccountSignals(db: Db, input: Pick<RiskInput, 'reque
       values: { linkedCustomers: linked, sharedBy },
     },
   ];
+  if (!facts.history) return signals;
 
   const { window, refunds: refundThreshold } = policy.signals.linkedAccounts;
-  const since = new Date(now.getTime() - msToNumber(window as never));
-  const history = await db.query<{ n: number; value: number }>(
-    `SELECT count(*)::int AS n, coalesce(sum(amount) FILTER (WHERE currency = $3), 0)::bigint AS value
-     FROM refunds WHERE customer_id = ANY($1::text[]) AND requested_at > $2 AND state <> 'cancelled'`,
-    [linked, since, request.currency],
-  );
-  const { n } = history.rows[0]!;
-  const value = Number(history.rows[0]!.value);
+  const { refunds: n, value } = facts.history;
   const valueThreshold = thresholdsFor(policy, request.currency).linkedRefundValue;
   if (n >= refundThreshold || value >= valueThreshold) {
     signals.push({
