@@ -5,7 +5,7 @@
  * Exit codes: 0 ok, 1 unexpected failure, 2 usage or invalid input, 3 refused (403/409),
  * 4 not found, 5 not authenticated.
  */
-import { Command, CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { InvalidInputError } from '../errors';
 import { RefundApiError } from '../refunds-api-client';
 

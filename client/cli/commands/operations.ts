@@ -1,0 +1,47 @@
+/** Looking after refunds: one refund at a glance, the stuck ones, and the audit trail. */
+import { Option, type Command } from 'commander';
+import { refundStates } from '../../../workflows/refund-model';
+import { integer, type Api } from '../input';
+import { showRefund, showStuck } from '../output';
+import { EXIT, print } from '../runtime';
+
+export function registerOperationsCommands(program: Command, api: Api): void {
+  program
+    .command('show')
+    .description('show a refund: state, amount, evidence, risk, approvals, payout, deadlines, timeline')
+    .argument('<refundId>')
+    .action(async (refundId: string) => {
+      const refund = await (await api()).getRefund(refundId);
+      print(refund, () => showRefund(refund));
+    });
+
+  program
+    .command('stuck')
+    .description('refunds waiting too long, oldest first (operations)')
+    .option('--older-than <duration>', "ISO 8601 duration such as PT2H or P3D (default: past each state's own limit)")
+    .addOption(new Option('--state <state...>', 'only these states').choices(refundStates))
+    .option('--limit <n>', 'at most this many', integer('--limit'))
+    .action(async (options: { olderThan?: string; state?: Array<(typeof refundStates)[number]>; limit?: number }) => {
+      const refunds = await (await api()).listStuck({
+        ...(options.olderThan ? { olderThan: options.olderThan } : {}),
+        ...(options.state ? { states: options.state } : {}),
+        ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      });
+      print({ refunds }, () => showStuck(refunds));
+    });
+
+  program
+    .command('audit')
+    .description('the audit trail')
+    .command('verify')
+    .description('recompute the whole audit hash chain (operations, admins)')
+    .action(async () => {
+      const result = await (await api()).verifyAudit();
+      print(result, () =>
+        result.ok
+          ? `Audit trail verified: ${result.rowsChecked} rows, last hash ${result.lastHash}`
+          : `AUDIT TRAIL BROKEN at row ${result.brokenAt?.seq} (refund ${result.brokenAt?.refundId}): ${result.brokenAt?.reason}`,
+      );
+      if (!result.ok) process.exitCode = EXIT.unexpected;
+    });
+}
