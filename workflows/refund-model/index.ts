@@ -1,0 +1,26 @@
+/**
+ * The refund as a pure state machine: `applyEvent(model, event)` is the only way its state
+ * changes, and the workflow does nothing but feed it events and wait. Keeping every decision here
+ * lets the property tests drive thousands of random event sequences through exactly the code
+ * that runs in production.
+ */
+export {
+  activeStates,
+  isTerminal,
+  MAX_EVIDENCE_EVENTS,
+  refundStates,
+  terminalStates,
+  type ApproverStanding,
+  type AuditFact,
+  type Escalation,
+  type ReceivedCarrierEvent,
+  type ReceivedScan,
+  type RecordedApproval,
+  type RefundEvent,
+  type RefundModel,
+  type RefundState,
+} from './state';
+export { delivery, dueForCarrierAcceptanceReview, evidenceFindings, reviewFindings, scannerIds } from './evidence';
+export { approvalsGiven, approvalsStillNeeded, breakersOn, checkApproval, checkCancel } from './approvals';
+export { isStuck, nextDeadline, stuckAfter, waitingFor } from './deadlines';
+export { applyEvent, newRefund } from './transitions';

@@ -1,0 +1,104 @@
+/** The refund's states, its model, the events that move it and the audit facts they leave. */
+import type { ActiveBreaker, ApprovalRequirement, Policy, RiskAssessment, RiskReason } from '../policy';
+import type { ApprovalCommand, CancelCommand, CarrierEvent, RefundRequest, WarehouseScan } from '../schemas';
+
+export const refundStates = [
+  'awaiting_carrier',
+  'awaiting_warehouse',
+  'risk_review',
+  'awaiting_approval',
+  'paying',
+  'refunded',
+  'rejected',
+  'cancelled',
+  'expired',
+  'failed',
+] as const;
+export type RefundState = (typeof refundStates)[number];
+export const terminalStates: readonly RefundState[] = ['refunded', 'rejected', 'cancelled', 'expired', 'failed'];
+export const activeStates: readonly RefundState[] = refundStates.filter((s) => !terminalStates.includes(s));
+/** States from which a refund service may still cancel: everything before money starts to move. */
+export const cancellableStates: readonly RefundState[] = ['awaiting_carrier', 'awaiting_warehouse', 'risk_review', 'awaiting_approval'];
+
+/** Past this many distinct evidence events a refund stops taking more and says so. */
+export const MAX_EVIDENCE_EVENTS = 500;
+
+export interface ReceivedCarrierEvent extends CarrierEvent {
+  receivedAt: string;
+}
+export interface ReceivedScan extends WarehouseScan {
+  receivedAt: string;
+}
+export interface RecordedApproval {
+  approverId: string;
+  decision: 'approve' | 'reject';
+  reason?: string;
+  at: string;
+  /** The approver's circuit breaker was tripped when they approved: the refund needs one more approver. */
+  breaker?: ActiveBreaker;
+}
+
+/** What the workflow learned about an approver, inside its own trusted path, just before their approval. */
+export interface ApproverStanding {
+  /** Risk reasons from the approver's recent activity (volume, value, concentration). */
+  reasons: RiskReason[];
+  /** Their circuit breaker, if it is tripped or this approval trips it. */
+  breaker?: ActiveBreaker;
+}
+export interface Escalation {
+  state: RefundState;
+  at: string;
+  reason: string;
+}
+
+export interface RefundModel {
+  request: RefundRequest;
+  /** The authenticated refund service that relayed the request, when it came through the API. */
+  requestedBy?: string;
+  amount: number;
+  policy: Policy;
+  state: RefundState;
+  stateSince: string;
+  requestedAt: string;
+  /** Event ids seen (carrier and warehouse): a repeat changes nothing. */
+  seenEventIds: string[];
+  carrierEvents: ReceivedCarrierEvent[];
+  receipts: ReceivedScan[];
+  returnWindowElapsed: boolean;
+  /** Bumped by every piece of new evidence; a risk result for an older version is stale. */
+  evidenceVersion: number;
+  risk?: RiskAssessment & { evidenceVersion: number; assessedAt: string };
+  requirement?: ApprovalRequirement;
+  /** The one early review a refund gets under refundTiming "on_carrier_acceptance", once it has been made. */
+  carrierAcceptance?: 'paid' | 'declined';
+  approvals: RecordedApproval[];
+  payout?: { reference: string; paidAt: string };
+  /** Why a terminal state was reached (rejected, cancelled, expired, failed). */
+  outcome?: { code: string; message: string; by?: string };
+  escalations: Escalation[];
+  /** Evidence the refund refused to count (wrong tracking number, too many events, too late). */
+  ignored: Array<{ eventId: string; reason: string; at: string }>;
+}
+
+export type RefundEvent =
+  | { type: 'carrier_event'; event: CarrierEvent; at: string }
+  | { type: 'warehouse_scan'; scan: WarehouseScan; at: string }
+  | { type: 'return_window_elapsed'; at: string }
+  | { type: 'stage_overdue'; state: RefundState; at: string }
+  | { type: 'risk_assessed'; risk: RiskAssessment; evidenceVersion: number; at: string }
+  | { type: 'approval'; command: ApprovalCommand; standing?: ApproverStanding; at: string }
+  | { type: 'cancel'; command: CancelCommand; at: string }
+  | { type: 'payout_succeeded'; reference: string; at: string }
+  | { type: 'payout_failed'; code: string; message: string; at: string };
+
+/** What the audit trail records for one step: who did what, with the evidence. */
+export interface AuditFact {
+  kind: string;
+  actor: string;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+export function isTerminal(state: RefundState): boolean {
+  return terminalStates.includes(state);
+}
