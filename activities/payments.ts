@@ -7,7 +7,8 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { failureTypes } from '../workflows/messages';
-import { withTransaction, type Pool } from '../store/pool';
+import type { Pool } from '../store/pool';
+import { recordPayoutDeclined, recordPayoutPaid, reservePayout } from '../store/payouts';
 
 export interface PayoutRequest {
   idempotencyKey: string;
@@ -61,23 +62,17 @@ export function payoutIdempotencyKey(refundId: string): string {
 
 export async function payOut(pool: Pool, gateway: PaymentGateway, input: Omit<PayoutRequest, 'idempotencyKey'>): Promise<PayoutReceipt> {
   const request: PayoutRequest = { ...input, idempotencyKey: payoutIdempotencyKey(input.refundId) };
-  const intent = await pool.query<{ status: string; gateway_reference: string | null; amount: number; currency: string; failure_code: string | null; failure_message: string | null }>(
-    `INSERT INTO payouts (idempotency_key, refund_id, customer_id, amount, currency, status, gateway)
-     VALUES ($1, $2, $3, $4, $5, 'pending', $6)
-     ON CONFLICT (idempotency_key) DO UPDATE SET attempts = payouts.attempts + 1, updated_at = now()
-     RETURNING status, gateway_reference, amount, currency, failure_code, failure_message`,
-    [request.idempotencyKey, request.refundId, request.customerId, request.amount, request.currency, gateway.name],
-  );
-  const payout = intent.rows[0]!;
-  if (Number(payout.amount) !== request.amount || payout.currency !== request.currency) {
+  const intent = { ...request, gateway: gateway.name };
+  const payout = await reservePayout(pool, intent);
+  if (payout.amount !== request.amount || payout.currency !== request.currency) {
     throw ApplicationFailure.nonRetryable(
       `payout for refund ${request.refundId} was recorded as ${payout.amount} ${payout.currency}, now asked for ${request.amount} ${request.currency}`,
       'PayoutMismatch',
     );
   }
-  if (payout.status === 'paid') return { reference: payout.gateway_reference! };
+  if (payout.status === 'paid') return { reference: payout.gatewayReference! };
   if (payout.status === 'declined') {
-    throw ApplicationFailure.nonRetryable(payout.failure_message ?? 'declined', failureTypes.paymentDeclined, payout.failure_code);
+    throw ApplicationFailure.nonRetryable(payout.failureMessage ?? 'declined', failureTypes.paymentDeclined, payout.failureCode);
   }
 
   let receipt: PayoutReceipt;
@@ -85,32 +80,13 @@ export async function payOut(pool: Pool, gateway: PaymentGateway, input: Omit<Pa
     receipt = await gateway.pay(request);
   } catch (error) {
     if (error instanceof PaymentDeclinedError) {
-      await pool.query(
-        `UPDATE payouts SET status = 'declined', failure_code = $2, failure_message = $3, updated_at = now()
-         WHERE idempotency_key = $1 AND status = 'pending'`,
-        [request.idempotencyKey, error.code, error.message],
-      );
+      await recordPayoutDeclined(pool, request.idempotencyKey, error.code, error.message);
       throw ApplicationFailure.nonRetryable(error.message, failureTypes.paymentDeclined, error.code);
     }
     throw error; // timeouts and transport errors: retried with the same key
   }
 
-  return withTransaction(pool, async (client) => {
-    const paid = await client.query<{ gateway_reference: string }>(
-      `UPDATE payouts SET status = 'paid', gateway_reference = $2, paid_at = now(), updated_at = now()
-       WHERE idempotency_key = $1 AND status = 'pending' RETURNING gateway_reference`,
-      [request.idempotencyKey, receipt.reference],
-    );
-    if (paid.rowCount === 0) {
-      // Another attempt (one that timed out but was still running) recorded it first.
-      const done = await client.query<{ gateway_reference: string }>('SELECT gateway_reference FROM payouts WHERE idempotency_key = $1', [request.idempotencyKey]);
-      return { reference: done.rows[0]!.gateway_reference };
-    }
-    await client.query(
-      `INSERT INTO ledger_entries (payout_key, refund_id, account, direction, amount, currency)
-       VALUES ($1, $2, 'refunds_expense', 'debit', $3, $4), ($1, $2, $5, 'credit', $3, $4)`,
-      [request.idempotencyKey, request.refundId, request.amount, request.currency, `gateway:${gateway.name}`],
-    );
-    return receipt;
-  });
+  const paid = await recordPayoutPaid(pool, intent, receipt.reference);
+  // Another attempt (one that timed out but was still running) may have recorded it first.
+  return paid.recordedNow ? receipt : { reference: paid.reference };
 }
