@@ -79,7 +79,14 @@ export function highResaleCategoriesOf(items: ReadonlyArray<{ category: string }
  * findings, more money or a tripped breaker never needs fewer approvals (a rejection counts as
  * more than any number).
  */
-export function approvalsRequired(input: {
+export function approvalsRequired(input: RequirementInput): ApprovalRequirement {
+  const { band } = input;
+  if (band === 'block') return { outcome: 'reject', reason: 'risk band is block' };
+  const limits = thresholdsFor(input.policy, input.currency);
+  return rejectionFor(input, limits) ?? approvalsFor(input, band, limits);
+}
+
+interface RequirementInput {
   amount: number;
   currency: string;
   band: RiskBand;
@@ -89,10 +96,11 @@ export function approvalsRequired(input: {
   breaker?: boolean;
   /** The refund includes goods of a high-resale category. */
   highResale?: boolean;
-}): ApprovalRequirement {
-  const { amount, currency, band, findings, policy } = input;
-  if (band === 'block') return { outcome: 'reject', reason: 'risk band is block' };
-  const limits = thresholdsFor(policy, currency);
+}
+
+/** What the policy rejects whatever the approvals: too much or high-resale goods without a return, or evidence problems. */
+function rejectionFor(input: RequirementInput, limits: Thresholds): ApprovalRequirement | undefined {
+  const { amount, currency, findings, policy } = input;
   const returnless = findings.includes('no_return_parcel');
   if (returnless && amount > limits.returnlessMax) {
     return { outcome: 'reject', reason: `policy rejects refunds without a return parcel above ${formatMinor(limits.returnlessMax, currency)}` };
@@ -104,7 +112,14 @@ export function approvalsRequired(input: {
   if (evidenceProblems.length > 0 && policy.evidenceIssues === 'reject') {
     return { outcome: 'reject', reason: `evidence does not support the refund: ${evidenceProblems.join(', ')}` };
   }
+  return undefined;
+}
 
+/** The approvals by band and amount tier, raised for a missing return parcel, evidence problems and a tripped breaker. */
+function approvalsFor(input: RequirementInput, band: Exclude<RiskBand, 'block'>, limits: Thresholds): ApprovalRequirement {
+  const { amount, currency, findings, policy } = input;
+  const returnless = findings.includes('no_return_parcel');
+  const evidenceProblems = findings.filter((f) => f !== 'no_return_parcel');
   const tier = amount > limits.singleApprovalMax ? 'large' : amount > limits.autoApproveMax ? 'mid' : 'small';
   let approvals = policy.approvals[band][tier];
   const reasons: string[] = [];
