@@ -2,24 +2,26 @@
  * The HTTP API as a fastify app: `buildApp(deps)` wires JSON parsing (keeping the raw body for
  * signatures), zod validation and serialization, per-principal rate limiting, problem answers,
  * metrics and the OpenAPI document around the /v1 routes. Tests call it with `inject` or listen
- * on port 0; client/http/server.ts runs it for real.
+ * on port 0; api/server.ts runs it for real.
  */
 import rateLimit from '@fastify/rate-limit';
-import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Pool } from '../store/pool';
 import type { RefundsService } from './refunds-service';
-import { createApiMetrics } from './plugins/metrics';
-import { problem, problemFor, problemTypeNames, problemTypeUri, PROBLEM_CONTENT_TYPE } from './plugins/problems';
-import { registerRoutes } from './routes/index';
-import { Health } from '../client/views';
+import { parseJsonKeepingRawBody } from './plugins/json-body';
+import { countRequests, createApiMetrics } from './plugins/metrics';
+import { registerOpenApi } from './plugins/openapi';
+import { answerWithProblems, problem } from './plugins/problems';
+import { registerBreakerRoutes } from './routes/breakers';
+import { registerDecisionRoutes } from './routes/decisions';
+import { registerEvidenceRoutes } from './routes/evidence';
+import { registerOperationsRoutes } from './routes/operations';
+import { registerRefundRoutes } from './routes/refunds';
+import { registerServiceRoutes } from './routes/service';
+import type { RouteDeps } from './routes/shared';
+
+export { API_VERSION } from './plugins/openapi';
 
 export interface ApiLimits {
   /** Requests per principal (or, for carriers, per client address) per window. */
@@ -50,8 +52,6 @@ export interface ApiDeps {
   logger?: FastifyServerOptions['logger'];
 }
 
-export const API_VERSION = '1.0.0';
-
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const limits = { ...defaultApiLimits, ...deps.limits };
   const app = Fastify({
@@ -63,32 +63,28 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-
-  // JSON only, parsed safely (no __proto__ tricks), with the exact bytes kept for signature checks.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    request.rawBody = body as string;
-    parseJson(request, body as string, done);
-  });
+  parseJsonKeepingRawBody(app);
 
   const metrics = createApiMetrics(deps.pool);
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    metrics.requestSeconds.observe({ method: request.method, route }, reply.elapsedTime / 1000);
-  });
+  countRequests(app, metrics);
+  answerWithProblems(app, metrics);
+  await limitRatePerPrincipal(app, limits);
+  // Rate limiting and the OpenAPI document cover only the routes registered after them.
+  await registerOpenApi(app);
 
-  app.setErrorHandler(async (error, request, reply) => {
-    const { problem: answer, internal } = problemFor(error);
-    if (internal) request.log.error({ err: error }, 'request failed');
-    if (answer.problem.status < 500) metrics.refusals.inc({ type: answer.problem.type, rule: answer.problem.rule ?? '' });
-    return reply.code(answer.problem.status).headers(answer.headers).type(PROBLEM_CONTENT_TYPE).send(answer.problem);
-  });
-  app.setNotFoundHandler(async (request) => {
-    throw problem('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
-  });
+  const routeDeps: RouteDeps = { refunds: deps.refunds, pool: deps.pool, carrierWebhookSecret: deps.carrierWebhookSecret, metrics };
+  registerRefundRoutes(app, routeDeps);
+  registerEvidenceRoutes(app, routeDeps);
+  registerDecisionRoutes(app, routeDeps);
+  registerOperationsRoutes(app, routeDeps);
+  registerBreakerRoutes(app, routeDeps);
+  registerServiceRoutes(app, metrics);
 
+  await app.ready();
+  return app;
+}
+
+async function limitRatePerPrincipal(app: FastifyInstance, limits: ApiLimits): Promise<void> {
   await app.register(rateLimit, {
     max: limits.rateLimitMax,
     timeWindow: limits.rateLimitWindowMs,
@@ -97,45 +93,4 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     errorResponseBuilder: (_request, context) =>
       problem('rate_limited', `more than ${context.max} requests in ${context.after}; retry later`),
   });
-
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Refund approvals API',
-        version: API_VERSION,
-        description:
-          'Refund services request refunds, carriers report return parcels, warehouses scan receipts, approvers decide, ' +
-          'operations watch stuck refunds. Money is an integer count of minor units plus an ISO 4217 currency code. ' +
-          `Errors are ${PROBLEM_CONTENT_TYPE} (RFC 9457) with one of these types: ${problemTypeNames.map(problemTypeUri).join(', ')}.`,
-      },
-      components: {
-        securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API key issued with `refunds principal add`' },
-          carrierSignature: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'X-Carrier-Signature',
-            description: 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with CARRIER_WEBHOOK_SECRET',
-          },
-        },
-      },
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
-
-  registerRoutes(app, { refunds: deps.refunds, pool: deps.pool, carrierWebhookSecret: deps.carrierWebhookSecret, metrics });
-
-  app.get('/healthz', { config: { rateLimit: false }, schema: { tags: ['service'], summary: 'Liveness', response: { 200: Health } } }, async () => ({
-    status: 'ok' as const,
-  }));
-  app.get('/metrics', { config: { rateLimit: false }, schema: { tags: ['service'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
-  app.get('/openapi.json', { config: { rateLimit: false }, schema: { hide: true } }, async () => app.swagger());
-
-  await app.ready();
-  return app;
 }

@@ -2,6 +2,7 @@
  * Prometheus metrics for /metrics: API traffic, decisions and refusals as they happen, and refunds
  * by state counted from the read model at scrape time (so every API replica reports the same).
  */
+import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import type { Pool } from '../../store/pool';
 import { refundStates } from '../../workflows/refund-model';
@@ -55,4 +56,13 @@ export function createApiMetrics(pool: Pool): ApiMetrics {
     },
   });
   return { registry, requests, requestSeconds, approvals, refusals };
+}
+
+/** Counts and times every answer, by the route's pattern (not its URL) so the label set stays small. */
+export function countRequests(app: FastifyInstance, metrics: ApiMetrics): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.requestSeconds.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
 }

@@ -3,12 +3,12 @@
  * names what went wrong, with `errors` naming each field at fault and `rule` naming the
  * separation-of-duties rule that refused an approval. Error-to-status mapping lives here only.
  */
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { BreakerLiftError } from '../../store/breakers';
 import { RefundError, type InputIssue } from '../../client/errors';
 import { Problem } from '../../client/views';
+import type { ApiMetrics } from './metrics';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -134,4 +134,17 @@ export function problemFor(error: unknown): { problem: ProblemError; internal: b
     return { problem: problem('service_unavailable', 'a service this API depends on is not reachable; retry later', {}, { 'retry-after': '5' }), internal: true };
   }
   return { problem: problem('internal_error', 'the request failed unexpectedly; it has been logged'), internal: true };
+}
+
+/** Every error and every unknown route is answered as a problem; refusals are counted, faults logged. */
+export function answerWithProblems(app: FastifyInstance, metrics: ApiMetrics): void {
+  app.setErrorHandler(async (error, request, reply) => {
+    const { problem: answer, internal } = problemFor(error);
+    if (internal) request.log.error({ err: error }, 'request failed');
+    if (answer.problem.status < 500) metrics.refusals.inc({ type: answer.problem.type, rule: answer.problem.rule ?? '' });
+    return reply.code(answer.problem.status).headers(answer.headers).type(PROBLEM_CONTENT_TYPE).send(answer.problem);
+  });
+  app.setNotFoundHandler(async (request) => {
+    throw problem('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
+  });
 }

@@ -1,0 +1,58 @@
+/**
+ * Evidence that the parcel came back: carriers report tracking events (authenticated by their
+ * signature, routed by carrier and tracking number), warehouses record receipt scans.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { CarrierEvent, WarehouseReceipt } from '../../workflows/schemas';
+import { principalOf, requireCarrierSignature, requireRole } from '../plugins/authentication';
+import { CarrierEventAccepted, ScanAccepted } from '../../client/views';
+import { bearer, problems, RefundPath, withAuth, type RouteDeps } from './shared';
+
+export function registerEvidenceRoutes(app: FastifyInstance, { refunds, pool, carrierWebhookSecret }: RouteDeps): void {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.post(
+    '/v1/carrier-events',
+    {
+      preValidation: requireCarrierSignature(carrierWebhookSecret),
+      schema: {
+        tags: ['carriers'],
+        summary: 'Report a tracking event for a return parcel',
+        description:
+          'Signed with the shared secret: `X-Carrier-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. ' +
+          'A timestamp more than 5 minutes from the server clock is refused. A repeated event id is accepted and changes nothing. ' +
+          'Routed to the refund waiting for this carrier and tracking number.',
+        security: [{ carrierSignature: [] }],
+        body: CarrierEvent,
+        response: { 202: CarrierEventAccepted, ...problems(400, 401, 404, 413, 415, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      const routed = await refunds.recordCarrierEvent(request.body);
+      return reply.code(202).send(routed);
+    },
+  );
+
+  api.post(
+    '/v1/refunds/:refundId/warehouse-scans',
+    {
+      onRequest: requireRole(pool, 'warehouse'),
+      schema: {
+        tags: ['warehouses'],
+        summary: 'Record a receipt scan of the returned parcel',
+        description:
+          'The scanner is the authenticated caller. A repeated event id changes nothing. The scanner can never approve this refund.',
+        security: bearer,
+        params: RefundPath,
+        body: WarehouseReceipt,
+        response: { 202: ScanAccepted, ...problems(400, 404, 413, 415, 422, ...withAuth) },
+      },
+    },
+    async (request, reply) => {
+      const { refundId } = request.params;
+      await refunds.recordWarehouseScan(refundId, request.body, principalOf(request).id);
+      return reply.code(202).send({ refundId, eventId: request.body.eventId });
+    },
+  );
+}

@@ -1,0 +1,93 @@
+/**
+ * What operations watch: refunds waiting too long, the audit hash chain, and alerts the
+ * notifier has not delivered yet.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { activeStates } from '../../workflows/refund-model';
+import { requireRole } from '../plugins/authentication';
+import { IsoDuration } from '../iso-duration';
+import { AuditVerificationView, OpsAlertList, RefundState, StuckList } from '../../client/views';
+import { bearer, problems, withAuth, type RouteDeps } from './shared';
+
+const StuckQuery = z.strictObject({
+  olderThan: IsoDuration.optional().describe("waiting in the current state longer than this; default: past that state's own limit"),
+  state: z
+    .union([RefundState, z.array(RefundState)])
+    .optional()
+    .transform((s) => (s === undefined ? undefined : Array.isArray(s) ? s : [s]))
+    .describe('only these states (repeat the parameter for several)'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+const AlertsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+
+export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }: RouteDeps): void {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.get(
+    '/v1/refunds/stuck',
+    {
+      onRequest: requireRole(pool, 'ops'),
+      schema: {
+        tags: ['operations'],
+        summary: 'Refunds waiting too long, oldest first',
+        security: bearer,
+        querystring: StuckQuery,
+        response: { 200: StuckList, ...problems(422, ...withAuth) },
+      },
+    },
+    async (request) => {
+      const { olderThan, state, limit } = request.query;
+      const rows = await refunds.listStuck({
+        ...(olderThan !== undefined ? { olderThanMs: olderThan } : {}),
+        states: state?.filter((s) => activeStates.includes(s)) ?? [],
+        limit,
+      });
+      return {
+        refunds: rows.map((row) => ({
+          refundId: row.refundId,
+          state: row.state,
+          waitingFor: row.waitingFor,
+          since: row.stateSince,
+          stuckAfter: row.stuckAfter,
+          amount: row.amount,
+          currency: row.currency,
+          customerId: row.customerId,
+          initiatedBy: row.initiatedBy,
+        })),
+      };
+    },
+  );
+
+  api.get(
+    '/v1/audit/verification',
+    {
+      onRequest: requireRole(pool, 'ops', 'admin'),
+      schema: {
+        tags: ['operations'],
+        summary: 'Verify the whole audit hash chain',
+        description: 'Recomputes every row’s hash; `brokenAt` names the first row that does not verify.',
+        security: bearer,
+        response: { 200: AuditVerificationView, ...problems(...withAuth) },
+      },
+    },
+    async () => refunds.verifyAudit(),
+  );
+
+  api.get(
+    '/v1/ops/alerts',
+    {
+      onRequest: requireRole(pool, 'ops'),
+      schema: {
+        tags: ['operations'],
+        summary: 'Operations alerts not yet delivered, oldest first',
+        description: 'Breakers tripped, from the alerts outbox. Reading them does not mark them delivered; the notifier does that.',
+        security: bearer,
+        querystring: AlertsQuery,
+        response: { 200: OpsAlertList, ...problems(422, ...withAuth) },
+      },
+    },
+    async (request) => ({ alerts: await refunds.undeliveredAlerts(request.query.limit) }),
+  );
+}

@@ -1,0 +1,58 @@
+/**
+ * Refunds themselves: a refund service requests one (the id is the idempotency key), and any
+ * principal reads one with its timeline. The calling service is recorded from authentication,
+ * never from the body.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { RefundRequest } from '../../workflows/schemas';
+import { principalOf, requireRole } from '../plugins/authentication';
+import { RefundView } from '../../client/views';
+import { bearer, problems, RefundPath, refundView, withAuth, type RouteDeps } from './shared';
+
+export function registerRefundRoutes(app: FastifyInstance, { refunds, pool }: RouteDeps): void {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.post(
+    '/v1/refunds',
+    {
+      onRequest: requireRole(pool, 'refund_service'),
+      schema: {
+        tags: ['refund services'],
+        summary: 'Request a refund',
+        description:
+          'Starts a refund. The refund id is the idempotency key: the same id and body answer 200 with the existing refund; ' +
+          'the same id with a different body is a conflict (409), even after the first refund has finished. ' +
+          '`initiatedBy` names the employee who asked for it, or "customer"; the calling service is recorded as `requestedBy`.',
+        security: bearer,
+        body: RefundRequest,
+        response: {
+          200: RefundView.describe('the refund already existed with this exact request'),
+          201: RefundView.describe('the refund was created'),
+          ...problems(400, 409, 413, 415, 422, ...withAuth),
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const result = await refunds.requestRefund(request.body, { requestedBy: principal.id });
+      reply.code(result.created ? 201 : 200).header('location', `/v1/refunds/${encodeURIComponent(result.refundId)}`);
+      return refundView(refunds, result.refundId);
+    },
+  );
+
+  api.get(
+    '/v1/refunds/:refundId',
+    {
+      onRequest: requireRole(pool),
+      schema: {
+        tags: ['refund services', 'approvers', 'operations', 'warehouses'],
+        summary: 'A refund: state, amount, evidence, risk, approvals, payout, deadlines and timeline',
+        security: bearer,
+        params: RefundPath,
+        response: { 200: RefundView, ...problems(404, 422, 503, ...withAuth) },
+      },
+    },
+    async (request) => refundView(refunds, request.params.refundId),
+  );
+}
