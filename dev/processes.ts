@@ -1,7 +1,7 @@
 /**
  * Small process helpers shared by the dev-stack launchers (Temporal dev server,
- * embedded PostgreSQL): free ports, bounded output tails, exit waiting, and
- * reaping servers orphaned by a previous run that was killed with SIGKILL.
+ * embedded PostgreSQL): free ports, bounded output tails, readiness polling, exit
+ * waiting, and reaping servers orphaned by a previous run that was killed with SIGKILL.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import type { WriteStream } from 'node:fs';
@@ -67,6 +67,43 @@ export class OutputTail {
     const all = this.partial ? [...this.lines, this.partial] : this.lines;
     return all.join('\n').trim();
   }
+}
+
+/** A readiness check that did not pass in time; the message says what and the last error. */
+export class ReadyTimeout extends Error {}
+
+/** A readiness wait that can be called off (the server died first), so it stops polling. */
+export type Readiness = Promise<void> & { cancel(): void };
+
+/**
+ * Runs `check` every `intervalMs` until it resolves. After `timeoutMs` it rejects with a
+ * ReadyTimeout: "<notReady> within N s (last error: ...)".
+ */
+export function pollUntilReady(check: () => Promise<void>, opts: { timeoutMs: number; intervalMs: number; notReady: string }): Readiness {
+  let cancelled = false;
+  const run = async () => {
+    const deadline = Date.now() + opts.timeoutMs;
+    let lastError: unknown;
+    while (!cancelled) {
+      try {
+        await check();
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+      if (Date.now() > deadline) {
+        const reason = lastError instanceof Error ? lastError.message : String(lastError);
+        throw new ReadyTimeout(`${opts.notReady} within ${opts.timeoutMs / 1000} s (last error: ${reason})`);
+      }
+      await sleep(opts.intervalMs);
+    }
+  };
+  const promise = run();
+  promise.catch(() => undefined);
+  const cancel = () => {
+    cancelled = true;
+  };
+  return Object.assign(promise, { cancel });
 }
 
 /** Waits for a spawned child to exit; resolves false on timeout. */
@@ -237,7 +274,7 @@ export interface SupervisedServer {
   /** Stops it, once: `stopSignal`, then SIGKILL after the grace period; then tidies up. */
   stop(): Promise<void>;
   /** Waits for `ready`, unless the server dies or cannot be run first (then `ready` is cancelled). */
-  readyOrEnded(ready: Promise<void> & { cancel(): void }): Promise<'ready' | { exited: string } | { error: Error }>;
+  readyOrEnded(ready: Readiness): Promise<'ready' | { exited: string } | { error: Error }>;
 }
 
 /**

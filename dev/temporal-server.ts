@@ -6,12 +6,13 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import {
   freePort,
   isPortInUse,
   OutputTail,
+  pollUntilReady,
+  ReadyTimeout,
   reapOrphan,
   superviseServer,
   writeOwnerFile,
@@ -66,27 +67,9 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
       log: (msg) => process.stderr.write(`${msg}\n`),
     });
   }
-
-  const port = opts.port || (await freePort(ip));
-  if (opts.port && (await isPortInUse(ip, port))) {
-    throw new Error(`Cannot start the Temporal dev server: port ${port} on ${ip} is already in use.`);
-  }
-  const uiPort = opts.uiPort === false ? undefined : opts.uiPort || (await freePort(ip));
-  if (opts.uiPort && (await isPortInUse(ip, opts.uiPort))) {
-    throw new Error(`Cannot start the Temporal Web UI: port ${opts.uiPort} on ${ip} is already in use.`);
-  }
-
-  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'warn'];
-  if (uiPort === undefined) args.push('--headless');
-  else args.push('--ui-port', String(uiPort));
-  if (opts.dbFile) args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal');
-  if (namespace !== 'default') args.push('--namespace', namespace);
-  for (const [name, type] of Object.entries(opts.searchAttributes)) {
-    args.push('--search-attribute', `${name}=${type}`);
-  }
-  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
-    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
-  }
+  const { port, uiPort } = await choosePorts(ip, opts);
+  const args = devServerArgs(opts, { ip, port, uiPort, namespace });
+  const command = `\`${opts.binary} ${args.join(' ')}\``;
 
   let log: WriteStream | undefined;
   if (opts.logFile) {
@@ -108,32 +91,55 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
 
   const address = `${ip}:${port}`;
   try {
-    const outcome = await readyOrEnded(waitUntilReady(address, namespace, opts.readyTimeoutMs ?? 60_000));
+    const ready = pollUntilReady(() => frontendReady(address, namespace), {
+      timeoutMs: opts.readyTimeoutMs ?? 60_000,
+      intervalMs: 200,
+      notReady: `The Temporal dev server at ${address} did not become ready`,
+    });
+    const outcome = await readyOrEnded(ready);
     if (outcome !== 'ready') {
-      if ('error' in outcome) {
-        throw new Error(`Could not run the Temporal CLI at ${opts.binary}: ${outcome.error.message}`);
-      }
-      throw new Error(
-        `The Temporal dev server ${outcome.exited} before it was ready (\`${opts.binary} ${args.join(' ')}\`).` +
-          serverOutput(tail),
-      );
+      if ('error' in outcome) throw new Error(`Could not run the Temporal CLI at ${opts.binary}: ${outcome.error.message}`);
+      throw new Error(`The Temporal dev server ${outcome.exited} before it was ready (${command}).` + serverOutput(tail));
     }
   } catch (err) {
     await stop();
-    if (err instanceof ReadyTimeout) {
-      throw new Error(`${err.message} (\`${opts.binary} ${args.join(' ')}\`).${serverOutput(tail)}`);
-    }
-    throw err;
+    throw err instanceof ReadyTimeout ? new Error(`${err.message} (${command}).${serverOutput(tail)}`) : err;
   }
   if (ownerFile && child.pid) await writeOwnerFile(ownerFile, child.pid);
 
-  return {
-    address,
-    uiUrl: uiPort === undefined ? undefined : `http://${ip}:${uiPort}`,
-    namespace,
-    pid: child.pid ?? -1,
-    stop,
-  };
+  const uiUrl = uiPort === undefined ? undefined : `http://${ip}:${uiPort}`;
+  return { address, uiUrl, namespace, pid: child.pid ?? -1, stop };
+}
+
+/** The ports asked for, if free; free ones otherwise. No Web UI port when it runs headless. */
+async function choosePorts(ip: string, opts: Pick<TemporalDevServerOptions, 'port' | 'uiPort'>): Promise<{ port: number; uiPort: number | undefined }> {
+  const port = opts.port || (await freePort(ip));
+  if (opts.port && (await isPortInUse(ip, port))) {
+    throw new Error(`Cannot start the Temporal dev server: port ${port} on ${ip} is already in use.`);
+  }
+  const uiPort = opts.uiPort === false ? undefined : opts.uiPort || (await freePort(ip));
+  if (opts.uiPort && (await isPortInUse(ip, opts.uiPort))) {
+    throw new Error(`Cannot start the Temporal Web UI: port ${opts.uiPort} on ${ip} is already in use.`);
+  }
+  return { port, uiPort };
+}
+
+function devServerArgs(
+  opts: TemporalDevServerOptions,
+  at: { ip: string; port: number; uiPort: number | undefined; namespace: string },
+): string[] {
+  const args = ['server', 'start-dev', '--ip', at.ip, '--port', String(at.port), '--log-level', 'warn'];
+  if (at.uiPort === undefined) args.push('--headless');
+  else args.push('--ui-port', String(at.uiPort));
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal');
+  if (at.namespace !== 'default') args.push('--namespace', at.namespace);
+  for (const [name, type] of Object.entries(opts.searchAttributes)) {
+    args.push('--search-attribute', `${name}=${type}`);
+  }
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
+  return args;
 }
 
 function serverOutput(tail: OutputTail): string {
@@ -141,39 +147,14 @@ function serverOutput(tail: OutputTail): string {
   return text ? `\n--- server output (last lines) ---\n${text}` : ' It printed nothing.';
 }
 
-class ReadyTimeout extends Error {}
-
-/**
- * Polls until the frontend answers GetSystemInfo and the namespace exists.
- * The returned promise has cancel() so a failed start does not leave it polling.
- */
-function waitUntilReady(address: string, namespace: string, timeoutMs: number): Promise<void> & { cancel(): void } {
-  let cancelled = false;
-  const run = async () => {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    while (!cancelled) {
-      let connection: Connection | undefined;
-      try {
-        connection = await Connection.connect({ address, connectTimeout: 2000 });
-        await connection.workflowService.getSystemInfo({});
-        await connection.workflowService.describeNamespace({ namespace });
-        return;
-      } catch (err) {
-        lastError = err;
-      } finally {
-        await connection?.close().catch(() => undefined);
-      }
-      if (Date.now() > deadline) {
-        const reason = lastError instanceof Error ? lastError.message : String(lastError);
-        throw new ReadyTimeout(
-          `The Temporal dev server at ${address} did not become ready within ${timeoutMs / 1000} s (last error: ${reason})`,
-        );
-      }
-      await sleep(200);
-    }
-  };
-  const promise = run();
-  promise.catch(() => undefined);
-  return Object.assign(promise, { cancel: () => void (cancelled = true) });
+/** The frontend answers GetSystemInfo and the namespace exists. */
+async function frontendReady(address: string, namespace: string): Promise<void> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: 2000 });
+    await connection.workflowService.getSystemInfo({});
+    await connection.workflowService.describeNamespace({ namespace });
+  } finally {
+    await connection?.close().catch(() => undefined);
+  }
 }
