@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import type { ApprovalRule } from '../workflows/policy';
+import { describeIssueList } from '../workflows/schemas';
 
 export type RefundErrorCode =
   | 'invalid_input'
@@ -36,7 +37,7 @@ export class InvalidInputError extends RefundError {
     readonly what: string,
     readonly issues: InputIssue[],
   ) {
-    super('invalid_input', `invalid ${what}: ${issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('; ')}`);
+    super('invalid_input', `invalid ${what}: ${describeIssueList(issues)}`);
   }
 
   static fromZod(what: string, error: z.ZodError): InvalidInputError {

@@ -6,6 +6,7 @@ import { msToNumber } from '@temporalio/common';
 import { z } from 'zod';
 import { ConfigError } from './worker';
 import { defaultApiLimits, type ApiLimits } from '../api/app';
+import { describeIssues } from '../workflows/schemas';
 
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
 
@@ -63,9 +64,7 @@ export interface ApiConfig {
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const parsed = ApiEnv.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(`invalid API configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
+  if (!parsed.success) throw new ConfigError(`invalid API configuration: ${describeIssues(parsed.error)}`);
   const vars = parsed.data;
   return {
     host: vars.HOST,

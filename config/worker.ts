@@ -7,6 +7,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages';
 import { defaultPolicy, Policy } from '../workflows/policy';
+import { describeIssues } from '../workflows/schemas';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -49,20 +50,16 @@ export function loadPolicyFile(path: string): Policy {
   }
   const parsed = Policy.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new ConfigError(`REFUNDS_POLICY_FILE ${path} is invalid: ${issues}`);
+    throw new ConfigError(`REFUNDS_POLICY_FILE ${path} is invalid: ${describeIssues(parsed.error, { root: '(root)' })}`);
   }
   return parsed.data;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid configuration: ${issues}`);
-  }
+  if (!parsed.success) throw new ConfigError(`invalid configuration: ${describeIssues(parsed.error)}`);
   const vars = parsed.data;
-  let temporal;
+  let temporal: ReturnType<typeof loadClientConnectConfig>;
   try {
     temporal = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
   } catch (error) {

@@ -19,6 +19,7 @@ import { startApiServer } from '../api/server';
 import { ConfigError, loadConfig } from '../config/worker';
 import { runWorker } from '../worker/worker';
 import { migrate } from '../store/migrate';
+import { describeIssues } from '../workflows/schemas';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { ensureDemoCredentials } from './demo-credentials';
 import { startEmbeddedPostgres } from './postgres';
@@ -31,27 +32,25 @@ const dataDir = path.dirname(stackFile);
 const demoCredentialsFile = path.join(dataDir, 'demo-credentials.json');
 
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
-const port = (name: string, fallback: number) =>
+// Messages without the variable's name: describeIssues puts it in front.
+const port = (fallback: number) =>
   z.preprocess(
     unsetIfEmpty,
     z.coerce
-      .number({ error: `${name} must be a port number` })
-      .int(`${name} must be a whole number`)
-      .min(1, `${name} must be between 1 and 65535`)
-      .max(65535, `${name} must be between 1 and 65535`)
+      .number({ error: 'must be a port number' })
+      .int('must be a whole number')
+      .min(1, 'must be between 1 and 65535')
+      .max(65535, 'must be between 1 and 65535')
       .default(fallback),
   );
 
 const Env = z.object({
   TEMPORAL_ADDRESS: z.preprocess(unsetIfEmpty, z.string().optional()),
   TEMPORAL_NAMESPACE: z.preprocess(unsetIfEmpty, z.string().default('default')),
-  DATABASE_URL: z.preprocess(
-    unsetIfEmpty,
-    z.string().regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// connection URL').optional(),
-  ),
-  REFUNDS_DEV_TEMPORAL_PORT: port('REFUNDS_DEV_TEMPORAL_PORT', 7233),
-  REFUNDS_DEV_UI_PORT: port('REFUNDS_DEV_UI_PORT', 8233),
-  REFUNDS_DEV_PG_PORT: port('REFUNDS_DEV_PG_PORT', 5433),
+  DATABASE_URL: z.preprocess(unsetIfEmpty, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional()),
+  REFUNDS_DEV_TEMPORAL_PORT: port(7233),
+  REFUNDS_DEV_UI_PORT: port(8233),
+  REFUNDS_DEV_PG_PORT: port(5433),
 });
 type Env = z.infer<typeof Env>;
 
@@ -72,7 +71,7 @@ function say(line: string): void {
 
 async function main(): Promise<void> {
   const parsed = Env.safeParse(process.env);
-  if (!parsed.success) throw new StartupError(parsed.error.issues.map((i) => i.message).join('\n'));
+  if (!parsed.success) throw new StartupError(describeIssues(parsed.error, { separator: '\n' }));
   const env = parsed.data;
   const api = apiConfig(env);
 

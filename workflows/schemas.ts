@@ -205,7 +205,27 @@ export const CancelCommand = z.strictObject({
 });
 export type CancelCommand = z.infer<typeof CancelCommand>;
 
+/** An issue as text: its dotted path (`items.0.unitAmount`, or '' for the whole value) and message. */
+export interface IssueText {
+  path: string;
+  message: string;
+}
+
+/** How issues are joined (default '; '), and what names an issue about the whole value (default '(body)'). */
+export interface IssueFormat {
+  root?: string;
+  separator?: string;
+}
+
+/** Issues as `path: message`, joined: the one format for validation errors, wherever they are shown. */
+export function describeIssueList(issues: readonly IssueText[], { root = '(body)', separator = '; ' }: IssueFormat = {}): string {
+  return issues.map((i) => `${i.path || root}: ${i.message}`).join(separator);
+}
+
 /** A readable one-line summary of a zod error: `items.0.unitAmount: must be an integer …; currency: …`. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`).join('; ');
+export function describeIssues(error: z.ZodError, format?: IssueFormat): string {
+  return describeIssueList(
+    error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    format,
+  );
 }
