@@ -1,6 +1,6 @@
 /**
  * The API's own configuration, read and validated once at start; a bad value stops the process
- * with a message naming the variable. Temporal and DATABASE_URL come from worker/config.ts.
+ * with a message naming the variable. Temporal and DATABASE_URL come from config/worker.ts.
  */
 import { msToNumber } from '@temporalio/common';
 import { z } from 'zod';

@@ -8,7 +8,7 @@
  *
  * Data lives in .data/ (Temporal's SQLite file and the PostgreSQL cluster), so
  * refunds survive a restart. .data/stack.json tells CLIs where the running
- * stack is (dev/stack-file.ts reads it).
+ * stack is (config/local-stack.ts reads it).
  */
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
