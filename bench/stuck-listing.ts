@@ -3,8 +3,8 @@
  * realistic mix of states and ages (one INSERT … SELECT over generate_series), then the listing
  * is timed through the typed client, with the query plans kept for the report.
  */
-import pg from 'pg';
-import type { Pool } from '../store/pool';
+import { createDatabaseIfMissing } from '../store/database-server';
+import { createPool, type Pool } from '../store/pool';
 import { listStuckRefunds, type StuckQuery } from '../store/read-model';
 import { migrate } from '../store/migrate';
 import { percentiles, type Percentiles } from './process-stats';
@@ -87,17 +87,10 @@ export const stuckQueries: Array<{ name: string; query: StuckQuery }> = [
 export async function loadStuckDatabase(databaseUrl: string, rows: number, log: (line: string) => void): Promise<{ url: string; seconds: number }> {
   const url = new URL(databaseUrl);
   const name = `refunds_stuck_${rows}`;
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  try {
-    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (!exists.rowCount) await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
-  } finally {
-    await admin.end();
-  }
+  await createDatabaseIfMissing(databaseUrl, name);
   url.pathname = `/${name}`;
   await migrate(url.toString());
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+  const pool = createPool(url.toString(), 2);
   try {
     const have = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM refunds');
     if (have.rows[0]!.n === rows) return { url: url.toString(), seconds: 0 };
@@ -144,7 +137,7 @@ export async function runStuckListing(
   opts: { rows: number; iterations: number; log: (line: string) => void; http?: StuckListingOverHttp },
 ): Promise<StuckListingResult> {
   const loaded = await loadStuckDatabase(databaseUrl, opts.rows, opts.log);
-  const pool = new pg.Pool({ connectionString: loaded.url, max: 4 });
+  const pool = createPool(loaded.url, 4);
   const api = await opts.http?.(loaded.url);
   try {
     const counts = await pool.query<{ active: number; stuck: number }>(

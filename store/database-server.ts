@@ -1,6 +1,6 @@
 /**
- * What the local stack (dev/postgres.ts) asks of a PostgreSQL server it has just started: whether
- * it answers yet, and to create the service's database on it.
+ * What the local stack (dev/postgres.ts) and the benchmark ask of a PostgreSQL server they have
+ * started: whether it answers yet, and to create a database on it.
  */
 import { createPool } from './pool';
 
