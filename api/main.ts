@@ -11,7 +11,8 @@ import { startApiServer } from './server';
 async function main() {
   const config = loadConfig();
   const api = loadApiConfig();
-  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL must be set for an API process (npm start runs an embedded database instead)');
+  if (!config.databaseUrl)
+    throw new ConfigError('DATABASE_URL must be set for an API process (npm start runs an embedded database instead)');
   const carrierWebhookSecret = requireCarrierSecret(api);
   await migrate(config.databaseUrl);
   const server = await startApiServer({

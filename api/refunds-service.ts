@@ -2,12 +2,7 @@
  * The typed client for refund services, scanners, approvers and operations. Every input is
  * validated with the same schemas the workflow uses before anything is sent.
  */
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-} from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { z } from 'zod';
 import { auditTrailOf, verifyAuditChain, type AuditRow, type AuditVerification } from '../store/audit-trail';
@@ -308,7 +303,11 @@ export class RefundsService {
   }
 
   /** Turns a failed update into the caller's error: refused by a rule, invalid, or the refund has finished. */
-  private async translateUpdateFailure(refundId: string, error: unknown, refused: (cause: ApplicationFailure) => RefundError): Promise<unknown> {
+  private async translateUpdateFailure(
+    refundId: string,
+    error: unknown,
+    refused: (cause: ApplicationFailure) => RefundError,
+  ): Promise<unknown> {
     if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
       const cause = error.cause;
       if (cause.type === failureTypes.invalidMessage) return new InvalidInputError('message', [{ path: '', message: cause.message }]);
@@ -318,7 +317,12 @@ export class RefundsService {
     const finished = error instanceof RefundNotFoundError || (error instanceof Error && /already completed/i.test(error.message));
     const row = finished ? await getRefundRow(this.pool, refundId) : undefined;
     if (row) {
-      return refused(ApplicationFailure.create({ message: `refund is ${row.state}`, details: [{ rule: 'not_awaiting_approval', message: `refund is ${row.state}` }] }));
+      return refused(
+        ApplicationFailure.create({
+          message: `refund is ${row.state}`,
+          details: [{ rule: 'not_awaiting_approval', message: `refund is ${row.state}` }],
+        }),
+      );
     }
     return error;
   }

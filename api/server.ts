@@ -28,7 +28,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const connection = await Connection.connect({ ...options.temporal.connectionOptions, address: options.temporal.address });
   const pool = createPool(options.databaseUrl, options.dbPoolSize ?? 10);
   try {
-    const refunds = new RefundsService({ temporal: new Client({ connection, namespace: options.temporal.namespace }), pool, taskQueue: options.taskQueue });
+    const refunds = new RefundsService({
+      temporal: new Client({ connection, namespace: options.temporal.namespace }),
+      pool,
+      taskQueue: options.taskQueue,
+    });
     const app = await buildApp({
       refunds,
       pool,

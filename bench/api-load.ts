@@ -115,7 +115,13 @@ export async function runApiLoad(deps: ApiLoadDeps): Promise<ApiLoadResult> {
   try {
     for (const concurrency of deps.concurrencies) {
       for (const way of ways) {
-        const loop = await closedLoop(way, { concurrency, warmupMs: deps.warmupMs, measureMs: deps.measureMs, onWindowStart() {}, onWindowEnd() {} });
+        const loop = await closedLoop(way, {
+          concurrency,
+          warmupMs: deps.warmupMs,
+          measureMs: deps.measureMs,
+          onWindowStart() {},
+          onWindowEnd() {},
+        });
         const ms = percentiles(loop.completed.map((t) => t.finishedAt - t.startedAt));
         const run: ApiLoadRun = {
           name: way.name,
@@ -127,7 +133,9 @@ export async function runApiLoad(deps: ApiLoadDeps): Promise<ApiLoadResult> {
           ...(loop.firstError ? { firstError: loop.firstError } : {}),
         };
         runs.push(run);
-        deps.log(`${way.name} c=${concurrency}: ${run.requestsPerSecond} requests/s, p50 ${run.p50} ms, p99 ${run.p99} ms${run.errors ? `, ${run.errors} errors (${run.firstError})` : ''}`);
+        deps.log(
+          `${way.name} c=${concurrency}: ${run.requestsPerSecond} requests/s, p50 ${run.p50} ms, p99 ${run.p99} ms${run.errors ? `, ${run.errors} errors (${run.firstError})` : ''}`,
+        );
       }
     }
   } finally {

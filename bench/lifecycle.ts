@@ -37,7 +37,13 @@ async function untilAwaitingApproval(handle: WorkflowHandle): Promise<void> {
   for (let pause = 5; ; pause = Math.min(pause * 2, 50)) {
     const status = await handle.query<RefundStatus | NullRefundStatus>('status').catch(() => undefined);
     if (status?.state === 'awaiting_approval') return;
-    if (status && status.state !== 'awaiting_evidence' && status.state !== 'awaiting_carrier' && status.state !== 'awaiting_warehouse' && status.state !== 'risk_review') {
+    if (
+      status &&
+      status.state !== 'awaiting_evidence' &&
+      status.state !== 'awaiting_carrier' &&
+      status.state !== 'awaiting_warehouse' &&
+      status.state !== 'risk_review'
+    ) {
       throw new Error(`refund is ${status.state}, expected it to await approval`);
     }
     await new Promise((resolve) => setTimeout(resolve, pause));
@@ -126,7 +132,8 @@ export function baselineDriver(temporal: Client, taskQueue: string): Driver {
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       }),
     carrierEvent: (handle, event) => handle.signal(nullRefundCarrierEventSignal, event),
-    warehouseScan: (handle, request, scannedBy) => handle.signal(nullRefundWarehouseScanSignal, { receipt: matchingReceipt(request), scannedBy }),
+    warehouseScan: (handle, request, scannedBy) =>
+      handle.signal(nullRefundWarehouseScanSignal, { receipt: matchingReceipt(request), scannedBy }),
     approve: async (handle, _, approver) =>
       void (await handle.executeUpdate(nullRefundDecideUpdate, { args: [{ approver, decision: { decision: 'approve' } }] })),
   });

@@ -76,7 +76,10 @@ export function markdownReport(results: BenchResults): string {
   }
   const stuck = results.stuckListing;
   if (stuck) {
-    lines.push(`Stuck listing over ${stuck.rows.toLocaleString('en')} refunds (${stuck.active.toLocaleString('en')} in flight, ${stuck.stuck.toLocaleString('en')} past their limit):`, '');
+    lines.push(
+      `Stuck listing over ${stuck.rows.toLocaleString('en')} refunds (${stuck.active.toLocaleString('en')} in flight, ${stuck.stuck.toLocaleString('en')} past their limit):`,
+      '',
+    );
     lines.push('| query | via | p50 ms | p99 ms | rows |', '|---|---|---:|---:|---:|');
     for (const q of stuck.queries) lines.push(`| ${q.name} | ${q.via} | ${q.ms.p50.toFixed(1)} | ${q.ms.p99.toFixed(1)} | ${q.rows} |`);
     lines.push('');
@@ -85,7 +88,8 @@ export function markdownReport(results: BenchResults): string {
   if (api) {
     lines.push('Requesting refunds under load (closed loop, new refund each time):', '');
     lines.push('| concurrency | request a refund | requests/s | p50 ms | p99 ms | errors |', '|---:|---|---:|---:|---:|---:|');
-    for (const r of api.runs) lines.push(`| ${r.concurrency} | ${r.name} | ${r.requestsPerSecond.toFixed(1)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.errors} |`);
+    for (const r of api.runs)
+      lines.push(`| ${r.concurrency} | ${r.name} | ${r.requestsPerSecond.toFixed(1)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.errors} |`);
     lines.push('');
   }
   return lines.join('\n');
@@ -118,11 +122,17 @@ export function svgChart(summary: ConcurrencySummary[]): string {
         `<text x="${x0 + margin.left - 6}" y="${y(v) + 4}" font-size="11" text-anchor="end">${formatTick(v)}</text>`,
       );
     }
-    summary.forEach((s, i) => parts.push(`<text x="${x(i)}" y="${margin.top + plotH + 18}" font-size="11" text-anchor="middle">${s.concurrency}</text>`));
-    parts.push(`<text x="${x0 + margin.left + plotW / 2}" y="${panelHeight - 6}" font-size="11" text-anchor="middle">concurrent refunds</text>`);
+    summary.forEach((s, i) =>
+      parts.push(`<text x="${x(i)}" y="${margin.top + plotH + 18}" font-size="11" text-anchor="middle">${s.concurrency}</text>`),
+    );
+    parts.push(
+      `<text x="${x0 + margin.left + plotW / 2}" y="${panelHeight - 6}" font-size="11" text-anchor="middle">concurrent refunds</text>`,
+    );
     for (const kind of ['baseline', 'pipeline'] as const) {
       const points = summary.map((s, i) => [x(i), y(panel.value(s, kind))] as const).filter(([, py]) => Number.isFinite(py));
-      parts.push(`<polyline fill="none" stroke="${colours[kind]}" stroke-width="2" points="${points.map(([px, py]) => `${px.toFixed(1)},${py.toFixed(1)}`).join(' ')}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke="${colours[kind]}" stroke-width="2" points="${points.map(([px, py]) => `${px.toFixed(1)},${py.toFixed(1)}`).join(' ')}"/>`,
+      );
       for (const [px, py] of points) parts.push(`<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3" fill="${colours[kind]}"/>`);
     }
   });

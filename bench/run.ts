@@ -25,7 +25,12 @@ import { pgStatementStats, runThroughput } from './throughput';
 const list = (what: string) =>
   z
     .string()
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(/^\d+$/, `${what} must be a comma-separated list of whole numbers`)).min(1))
     .transform((v) => v.map(Number));
 const seconds = z.coerce.number().positive();
@@ -121,7 +126,11 @@ async function main(): Promise<void> {
   await writeResults(results);
 }
 
-async function runParts(deps: { stack: BenchStack; temporal: Client; pool: Pool; pgStatements: boolean }, settings: Settings, results: BenchResults): Promise<void> {
+async function runParts(
+  deps: { stack: BenchStack; temporal: Client; pool: Pool; pgStatements: boolean },
+  settings: Settings,
+  results: BenchResults,
+): Promise<void> {
   const { stack, temporal, pool } = deps;
   const refunds = new RefundsService({ temporal, pool, taskQueue: stack.taskQueue });
   if (settings.parts.includes('throughput')) {
@@ -171,7 +180,9 @@ async function writeResults(results: BenchResults): Promise<void> {
   const markdown = markdownReport(results);
   await writeFile(path.join(dir, `${name}.md`), `# Refund benchmark\n\n${markdown}\n`);
   if (results.throughput) await writeFile(path.join(dir, `${name}.svg`), svgChart(results.throughput.summary));
-  process.stdout.write(`\n${markdown}\nResults in ${path.relative(process.cwd(), dir)}/${name}.{json,md${results.throughput ? ',svg' : ''}}\n`);
+  process.stdout.write(
+    `\n${markdown}\nResults in ${path.relative(process.cwd(), dir)}/${name}.{json,md${results.throughput ? ',svg' : ''}}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

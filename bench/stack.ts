@@ -55,7 +55,9 @@ export interface WorkerProcessOptions {
 
 /** Runs a worker entry point in a child process, and waits until it polls. */
 export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<WorkerProcess> {
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_') && !name.startsWith('REFUNDS_')));
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_') && !name.startsWith('REFUNDS_')),
+  );
   Object.assign(env, opts.env);
   const nodeArgs = ['--import', 'tsx'];
   if (opts.cpuProfileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', opts.cpuProfileDir);
@@ -73,7 +75,9 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
       if (/polling task queue/.test(tail.toString())) resolve();
     });
     child.stderr!.on('data', (chunk: Buffer) => tail.push(chunk));
-    child.once('exit', (code, signal) => reject(new Error(`${opts.entry} ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before polling:\n${tail}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`${opts.entry} ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before polling:\n${tail}`)),
+    );
     child.once('error', reject);
   });
   await polling;
@@ -134,7 +138,10 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
   }
 }
 
-async function startServers(dir: string, opts: BenchStackOptions): Promise<{ temporal: TemporalDevServer; postgres: EmbeddedPostgresServer }> {
+async function startServers(
+  dir: string,
+  opts: BenchStackOptions,
+): Promise<{ temporal: TemporalDevServer; postgres: EmbeddedPostgresServer }> {
   const [temporal, postgres] = await Promise.all([
     resolveTemporalBinary().then((binary) =>
       startTemporalDevServer({
@@ -183,9 +190,13 @@ async function startWorkers(
   const profile = opts.cpuProfileDir ? { cpuProfileDir: opts.cpuProfileDir } : {};
   const refundWorker = await startWorkerProcess({ entry: 'worker/main.ts', env: refundEnv, ...profile });
   stops.push(refundWorker.stop);
-  opts.log(`refund worker pid ${refundWorker.pid} polling "${taskQueue}" after ${refundWorker.startSeconds.toFixed(1)} s, ${refundWorker.startPeakRssMiB} MiB`);
+  opts.log(
+    `refund worker pid ${refundWorker.pid} polling "${taskQueue}" after ${refundWorker.startSeconds.toFixed(1)} s, ${refundWorker.startPeakRssMiB} MiB`,
+  );
   const baselineWorker = await startWorkerProcess({ entry: 'bench/baseline/worker.ts', env: baselineEnv, ...profile });
   stops.push(baselineWorker.stop);
-  opts.log(`baseline worker pid ${baselineWorker.pid} polling "${baselineTaskQueue}" after ${baselineWorker.startSeconds.toFixed(1)} s, ${baselineWorker.startPeakRssMiB} MiB`);
+  opts.log(
+    `baseline worker pid ${baselineWorker.pid} polling "${baselineTaskQueue}" after ${baselineWorker.startSeconds.toFixed(1)} s, ${baselineWorker.startPeakRssMiB} MiB`,
+  );
   return { refundWorker, baselineWorker, taskQueue, baselineTaskQueue };
 }

@@ -18,7 +18,9 @@ export interface StuckQueryResult {
 }
 
 /** The HTTP API serving the loaded database, for `GET /v1/refunds/stuck`. */
-export type StuckListingOverHttp = (databaseUrl: string) => Promise<{ list(query: StuckQuery): Promise<unknown[]>; close(): Promise<void> }>;
+export type StuckListingOverHttp = (
+  databaseUrl: string,
+) => Promise<{ list(query: StuckQuery): Promise<unknown[]>; close(): Promise<void> }>;
 
 export interface StuckListingResult {
   rows: number;
@@ -84,7 +86,11 @@ export const stuckQueries: Array<{ name: string; query: StuckQuery }> = [
 ];
 
 /** Creates (or reuses) the loaded database next to the benchmark's own. */
-export async function loadStuckDatabase(databaseUrl: string, rows: number, log: (line: string) => void): Promise<{ url: string; seconds: number }> {
+export async function loadStuckDatabase(
+  databaseUrl: string,
+  rows: number,
+  log: (line: string) => void,
+): Promise<{ url: string; seconds: number }> {
   const url = new URL(databaseUrl);
   const name = `refunds_stuck_${rows}`;
   await createDatabaseIfMissing(databaseUrl, name);
@@ -160,7 +166,6 @@ export async function runStuckListing(
       stuck: counts.rows[0]!.stuck,
       loadSeconds: Math.round(loaded.seconds),
       queries,
-
     };
   } finally {
     await api?.close();

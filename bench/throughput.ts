@@ -125,7 +125,12 @@ export async function pgStatementStats(pool: Pool): Promise<StatementStats> {
         `SELECT query, calls, total_exec_time AS total, mean_exec_time AS mean FROM pg_stat_statements
          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 15`,
       );
-      return result.rows.map((r) => ({ query: r.query.replace(/\s+/g, ' ').slice(0, 200), calls: Number(r.calls), totalMs: round(r.total, 1), meanMs: round(r.mean, 3) }));
+      return result.rows.map((r) => ({
+        query: r.query.replace(/\s+/g, ' ').slice(0, 200),
+        calls: Number(r.calls),
+        totalMs: round(r.total, 1),
+        meanMs: round(r.mean, 3),
+      }));
     },
   };
 }
@@ -204,7 +209,14 @@ function summarise(measured: MeasuredRun[]): KindSummary {
 }
 
 export async function runThroughput(
-  deps: { refunds: RefundsService; temporal: Client; baselineTaskQueue: string; pids: Pids; statements?: StatementStats | undefined; log: (line: string) => void },
+  deps: {
+    refunds: RefundsService;
+    temporal: Client;
+    baselineTaskQueue: string;
+    pids: Pids;
+    statements?: StatementStats | undefined;
+    log: (line: string) => void;
+  },
   opts: ThroughputOptions,
 ): Promise<ThroughputResult> {
   const drivers = [baselineDriver(deps.temporal, deps.baselineTaskQueue), pipelineDriver(deps.refunds, deps.temporal)];

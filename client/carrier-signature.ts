@@ -36,7 +36,10 @@ export function verifyCarrierSignature(
   }
   const timestamp = Number(timestamps[0]);
   if (Math.abs(nowSeconds - timestamp) > SIGNATURE_TOLERANCE_SECONDS) {
-    return { ok: false, reason: `the signature timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS / 60} minutes from the server's clock` };
+    return {
+      ok: false,
+      reason: `the signature timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS / 60} minutes from the server's clock`,
+    };
   }
   const expected = Buffer.from(hmacHex(secret, timestamp, rawBody), 'hex');
   const matches = signatures.some((signature) => {

@@ -56,9 +56,16 @@ export class RefundsApiClient {
   /** Sends a tracking event the way a carrier does, signed with the webhook secret. */
   async sendCarrierEvent(input: z.input<typeof CarrierEvent>): Promise<{ refundIds: string[]; finishedRefundIds: string[] }> {
     const secret = this.options.carrierWebhookSecret;
-    if (!secret) throw new InvalidInputError('carrier event', [{ path: '', message: 'a carrier webhook secret is needed to sign carrier events' }]);
+    if (!secret)
+      throw new InvalidInputError('carrier event', [{ path: '', message: 'a carrier webhook secret is needed to sign carrier events' }]);
     const raw = JSON.stringify(parse(CarrierEvent, 'carrier event', input));
-    const { body } = await this.send('POST', '/v1/carrier-events', raw, { [CARRIER_SIGNATURE_HEADER]: signCarrierPayload(secret, raw) }, false);
+    const { body } = await this.send(
+      'POST',
+      '/v1/carrier-events',
+      raw,
+      { [CARRIER_SIGNATURE_HEADER]: signCarrierPayload(secret, raw) },
+      false,
+    );
     return body as { refundIds: string[]; finishedRefundIds: string[] };
   }
 
@@ -159,7 +166,11 @@ export class RefundsApiClient {
     }
     if (!response.ok) {
       const problem = typeof parsed === 'object' && parsed !== null && 'title' in parsed ? (parsed as Problem) : undefined;
-      throw new RefundApiError(response.status, problem, problem ? `${problem.title}: ${problem.detail}` : `HTTP ${response.status}: ${text.slice(0, 200)}`);
+      throw new RefundApiError(
+        response.status,
+        problem,
+        problem ? `${problem.title}: ${problem.detail}` : `HTTP ${response.status}: ${text.slice(0, 200)}`,
+      );
     }
     return { status: response.status, body: parsed };
   }

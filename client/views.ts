@@ -27,7 +27,11 @@ export const RefundState = z.enum(refundStates);
 export const TimelineEntry = z.object({
   seq: z.number().int().describe('position in the service-wide audit chain'),
   at: instant,
-  kind: z.string().describe('refund_requested, carrier_event, warehouse_receipt, risk_assessed, approved, approval_rejected, state_changed, escalated, paid, …'),
+  kind: z
+    .string()
+    .describe(
+      'refund_requested, carrier_event, warehouse_receipt, risk_assessed, approved, approval_rejected, state_changed, escalated, paid, …',
+    ),
   actor: z.string().describe('who did it: an employee (employee:<id>), a carrier (carrier:<name>), the system, or the requester'),
   data: z.unknown(),
 });
@@ -55,7 +59,9 @@ export const RefundView = z
     }),
     risk: RiskAssessment.extend({ assessedAt: instant })
       .nullable()
-      .describe('the latest risk check: every reason with its points and the values that fired it, and the tripped breakers of employees on the refund'),
+      .describe(
+        'the latest risk check: every reason with its points and the values that fired it, and the tripped breakers of employees on the refund',
+      ),
     approvalRequirement: z
       .discriminatedUnion('outcome', [
         z.object({ outcome: z.literal('reject'), reason: z.string() }),
@@ -66,7 +72,9 @@ export const RefundView = z
       .number()
       .int()
       .nullable()
-      .describe('distinct approvers the refund needs (0 to 3: one more while an employee on it has a tripped breaker); null until the risk check'),
+      .describe(
+        'distinct approvers the refund needs (0 to 3: one more while an employee on it has a tripped breaker); null until the risk check',
+      ),
     approvalsStillNeeded: z.number().int(),
     approvals: z.array(
       z.object({
@@ -74,7 +82,9 @@ export const RefundView = z
         decision: z.enum(['approve', 'reject']),
         reason: z.string().optional(),
         at: instant,
-        breaker: ActiveBreaker.optional().describe("the approver's circuit breaker was tripped when they approved: the refund needs one more approver"),
+        breaker: ActiveBreaker.optional().describe(
+          "the approver's circuit breaker was tripped when they approved: the refund needs one more approver",
+        ),
       }),
     ),
     payout: z.object({ reference: z.string(), paidAt: instant }).nullable(),
@@ -83,7 +93,9 @@ export const RefundView = z
     escalations: z.array(z.object({ state: RefundState, at: instant, reason: z.string() })),
     timeline: z
       .array(TimelineEntry)
-      .describe('every step of the refund, from its audit trail, oldest first; the latest step may appear a moment after the state changes'),
+      .describe(
+        'every step of the refund, from its audit trail, oldest first; the latest step may appear a moment after the state changes',
+      ),
   })
   .meta({ id: 'Refund' });
 export type RefundView = z.infer<typeof RefundView>;
@@ -140,7 +152,6 @@ export const Problem = z
   })
   .meta({ id: 'Problem' });
 export type Problem = z.infer<typeof Problem>;
-
 
 export const BreakerView = z
   .object({

@@ -14,7 +14,10 @@ export class ConfigError extends Error {
 }
 
 const Env = z.object({
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+    .optional(),
   REFUNDS_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
   REFUNDS_POLICY_FILE: z.string().min(1).optional(),
   REFUNDS_PAYMENT_GATEWAY: z.enum(['ledger']).default('ledger'),

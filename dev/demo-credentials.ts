@@ -36,12 +36,16 @@ async function readCredentials(file: string): Promise<DemoCredentials | undefine
  * The demo credentials, created on first use. A file whose keys the database no longer knows
  * (the database was reset) is replaced.
  */
-export async function ensureDemoCredentials(databaseUrl: string, file: string): Promise<{ credentials: DemoCredentials; created: boolean }> {
+export async function ensureDemoCredentials(
+  databaseUrl: string,
+  file: string,
+): Promise<{ credentials: DemoCredentials; created: boolean }> {
   const pool = createPool(databaseUrl, 2);
   try {
     const existing = await readCredentials(file);
     const firstKey = existing?.principals[0]?.apiKey;
-    if (existing?.carrierWebhookSecret && firstKey && (await authenticate(pool, firstKey))) return { credentials: existing, created: false };
+    if (existing?.carrierWebhookSecret && firstKey && (await authenticate(pool, firstKey)))
+      return { credentials: existing, created: false };
 
     const principals: DemoCredentials['principals'] = [];
     for (const demo of demoPrincipals) {
@@ -51,7 +55,9 @@ export async function ensureDemoCredentials(databaseUrl: string, file: string): 
       } catch (error) {
         if (!(error instanceof PrincipalError && error.code === 'principal_exists')) throw error;
         // Left over from an earlier demo file: give it a fresh key (unless someone revoked it on purpose).
-        const apiKey = await rotateApiKey(pool, demo.id).catch((e: unknown) => (e instanceof PrincipalError ? undefined : Promise.reject(e)));
+        const apiKey = await rotateApiKey(pool, demo.id).catch((e: unknown) =>
+          e instanceof PrincipalError ? undefined : Promise.reject(e),
+        );
         if (apiKey) principals.push({ id: demo.id, roles: demo.roles, approvalLimit: demo.approvalLimit ?? null, apiKey });
       }
     }

@@ -151,8 +151,7 @@ async function initialiseCluster(opts: { dataDir: string; port: number; isRoot: 
     await cluster.initialise();
   } catch (err) {
     throw new Error(
-      `Initialising the PostgreSQL cluster in ${dataDir} failed: ${err instanceof Error ? err.message : String(err)}` +
-        serverOutput(tail),
+      `Initialising the PostgreSQL cluster in ${dataDir} failed: ${err instanceof Error ? err.message : String(err)}` + serverOutput(tail),
     );
   }
 }
@@ -162,12 +161,17 @@ function spawnPostmaster(
   opts: { dataDir: string; port: number; ids: { uid?: number; gid?: number }; settings: Record<string, string> },
 ): ChildProcess {
   const args = [
-    '-D', opts.dataDir,
-    '-p', String(opts.port),
-    '-h', HOST,
+    '-D',
+    opts.dataDir,
+    '-p',
+    String(opts.port),
+    '-h',
+    HOST,
     // TCP only: no socket files in /tmp to collide with other clusters.
-    '-c', 'unix_socket_directories=',
-    '-c', 'max_connections=200',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=200',
     ...Object.entries(opts.settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
   // Own process group: a terminal Ctrl-C reaches only the orchestrator, which

@@ -135,11 +135,7 @@ export async function waitForPidExit(pid: number, timeoutMs: number): Promise<bo
 /**
  * Sends `signal`, waits up to `graceMs`, then SIGKILLs. Used by every stop().
  */
-export async function terminateChild(
-  child: ChildProcess,
-  signal: NodeJS.Signals,
-  graceMs: number,
-): Promise<void> {
+export async function terminateChild(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill(signal);
   if (await waitForChildExit(child, graceMs)) return;
@@ -247,8 +243,7 @@ export async function reapOrphan(opts: {
   if (info && opts.isServerCommand(info.command)) {
     if (info.ppid === record.ownerPid) {
       throw new Error(
-        `The ${opts.what} is already running (pid ${record.serverPid}, started by pid ${record.ownerPid}). ` +
-          `Stop that process first.`,
+        `The ${opts.what} is already running (pid ${record.serverPid}, started by pid ${record.ownerPid}). ` + `Stop that process first.`,
       );
     }
     opts.log?.(`stopping the ${opts.what} left over from a killed run (pid ${record.serverPid})`);
@@ -284,7 +279,14 @@ export interface SupervisedServer {
  */
 export function superviseServer(
   child: ChildProcess,
-  opts: { tail: OutputTail; log?: WriteStream; stopSignal: NodeJS.Signals; killOnExitSignal: NodeJS.Signals; graceMs: number; ownerFile?: string },
+  opts: {
+    tail: OutputTail;
+    log?: WriteStream;
+    stopSignal: NodeJS.Signals;
+    killOnExitSignal: NodeJS.Signals;
+    graceMs: number;
+    ownerFile?: string;
+  },
 ): SupervisedServer {
   const removeExitHook = killOnExit(child, opts.killOnExitSignal);
   const releaseWatchdog = stopWhenParentDies(child, opts.stopSignal);

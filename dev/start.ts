@@ -47,7 +47,13 @@ const port = (fallback: number) =>
 const Env = z.object({
   TEMPORAL_ADDRESS: z.preprocess(unsetIfEmpty, z.string().optional()),
   TEMPORAL_NAMESPACE: z.preprocess(unsetIfEmpty, z.string().default('default')),
-  DATABASE_URL: z.preprocess(unsetIfEmpty, z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional()),
+  DATABASE_URL: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+      .optional(),
+  ),
   REFUNDS_DEV_TEMPORAL_PORT: port(7233),
   REFUNDS_DEV_UI_PORT: port(8233),
   REFUNDS_DEV_PG_PORT: port(5433),
@@ -136,7 +142,10 @@ async function startApi(opts: {
     taskQueue: loadConfig().taskQueue,
     api: opts.api,
   }).catch((err: unknown) => {
-    throw withHint(err, /EADDRINUSE/.test(describe(err)) ? 'Set PORT (and HOST) to serve the API elsewhere.' : 'The HTTP API did not start.');
+    throw withHint(
+      err,
+      /EADDRINUSE/.test(describe(err)) ? 'Set PORT (and HOST) to serve the API elsewhere.' : 'The HTTP API did not start.',
+    );
   });
   services.push({ name: 'HTTP API', stop: server.close });
   say(`HTTP API          ${server.url}  (OpenAPI: ${server.url}/openapi.json)`);
@@ -282,6 +291,8 @@ function redact(url: string): string {
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 
 main().catch(async (err: unknown) => {
-  process.stderr.write(`\nnpm start failed: ${err instanceof StartupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `\nnpm start failed: ${err instanceof StartupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   await shutdown(1);
 });

@@ -7,16 +7,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import {
-  freePort,
-  isPortInUse,
-  OutputTail,
-  pollUntilReady,
-  ReadyTimeout,
-  reapOrphan,
-  superviseServer,
-  writeOwnerFile,
-} from './processes';
+import { freePort, isPortInUse, OutputTail, pollUntilReady, ReadyTimeout, reapOrphan, superviseServer, writeOwnerFile } from './processes';
 
 export type SearchAttributeTypeName = 'Keyword' | 'Datetime' | 'Int' | 'Bool' | 'Text' | 'Double' | 'KeywordList';
 
@@ -112,7 +103,10 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
 }
 
 /** The ports asked for, if free; free ones otherwise. No Web UI port when it runs headless. */
-async function choosePorts(ip: string, opts: Pick<TemporalDevServerOptions, 'port' | 'uiPort'>): Promise<{ port: number; uiPort: number | undefined }> {
+async function choosePorts(
+  ip: string,
+  opts: Pick<TemporalDevServerOptions, 'port' | 'uiPort'>,
+): Promise<{ port: number; uiPort: number | undefined }> {
   const port = opts.port || (await freePort(ip));
   if (opts.port && (await isPortInUse(ip, port))) {
     throw new Error(`Cannot start the Temporal dev server: port ${port} on ${ip} is already in use.`);

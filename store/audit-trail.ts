@@ -64,7 +64,12 @@ export async function appendAuditFacts(client: PoolClient, refundId: string, fir
     // Stored as jsonb and hashed as it will read back: undefined fields vanish, as in JSON.
     const data = JSON.parse(JSON.stringify(fact.data)) as unknown;
     const occurredAt = new Date(fact.at).toISOString();
-    return { fact, data, occurredAt, ...auditHashParts({ refundId, refundSeq: firstSeq + i, kind: fact.kind, actor: fact.actor, occurredAt, data }) };
+    return {
+      fact,
+      data,
+      occurredAt,
+      ...auditHashParts({ refundId, refundSeq: firstSeq + i, kind: fact.kind, actor: fact.actor, occurredAt, data }),
+    };
   });
   const result = await client.query<{ appended: number }>(
     'SELECT append_audit_facts($1, $2, $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[], $8::text[]) AS appended',
@@ -90,7 +95,9 @@ export async function appendSubjectFacts(client: PoolClient, subject: string, fa
   if (facts.length === 0) return;
   // Taken before reading the subject's last step, so two writers cannot both claim the next one.
   await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
-  const written = await client.query<{ max: number | null }>('SELECT max(refund_seq) AS max FROM audit_log WHERE refund_id = $1', [subject]);
+  const written = await client.query<{ max: number | null }>('SELECT max(refund_seq) AS max FROM audit_log WHERE refund_id = $1', [
+    subject,
+  ]);
   await appendAuditFacts(client, subject, (written.rows[0]?.max ?? 0) + 1, facts);
 }
 

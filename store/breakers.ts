@@ -11,7 +11,14 @@ import type { AuditFact } from '../workflows/refund-model';
 import type { BreakerLift } from '../workflows/schemas';
 import { appendSubjectFacts } from './audit-trail';
 import { withTransaction, type Pool, type PoolClient } from './pool';
-import { approverActivity, approvalsSince, initiatorActivity, receiptsWithoutDelivery, type ApprovalOnRecord, type Db } from './insider-activity';
+import {
+  approverActivity,
+  approvalsSince,
+  initiatorActivity,
+  receiptsWithoutDelivery,
+  type ApprovalOnRecord,
+  type Db,
+} from './insider-activity';
 
 /**
  * The audit-trail subject under which an employee's breaker rows are written. Refund ids are
@@ -56,7 +63,9 @@ export function activeBreakerOf(breaker: Breaker, touchedAs: InsiderRole): Activ
 /** The tripped (not lifted) breakers of these employees. */
 export async function trippedBreakers(db: Db, employeeIds: readonly string[]): Promise<Breaker[]> {
   if (employeeIds.length === 0) return [];
-  const result = await db.query('SELECT * FROM employee_breakers WHERE employee_id = ANY($1::text[]) AND lifted_at IS NULL', [[...new Set(employeeIds)]]);
+  const result = await db.query('SELECT * FROM employee_breakers WHERE employee_id = ANY($1::text[]) AND lifted_at IS NULL', [
+    [...new Set(employeeIds)],
+  ]);
   return result.rows.map(toBreaker);
 }
 
@@ -68,7 +77,9 @@ export async function breakerHistory(db: Db, employeeId: string): Promise<Breake
 
 /** Where a breaker window starts: `window` ago, or at the employee's last lift if that is later. */
 export async function breakerWindowStart(db: Db, employeeId: string, window: string, now: Date): Promise<Date> {
-  const lifted = await db.query<{ at: Date | null }>('SELECT max(lifted_at) AS at FROM employee_breakers WHERE employee_id = $1', [employeeId]);
+  const lifted = await db.query<{ at: Date | null }>('SELECT max(lifted_at) AS at FROM employee_breakers WHERE employee_id = $1', [
+    employeeId,
+  ]);
   const windowStart = now.getTime() - msToNumber(window as never);
   return new Date(Math.max(windowStart, lifted.rows[0]?.at?.getTime() ?? 0));
 }
@@ -95,7 +106,13 @@ export async function breakerActivity(
     case 'approver': {
       const approvals = await approvalsSince(db, employeeId, since);
       const activity = approverActivity(pendingApproval ? [...approvals, pendingApproval] : approvals, currency);
-      return { role, currency, approvals: activity.approvals, value: activity.value, maxForSameCounterparty: activity.topCounterparty?.approvals ?? 0 };
+      return {
+        role,
+        currency,
+        approvals: activity.approvals,
+        value: activity.value,
+        maxForSameCounterparty: activity.topCounterparty?.approvals ?? 0,
+      };
     }
   }
 }

@@ -26,7 +26,9 @@ function insiderActionOf(fact: AuditFact, refundSeq: number): InsiderAction | un
   switch (fact.kind) {
     case 'refund_requested': {
       const initiatedBy = (data.request as RefundRequest).initiatedBy;
-      return initiatedBy === CUSTOMER ? undefined : { refundSeq, employeeId: initiatedBy, role: 'initiator', actedAt: fact.at, scannedAt: null };
+      return initiatedBy === CUSTOMER
+        ? undefined
+        : { refundSeq, employeeId: initiatedBy, role: 'initiator', actedAt: fact.at, scannedAt: null };
     }
     case 'warehouse_receipt':
       return { refundSeq, employeeId: String(data.scannedBy), role: 'scanner', actedAt: fact.at, scannedAt: String(data.scannedAt) };
@@ -49,8 +51,18 @@ export async function recordInsiderActions(
     const inserted = await client.query(
       `INSERT INTO insider_actions (refund_id, refund_seq, employee_id, role, customer_id, initiated_by, amount, currency, acted_at, scanned_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
-      [refund.refundId, action.refundSeq, action.employeeId, action.role, refund.customerId, refund.initiatedBy, refund.amount,
-        refund.currency, action.actedAt, action.scannedAt],
+      [
+        refund.refundId,
+        action.refundSeq,
+        action.employeeId,
+        action.role,
+        refund.customerId,
+        refund.initiatedBy,
+        refund.amount,
+        refund.currency,
+        action.actedAt,
+        action.scannedAt,
+      ],
     );
     if (inserted.rowCount === 0) continue;
     await tripBreakerIfCrossed(client, policy, {

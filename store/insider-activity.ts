@@ -53,7 +53,15 @@ export interface ApprovalOnRecord {
 }
 
 export async function approvalsSince(db: Db, employeeId: string, since: Date): Promise<ApprovalOnRecord[]> {
-  const result = await db.query<{ refund_id: string; customer_id: string; initiated_by: string; scanners: string[]; amount: number; currency: string; acted_at: Date }>(
+  const result = await db.query<{
+    refund_id: string;
+    customer_id: string;
+    initiated_by: string;
+    scanners: string[];
+    amount: number;
+    currency: string;
+    acted_at: Date;
+  }>(
     `SELECT p.refund_id, p.customer_id, p.initiated_by, p.amount, p.currency, p.acted_at,
        coalesce((SELECT array_agg(DISTINCT s.employee_id) FROM insider_actions s WHERE s.refund_id = p.refund_id AND s.role = 'scanner'), '{}') AS scanners
      FROM insider_actions p

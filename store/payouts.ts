@@ -26,7 +26,14 @@ export interface PayoutIntent {
 
 /** Writes the payout row as `pending`, or counts another attempt on the row already there; returns the row. */
 export async function reservePayout(db: Db, intent: PayoutIntent): Promise<PayoutRecord> {
-  const result = await db.query<{ status: PayoutRecord['status']; gateway_reference: string | null; amount: number; currency: string; failure_code: string | null; failure_message: string | null }>(
+  const result = await db.query<{
+    status: PayoutRecord['status'];
+    gateway_reference: string | null;
+    amount: number;
+    currency: string;
+    failure_code: string | null;
+    failure_message: string | null;
+  }>(
     `INSERT INTO payouts (idempotency_key, refund_id, customer_id, amount, currency, status, gateway)
      VALUES ($1, $2, $3, $4, $5, 'pending', $6)
      ON CONFLICT (idempotency_key) DO UPDATE SET attempts = payouts.attempts + 1, updated_at = now()
@@ -34,7 +41,14 @@ export async function reservePayout(db: Db, intent: PayoutIntent): Promise<Payou
     [intent.idempotencyKey, intent.refundId, intent.customerId, intent.amount, intent.currency, intent.gateway],
   );
   const r = result.rows[0]!;
-  return { status: r.status, gatewayReference: r.gateway_reference, amount: Number(r.amount), currency: r.currency, failureCode: r.failure_code, failureMessage: r.failure_message };
+  return {
+    status: r.status,
+    gatewayReference: r.gateway_reference,
+    amount: Number(r.amount),
+    currency: r.currency,
+    failureCode: r.failure_code,
+    failureMessage: r.failure_message,
+  };
 }
 
 /** Marks a pending payout declined for good. */
@@ -48,7 +62,9 @@ export async function recordPayoutDeclined(db: Db, idempotencyKey: string, code:
 
 /** The gateway reference a paid payout was recorded with. */
 export async function payoutReference(db: Db, idempotencyKey: string): Promise<string> {
-  const result = await db.query<{ gateway_reference: string }>('SELECT gateway_reference FROM payouts WHERE idempotency_key = $1', [idempotencyKey]);
+  const result = await db.query<{ gateway_reference: string }>('SELECT gateway_reference FROM payouts WHERE idempotency_key = $1', [
+    idempotencyKey,
+  ]);
   return result.rows[0]!.gateway_reference;
 }
 

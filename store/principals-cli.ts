@@ -42,14 +42,26 @@ function registerPrincipalCommands(program: Command): void {
     .command('add')
     .description('create a principal and print its API key, once')
     .argument('<id>', 'employee or service id')
-    .addOption(new Option('--role <role>', `a role (repeat for several): ${Role.options.join(', ')}`).argParser(roleList).makeOptionMandatory())
-    .option('--approval-limit <amount>', "approvers: the largest refund they may approve, in major units of the refund's currency, e.g. 1000.00")
+    .addOption(
+      new Option('--role <role>', `a role (repeat for several): ${Role.options.join(', ')}`).argParser(roleList).makeOptionMandatory(),
+    )
+    .option(
+      '--approval-limit <amount>',
+      "approvers: the largest refund they may approve, in major units of the refund's currency, e.g. 1000.00",
+    )
     .action(async (id: string, options: { role: Array<(typeof Role.options)[number]>; approvalLimit?: string }) => {
       const { principal: added, apiKey } = await withDatabase((pool) =>
-        addPrincipal(pool, { id, roles: options.role, ...(options.approvalLimit !== undefined ? { approvalLimit: options.approvalLimit } : {}) }),
+        addPrincipal(pool, {
+          id,
+          roles: options.role,
+          ...(options.approvalLimit !== undefined ? { approvalLimit: options.approvalLimit } : {}),
+        }),
       );
       print({ id: added.id, apiKey, roles: added.roles, approvalLimit: added.approvalLimit }, () =>
-        [`Principal ${added.id} (${added.roles.join(', ')}${added.approvalLimit ? `, approval limit ${added.approvalLimit}` : ''})`, `API key (shown once): ${apiKey}`].join('\n'),
+        [
+          `Principal ${added.id} (${added.roles.join(', ')}${added.approvalLimit ? `, approval limit ${added.approvalLimit}` : ''})`,
+          `API key (shown once): ${apiKey}`,
+        ].join('\n'),
       );
     });
   principal

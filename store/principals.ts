@@ -126,10 +126,9 @@ export async function rotateApiKey(pool: Pool, principalId: string): Promise<str
 /** Revokes a principal and all its keys, at once and for good. Revoking twice changes nothing. */
 export async function revokePrincipal(pool: Pool, principalId: string): Promise<Principal> {
   return withTransaction(pool, async (client) => {
-    const revoked = await client.query(
-      'UPDATE principals SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *',
-      [principalId],
-    );
+    const revoked = await client.query('UPDATE principals SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *', [
+      principalId,
+    ]);
     if (!revoked.rows[0]) throw new PrincipalError('principal_not_found', `principal ${principalId} not found`);
     await client.query('UPDATE api_keys SET revoked_at = now() WHERE principal_id = $1 AND revoked_at IS NULL', [principalId]);
     return toPrincipal(revoked.rows[0]);

@@ -9,8 +9,19 @@ async function updateRefundRow(client: PoolClient, row: ReadModelSnapshot): Prom
     `UPDATE refunds SET state = $2, waiting_for = $3, state_since = $4, stuck = $5, stuck_after = $6, risk_score = $7,
        risk_band = $8, approvals_required = $9, approvals_given = $10, progress_seq = $11, updated_at = now()
      WHERE refund_id = $1 AND progress_seq < $11`,
-    [row.refundId, row.state, row.waitingFor, row.stateSince, row.stuck, row.stuckAfter, row.riskScore,
-      row.riskBand, row.approvalsRequired, row.approvalsGiven, row.progressSeq],
+    [
+      row.refundId,
+      row.state,
+      row.waitingFor,
+      row.stateSince,
+      row.stuck,
+      row.stuckAfter,
+      row.riskScore,
+      row.riskBand,
+      row.approvalsRequired,
+      row.approvalsGiven,
+      row.progressSeq,
+    ],
   );
   return updated.rowCount ?? 0;
 }
@@ -29,7 +40,9 @@ export async function upsertRefundRow(client: PoolClient, row: ReadModelSnapshot
     }
     return true;
   }
-  const existing = await client.query<{ request_hash: string }>('SELECT request_hash FROM refunds WHERE refund_id = $1 FOR UPDATE', [row.refundId]);
+  const existing = await client.query<{ request_hash: string }>('SELECT request_hash FROM refunds WHERE refund_id = $1 FOR UPDATE', [
+    row.refundId,
+  ]);
   const current = existing.rows[0];
   if (current) {
     if (current.request_hash !== requestHash) return false;
@@ -41,9 +54,30 @@ export async function upsertRefundRow(client: PoolClient, row: ReadModelSnapshot
        waiting_for, state_since, stuck, stuck_after, carrier, tracking_number, policy_version,
        risk_score, risk_band, approvals_required, approvals_given, request_hash, requested_at, progress_seq)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
-    [row.refundId, row.workflowId, row.orderId, row.customerId, row.initiatedBy, row.currency, row.amount, row.state,
-      row.waitingFor, row.stateSince, row.stuck, row.stuckAfter, row.carrier, row.trackingNumber, row.policyVersion,
-      row.riskScore, row.riskBand, row.approvalsRequired, row.approvalsGiven, requestHash, row.requestedAt, row.progressSeq],
+    [
+      row.refundId,
+      row.workflowId,
+      row.orderId,
+      row.customerId,
+      row.initiatedBy,
+      row.currency,
+      row.amount,
+      row.state,
+      row.waitingFor,
+      row.stateSince,
+      row.stuck,
+      row.stuckAfter,
+      row.carrier,
+      row.trackingNumber,
+      row.policyVersion,
+      row.riskScore,
+      row.riskBand,
+      row.approvalsRequired,
+      row.approvalsGiven,
+      requestHash,
+      row.requestedAt,
+      row.progressSeq,
+    ],
   );
   return true;
 }
@@ -88,10 +122,10 @@ export async function getRefundRow(pool: Pool, refundId: string): Promise<Refund
 
 /** The refunds a carrier's tracking number belongs to (normally one). */
 export async function findRefundsByTracking(pool: Pool, carrier: string, trackingNumber: string): Promise<RefundRow[]> {
-  const result = await pool.query(
-    'SELECT * FROM refunds WHERE carrier = $1 AND tracking_number = $2 ORDER BY requested_at',
-    [carrier, trackingNumber],
-  );
+  const result = await pool.query('SELECT * FROM refunds WHERE carrier = $1 AND tracking_number = $2 ORDER BY requested_at', [
+    carrier,
+    trackingNumber,
+  ]);
   return result.rows.map(toRefundRow);
 }
 
@@ -116,7 +150,13 @@ export async function listStuckRefunds(pool: Pool, query: StuckQuery = {}): Prom
   const active = `state IN (${activeStates.map((s) => `'${s}'`).join(', ')})`;
   const waited = query.olderThanMs === undefined ? 'stuck_after <= $1' : 'state_since <= $1';
   const bound = query.olderThanMs === undefined ? now : new Date(now.getTime() - query.olderThanMs);
-  const perState = states.map((_, i) => `(SELECT * FROM refunds WHERE ${active} AND state = $${i + 3} AND ${waited} ORDER BY state_since LIMIT $2)`);
-  const result = await pool.query(`SELECT * FROM (${perState.join(' UNION ALL ')}) AS stuck ORDER BY state_since LIMIT $2`, [bound, limit, ...states]);
+  const perState = states.map(
+    (_, i) => `(SELECT * FROM refunds WHERE ${active} AND state = $${i + 3} AND ${waited} ORDER BY state_since LIMIT $2)`,
+  );
+  const result = await pool.query(`SELECT * FROM (${perState.join(' UNION ALL ')}) AS stuck ORDER BY state_since LIMIT $2`, [
+    bound,
+    limit,
+    ...states,
+  ]);
   return result.rows.map(toRefundRow);
 }

@@ -49,7 +49,11 @@ export interface RefundOnParcel {
 }
 
 /** Other refunds (up to 20, oldest first) whose return parcel has this carrier and tracking number. */
-export async function refundsWithParcel(db: Db, parcel: { carrier: string; trackingNumber: string }, exceptRefundId: string): Promise<RefundOnParcel[]> {
+export async function refundsWithParcel(
+  db: Db,
+  parcel: { carrier: string; trackingNumber: string },
+  exceptRefundId: string,
+): Promise<RefundOnParcel[]> {
   const result = await db.query<{ refund_id: string; customer_id: string }>(
     `SELECT refund_id, customer_id FROM refunds WHERE carrier = $1 AND tracking_number = $2 AND refund_id <> $3 ORDER BY requested_at LIMIT 20`,
     [parcel.carrier, parcel.trackingNumber, exceptRefundId],
@@ -64,7 +68,11 @@ export interface LinkedCustomer {
 }
 
 /** Other customers (up to 200, by id) recorded with any of these identity values. */
-export async function linkedCustomers(db: Db, identity: ReadonlyArray<{ kind: string; value: string }>, customerId: string): Promise<LinkedCustomer[]> {
+export async function linkedCustomers(
+  db: Db,
+  identity: ReadonlyArray<{ kind: string; value: string }>,
+  customerId: string,
+): Promise<LinkedCustomer[]> {
   const result = await db.query<{ customer_id: string; kinds: string[] }>(
     `SELECT customer_id, array_agg(DISTINCT kind ORDER BY kind) AS kinds FROM customer_identity_links
      WHERE (kind, value) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND customer_id <> $3

@@ -8,7 +8,8 @@ import { runWorker } from './worker';
 
 async function main() {
   const config = loadConfig();
-  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL must be set for a worker process (npm start runs an embedded database instead)');
+  if (!config.databaseUrl)
+    throw new ConfigError('DATABASE_URL must be set for a worker process (npm start runs an embedded database instead)');
   const controller = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
   await migrate(config.databaseUrl);

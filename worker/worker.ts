@@ -13,7 +13,6 @@ import { refundSearchAttributes } from '../workflows/search-attributes';
 import { loadConfig } from '../config/worker';
 import { workflowsPath } from './workflow-bundle';
 
-
 export interface RefundWorkerOptions {
   connection: NativeConnection;
   namespace: string;
@@ -65,7 +64,12 @@ export async function ensureSearchAttributes(connection: NativeConnection, names
  * Runs a worker until `signal` aborts, then drains in-flight tasks and closes its connections.
  * Configuration comes from the environment (see worker/config.ts); the arguments override it.
  */
-export async function runWorker(opts: { temporalAddress?: string; namespace?: string; databaseUrl: string; signal: AbortSignal }): Promise<void> {
+export async function runWorker(opts: {
+  temporalAddress?: string;
+  namespace?: string;
+  databaseUrl: string;
+  signal: AbortSignal;
+}): Promise<void> {
   const config = loadConfig();
   const namespace = opts.namespace ?? config.temporal.namespace;
   const connection = await NativeConnection.connect({
@@ -95,7 +99,8 @@ export async function runWorker(opts: { temporalAddress?: string; namespace?: st
     opts.signal.addEventListener('abort', stop, { once: true });
     const running = worker.run();
     if (opts.signal.aborted) stop();
-    else console.log(`refund worker polling task queue "${config.taskQueue}" in namespace "${namespace}" (policy ${config.policy.version})`);
+    else
+      console.log(`refund worker polling task queue "${config.taskQueue}" in namespace "${namespace}" (policy ${config.policy.version})`);
     await running;
   } finally {
     await pool.end();

@@ -106,7 +106,13 @@ export function refundStatus(model: RefundModel): RefundStatus {
       ignored: model.ignored,
     },
     risk: model.risk
-      ? { score: model.risk.score, band: model.risk.band, reasons: model.risk.reasons, breakers: breakersOn(model), assessedAt: model.risk.assessedAt }
+      ? {
+          score: model.risk.score,
+          band: model.risk.band,
+          reasons: model.risk.reasons,
+          breakers: breakersOn(model),
+          assessedAt: model.risk.assessedAt,
+        }
       : null,
     approvalRequirement: requirement,
     approvalsRequired: requirement?.outcome === 'approve' ? requirement.approvals : null,

@@ -30,7 +30,15 @@ import {
   type RefundEvent,
   type RefundModel,
 } from './refund-model';
-import { ApprovalCommand, CancelCommand, CarrierEvent, describeIssues, WarehouseScan, type RefundOrigin, type RefundRequest } from './schemas';
+import {
+  ApprovalCommand,
+  CancelCommand,
+  CarrierEvent,
+  describeIssues,
+  WarehouseScan,
+  type RefundOrigin,
+  type RefundRequest,
+} from './schemas';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
 

@@ -8,7 +8,15 @@ import { ApplicationFailure, patched, proxyActivities, proxyLocalActivities, set
 import type { z } from 'zod';
 import type { RefundActivities } from '../activities';
 import { pinnedPolicy } from './policy';
-import { cancelUpdate, carrierEventSignal, decideUpdate, failureTypes, statusQuery, warehouseScanSignal, type RefundStatus } from './messages';
+import {
+  cancelUpdate,
+  carrierEventSignal,
+  decideUpdate,
+  failureTypes,
+  statusQuery,
+  warehouseScanSignal,
+  type RefundStatus,
+} from './messages';
 import { RefundRun } from './refund-run';
 import { describeIssues, RefundOrigin, RefundRequest } from './schemas';
 

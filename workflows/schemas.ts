@@ -117,14 +117,7 @@ export function hasCarrierReturn(r: ReturnMethod): r is z.infer<typeof CarrierRe
   return r.method !== 'none';
 }
 
-export const CarrierStatus = z.enum([
-  'accepted',
-  'in_transit',
-  'out_for_delivery',
-  'delivered',
-  'exception',
-  'returned_to_sender',
-]);
+export const CarrierStatus = z.enum(['accepted', 'in_transit', 'out_for_delivery', 'delivered', 'exception', 'returned_to_sender']);
 export type CarrierStatus = z.infer<typeof CarrierStatus>;
 
 export const CarrierEvent = z.strictObject({

@@ -25,10 +25,18 @@ export function customerRules(facts: CustomerFacts, input: Pick<RiskInput, 'requ
 
   const money = (minor: number) => formatMinor(minor, request.currency);
   if (n30 >= rules.refunds30d) {
-    signals.push({ code: 'customer_refunds_30d', detail: `${n30} other refunds in 30 days (from ${rules.refunds30d})`, values: { refunds: n30, threshold: rules.refunds30d } });
+    signals.push({
+      code: 'customer_refunds_30d',
+      detail: `${n30} other refunds in 30 days (from ${rules.refunds30d})`,
+      values: { refunds: n30, threshold: rules.refunds30d },
+    });
   }
   if (n90 >= rules.refunds90d) {
-    signals.push({ code: 'customer_refunds_90d', detail: `${n90} other refunds in 90 days (from ${rules.refunds90d})`, values: { refunds: n90, threshold: rules.refunds90d } });
+    signals.push({
+      code: 'customer_refunds_90d',
+      detail: `${n90} other refunds in 90 days (from ${rules.refunds90d})`,
+      values: { refunds: n90, threshold: rules.refunds90d },
+    });
   }
   if (v30 >= limits.customerRefundValue30d) {
     signals.push({

@@ -9,7 +9,10 @@ import type { RefundOnParcel } from '../../store/risk-history';
 import type { RiskInput, Signal } from './signal';
 
 /** The signal each evidence finding raises (a missing return parcel is a goods signal). */
-const findingSignals: Record<Exclude<EvidenceFinding, 'no_return_parcel' | 'carrier_delivery_missing' | 'item_missing' | 'unexpected_item'>, RiskReasonCode> = {
+const findingSignals: Record<
+  Exclude<EvidenceFinding, 'no_return_parcel' | 'carrier_delivery_missing' | 'item_missing' | 'unexpected_item'>,
+  RiskReasonCode
+> = {
   receipt_before_delivery: 'evidence_receipt_before_delivery',
   serial_mismatch: 'evidence_serial_mismatch',
   wrong_item: 'evidence_wrong_item',
@@ -32,7 +35,11 @@ export function evidenceSignals(input: Pick<RiskInput, 'request' | 'findings' | 
       case 'carrier_delivery_missing':
         signals.push(
           carrierEvents.length === 0
-            ? { code: 'evidence_no_carrier_scan', detail: 'the carrier never scanned the return parcel', values: { carrierEvents: 0, receipts: receipts.length } }
+            ? {
+                code: 'evidence_no_carrier_scan',
+                detail: 'the carrier never scanned the return parcel',
+                values: { carrierEvents: 0, receipts: receipts.length },
+              }
             : {
                 code: 'evidence_carrier_delivery_missing',
                 detail: 'the carrier has not delivered the return parcel',
@@ -46,36 +53,62 @@ export function evidenceSignals(input: Pick<RiskInput, 'request' | 'findings' | 
           signals.push({
             code: 'evidence_sku_mismatch',
             detail: 'the items received are not the items refunded',
-            values: { requested: request.items.map((i) => ({ sku: i.sku, quantity: i.quantity })), received: receipt?.receipt.items.map((i) => i.sku) ?? [] },
+            values: {
+              requested: request.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
+              received: receipt?.receipt.items.map((i) => i.sku) ?? [],
+            },
           });
         }
         break;
       default:
-        signals.push({ code: findingSignals[finding], detail: finding.replaceAll('_', ' '), values: evidenceValues(finding, input, delivered) });
+        signals.push({
+          code: findingSignals[finding],
+          detail: finding.replaceAll('_', ' '),
+          values: evidenceValues(finding, input, delivered),
+        });
     }
   }
   return signals;
 }
 
-function evidenceValues(finding: EvidenceFinding, input: Pick<RiskInput, 'request' | 'carrierEvents' | 'receipts'>, delivered: ReturnType<typeof delivery>): Record<string, unknown> {
+function evidenceValues(
+  finding: EvidenceFinding,
+  input: Pick<RiskInput, 'request' | 'carrierEvents' | 'receipts'>,
+  delivered: ReturnType<typeof delivery>,
+): Record<string, unknown> {
   const receipts = input.receipts;
   const receipt = receipts.at(-1);
   switch (finding) {
     case 'receipt_before_delivery':
-      return { deliveredAt: delivered?.occurredAt, scannedAt: receipts.map((r) => r.receipt.scannedAt), scannedBy: receipts.map((r) => r.scannedBy) };
+      return {
+        deliveredAt: delivered?.occurredAt,
+        scannedAt: receipts.map((r) => r.receipt.scannedAt),
+        scannedBy: receipts.map((r) => r.scannedBy),
+      };
     case 'serial_mismatch':
-      return { expected: input.request.items.flatMap((i) => i.serialNumber ?? []), received: receipt?.receipt.items.flatMap((i) => i.serialNumber ?? []) ?? [] };
+      return {
+        expected: input.request.items.flatMap((i) => i.serialNumber ?? []),
+        received: receipt?.receipt.items.flatMap((i) => i.serialNumber ?? []) ?? [],
+      };
     case 'wrong_item':
     case 'empty_box':
-      return { items: receipt?.receipt.items.filter((i) => i.condition === finding).map((i) => i.sku) ?? [], scannedBy: receipt?.scannedBy };
+      return {
+        items: receipt?.receipt.items.filter((i) => i.condition === finding).map((i) => i.sku) ?? [],
+        scannedBy: receipt?.scannedBy,
+      };
     case 'weight_mismatch':
       return {
         receivedGrams: receipt?.receipt.weightGrams,
         carrierGrams: [...input.carrierEvents].reverse().find((e) => e.weightGrams !== undefined)?.weightGrams ?? null,
-        catalogueGrams: input.request.items.every((i) => i.weightGrams !== undefined) ? input.request.items.reduce((sum, i) => sum + i.quantity * i.weightGrams!, 0) : null,
+        catalogueGrams: input.request.items.every((i) => i.weightGrams !== undefined)
+          ? input.request.items.reduce((sum, i) => sum + i.quantity * i.weightGrams!, 0)
+          : null,
       };
     case 'delivered_elsewhere':
-      return { deliveredTo: delivered?.facilityId, returnWarehouse: hasCarrierReturn(input.request.return) ? input.request.return.warehouseId : undefined };
+      return {
+        deliveredTo: delivered?.facilityId,
+        returnWarehouse: hasCarrierReturn(input.request.return) ? input.request.return.warehouseId : undefined,
+      };
     case 'scanner_is_requester':
       return { employeeId: input.request.initiatedBy };
     default:
@@ -91,7 +124,12 @@ export function trackingReuseRules(input: Pick<RiskInput, 'request'>, others: re
     {
       code: 'evidence_tracking_reused',
       detail: `${parcel.carrier} parcel ${parcel.trackingNumber} is also the return of ${others.map((r) => r.refundId).join(', ')}`,
-      values: { carrier: parcel.carrier, trackingNumber: parcel.trackingNumber, refundIds: others.map((r) => r.refundId), customerIds: [...new Set(others.map((r) => r.customerId))] },
+      values: {
+        carrier: parcel.carrier,
+        trackingNumber: parcel.trackingNumber,
+        refundIds: others.map((r) => r.refundId),
+        customerIds: [...new Set(others.map((r) => r.customerId))],
+      },
     },
   ];
 }

@@ -14,7 +14,11 @@ export function goodsSignals(input: Pick<RiskInput, 'request' | 'amount' | 'poli
     signals.push({
       code: 'goods_high_value_item',
       detail: `${valuable.map((i) => `${i.sku} at ${formatMinor(i.unitAmount, request.currency)}`).join(', ')} (above ${formatMinor(limits.highValueItem, request.currency)})`,
-      values: { items: valuable.map((i) => ({ sku: i.sku, unitAmount: i.unitAmount })), threshold: limits.highValueItem, currency: request.currency },
+      values: {
+        items: valuable.map((i) => ({ sku: i.sku, unitAmount: i.unitAmount })),
+        threshold: limits.highValueItem,
+        currency: request.currency,
+      },
     });
   }
 

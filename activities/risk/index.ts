@@ -10,13 +10,30 @@ import type { ApproverStanding } from '../../workflows/refund-model';
 import { hasCarrierReturn } from '../../workflows/schemas';
 import { breakerActivity, trippedBreakers } from '../../store/breakers';
 import { identityOf } from '../../store/insider-actions';
-import { approverActivity, approvalsSince, initiatorActivity, receiptsWithoutDelivery, type ApprovalOnRecord } from '../../store/insider-activity';
+import {
+  approverActivity,
+  approvalsSince,
+  initiatorActivity,
+  receiptsWithoutDelivery,
+  type ApprovalOnRecord,
+} from '../../store/insider-activity';
 import type { Db } from '../../store/pool';
 import { customerRefundHistory, linkedCustomers, ordersRefunded, refundsOfCustomers, refundsWithParcel } from '../../store/risk-history';
 import { customerRules } from './customer';
 import { evidenceSignals, trackingReuseRules } from './evidence';
 import { goodsSignals } from './goods';
-import { approverBreakerRules, approverRules, approverWindowStart, breakerRules, breakerSignal, initiatorRules, initiatorWindowStarts, insidersOf, scannerRules, scannerWindowStart } from './insiders';
+import {
+  approverBreakerRules,
+  approverRules,
+  approverWindowStart,
+  breakerRules,
+  breakerSignal,
+  initiatorRules,
+  initiatorWindowStarts,
+  insidersOf,
+  scannerRules,
+  scannerWindowStart,
+} from './insiders';
 import { linkedAccountRules, linkedWindowStart } from './linked-accounts';
 import type { RiskInput, Signal } from './signal';
 
@@ -62,13 +79,17 @@ export async function linkedAccountSignals(db: Db, input: Pick<RiskInput, 'reque
   if (identity.length === 0) return [];
   const linked = await linkedCustomers(db, identity, request.customerId);
   const customerIds = linked.map((l) => l.customerId);
-  const history = linked.length === 0 ? undefined : await refundsOfCustomers(db, customerIds, linkedWindowStart(policy, now), request.currency);
+  const history =
+    linked.length === 0 ? undefined : await refundsOfCustomers(db, customerIds, linkedWindowStart(policy, now), request.currency);
   return linkedAccountRules({ identityKinds: identity.map((i) => i.kind), linked, history }, input);
 }
 
 export async function initiatorSignals(db: Db, employeeId: string, policy: Policy, currency: string, now: Date): Promise<Signal[]> {
   const starts = initiatorWindowStarts(now);
-  const [day, week] = await Promise.all([initiatorActivity(db, employeeId, starts.day, currency), initiatorActivity(db, employeeId, starts.week, currency)]);
+  const [day, week] = await Promise.all([
+    initiatorActivity(db, employeeId, starts.day, currency),
+    initiatorActivity(db, employeeId, starts.week, currency),
+  ]);
   return initiatorRules(employeeId, { day, week }, policy, currency);
 }
 
@@ -77,12 +98,23 @@ export async function scannerSignals(db: Db, employeeId: string, policy: Policy,
 }
 
 /** Signals from an approver's last 24 hours; `pending` is an approval about to be applied. */
-export async function approverSignals(db: Db, employeeId: string, policy: Policy, currency: string, now: Date, pending?: ApprovalOnRecord): Promise<Signal[]> {
+export async function approverSignals(
+  db: Db,
+  employeeId: string,
+  policy: Policy,
+  currency: string,
+  now: Date,
+  pending?: ApprovalOnRecord,
+): Promise<Signal[]> {
   const approvals = await approvalsSince(db, employeeId, approverWindowStart(now));
   return approverRules(employeeId, approverActivity(pending ? [...approvals, pending] : approvals, currency), policy, currency);
 }
 
-export async function insiderSignals(db: Db, input: Pick<RiskInput, 'refundId' | 'request' | 'receipts' | 'approvers' | 'policy'>, now: Date): Promise<{ signals: Signal[]; breakers: ActiveBreaker[] }> {
+export async function insiderSignals(
+  db: Db,
+  input: Pick<RiskInput, 'refundId' | 'request' | 'receipts' | 'approvers' | 'policy'>,
+  now: Date,
+): Promise<{ signals: Signal[]; breakers: ActiveBreaker[] }> {
   const { policy, request } = input;
   const people = insidersOf(input);
   const perPerson = await Promise.all(
@@ -97,7 +129,13 @@ export async function insiderSignals(db: Db, input: Pick<RiskInput, 'refundId' |
       }
     }),
   );
-  const breakers = breakerRules(people, await trippedBreakers(db, people.map((p) => p.employeeId)));
+  const breakers = breakerRules(
+    people,
+    await trippedBreakers(
+      db,
+      people.map((p) => p.employeeId),
+    ),
+  );
   return { signals: [...perPerson.flat(), ...breakers.signals], breakers: breakers.breakers };
 }
 
@@ -119,7 +157,12 @@ export interface ApproverStandingInput {
  * already or tripped by this approval under the service's current policy (the approval's record
  * trips it for good).
  */
-export async function approverStanding(db: Db, servicePolicy: Policy, input: ApproverStandingInput, now = new Date()): Promise<ApproverStanding> {
+export async function approverStanding(
+  db: Db,
+  servicePolicy: Policy,
+  input: ApproverStandingInput,
+  now = new Date(),
+): Promise<ApproverStanding> {
   const { approverId, currency } = input;
   const pending: ApprovalOnRecord = {
     refundId: input.refundId,
@@ -130,7 +173,10 @@ export async function approverStanding(db: Db, servicePolicy: Policy, input: App
     currency,
     at: now,
   };
-  const [signals, [tripped]] = await Promise.all([approverSignals(db, approverId, input.policy, currency, now, pending), trippedBreakers(db, [approverId])]);
+  const [signals, [tripped]] = await Promise.all([
+    approverSignals(db, approverId, input.policy, currency, now, pending),
+    trippedBreakers(db, [approverId]),
+  ]);
   // The breaker's activity is only read when it is not tripped already.
   const activity = tripped ? undefined : await breakerActivity(db, servicePolicy, approverId, 'approver', currency, now, pending);
   const breaker = approverBreakerRules(approverId, { tripped, activity }, servicePolicy, now);

@@ -7,7 +7,14 @@
  */
 import { msToNumber } from '@temporalio/common';
 import { formatMinor } from '../../workflows/currencies';
-import { breakerLimitsCrossed, thresholdsFor, type ActiveBreaker, type InsiderActivity, type InsiderRole, type Policy } from '../../workflows/policy';
+import {
+  breakerLimitsCrossed,
+  thresholdsFor,
+  type ActiveBreaker,
+  type InsiderActivity,
+  type InsiderRole,
+  type Policy,
+} from '../../workflows/policy';
 import { CUSTOMER } from '../../workflows/schemas';
 import { activeBreakerOf, type Breaker } from '../../store/breakers';
 import type { ApproverActivity, InitiatorActivity } from '../../store/insider-activity';
@@ -30,19 +37,42 @@ export function initiatorWindowStarts(now: Date): { day: Date; week: Date } {
   return { day: new Date(now.getTime() - DAY), week: new Date(now.getTime() - 7 * DAY) };
 }
 
-export function initiatorRules(employeeId: string, activity: { day: InitiatorActivity; week: InitiatorActivity }, policy: Policy, currency: string): Signal[] {
+export function initiatorRules(
+  employeeId: string,
+  activity: { day: InitiatorActivity; week: InitiatorActivity },
+  policy: Policy,
+  currency: string,
+): Signal[] {
   const rules = policy.signals.initiator;
   const limits = thresholdsFor(policy, currency);
   const windows = [
-    { code: 'insider_initiator_day' as const, label: '24 hours', activity: activity.day, refunds: rules.refundsPerDay, value: limits.initiatorValuePerDay },
-    { code: 'insider_initiator_week' as const, label: '7 days', activity: activity.week, refunds: rules.refundsPerWeek, value: limits.initiatorValuePerWeek },
+    {
+      code: 'insider_initiator_day' as const,
+      label: '24 hours',
+      activity: activity.day,
+      refunds: rules.refundsPerDay,
+      value: limits.initiatorValuePerDay,
+    },
+    {
+      code: 'insider_initiator_week' as const,
+      label: '7 days',
+      activity: activity.week,
+      refunds: rules.refundsPerWeek,
+      value: limits.initiatorValuePerWeek,
+    },
   ];
   return windows
     .filter((w) => w.activity.refunds >= w.refunds || w.activity.value >= w.value)
     .map((w) => ({
       code: w.code,
       detail: `${employeeId} initiated ${w.activity.refunds} refunds worth ${formatMinor(w.activity.value, currency)} in ${w.label}`,
-      values: { employeeId, refunds: w.activity.refunds, amount: w.activity.value, currency, thresholds: { refunds: w.refunds, amount: w.value } },
+      values: {
+        employeeId,
+        refunds: w.activity.refunds,
+        amount: w.activity.value,
+        currency,
+        thresholds: { refunds: w.refunds, amount: w.value },
+      },
     }));
 }
 
@@ -76,7 +106,13 @@ export function approverRules(employeeId: string, activity: ApproverActivity, po
     signals.push({
       code: 'insider_approver_volume_day',
       detail: `${employeeId} approved ${activity.approvals} refunds worth ${formatMinor(activity.value, currency)} in 24 hours`,
-      values: { employeeId, approvals: activity.approvals, amount: activity.value, currency, thresholds: { approvals: rules.approvalsPerDay, amount: valueThreshold } },
+      values: {
+        employeeId,
+        approvals: activity.approvals,
+        amount: activity.value,
+        currency,
+        thresholds: { approvals: rules.approvalsPerDay, amount: valueThreshold },
+      },
     });
   }
   const top = activity.topCounterparty;
@@ -84,15 +120,26 @@ export function approverRules(employeeId: string, activity: ApproverActivity, po
     signals.push({
       code: 'insider_approver_concentration',
       detail: `${top.approvals} of ${employeeId}'s ${activity.approvals} approvals in 24 hours were for ${top.kind} ${top.id}`,
-      values: { employeeId, counterparty: top, approvals: activity.approvals, share: top.approvals / activity.approvals, thresholds: { approvals: rules.concentrationMin, share: rules.concentrationShare } },
+      values: {
+        employeeId,
+        counterparty: top,
+        approvals: activity.approvals,
+        share: top.approvals / activity.approvals,
+        thresholds: { approvals: rules.concentrationMin, share: rules.concentrationShare },
+      },
     });
   }
   return signals;
 }
 
 /** Tripped breakers of the employees on the refund, each with the signal that says so. */
-export function breakerRules(people: ReadonlyArray<{ employeeId: string; role: InsiderRole }>, tripped: readonly Breaker[]): { signals: Signal[]; breakers: ActiveBreaker[] } {
-  const breakers = people.flatMap(({ employeeId, role }) => tripped.filter((b) => b.employeeId === employeeId).map((b) => activeBreakerOf(b, role)));
+export function breakerRules(
+  people: ReadonlyArray<{ employeeId: string; role: InsiderRole }>,
+  tripped: readonly Breaker[],
+): { signals: Signal[]; breakers: ActiveBreaker[] } {
+  const breakers = people.flatMap(({ employeeId, role }) =>
+    tripped.filter((b) => b.employeeId === employeeId).map((b) => activeBreakerOf(b, role)),
+  );
   return { signals: breakers.map(breakerSignal), breakers };
 }
 

@@ -31,7 +31,12 @@ export function linkedAccountRules(facts: LinkedAccountFacts, input: Pick<RiskIn
   const signals: Signal[] = [
     {
       code: 'linked_shared_identity',
-      detail: `${linked.length} other customer${linked.length === 1 ? '' : 's'} share${linked.length === 1 ? 's' : ''} ${Object.keys(sharedBy).filter((k) => sharedBy[k]! > 0).join(', ').replaceAll('_', ' ')}`,
+      detail: `${linked.length} other customer${linked.length === 1 ? '' : 's'} share${linked.length === 1 ? 's' : ''} ${Object.keys(
+        sharedBy,
+      )
+        .filter((k) => sharedBy[k]! > 0)
+        .join(', ')
+        .replaceAll('_', ' ')}`,
       values: { linkedCustomers: linked, sharedBy },
     },
   ];
@@ -44,7 +49,14 @@ export function linkedAccountRules(facts: LinkedAccountFacts, input: Pick<RiskIn
     signals.push({
       code: 'linked_refund_history',
       detail: `linked customers had ${n} refunds worth ${formatMinor(value, request.currency)} in ${window}`,
-      values: { linkedCustomers: linked, refunds: n, amount: value, currency: request.currency, window, thresholds: { refunds: refundThreshold, amount: valueThreshold } },
+      values: {
+        linkedCustomers: linked,
+        refunds: n,
+        amount: value,
+        currency: request.currency,
+        window,
+        thresholds: { refunds: refundThreshold, amount: valueThreshold },
+      },
     });
   }
   return signals;

@@ -27,13 +27,23 @@ export function requireRole(pool: Pool, ...roles: Role[]): onRequestHookHandler 
     const header = request.headers.authorization;
     const key = header ? BEARER.exec(header)?.[1] : undefined;
     if (!key) {
-      throw problem('unauthenticated', 'send an API key as Authorization: Bearer <key>', {}, { 'www-authenticate': 'Bearer realm="refunds"' });
+      throw problem(
+        'unauthenticated',
+        'send an API key as Authorization: Bearer <key>',
+        {},
+        { 'www-authenticate': 'Bearer realm="refunds"' },
+      );
     }
     const principal = await authenticate(pool, key);
     if (!principal) {
-      throw problem('unauthenticated', 'the API key is unknown or has been revoked', {}, {
-        'www-authenticate': 'Bearer realm="refunds", error="invalid_token"',
-      });
+      throw problem(
+        'unauthenticated',
+        'the API key is unknown or has been revoked',
+        {},
+        {
+          'www-authenticate': 'Bearer realm="refunds", error="invalid_token"',
+        },
+      );
     }
     request.principal = principal;
     if (roles.length > 0 && !principal.roles.some((role) => roles.includes(role))) {

@@ -52,13 +52,20 @@ export class ProblemError extends Error {
   }
 }
 
-export function problem(type: ProblemType, detail: string, extra: Partial<Problem> = {}, headers: Record<string, string> = {}): ProblemError {
+export function problem(
+  type: ProblemType,
+  detail: string,
+  extra: Partial<Problem> = {},
+  headers: Record<string, string> = {},
+): ProblemError {
   const { status, title } = problemTypes[type];
   return new ProblemError({ type: problemTypeUri(type), title, status, detail, ...extra }, headers);
 }
 
 /** Input issues with unknown fields spelled out one by one, so each names the field at fault. */
-function issuesOf(validation: Array<{ instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }>): InputIssue[] {
+function issuesOf(
+  validation: Array<{ instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }>,
+): InputIssue[] {
   return validation.flatMap((issue) => {
     const path = issue.instancePath.split('/').filter(Boolean).join('.');
     const at = (field: string) => [path, field].filter(Boolean).join('.');
@@ -124,14 +131,28 @@ export function problemFor(error: unknown): { problem: ProblemError; internal: b
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { problem: problem('malformed_request', 'the body is not valid JSON'), internal: false };
     case 'FST_ERR_HANDLER_TIMEOUT':
-      return { problem: problem('service_unavailable', 'the request took too long; retry later (a refund request with the same body is safe to repeat)', {}, { 'retry-after': '5' }), internal: true };
+      return {
+        problem: problem(
+          'service_unavailable',
+          'the request took too long; retry later (a refund request with the same body is safe to repeat)',
+          {},
+          { 'retry-after': '5' },
+        ),
+        internal: true,
+      };
   }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    return { problem: problem('malformed_request', fastifyError.message ?? 'the request is malformed', { status: fastifyError.statusCode }), internal: false };
+    return {
+      problem: problem('malformed_request', fastifyError.message ?? 'the request is malformed', { status: fastifyError.statusCode }),
+      internal: false,
+    };
   }
   // Temporal (gRPC) or PostgreSQL could not be reached: the caller may retry.
   if (fastifyError.name === 'ServiceError' || /ECONNREFUSED|ETIMEDOUT|Connection terminated/.test(String(fastifyError.message))) {
-    return { problem: problem('service_unavailable', 'a service this API depends on is not reachable; retry later', {}, { 'retry-after': '5' }), internal: true };
+    return {
+      problem: problem('service_unavailable', 'a service this API depends on is not reachable; retry later', {}, { 'retry-after': '5' }),
+      internal: true,
+    };
   }
   return { problem: problem('internal_error', 'the request failed unexpectedly; it has been logged'), internal: true };
 }

@@ -21,7 +21,10 @@ export interface NullRefundStatus {
 export const nullRefundCarrierEventSignal = defineSignal<[{ status: string }]>('carrierEvent');
 export const nullRefundWarehouseScanSignal = defineSignal<[unknown]>('warehouseScan');
 export const nullRefundStatusQuery = defineQuery<NullRefundStatus>('status');
-export const nullRefundDecideUpdate = defineUpdate<NullRefundStatus, [{ approver: { approverId: string }; decision: { decision: 'approve' | 'reject' } }]>('decide');
+export const nullRefundDecideUpdate = defineUpdate<
+  NullRefundStatus,
+  [{ approver: { approverId: string }; decision: { decision: 'approve' | 'reject' } }]
+>('decide');
 export const nullRefundCancelUpdate = defineUpdate<NullRefundStatus, [unknown]>('cancel');
 
 export function nullRefundWorkflowId(refundId: string): string {

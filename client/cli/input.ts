@@ -9,7 +9,8 @@ export type Api = () => Promise<RefundsApiClient>;
 
 export async function apiClient(options: { apiUrl?: string }): Promise<RefundsApiClient> {
   const baseUrl = options.apiUrl ?? process.env.REFUNDS_API_URL ?? (await readLocalStack())?.apiUrl ?? 'http://127.0.0.1:3000';
-  if (!URL.canParse(baseUrl)) throw new UsageError(`REFUNDS_API_URL must be a URL such as http://127.0.0.1:3000, not ${JSON.stringify(baseUrl)}`);
+  if (!URL.canParse(baseUrl))
+    throw new UsageError(`REFUNDS_API_URL must be a URL such as http://127.0.0.1:3000, not ${JSON.stringify(baseUrl)}`);
   return new RefundsApiClient({
     baseUrl,
     ...(process.env.REFUNDS_API_KEY ? { apiKey: process.env.REFUNDS_API_KEY } : {}),

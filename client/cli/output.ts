@@ -57,7 +57,10 @@ export function showRefund(refund: RefundView): string {
     ],
     ['decisions', approvals],
     ['payout', refund.payout ? `${refund.payout.reference} at ${when(refund.payout.paidAt)}` : '-'],
-    ['outcome', refund.outcome ? `${refund.outcome.code}: ${refund.outcome.message}${refund.outcome.by ? ` (by ${refund.outcome.by})` : ''}` : '-'],
+    [
+      'outcome',
+      refund.outcome ? `${refund.outcome.code}: ${refund.outcome.message}${refund.outcome.by ? ` (by ${refund.outcome.by})` : ''}` : '-',
+    ],
     ['next deadline', when(refund.deadlines.next)],
     ['stuck after', when(refund.deadlines.stuckAfter)],
   ];
@@ -66,7 +69,13 @@ export function showRefund(refund: RefundView): string {
     ['#', 'at', 'what', 'who'],
     refund.timeline.map((t) => [String(t.seq), when(t.at), t.kind, t.actor]),
   );
-  return [`Refund ${refund.refundId}`, ...fields.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`), '', 'Timeline', timeline].join('\n');
+  return [
+    `Refund ${refund.refundId}`,
+    ...fields.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`),
+    '',
+    'Timeline',
+    timeline,
+  ].join('\n');
 }
 
 export function showStuck(refunds: StuckRefund[]): string {
@@ -81,7 +90,15 @@ export function showBreakers(employeeId: string, breakers: Breaker[]): string {
   if (breakers.length === 0) return `${employeeId} has never had a circuit breaker tripped.`;
   return table(
     ['tripped', 'as', 'limit crossed', 'refund', 'lifted', 'by', 'why'],
-    breakers.map((b) => [when(b.trippedAt), b.trippedAs, b.reason, b.refundId ?? '-', b.liftedAt ? when(b.liftedAt) : 'TRIPPED', b.liftedBy ?? '-', b.liftReason ?? '-']),
+    breakers.map((b) => [
+      when(b.trippedAt),
+      b.trippedAs,
+      b.reason,
+      b.refundId ?? '-',
+      b.liftedAt ? when(b.liftedAt) : 'TRIPPED',
+      b.liftedBy ?? '-',
+      b.liftReason ?? '-',
+    ]),
   );
 }
 
@@ -89,6 +106,12 @@ export function showAlerts(alerts: OpsAlert[]): string {
   if (alerts.length === 0) return 'No undelivered alerts.';
   return table(
     ['#', 'at', 'kind', 'employee', 'why'],
-    alerts.map((a) => [String(a.id), when(a.createdAt), a.kind, a.employeeId ?? '-', typeof a.details.reason === 'string' ? a.details.reason : '-']),
+    alerts.map((a) => [
+      String(a.id),
+      when(a.createdAt),
+      a.kind,
+      a.employeeId ?? '-',
+      typeof a.details.reason === 'string' ? a.details.reason : '-',
+    ]),
   );
 }

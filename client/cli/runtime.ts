@@ -53,12 +53,19 @@ function report(command: string, error: unknown): void {
     return;
   }
   const issues = error instanceof RefundApiError ? error.problem?.errors : error instanceof InvalidInputError ? error.issues : undefined;
-  const headline = error instanceof RefundApiError && error.problem && issues?.length ? error.problem.title : error instanceof InvalidInputError ? `invalid ${error.what}` : undefined;
+  const headline =
+    error instanceof RefundApiError && error.problem && issues?.length
+      ? error.problem.title
+      : error instanceof InvalidInputError
+        ? `invalid ${error.what}`
+        : undefined;
   const lines = [`${command}: ${headline ?? (error instanceof Error ? error.message : String(error))}`];
   if (error instanceof RefundApiError && error.problem?.rule) lines.push(`  rule: ${error.problem.rule}`);
   for (const issue of issues ?? []) lines.push(`  ${issue.path || '(body)'}: ${issue.message}`);
   if (error instanceof TypeError && /fetch failed/.test(error.message)) {
-    lines.push(`  cannot reach the refund API (${(error.cause as Error | undefined)?.message ?? 'connection failed'}); is it running? Set REFUNDS_API_URL.`);
+    lines.push(
+      `  cannot reach the refund API (${(error.cause as Error | undefined)?.message ?? 'connection failed'}); is it running? Set REFUNDS_API_URL.`,
+    );
   }
   process.stderr.write(`${lines.join('\n')}\n`);
 }
@@ -73,7 +80,11 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
  * Runs `program` on `argv` and returns the exit code; a failure is reported on stderr.
  * `exitCode` maps the program's own errors, before the shared ones.
  */
-export async function runCli(program: Command, argv: string[], exitCode: (error: unknown) => number | undefined = () => undefined): Promise<number> {
+export async function runCli(
+  program: Command,
+  argv: string[],
+  exitCode: (error: unknown) => number | undefined = () => undefined,
+): Promise<number> {
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;

@@ -28,11 +28,8 @@ interface Run {
 /** Runs `bin <args>` with only the environment given (plus PATH), as a script would. */
 function runBin(bin: string, args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
-      bin,
-      args,
-      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(bin, args, { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -51,10 +48,18 @@ describe('refunds-admin principal', () => {
 
   it('adds a principal and prints its key once as JSON; the key authenticates', async () => {
     const id = uniqueId('emp-approver');
-    const added = await refundsAdmin(['principal', 'add', id, '--role', 'approver', '--role', 'ops', '--approval-limit', '1000.00', '--json'], db());
+    const added = await refundsAdmin(
+      ['principal', 'add', id, '--role', 'approver', '--role', 'ops', '--approval-limit', '1000.00', '--json'],
+      db(),
+    );
     expect(added.code, added.stderr).toBe(0);
     const output = JSON.parse(added.stdout) as { id: string; apiKey: string };
-    expect(output).toMatchObject({ id, apiKey: expect.stringMatching(/^rk_[A-Za-z0-9_-]{43}$/), roles: ['approver', 'ops'], approvalLimit: '1000.00' });
+    expect(output).toMatchObject({
+      id,
+      apiKey: expect.stringMatching(/^rk_[A-Za-z0-9_-]{43}$/),
+      roles: ['approver', 'ops'],
+      approvalLimit: '1000.00',
+    });
     expect(await authenticate(api.h.pool, output.apiKey)).toMatchObject({ id, roles: ['approver', 'ops'] });
     // Only the hash is stored.
     const stored = await api.h.pool.query('SELECT key_hash FROM api_keys WHERE principal_id = $1', [id]);
@@ -124,15 +129,21 @@ describe('an approver and an operations analyst at work', () => {
   });
 
   it('approves as the caller, and prints JSON for scripts', async () => {
-    const approved = await refunds(['approve', request.refundId, '--reason', 'receipt matches', '--json'], { REFUNDS_API_KEY: approver.apiKey });
+    const approved = await refunds(['approve', request.refundId, '--reason', 'receipt matches', '--json'], {
+      REFUNDS_API_KEY: approver.apiKey,
+    });
     expect(approved.code, approved.stderr).toBe(0);
     const refund = JSON.parse(approved.stdout);
     expect(['paying', 'refunded']).toContain(refund.state);
-    expect(refund.approvals).toEqual([expect.objectContaining({ approverId: approver.id, decision: 'approve', reason: 'receipt matches' })]);
+    expect(refund.approvals).toEqual([
+      expect.objectContaining({ approverId: approver.id, decision: 'approve', reason: 'receipt matches' }),
+    ]);
   });
 
   it('lists stuck refunds and verifies the audit trail for operations', async () => {
-    const stuck = await refunds(['stuck', '--older-than', 'PT0S', '--state', 'awaiting_approval', '--json'], { REFUNDS_API_KEY: ops.apiKey });
+    const stuck = await refunds(['stuck', '--older-than', 'PT0S', '--state', 'awaiting_approval', '--json'], {
+      REFUNDS_API_KEY: ops.apiKey,
+    });
     expect(stuck.code, stuck.stderr).toBe(0);
     expect(JSON.parse(stuck.stdout)).toHaveProperty('refunds');
     const audit = await refunds(['audit', 'verify'], { REFUNDS_API_KEY: ops.apiKey });
@@ -175,9 +186,16 @@ describe('an admin and operations on circuit breakers', () => {
     const noReason = await refunds(['breaker', 'lift', employee], { REFUNDS_API_KEY: admin.apiKey });
     expect(noReason.code).toBe(2);
 
-    const lifted = await refunds(['breaker', 'lift', employee, '--reason', 'checked with the team lead', '--json'], { REFUNDS_API_KEY: admin.apiKey });
+    const lifted = await refunds(['breaker', 'lift', employee, '--reason', 'checked with the team lead', '--json'], {
+      REFUNDS_API_KEY: admin.apiKey,
+    });
     expect(lifted.code, lifted.stderr).toBe(0);
-    expect(JSON.parse(lifted.stdout)).toMatchObject({ id: breaker.id, employeeId: employee, liftedBy: admin.id, liftReason: 'checked with the team lead' });
+    expect(JSON.parse(lifted.stdout)).toMatchObject({
+      id: breaker.id,
+      employeeId: employee,
+      liftedBy: admin.id,
+      liftReason: 'checked with the team lead',
+    });
 
     const again = await refunds(['breaker', 'lift', employee, '--reason', 'again', '--json'], { REFUNDS_API_KEY: admin.apiKey });
     expect(again.code).toBe(3);

@@ -77,7 +77,11 @@ describe('authentication and roles', () => {
   });
 
   it('refuses a malformed Authorization header and an unknown key', async () => {
-    expectProblem(await api.call('GET', '/v1/refunds/anything', undefined, undefined, { authorization: `Basic ${service.apiKey}` }), 401, 'unauthenticated');
+    expectProblem(
+      await api.call('GET', '/v1/refunds/anything', undefined, undefined, { authorization: `Basic ${service.apiKey}` }),
+      401,
+      'unauthenticated',
+    );
     const unknown = { id: 'nobody', apiKey: `rk_${'A'.repeat(43)}` };
     const response = await api.call('GET', '/v1/refunds/anything', unknown);
     expectProblem(response, 401, 'unauthenticated');
@@ -154,10 +158,14 @@ describe('POST /v1/refunds', () => {
     ['an unknown currency', () => ({ ...base(), currency: 'XYZ' }), ['currency']],
     ['an unknown field', () => ({ ...base(), approvedBy: 'emp-approver-a' }), ['approvedBy']],
     ['an unknown nested field', () => ({ ...base(), items: [{ ...base().items[0], discount: 5 }] }), ['items.0.discount']],
-    ['a missing field', () => {
-      const { reason: _reason, ...rest } = base();
-      return rest;
-    }, ['reason']],
+    [
+      'a missing field',
+      () => {
+        const { reason: _reason, ...rest } = base();
+        return rest;
+      },
+      ['reason'],
+    ],
     ['no items', () => ({ ...base(), items: [] }), ['items']],
     ['an array body', () => [base()], ['']],
   ])('refuses %s with 422 naming the field, and starts nothing', async (_what, make, paths) => {
@@ -174,7 +182,9 @@ describe('POST /v1/refunds', () => {
   });
 
   it('refuses a body that is not JSON with 415', async () => {
-    const response = await api.call('POST', '/v1/refunds', service, 'refundId=r-1', { 'content-type': 'application/x-www-form-urlencoded' });
+    const response = await api.call('POST', '/v1/refunds', service, 'refundId=r-1', {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     expectProblem(response, 415, 'unsupported-media-type');
     expectProblem(await api.call('POST', '/v1/refunds', service, 'hello', { 'content-type': 'text/plain' }), 415, 'unsupported-media-type');
   });
@@ -209,7 +219,9 @@ describe('POST /v1/carrier-events', () => {
     const request = refundOf(4_500);
     await requested(request);
     const event = JSON.stringify(carrierEvent(request, 'in_transit'));
-    const signature = { 'x-carrier-signature': (await import('../../client/carrier-signature')).signCarrierPayload(api.carrierSecret, event) };
+    const signature = {
+      'x-carrier-signature': (await import('../../client/carrier-signature')).signCarrierPayload(api.carrierSecret, event),
+    };
     for (let i = 0; i < 3; i++) {
       expect((await api.call('POST', '/v1/carrier-events', undefined, event, signature)).statusCode).toBe(202);
     }
@@ -231,15 +243,27 @@ describe('POST /v1/carrier-events', () => {
     const { signCarrierPayload } = await import('../../client/carrier-signature');
     const signed = signCarrierPayload(api.carrierSecret, JSON.stringify(event));
     const tampered = JSON.stringify({ ...event, status: 'returned_to_sender' });
-    expectProblem(await api.call('POST', '/v1/carrier-events', undefined, tampered, { 'x-carrier-signature': signed }), 401, 'invalid-signature');
-    expectProblem(await api.call('POST', '/v1/carrier-events', undefined, event, { 'x-carrier-signature': 'garbage' }), 401, 'invalid-signature');
+    expectProblem(
+      await api.call('POST', '/v1/carrier-events', undefined, tampered, { 'x-carrier-signature': signed }),
+      401,
+      'invalid-signature',
+    );
+    expectProblem(
+      await api.call('POST', '/v1/carrier-events', undefined, event, { 'x-carrier-signature': 'garbage' }),
+      401,
+      'invalid-signature',
+    );
     // None of them reached the refund.
     expect((await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents).toEqual([]);
   });
 
   it('answers 404 for a parcel no refund waits for, and 422 for a signed but invalid event', async () => {
     expectProblem(await api.carrierPost(carrierEvent(refundOf(4_500), 'delivered')), 404, 'refund-not-found');
-    const problem = expectProblem(await api.carrierPost({ ...carrierEvent(refundOf(4_500), 'delivered'), weightGrams: -3 }), 422, 'invalid-input');
+    const problem = expectProblem(
+      await api.carrierPost({ ...carrierEvent(refundOf(4_500), 'delivered'), weightGrams: -3 }),
+      422,
+      'invalid-input',
+    );
     expect(problem.errors).toEqual([expect.objectContaining({ path: 'weightGrams' })]);
   });
 });
@@ -252,19 +276,28 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     const response = await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, receipt);
     expect(response.statusCode, response.body).toBe(202);
     expect(json(response)).toEqual({ refundId: request.refundId, eventId: receipt.eventId });
-    await expect.poll(async () => (await api.h.refunds.getRefund(request.refundId)).evidence.receipts.map((r) => r.scannedBy)).toEqual([scanner.id]);
+    await expect
+      .poll(async () => (await api.h.refunds.getRefund(request.refundId)).evidence.receipts.map((r) => r.scannedBy))
+      .toEqual([scanner.id]);
   });
 
   it('refuses a scan that names its own scanner, and a scan of an unknown refund', async () => {
     const request = refundOf(4_500);
     await requested(request);
     const problem = expectProblem(
-      await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, { ...matchingReceipt(request), scannedBy: 'emp-someone-else' }),
+      await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, {
+        ...matchingReceipt(request),
+        scannedBy: 'emp-someone-else',
+      }),
       422,
       'invalid-input',
     );
     expect(problem.errors).toEqual([{ path: 'scannedBy', message: 'is not a known field' }]);
-    expectProblem(await api.call('POST', '/v1/refunds/r-no-such-refund/warehouse-scans', scanner, matchingReceipt(request)), 404, 'refund-not-found');
+    expectProblem(
+      await api.call('POST', '/v1/refunds/r-no-such-refund/warehouse-scans', scanner, matchingReceipt(request)),
+      404,
+      'refund-not-found',
+    );
   });
 
   it('refuses a scan of a refund that has finished with 409', async () => {
@@ -272,7 +305,11 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     await requested(request);
     await api.call('POST', `/v1/refunds/${request.refundId}/cancel`, service, { reason: 'customer kept the item' });
     await api.h.refunds.waitForState(request.refundId, ['cancelled']);
-    const problem = expectProblem(await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, matchingReceipt(request)), 409, 'refund-finished');
+    const problem = expectProblem(
+      await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, matchingReceipt(request)),
+      409,
+      'refund-finished',
+    );
     expect(problem.detail).toContain('cancelled');
   });
 });
@@ -306,7 +343,11 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
     const first = await approve(approver1);
     expect(first.statusCode, first.body).toBe(200);
     expect(json(first)).toMatchObject({ state: 'awaiting_approval', approvalsRequired: 2, approvalsStillNeeded: 1 });
-    expect((json(first).approvals as unknown[])[0]).toMatchObject({ approverId: approver1.id, decision: 'approve', reason: 'receipt matches' });
+    expect((json(first).approvals as unknown[])[0]).toMatchObject({
+      approverId: approver1.id,
+      decision: 'approve',
+      reason: 'receipt matches',
+    });
 
     expect(expectProblem(await approve(approver1), 403, 'approval-refused').rule).toBe('approver_already_decided');
 
@@ -327,7 +368,11 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
     await api.h.refunds.waitForState(relayed.refundId, ['awaiting_warehouse']);
     await api.call('POST', `/v1/refunds/${relayed.refundId}/warehouse-scans`, scanner, matchingReceipt(relayed));
     await api.h.refunds.waitForState(relayed.refundId, ['awaiting_approval']);
-    const problem = expectProblem(await api.call('POST', `/v1/refunds/${relayed.refundId}/approvals`, serviceApprover, { decision: 'approve' }), 403, 'approval-refused');
+    const problem = expectProblem(
+      await api.call('POST', `/v1/refunds/${relayed.refundId}/approvals`, serviceApprover, { decision: 'approve' }),
+      403,
+      'approval-refused',
+    );
     expect(problem.rule).toBe('approver_is_requester');
     const rejected = await api.call('POST', `/v1/refunds/${relayed.refundId}/approvals`, approver1, { decision: 'reject', reason: 'no' });
     expect(json(rejected)).toMatchObject({ state: 'rejected', outcome: { code: 'approver_rejected', by: approver1.id } });
@@ -336,10 +381,22 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
   it('refuses an approval of a refund that is not awaiting approval yet (409) or does not exist (404)', async () => {
     const early = refundOf(50_000);
     await requested(early);
-    const problem = expectProblem(await api.call('POST', `/v1/refunds/${early.refundId}/approvals`, approver1, { decision: 'approve' }), 409, 'not-awaiting-approval');
+    const problem = expectProblem(
+      await api.call('POST', `/v1/refunds/${early.refundId}/approvals`, approver1, { decision: 'approve' }),
+      409,
+      'not-awaiting-approval',
+    );
     expect(problem.rule).toBe('not_awaiting_approval');
-    expectProblem(await api.call('POST', '/v1/refunds/r-no-such-refund/approvals', approver1, { decision: 'approve' }), 404, 'refund-not-found');
-    const invalid = expectProblem(await api.call('POST', `/v1/refunds/${early.refundId}/approvals`, approver1, { decision: 'maybe' }), 422, 'invalid-input');
+    expectProblem(
+      await api.call('POST', '/v1/refunds/r-no-such-refund/approvals', approver1, { decision: 'approve' }),
+      404,
+      'refund-not-found',
+    );
+    const invalid = expectProblem(
+      await api.call('POST', `/v1/refunds/${early.refundId}/approvals`, approver1, { decision: 'maybe' }),
+      422,
+      'invalid-input',
+    );
     expect(invalid.errors).toEqual([expect.objectContaining({ path: 'decision' })]);
   });
 
@@ -349,7 +406,11 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
     const yen = refundRequest({ currency: 'JPY', items: [{ sku: 'CASE-1', quantity: 1, unitAmount: 2_000, category: 'accessories' }] });
     await withEvidence(yen);
     await api.h.refunds.waitForState(yen.refundId, ['awaiting_approval']);
-    const problem = expectProblem(await api.call('POST', `/v1/refunds/${yen.refundId}/approvals`, junior, { decision: 'approve' }), 403, 'approval-refused');
+    const problem = expectProblem(
+      await api.call('POST', `/v1/refunds/${yen.refundId}/approvals`, junior, { decision: 'approve' }),
+      403,
+      'approval-refused',
+    );
     expect(problem.rule).toBe('approval_limit_below_amount');
     expect(problem.detail).toContain('(10)');
   });
@@ -361,7 +422,10 @@ describe('POST /v1/refunds/{refundId}/cancel', () => {
     await requested(first);
     const byService = await api.call('POST', `/v1/refunds/${first.refundId}/cancel`, service, { reason: 'customer kept the item' });
     expect(byService.statusCode, byService.body).toBe(200);
-    expect(json(byService)).toMatchObject({ state: 'cancelled', outcome: { code: 'cancelled', by: service.id, message: 'customer kept the item' } });
+    expect(json(byService)).toMatchObject({
+      state: 'cancelled',
+      outcome: { code: 'cancelled', by: service.id, message: 'customer kept the item' },
+    });
 
     const second = refundOf(4_500);
     await requested(second);
@@ -403,7 +467,9 @@ describe('GET /v1/refunds/{refundId}', () => {
       evidence: { delivered: true, findings: [] },
     });
     expect(refund.evidence.receipts[0]).toMatchObject({ scannedBy: scanner.id, receivedAt: expect.any(String) });
-    expect(refund.timeline.map((t) => t.kind)).toEqual(expect.arrayContaining(['refund_requested', 'carrier_event', 'warehouse_receipt', 'risk_assessed', 'paid']));
+    expect(refund.timeline.map((t) => t.kind)).toEqual(
+      expect.arrayContaining(['refund_requested', 'carrier_event', 'warehouse_receipt', 'risk_assessed', 'paid']),
+    );
     expect(refund.timeline.map((t) => t.seq)).toEqual([...refund.timeline.map((t) => t.seq)].sort((a, b) => a - b));
   });
 
@@ -435,10 +501,19 @@ describe('GET /v1/refunds/{refundId}', () => {
       code: 'insider_breaker_active',
       detail: expect.stringContaining(agent),
       points: expect.any(Number),
-      values: { employeeId: agent, touchedAs: 'initiator', trippedAt: expect.any(String), reason: '3 refunds initiated in 24 hours (limit 2)' },
+      values: {
+        employeeId: agent,
+        touchedAs: 'initiator',
+        trippedAt: expect.any(String),
+        reason: '3 refunds initiated in 24 hours (limit 2)',
+      },
     });
     expect(refund.approvals).toEqual([
-      expect.objectContaining({ approverId: insider.id, decision: 'approve', breaker: expect.objectContaining({ employeeId: insider.id, touchedAs: 'approver' }) }),
+      expect.objectContaining({
+        approverId: insider.id,
+        decision: 'approve',
+        breaker: expect.objectContaining({ employeeId: insider.id, touchedAs: 'approver' }),
+      }),
     ]);
   });
 
@@ -462,10 +537,15 @@ describe('GET /v1/refunds/stuck', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     const response = await api.call('GET', '/v1/refunds/stuck?olderThan=PT1S&state=awaiting_carrier&limit=1000', ops);
     expect(response.statusCode, response.body).toBe(200);
-    const refunds = (json(response).refunds as Array<{ refundId: string; since: string }>);
+    const refunds = json(response).refunds as Array<{ refundId: string; since: string }>;
     const ours = refunds.filter((r) => r.refundId === older.refundId || r.refundId === newer.refundId);
     expect(ours.map((r) => r.refundId)).toEqual([older.refundId, newer.refundId]);
-    expect(ours[0]).toMatchObject({ state: 'awaiting_carrier', waitingFor: 'first carrier scan of the return parcel', amount: 4_500, currency: 'USD' });
+    expect(ours[0]).toMatchObject({
+      state: 'awaiting_carrier',
+      waitingFor: 'first carrier scan of the return parcel',
+      amount: 4_500,
+      currency: 'USD',
+    });
     const since = refunds.map((r) => Date.parse(r.since));
     expect(since).toEqual([...since].sort((a, b) => a - b));
   });
@@ -477,10 +557,14 @@ describe('GET /v1/refunds/stuck', () => {
     await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
     // The fast test policy gives the warehouse 2 s.
     await expect
-      .poll(async () => (json(await api.call('GET', '/v1/refunds/stuck?limit=1000', ops)).refunds as Array<{ refundId: string }>).map((r) => r.refundId), {
-        timeout: 10_000,
-        interval: 250,
-      })
+      .poll(
+        async () =>
+          (json(await api.call('GET', '/v1/refunds/stuck?limit=1000', ops)).refunds as Array<{ refundId: string }>).map((r) => r.refundId),
+        {
+          timeout: 10_000,
+          interval: 250,
+        },
+      )
       .toContain(request.refundId);
   });
 
@@ -520,18 +604,31 @@ describe('circuit breakers', () => {
     const alerts = await api.call('GET', '/v1/ops/alerts?limit=1000', ops);
     expect(alerts.statusCode, alerts.body).toBe(200);
     expect((json(alerts).alerts as Array<{ employeeId: string }>).filter((a) => a.employeeId === employee)).toEqual([
-      expect.objectContaining({ kind: 'breaker_tripped', details: expect.objectContaining({ breakerId: breaker.id, trippedAs: 'initiator' }) }),
+      expect.objectContaining({
+        kind: 'breaker_tripped',
+        details: expect.objectContaining({ breakerId: breaker.id, trippedAs: 'initiator' }),
+      }),
     ]);
 
     const lifted = await lift(employee, admin, { reason: 'spoke to the agent: a batch of damaged deliveries' });
     expect(lifted.statusCode, lifted.body).toBe(200);
-    expect(json(lifted)).toMatchObject({ id: breaker.id, employeeId: employee, liftedBy: admin.id, liftReason: 'spoke to the agent: a batch of damaged deliveries', liftedAt: expect.any(String) });
+    expect(json(lifted)).toMatchObject({
+      id: breaker.id,
+      employeeId: employee,
+      liftedBy: admin.id,
+      liftReason: 'spoke to the agent: a batch of damaged deliveries',
+      liftedAt: expect.any(String),
+    });
     const trail = await api.h.refunds.employeeAuditTrail(employee);
     expect(trail.map((r) => [r.kind, r.actor])).toEqual([
       ['breaker_tripped', 'system'],
       ['breaker_lifted', `employee:${admin.id}`],
     ]);
-    expect(trail[1]!.data).toMatchObject({ breakerId: breaker.id, liftedBy: admin.id, reason: 'spoke to the agent: a batch of damaged deliveries' });
+    expect(trail[1]!.data).toMatchObject({
+      breakerId: breaker.id,
+      liftedBy: admin.id,
+      reason: 'spoke to the agent: a batch of damaged deliveries',
+    });
 
     expectProblem(await lift(employee, admin, { reason: 'again' }), 409, 'breaker-not-tripped');
     const after = await api.call('GET', `/v1/employees/${employee}/breakers`, admin);
@@ -568,15 +665,22 @@ describe('circuit breakers', () => {
       const problem = expectProblem(await lift(employee, admin, body), 422, 'invalid-input');
       expect(problem.errors).toEqual([expect.objectContaining({ path })]);
     }
-    expect(expectProblem(await lift('has space', admin, { reason: 'fine' }), 422, 'invalid-input').errors).toEqual([expect.objectContaining({ path: 'employeeId' })]);
+    expect(expectProblem(await lift('has space', admin, { reason: 'fine' }), 422, 'invalid-input').errors).toEqual([
+      expect.objectContaining({ path: 'employeeId' }),
+    ]);
     expectProblem(await lift(employee, admin, '{"reason":'), 400, 'malformed-request');
   });
 
   it('lists breakers for operations and admins only, and alerts for operations only', async () => {
-    expect(expectProblem(await api.call('GET', '/v1/employees/emp-x/breakers', approver1), 403, 'role-required').requiredRoles).toEqual(['ops', 'admin']);
+    expect(expectProblem(await api.call('GET', '/v1/employees/emp-x/breakers', approver1), 403, 'role-required').requiredRoles).toEqual([
+      'ops',
+      'admin',
+    ]);
     expect(expectProblem(await api.call('GET', '/v1/ops/alerts', admin), 403, 'role-required').requiredRoles).toEqual(['ops']);
     expect(json(await api.call('GET', `/v1/employees/${uniqueId('emp-clean')}/breakers`, ops))).toEqual({ breakers: [] });
-    expect(expectProblem(await api.call('GET', '/v1/ops/alerts?limit=0', ops), 422, 'invalid-input').errors).toEqual([expect.objectContaining({ path: 'limit' })]);
+    expect(expectProblem(await api.call('GET', '/v1/ops/alerts?limit=0', ops), 422, 'invalid-input').errors).toEqual([
+      expect.objectContaining({ path: 'limit' }),
+    ]);
   });
 });
 

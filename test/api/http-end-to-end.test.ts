@@ -24,7 +24,8 @@ beforeAll(async () => {
     api.principal('emp-approver-2', ['approver'], '5000.00'),
     api.principal('emp-ops', ['ops']),
   ]);
-  const client = (apiKey?: string) => new RefundsApiClient({ baseUrl, ...(apiKey ? { apiKey } : {}), carrierWebhookSecret: api.carrierSecret });
+  const client = (apiKey?: string) =>
+    new RefundsApiClient({ baseUrl, ...(apiKey ? { apiKey } : {}), carrierWebhookSecret: api.carrierSecret });
   as = {
     service: client(service.apiKey),
     carrier: client(),
@@ -67,7 +68,9 @@ describe('three refunds, purely over HTTP', () => {
   it('pays 45.00 with no approval, 450.00 after one, 2,499.00 after two distinct approvers', async () => {
     const small = refundOf(4_500);
     const medium = refundOf(45_000);
-    const large = refundRequest({ items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }] });
+    const large = refundRequest({
+      items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }],
+    });
     const [afterSmall, afterMedium, afterLarge] = await Promise.all([returned(small), returned(medium), returned(large)]);
 
     expect(afterSmall).toMatchObject({ state: 'refunded', approvalsRequired: 0 });
@@ -90,7 +93,9 @@ describe('three refunds, purely over HTTP', () => {
     ] as const) {
       expect(paid).toMatchObject({ state: 'refunded', amount, currency: 'USD', payout: { reference: expect.any(String) } });
       expect(paid.approvals.map((a) => a.approverId.replace(/-[^-]+-[^-]+$/, ''))).toEqual(approvers);
-      expect(paid.timeline.map((t) => t.kind)).toEqual(expect.arrayContaining(['refund_requested', 'carrier_event', 'warehouse_receipt', 'paid']));
+      expect(paid.timeline.map((t) => t.kind)).toEqual(
+        expect.arrayContaining(['refund_requested', 'carrier_event', 'warehouse_receipt', 'paid']),
+      );
       expect(paid.timeline.at(-1)).toMatchObject({ kind: 'state_changed', data: { to: 'refunded' } });
     }
     expect(await as.ops.verifyAudit()).toMatchObject({ ok: true });

@@ -29,9 +29,15 @@ afterAll(async () => h?.close());
 type Recorded = string | { refundId: string; temporal: RefundHarness['temporal']; close(): Promise<void> };
 const scenarios: Record<string, () => Promise<Recorded>> = {
   async 'two-approvals'() {
-    const request = refundRequest({ items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }] });
+    const request = refundRequest({
+      items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }],
+    });
     await h.refunds.requestRefund(request);
-    await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request, { scannedAt: new Date(Date.now() + 1000).toISOString() }), 'emp-scan-1');
+    await h.refunds.recordWarehouseScan(
+      request.refundId,
+      matchingReceipt(request, { scannedAt: new Date(Date.now() + 1000).toISOString() }),
+      'emp-scan-1',
+    );
     await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
     await h.refunds.recordCarrierEvent(carrierEvent(request, 'in_transit'));
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
@@ -49,7 +55,7 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
     await h.refunds.waitForState(request.refundId, ['refunded']);
     return request.refundId;
   },
-  async 'expired'() {
+  async expired() {
     const request = refundOf(4_000);
     await h.refunds.requestRefund(request);
     await h.refunds.waitForState(request.refundId, ['expired'], 15_000);
@@ -57,7 +63,12 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
   },
   async 'paid-on-carrier-acceptance'() {
     const acceptance = await startRefundHarness({
-      policy: { ...fastPolicy, version: 'replay-acceptance', refundTiming: 'on_carrier_acceptance', amounts: { ...fastPolicy.amounts, carrierAcceptanceMax: '50.00' } },
+      policy: {
+        ...fastPolicy,
+        version: 'replay-acceptance',
+        refundTiming: 'on_carrier_acceptance',
+        amounts: { ...fastPolicy.amounts, carrierAcceptanceMax: '50.00' },
+      },
     });
     try {
       const request = refundOf(3_000);
@@ -81,19 +92,23 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
 };
 
 describe('replay of recorded refund histories', () => {
-  it.runIf(recording)('records a history for every scenario', async () => {
-    mkdirSync(historiesDir, { recursive: true });
-    const label = process.env.RECORD_LABEL ?? new Date().toISOString().slice(0, 10);
-    for (const [name, run] of Object.entries(scenarios)) {
-      const file = `${historiesDir}${name}.${label}.json`;
-      if (existsSync(file)) continue;
-      const recorded = await run();
-      const { refundId, temporal } = typeof recorded === 'string' ? { refundId: recorded, temporal: h.temporal } : recorded;
-      const history = await temporal.workflow.getHandle(refundWorkflowId(refundId)).fetchHistory();
-      writeFileSync(file, historyToJSON(history));
-      if (typeof recorded !== 'string') await recorded.close();
-    }
-  }, 120_000);
+  it.runIf(recording)(
+    'records a history for every scenario',
+    async () => {
+      mkdirSync(historiesDir, { recursive: true });
+      const label = process.env.RECORD_LABEL ?? new Date().toISOString().slice(0, 10);
+      for (const [name, run] of Object.entries(scenarios)) {
+        const file = `${historiesDir}${name}.${label}.json`;
+        if (existsSync(file)) continue;
+        const recorded = await run();
+        const { refundId, temporal } = typeof recorded === 'string' ? { refundId: recorded, temporal: h.temporal } : recorded;
+        const history = await temporal.workflow.getHandle(refundWorkflowId(refundId)).fetchHistory();
+        writeFileSync(file, historyToJSON(history));
+        if (typeof recorded !== 'string') await recorded.close();
+      }
+    },
+    120_000,
+  );
 
   const files = readdirSync(historiesDir).filter((f) => f.endsWith('.json'));
   it('has recorded histories to replay', () => {

@@ -50,7 +50,12 @@ describe('hashes computed by the database', () => {
     const refundId = nextId('audit-hash');
     const at = new Date().toISOString();
     const facts: AuditFact[] = [
-      { kind: 'refund_requested', actor: 'emp-ü', at, data: { z: 1, a: [1.5, -0, 1e21, 'x'], nested: { b: null, a: true }, note: 'ünïcødé ✓ 😀 "quoted" \\ \n\t\u0001' } },
+      {
+        kind: 'refund_requested',
+        actor: 'emp-ü',
+        at,
+        data: { z: 1, a: [1.5, -0, 1e21, 'x'], nested: { b: null, a: true }, note: 'ünïcødé ✓ 😀 "quoted" \\ \n\t\u0001' },
+      },
       { kind: 'carrier_event', actor: 'carrier:ups', at, data: { status: 'delivered', dropped: undefined, empty: {} } },
       { kind: 'paid', actor: 'system', at, data: { amount: 9_007_199_254_740_991, reference: '</script>\u2028' } },
     ];

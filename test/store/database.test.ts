@@ -34,16 +34,38 @@ afterAll(async () => {
   await pool?.end();
 });
 
-const fact = (kind: string, data: Record<string, unknown> = {}): AuditFact => ({ kind, actor: 'system', at: new Date().toISOString(), data });
+const fact = (kind: string, data: Record<string, unknown> = {}): AuditFact => ({
+  kind,
+  actor: 'system',
+  at: new Date().toISOString(),
+  data,
+});
 
 function snapshot(refundId: string, overrides: Partial<ReadModelSnapshot> = {}): ReadModelSnapshot {
   const now = new Date().toISOString();
   return {
-    refundId, workflowId: `refund-${refundId}`, orderId: 'o-1', customerId: 'c-1', initiatedBy: 'emp-1', currency: 'USD',
-    amount: 5_000, state: 'awaiting_carrier', waitingFor: 'first carrier scan of the return parcel', stateSince: now,
-    stuck: false, stuckAfter: new Date(Date.now() + 60_000).toISOString(), carrier: 'ups', trackingNumber: `T-${refundId}`,
-    policyVersion: 'test', riskScore: null, riskBand: null, approvalsRequired: null, approvalsGiven: 0, requestedAt: now,
-    progressSeq: 1, ...overrides,
+    refundId,
+    workflowId: `refund-${refundId}`,
+    orderId: 'o-1',
+    customerId: 'c-1',
+    initiatedBy: 'emp-1',
+    currency: 'USD',
+    amount: 5_000,
+    state: 'awaiting_carrier',
+    waitingFor: 'first carrier scan of the return parcel',
+    stateSince: now,
+    stuck: false,
+    stuckAfter: new Date(Date.now() + 60_000).toISOString(),
+    carrier: 'ups',
+    trackingNumber: `T-${refundId}`,
+    policyVersion: 'test',
+    riskScore: null,
+    riskBand: null,
+    approvalsRequired: null,
+    approvalsGiven: 0,
+    requestedAt: now,
+    progressSeq: 1,
+    ...overrides,
   };
 }
 
@@ -68,7 +90,9 @@ describe('audit trail', () => {
 
   it('keeps one unbroken chain under concurrent writers', async () => {
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) => withTransaction(tamperPool, (c) => appendAuditFacts(c, nextId(`conc${i}`), 1, [fact('a'), fact('b')]))),
+      Array.from({ length: 20 }, (_, i) =>
+        withTransaction(tamperPool, (c) => appendAuditFacts(c, nextId(`conc${i}`), 1, [fact('a'), fact('b')])),
+      ),
     );
     expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
   });
@@ -90,7 +114,9 @@ describe('audit trail', () => {
     };
     const victim = async () => {
       const refundId = nextId('victim');
-      await withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 1, [fact('approved', { approverId: 'emp-a' }), fact('paid', { amount: 100 })]));
+      await withTransaction(tamperPool, (c) =>
+        appendAuditFacts(c, refundId, 1, [fact('approved', { approverId: 'emp-a' }), fact('paid', { amount: 100 })]),
+      );
       const row = await tamperPool.query('SELECT * FROM audit_log WHERE refund_id = $1 ORDER BY seq LIMIT 1', [refundId]);
       return row.rows[0] as { seq: number; refund_id: string; data: unknown; hash: string };
     };
@@ -98,7 +124,10 @@ describe('audit trail', () => {
     it('an edited row', async () => {
       const row = await victim();
       await withTriggerOff(`UPDATE audit_log SET data = '{"approverId": "emp-b"}' WHERE seq = $1`, [row.seq]);
-      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: false, brokenAt: { seq: row.seq, reason: 'hash does not match the row content' } });
+      expect(await verifyAuditChain(tamperPool)).toMatchObject({
+        ok: false,
+        brokenAt: { seq: row.seq, reason: 'hash does not match the row content' },
+      });
       await withTriggerOff(`UPDATE audit_log SET data = $2 WHERE seq = $1`, [row.seq, JSON.stringify(row.data)]);
       expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
     });
@@ -107,11 +136,20 @@ describe('audit trail', () => {
       const row = await victim();
       const full = (await tamperPool.query('SELECT * FROM audit_log WHERE seq = $1', [row.seq])).rows[0];
       const forged = auditHash({
-        seq: Number(full.seq), refundId: full.refund_id, refundSeq: full.refund_seq, kind: full.kind, actor: 'emp-x',
-        occurredAt: full.occurred_at.toISOString(), data: full.data, prevHash: full.prev_hash,
+        seq: Number(full.seq),
+        refundId: full.refund_id,
+        refundSeq: full.refund_seq,
+        kind: full.kind,
+        actor: 'emp-x',
+        occurredAt: full.occurred_at.toISOString(),
+        data: full.data,
+        prevHash: full.prev_hash,
       });
       await withTriggerOff(`UPDATE audit_log SET actor = 'emp-x', hash = $2 WHERE seq = $1`, [row.seq, forged]);
-      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: false, brokenAt: { seq: row.seq + 1, reason: 'prev_hash does not match the previous row' } });
+      expect(await verifyAuditChain(tamperPool)).toMatchObject({
+        ok: false,
+        brokenAt: { seq: row.seq + 1, reason: 'prev_hash does not match the previous row' },
+      });
       await withTriggerOff(`UPDATE audit_log SET actor = 'system', hash = $2 WHERE seq = $1`, [row.seq, row.hash]);
       expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
     });
@@ -120,7 +158,10 @@ describe('audit trail', () => {
       const row = await victim();
       const full = await tamperPool.query('SELECT * FROM audit_log WHERE seq = $1', [row.seq]);
       await withTriggerOff('DELETE FROM audit_log WHERE seq = $1', [row.seq]);
-      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: false, brokenAt: { seq: row.seq + 1, reason: `row ${row.seq} is missing` } });
+      expect(await verifyAuditChain(tamperPool)).toMatchObject({
+        ok: false,
+        brokenAt: { seq: row.seq + 1, reason: `row ${row.seq} is missing` },
+      });
       const r = full.rows[0];
       await withTriggerOff(
         `INSERT INTO audit_log (seq, refund_id, refund_seq, kind, actor, occurred_at, data, recorded_at, prev_hash, hash)
@@ -161,7 +202,10 @@ describe('read model', () => {
     const mine = (list: Array<{ refundId: string }>) => list.map((r) => r.refundId).filter((id) => id.startsWith(tag));
     expect(mine(await listStuckRefunds(pool, { limit: 1000 }))).toEqual([`${tag}-b`, `${tag}-a`]);
     expect(mine(await listStuckRefunds(pool, { olderThanMs: 100 * 60_000, limit: 1000 }))).toEqual([`${tag}-b`, `${tag}-a`, `${tag}-c`]);
-    expect(mine(await listStuckRefunds(pool, { olderThanMs: 100 * 60_000, states: ['awaiting_approval'], limit: 1000 }))).toEqual([`${tag}-b`, `${tag}-c`]);
+    expect(mine(await listStuckRefunds(pool, { olderThanMs: 100 * 60_000, states: ['awaiting_approval'], limit: 1000 }))).toEqual([
+      `${tag}-b`,
+      `${tag}-c`,
+    ]);
   });
 });
 
@@ -183,10 +227,17 @@ describe('payout ledger', () => {
   it('writes one ledger pair however many times the payout runs, even concurrently', async () => {
     const refundId = nextId('pay');
     const gateway = new AnswersTwice();
-    const results = await Promise.all([payOut(pool, gateway, input(refundId)), payOut(pool, gateway, input(refundId)), payOut(pool, gateway, input(refundId))]);
+    const results = await Promise.all([
+      payOut(pool, gateway, input(refundId)),
+      payOut(pool, gateway, input(refundId)),
+      payOut(pool, gateway, input(refundId)),
+    ]);
     expect(new Set(results.map((r) => r.reference))).toEqual(new Set([`ref-${refundId}`]));
     expect(await payOut(pool, gateway, input(refundId))).toEqual({ reference: `ref-${refundId}` });
-    expect(await ledger(refundId)).toEqual([{ direction: 'credit', amount: 7_500 }, { direction: 'debit', amount: 7_500 }]);
+    expect(await ledger(refundId)).toEqual([
+      { direction: 'credit', amount: 7_500 },
+      { direction: 'debit', amount: 7_500 },
+    ]);
     const payout = await pool.query('SELECT status, attempts FROM payouts WHERE refund_id = $1', [refundId]);
     expect(payout.rows).toEqual([{ status: 'paid', attempts: 4 }]);
   });

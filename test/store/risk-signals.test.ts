@@ -9,7 +9,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../store/audit-trail';
 import { trippedBreakers, undeliveredAlerts } from '../../store/breakers';
 import type { Pool } from '../../store/pool';
-import { approverSignals, approverStanding, assessRisk, customerSignals, initiatorSignals, insiderSignals, linkedAccountSignals, scannerSignals, trackingReuseSignals, type RiskInput } from '../../activities/risk';
+import {
+  approverSignals,
+  approverStanding,
+  assessRisk,
+  customerSignals,
+  initiatorSignals,
+  insiderSignals,
+  linkedAccountSignals,
+  scannerSignals,
+  trackingReuseSignals,
+  type RiskInput,
+} from '../../activities/risk';
 import { RefundsService } from '../../api/refunds-service';
 import { BreakerLiftError } from '../../store/breakers';
 import { defaultPolicy, type Policy } from '../../workflows/policy';
@@ -89,7 +100,10 @@ describe('customer signals', () => {
     await record(refundOf(4_000, { customerId }), { at: daysAgo(300) });
     const current = refundOf(4_000, { customerId, customer: { ordersPlaced: 4 } });
     expect(await customerSignals(pool, { refundId: current.refundId, request: current, policy: defaultPolicy }, now())).toEqual([
-      expect.objectContaining({ code: 'customer_refunded_order_share', values: { ordersRefunded: 3, ordersPlaced: 4, share: 0.75, threshold: 0.5 } }),
+      expect.objectContaining({
+        code: 'customer_refunded_order_share',
+        values: { ordersRefunded: 3, ordersPlaced: 4, share: 0.75, threshold: 0.5 },
+      }),
     ]);
     const loyal = { ...current, customer: { ordersPlaced: 40 } };
     expect(await customerSignals(pool, { refundId: loyal.refundId, request: loyal, policy: defaultPolicy }, now())).toEqual([]);
@@ -103,7 +117,10 @@ describe('evidence: a tracking number already used', () => {
     await record(first, { at: daysAgo(20) });
     const second = refundOf(4_000, { return: { carrier: 'ups', trackingNumber } });
     expect(await trackingReuseSignals(pool, { refundId: second.refundId, request: second })).toEqual([
-      expect.objectContaining({ code: 'evidence_tracking_reused', values: { carrier: 'ups', trackingNumber, refundIds: [first.refundId], customerIds: [first.customerId] } }),
+      expect.objectContaining({
+        code: 'evidence_tracking_reused',
+        values: { carrier: 'ups', trackingNumber, refundIds: [first.refundId], customerIds: [first.customerId] },
+      }),
     ]);
     expect(await trackingReuseSignals(pool, { refundId: first.refundId, request: first })).toEqual([]);
     const fresh = refundOf(4_000);
@@ -115,12 +132,22 @@ describe('linked accounts', () => {
   it('customers sharing a payment fingerprint are linked, and their combined refunds fire', async () => {
     const fingerprint = uniqueId('fp');
     const other = uniqueId('cust');
-    for (const d of [5, 15, 30]) await record(refundOf(20_000, { customerId: other, customer: { paymentFingerprint: fingerprint } }), { at: daysAgo(d) });
-    const current = refundOf(4_000, { customerId: uniqueId('cust'), customer: { paymentFingerprint: fingerprint, deviceId: uniqueId('dev') } });
+    for (const d of [5, 15, 30])
+      await record(refundOf(20_000, { customerId: other, customer: { paymentFingerprint: fingerprint } }), { at: daysAgo(d) });
+    const current = refundOf(4_000, {
+      customerId: uniqueId('cust'),
+      customer: { paymentFingerprint: fingerprint, deviceId: uniqueId('dev') },
+    });
     const signals = await linkedAccountSignals(pool, { request: current, policy: defaultPolicy }, now());
     expect(signals).toEqual([
-      expect.objectContaining({ code: 'linked_shared_identity', values: { linkedCustomers: [other], sharedBy: { payment_fingerprint: 1, device_id: 0 } } }),
-      expect.objectContaining({ code: 'linked_refund_history', values: expect.objectContaining({ linkedCustomers: [other], refunds: 3, amount: 60_000 }) }),
+      expect.objectContaining({
+        code: 'linked_shared_identity',
+        values: { linkedCustomers: [other], sharedBy: { payment_fingerprint: 1, device_id: 0 } },
+      }),
+      expect.objectContaining({
+        code: 'linked_refund_history',
+        values: expect.objectContaining({ linkedCustomers: [other], refunds: 3, amount: 60_000 }),
+      }),
     ]);
   });
 
@@ -130,7 +157,10 @@ describe('linked accounts', () => {
     await record(refundOf(4_000, { customerId: other, customer: { deviceId: device } }), { at: daysAgo(2) });
     const current = refundOf(4_000, { customerId: uniqueId('cust'), customer: { deviceId: device } });
     expect(codes(await linkedAccountSignals(pool, { request: current, policy: defaultPolicy }, now()))).toEqual(['linked_shared_identity']);
-    const alone = refundOf(4_000, { customerId: uniqueId('cust'), customer: { shippingAddressHash: uniqueId('addr'), paymentFingerprint: uniqueId('fp') } });
+    const alone = refundOf(4_000, {
+      customerId: uniqueId('cust'),
+      customer: { shippingAddressHash: uniqueId('addr'), paymentFingerprint: uniqueId('fp') },
+    });
     expect(await linkedAccountSignals(pool, { request: alone, policy: defaultPolicy }, now())).toEqual([]);
     // The same customer under the same fingerprint is not a link.
     const same = refundOf(4_000, { customerId: other, customer: { deviceId: device } });
@@ -145,8 +175,14 @@ describe('insider signals', () => {
     for (const d of [3, 4]) await record(refundOf(4_000, { initiatedBy: agent }), { at: daysAgo(d) });
     const signals = await initiatorSignals(pool, agent, insiderPolicy, 'USD', now());
     expect(signals).toEqual([
-      expect.objectContaining({ code: 'insider_initiator_day', values: expect.objectContaining({ employeeId: agent, refunds: 3, amount: 12_000 }) }),
-      expect.objectContaining({ code: 'insider_initiator_week', values: expect.objectContaining({ employeeId: agent, refunds: 5, amount: 20_000 }) }),
+      expect.objectContaining({
+        code: 'insider_initiator_day',
+        values: expect.objectContaining({ employeeId: agent, refunds: 3, amount: 12_000 }),
+      }),
+      expect.objectContaining({
+        code: 'insider_initiator_week',
+        values: expect.objectContaining({ employeeId: agent, refunds: 5, amount: 20_000 }),
+      }),
     ]);
     const quiet = uniqueId('emp-agent');
     for (const h of [2, 3]) await record(refundOf(4_000, { initiatedBy: quiet }), { at: hoursAgo(h) });
@@ -177,21 +213,41 @@ describe('insider signals', () => {
     const approverId = uniqueId('emp-appr');
     const ringScanner = uniqueId('emp-scan');
     for (const h of [2, 3, 4]) {
-      await record(refundOf(30_000, { initiatedBy: 'customer', customerId: uniqueId('cust') }), { at: hoursAgo(h), scans: [{ by: ringScanner }], approvers: [approverId] });
+      await record(refundOf(30_000, { initiatedBy: 'customer', customerId: uniqueId('cust') }), {
+        at: hoursAgo(h),
+        scans: [{ by: ringScanner }],
+        approvers: [approverId],
+      });
     }
-    await record(refundOf(30_000, { initiatedBy: 'customer', customerId: uniqueId('cust') }), { at: hoursAgo(5), scans: [{ by: uniqueId('emp-scan') }], approvers: [approverId] });
+    await record(refundOf(30_000, { initiatedBy: 'customer', customerId: uniqueId('cust') }), {
+      at: hoursAgo(5),
+      scans: [{ by: uniqueId('emp-scan') }],
+      approvers: [approverId],
+    });
     const signals = await approverSignals(pool, approverId, insiderPolicy, 'USD', now());
     expect(signals).toEqual([
-      expect.objectContaining({ code: 'insider_approver_volume_day', values: expect.objectContaining({ employeeId: approverId, approvals: 4, amount: 120_000 }) }),
+      expect.objectContaining({
+        code: 'insider_approver_volume_day',
+        values: expect.objectContaining({ employeeId: approverId, approvals: 4, amount: 120_000 }),
+      }),
       expect.objectContaining({
         code: 'insider_approver_concentration',
-        values: expect.objectContaining({ employeeId: approverId, counterparty: { kind: 'scanner', id: ringScanner, approvals: 3 }, approvals: 4, share: 0.75 }),
+        values: expect.objectContaining({
+          employeeId: approverId,
+          counterparty: { kind: 'scanner', id: ringScanner, approvals: 3 },
+          approvals: 4,
+          share: 0.75,
+        }),
       }),
     ]);
 
     const careful = uniqueId('emp-appr');
     for (const h of [2, 3]) {
-      await record(refundOf(30_000, { initiatedBy: 'customer', customerId: uniqueId('cust') }), { at: hoursAgo(h), scans: [{ by: uniqueId('emp-scan') }], approvers: [careful] });
+      await record(refundOf(30_000, { initiatedBy: 'customer', customerId: uniqueId('cust') }), {
+        at: hoursAgo(h),
+        scans: [{ by: uniqueId('emp-scan') }],
+        approvers: [careful],
+      });
     }
     expect(await approverSignals(pool, careful, insiderPolicy, 'USD', now())).toEqual([]);
   });
@@ -212,30 +268,63 @@ describe('circuit breakers', () => {
     const recordStrict = refundHistory(pool, strict);
     const approverId = uniqueId('emp-appr');
     const approve = (hours: number) =>
-      recordStrict(refundOf(30_000, { initiatedBy: 'customer', customerId: uniqueId('cust') }), { at: hoursAgo(hours), scans: [{ by: uniqueId('emp-scan') }], approvers: [approverId] });
+      recordStrict(refundOf(30_000, { initiatedBy: 'customer', customerId: uniqueId('cust') }), {
+        at: hoursAgo(hours),
+        scans: [{ by: uniqueId('emp-scan') }],
+        approvers: [approverId],
+      });
     await approve(5);
     await approve(4);
     expect(await trippedBreakers(pool, [approverId])).toEqual([]);
     await approve(3);
     const [breaker] = await trippedBreakers(pool, [approverId]);
-    expect(breaker).toMatchObject({ employeeId: approverId, trippedAs: 'approver', reason: '3 approvals in 24 hours (limit 2)', liftedAt: null });
+    expect(breaker).toMatchObject({
+      employeeId: approverId,
+      trippedAs: 'approver',
+      reason: '3 approvals in 24 hours (limit 2)',
+      liftedAt: null,
+    });
     await approve(2);
     expect(await trippedBreakers(pool, [approverId])).toHaveLength(1);
 
     const alerts = (await undeliveredAlerts(pool, 1000)).filter((a) => a.employeeId === approverId);
-    expect(alerts).toEqual([expect.objectContaining({ kind: 'breaker_tripped', details: expect.objectContaining({ breakerId: breaker!.id, limits: [breaker!.reason] }) })]);
+    expect(alerts).toEqual([
+      expect.objectContaining({
+        kind: 'breaker_tripped',
+        details: expect.objectContaining({ breakerId: breaker!.id, limits: [breaker!.reason] }),
+      }),
+    ]);
 
     // Every refund the approver now touches is flagged by the risk check and by the workflow's check before an approval.
     const touched = refundOf(4_000);
-    const insiders = await insiderSignals(pool, { refundId: touched.refundId, request: touched, receipts: [], approvers: [approverId], policy: strict }, now());
-    expect(insiders.breakers).toEqual([{ employeeId: approverId, touchedAs: 'approver', trippedAt: breaker!.trippedAt, reason: breaker!.reason }]);
+    const insiders = await insiderSignals(
+      pool,
+      { refundId: touched.refundId, request: touched, receipts: [], approvers: [approverId], policy: strict },
+      now(),
+    );
+    expect(insiders.breakers).toEqual([
+      { employeeId: approverId, touchedAs: 'approver', trippedAt: breaker!.trippedAt, reason: breaker!.reason },
+    ]);
     expect(codes(insiders.signals)).toContain('insider_breaker_active');
-    const standing = await approverStanding(pool, strict, { refundId: touched.refundId, approverId, policy: strict, customerId: touched.customerId, initiatedBy: touched.initiatedBy, scanners: [], amount: 4_000, currency: 'USD' });
+    const standing = await approverStanding(pool, strict, {
+      refundId: touched.refundId,
+      approverId,
+      policy: strict,
+      customerId: touched.customerId,
+      initiatedBy: touched.initiatedBy,
+      scanners: [],
+      amount: 4_000,
+      currency: 'USD',
+    });
     expect(standing.breaker).toMatchObject({ employeeId: approverId, reason: breaker!.reason });
 
     const refunds = new RefundsService({ temporal, pool });
-    await expect(refunds.liftBreaker(approverId, { id: 'emp-ops-1', roles: ['ops'] }, 'looked fine')).rejects.toMatchObject({ code: 'breaker_lift_refused' });
-    await expect(refunds.liftBreaker(approverId, { id: approverId, roles: ['admin'] }, 'it was me')).rejects.toBeInstanceOf(BreakerLiftError);
+    await expect(refunds.liftBreaker(approverId, { id: 'emp-ops-1', roles: ['ops'] }, 'looked fine')).rejects.toMatchObject({
+      code: 'breaker_lift_refused',
+    });
+    await expect(refunds.liftBreaker(approverId, { id: approverId, roles: ['admin'] }, 'it was me')).rejects.toBeInstanceOf(
+      BreakerLiftError,
+    );
     await expect(refunds.liftBreaker(approverId, admin, '')).rejects.toMatchObject({ code: 'invalid_input', issues: [{ path: 'reason' }] });
     const lifted = await refunds.liftBreaker(approverId, admin, 'end-of-quarter backlog, checked with the team lead');
     expect(lifted).toMatchObject({ liftedBy: 'emp-admin-1', liftReason: 'end-of-quarter backlog, checked with the team lead' });
@@ -260,7 +349,8 @@ describe('circuit breakers', () => {
     const agent = uniqueId('emp-agent');
     const scanner = uniqueId('emp-scan');
     const honest = uniqueId('emp-scan');
-    for (const h of [3, 2, 1]) await recordStrict(refundOf(4_000, { initiatedBy: agent }), { at: hoursAgo(h), deliveredAfter: false, scans: [{ by: scanner }] });
+    for (const h of [3, 2, 1])
+      await recordStrict(refundOf(4_000, { initiatedBy: agent }), { at: hoursAgo(h), deliveredAfter: false, scans: [{ by: scanner }] });
     await recordStrict(refundOf(4_000), { at: hoursAgo(1), scans: [{ by: honest }] });
     const tripped = await trippedBreakers(pool, [agent, scanner, honest]);
     expect(tripped.map((b) => [b.employeeId, b.trippedAs, b.reason]).sort()).toEqual(
@@ -304,7 +394,11 @@ describe('the whole assessment', () => {
     expect(risk).toMatchObject({ score: 65, band: 'high', breakers: [] });
 
     // A weight of 0 switches a signal off; the bands come from the policy too.
-    const lenient: Policy = { ...defaultPolicy, weights: { ...defaultPolicy.weights, goods_high_resale: 0 }, bands: { medium: 30, high: 70, block: 90 } };
+    const lenient: Policy = {
+      ...defaultPolicy,
+      weights: { ...defaultPolicy.weights, goods_high_resale: 0 },
+      bands: { medium: 30, high: 70, block: 90 },
+    };
     expect(await assessRisk(pool, { ...input, policy: lenient })).toMatchObject({ score: 45, band: 'medium' });
   });
 });

@@ -25,7 +25,13 @@ export interface ApiHarness {
   /** A new principal with a unique id starting with `name`. */
   principal(name: string, roles: Role[], approvalLimit?: string): Promise<TestPrincipal>;
   /** A JSON request as `who`; the body is sent exactly as given when it is a string. */
-  call(method: 'GET' | 'POST', url: string, who?: TestPrincipal, body?: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
+  call(
+    method: 'GET' | 'POST',
+    url: string,
+    who?: TestPrincipal,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<LightMyRequestResponse>;
   /** A carrier webhook signed with the harness secret (or as `sign` says). */
   carrierPost(body: unknown, sign?: { secret?: string; timestamp?: number }): Promise<LightMyRequestResponse>;
   /** Serves the app on 127.0.0.1 on a free port and returns its base URL. */

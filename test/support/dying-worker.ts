@@ -32,7 +32,8 @@ const worker = await Worker.create({
     ...activities,
     async recordProgress(input: Parameters<typeof activities.recordProgress>[0]) {
       await activities.recordProgress(input);
-      if (dieAt === 'receipt_recorded' && input.facts.some((fact) => fact.kind === 'warehouse_receipt')) process.kill(process.pid, 'SIGKILL');
+      if (dieAt === 'receipt_recorded' && input.facts.some((fact) => fact.kind === 'warehouse_receipt'))
+        process.kill(process.pid, 'SIGKILL');
     },
   },
 });

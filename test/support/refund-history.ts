@@ -53,17 +53,31 @@ export function refundHistory(pool: Pool, policy: Policy = defaultPolicy) {
 
     const deliveredAfter = past.deliveredAfter ?? 60;
     if (deliveredAfter !== false && request.return.method !== 'none') {
-      await step({ type: 'carrier_event', event: carrierEvent(request, 'delivered', { occurredAt: minute(deliveredAfter) }), at: minute(deliveredAfter) });
+      await step({
+        type: 'carrier_event',
+        event: carrierEvent(request, 'delivered', { occurredAt: minute(deliveredAfter) }),
+        at: minute(deliveredAfter),
+      });
     }
     for (const [i, scan] of (past.scans ?? []).entries()) {
       const scannedAt = minute(scan.scannedAfter ?? 120 + i);
-      await step({ type: 'warehouse_scan', scan: { receipt: matchingReceipt(request, { scannedAt }), scannedBy: scan.by }, at: minute(121 + i) });
+      await step({
+        type: 'warehouse_scan',
+        scan: { receipt: matchingReceipt(request, { scannedAt }), scannedBy: scan.by },
+        at: minute(121 + i),
+      });
     }
     if (past.approvers?.length) {
-      if (model.state !== 'risk_review') throw new Error(`refund ${request.refundId} is ${model.state}: approvals need delivered and scanned evidence`);
+      if (model.state !== 'risk_review')
+        throw new Error(`refund ${request.refundId} is ${model.state}: approvals need delivered and scanned evidence`);
       // High risk: two approvals needed, so one or two approvers are each recorded.
       if (past.approvers.length > 2) throw new Error('at most two approvers per refund');
-      await step({ type: 'risk_assessed', risk: { score: 60, band: 'high', reasons: [] }, evidenceVersion: model.evidenceVersion, at: minute(130) });
+      await step({
+        type: 'risk_assessed',
+        risk: { score: 60, band: 'high', reasons: [] },
+        evidenceVersion: model.evidenceVersion,
+        at: minute(130),
+      });
       for (const [i, id] of past.approvers.entries()) {
         await step({ type: 'approval', command: { approver: approver(id), decision: { decision: 'approve' } }, at: minute(140 + i) });
       }

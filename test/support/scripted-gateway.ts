@@ -6,7 +6,13 @@
  * misbehaves: time out before or after charging, decline, or hang after charging.
  */
 import type { Pool } from '../../store/pool';
-import { GatewayTimeoutError, PaymentDeclinedError, type PaymentGateway, type PayoutReceipt, type PayoutRequest } from '../../activities/payments';
+import {
+  GatewayTimeoutError,
+  PaymentDeclinedError,
+  type PaymentGateway,
+  type PayoutReceipt,
+  type PayoutRequest,
+} from '../../activities/payments';
 
 export type GatewayStep = 'ok' | 'timeout_before_charge' | 'timeout_after_charge' | 'decline' | 'hang_after_charge';
 
@@ -57,6 +63,8 @@ export class ScriptedGateway implements PaymentGateway {
 }
 
 export async function chargesFor(pool: Pool, refundId: string): Promise<number> {
-  const result = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM fake_processor.charges WHERE reference = $1`, [`ch_${refundId}`]);
+  const result = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM fake_processor.charges WHERE reference = $1`, [
+    `ch_${refundId}`,
+  ]);
   return result.rows[0]!.n;
 }

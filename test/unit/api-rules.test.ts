@@ -56,8 +56,12 @@ describe('approval limits', () => {
 
   it('needs a limit for approvers only', () => {
     expect(NewPrincipal.safeParse({ id: 'emp-1', roles: ['approver'] }).error?.issues[0]?.path).toEqual(['approvalLimit']);
-    expect(NewPrincipal.safeParse({ id: 'emp-1', roles: ['ops'], approvalLimit: '10.00' }).error?.issues[0]?.path).toEqual(['approvalLimit']);
-    expect(NewPrincipal.safeParse({ id: 'emp-1', roles: ['approver', 'approver'], approvalLimit: '10.00' }).data?.roles).toEqual(['approver']);
+    expect(NewPrincipal.safeParse({ id: 'emp-1', roles: ['ops'], approvalLimit: '10.00' }).error?.issues[0]?.path).toEqual([
+      'approvalLimit',
+    ]);
+    expect(NewPrincipal.safeParse({ id: 'emp-1', roles: ['approver', 'approver'], approvalLimit: '10.00' }).data?.roles).toEqual([
+      'approver',
+    ]);
     expect(NewPrincipal.safeParse({ id: 'emp 1', roles: ['ops'] }).success).toBe(false);
     expect(NewPrincipal.safeParse({ id: 'emp-1', roles: [] }).success).toBe(false);
   });
@@ -88,7 +92,12 @@ describe('ISO 8601 durations', () => {
 
 describe('API configuration', () => {
   it('has working defaults', () => {
-    expect(loadApiConfig({})).toMatchObject({ host: '127.0.0.1', port: 3000, carrierWebhookSecret: undefined, limits: { rateLimitMax: 600, rateLimitWindowMs: 60_000 } });
+    expect(loadApiConfig({})).toMatchObject({
+      host: '127.0.0.1',
+      port: 3000,
+      carrierWebhookSecret: undefined,
+      limits: { rateLimitMax: 600, rateLimitWindowMs: 60_000 },
+    });
   });
 
   it.each([

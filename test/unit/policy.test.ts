@@ -15,7 +15,6 @@ import { CarrierEvent, describeIssues, RefundRequest, WarehouseReceipt } from '.
 import { approver, carrierEvent, fastPolicy, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
 import { at, drive, T0 } from '../support/model-driver';
 
-
 function deliveredAndReceived(request = refundRequest(), receipt = matchingReceipt(request, { scannedAt: at(120) })) {
   const { model } = newRefund(request, defaultPolicy, T0);
   return drive(
@@ -48,9 +47,13 @@ describe('refund request schema', () => {
   it('accepts the documented example', () => {
     expect(
       RefundRequest.safeParse({
-        refundId: 'r-1001', orderId: 'o-77', customerId: 'c-42', currency: 'USD',
+        refundId: 'r-1001',
+        orderId: 'o-77',
+        customerId: 'c-42',
+        currency: 'USD',
         items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249900, serialNumber: 'C02XK1', category: 'laptops' }],
-        initiatedBy: 'emp-17', reason: 'damaged',
+        initiatedBy: 'emp-17',
+        reason: 'damaged',
         return: { carrier: 'ups', trackingNumber: '1Z999AA10123456784' },
       }).success,
     ).toBe(true);
@@ -65,7 +68,11 @@ describe('refund request schema', () => {
     ['a lower-case currency', { currency: 'usd' }, 'currency: unknown ISO 4217 currency "usd"'],
     ['an unknown field', { discount: 5 }, 'Unrecognized key: "discount"'],
     ['no items', { items: [] }, 'items: items must list at least one item'],
-    ['a serial on several units', { items: [{ ...base.items[0], quantity: 2, serialNumber: 'S1' }] }, 'items.0.serialNumber: an item with a serialNumber must have quantity 1'],
+    [
+      'a serial on several units',
+      { items: [{ ...base.items[0], quantity: 2, serialNumber: 'S1' }] },
+      'items.0.serialNumber: an item with a serialNumber must have quantity 1',
+    ],
     ['a half-given return', { return: { carrier: 'ups' } }, 'return'],
     ['an empty refund id', { refundId: '  ' }, 'refundId: refundId must not be empty'],
   ])('refuses %s, naming the field', (_what, change, expected) => {
@@ -109,14 +116,20 @@ describe('approvals required', () => {
     expect(required(100, 'block')).toEqual({ outcome: 'reject', reason: 'risk band is block' });
   });
 
-  it.each<EvidenceFinding>(['receipt_before_delivery', 'carrier_delivery_missing', 'item_missing', 'serial_mismatch', 'wrong_item', 'empty_box', 'no_return_parcel', 'scanner_is_requester'])(
-    'never pays automatically on %s: two approvals by default, rejection by policy',
-    (finding) => {
-      expect(required(100, 'low', [finding])).toMatchObject({ outcome: 'approve', approvals: 2 });
-      const strict = { ...defaultPolicy, evidenceIssues: 'reject' as const, amounts: { ...defaultPolicy.amounts, returnlessMax: '0' } };
-      expect(approvalsRequired({ amount: 100, currency: 'USD', band: 'low', findings: [finding], policy: strict }).outcome).toBe('reject');
-    },
-  );
+  it.each<EvidenceFinding>([
+    'receipt_before_delivery',
+    'carrier_delivery_missing',
+    'item_missing',
+    'serial_mismatch',
+    'wrong_item',
+    'empty_box',
+    'no_return_parcel',
+    'scanner_is_requester',
+  ])('never pays automatically on %s: two approvals by default, rejection by policy', (finding) => {
+    expect(required(100, 'low', [finding])).toMatchObject({ outcome: 'approve', approvals: 2 });
+    const strict = { ...defaultPolicy, evidenceIssues: 'reject' as const, amounts: { ...defaultPolicy.amounts, returnlessMax: '0' } };
+    expect(approvalsRequired({ amount: 100, currency: 'USD', band: 'low', findings: [finding], policy: strict }).outcome).toBe('reject');
+  });
 });
 
 describe('evidence findings', () => {
@@ -126,11 +139,15 @@ describe('evidence findings', () => {
 
   it('flags a receipt scanned before the carrier delivered', () => {
     const request = refundRequest();
-    expect(evidenceFindings(deliveredAndReceived(request, matchingReceipt(request, { scannedAt: at(30) })))).toContain('receipt_before_delivery');
+    expect(evidenceFindings(deliveredAndReceived(request, matchingReceipt(request, { scannedAt: at(30) })))).toContain(
+      'receipt_before_delivery',
+    );
   });
 
   it('flags a wrong serial, a missing item, an extra item, an empty box and a wrong item', () => {
-    const request = refundOf(249_900, { items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }] });
+    const request = refundOf(249_900, {
+      items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }],
+    });
     const findingsFor = (items: WarehouseReceipt['items']) =>
       evidenceFindings(deliveredAndReceived(request, matchingReceipt(request, { scannedAt: at(120), items })));
     expect(findingsFor([{ sku: 'MBP-16', serialNumber: 'OTHER', condition: 'used' }])).toEqual(['serial_mismatch']);
@@ -145,7 +162,11 @@ describe('evidence findings', () => {
     const m = drive(
       model,
       { type: 'carrier_event', event: carrierEvent(request, 'delivered', { occurredAt: at(60), weightGrams: 2_400 }), at: at(60) },
-      { type: 'warehouse_scan', scan: { receipt: matchingReceipt(request, { scannedAt: at(120), weightGrams: 300 }), scannedBy: 's' }, at: at(120) },
+      {
+        type: 'warehouse_scan',
+        scan: { receipt: matchingReceipt(request, { scannedAt: at(120), weightGrams: 300 }), scannedBy: 's' },
+        at: at(120),
+      },
     );
     expect(evidenceFindings(m)).toEqual(['weight_mismatch']);
   });
@@ -182,7 +203,11 @@ describe('refund state machine', () => {
     const twice = applyEvent(once, { type: 'carrier_event', event: { ...event, status: 'delivered' }, at: at(2) });
     expect(twice.model).toBe(once);
     expect(twice.facts).toEqual([]);
-    const other = applyEvent(once, { type: 'carrier_event', event: carrierEvent(request, 'delivered', { trackingNumber: 'SOMEONE-ELSE' }), at: at(3) });
+    const other = applyEvent(once, {
+      type: 'carrier_event',
+      event: carrierEvent(request, 'delivered', { trackingNumber: 'SOMEONE-ELSE' }),
+      at: at(3),
+    });
     expect(other.model.state).toBe('awaiting_carrier');
     expect(other.model.ignored[0]?.reason).toMatch(/tracking number does not match/);
   });
@@ -190,9 +215,17 @@ describe('refund state machine', () => {
   it('holds a receipt that came before any carrier scan until the carrier confirms delivery', () => {
     const request = refundRequest();
     const { model } = newRefund(request, defaultPolicy, T0);
-    const received = drive(model, { type: 'warehouse_scan', scan: { receipt: matchingReceipt(request, { scannedAt: at(10) }), scannedBy: 's' }, at: at(10) });
+    const received = drive(model, {
+      type: 'warehouse_scan',
+      scan: { receipt: matchingReceipt(request, { scannedAt: at(10) }), scannedBy: 's' },
+      at: at(10),
+    });
     expect(received.state).toBe('awaiting_carrier');
-    const delivered = drive(received, { type: 'carrier_event', event: carrierEvent(request, 'delivered', { occurredAt: at(60) }), at: at(61) });
+    const delivered = drive(received, {
+      type: 'carrier_event',
+      event: carrierEvent(request, 'delivered', { occurredAt: at(60) }),
+      at: at(61),
+    });
     expect(delivered.state).toBe('risk_review');
     expect(evidenceFindings(delivered)).toContain('receipt_before_delivery');
   });
@@ -201,7 +234,10 @@ describe('refund state machine', () => {
     const request = refundRequest();
     const { model } = newRefund(request, fastPolicy, T0);
     expect(nextDeadline(model)).toEqual({ at: Date.parse(T0) + 4000, event: 'return_window_elapsed', state: 'awaiting_carrier' });
-    expect(drive(model, { type: 'return_window_elapsed', at: at(4) })).toMatchObject({ state: 'expired', outcome: { code: 'return_window_elapsed' } });
+    expect(drive(model, { type: 'return_window_elapsed', at: at(4) })).toMatchObject({
+      state: 'expired',
+      outcome: { code: 'return_window_elapsed' },
+    });
     const lone = drive(
       model,
       { type: 'warehouse_scan', scan: { receipt: matchingReceipt(request), scannedBy: 's' }, at: at(2) },
@@ -213,7 +249,9 @@ describe('refund state machine', () => {
 
   it('marks a refund stuck once per stage and keeps waiting', () => {
     const model = drive(newRefund(refundRequest(), fastPolicy, T0).model, {
-      type: 'carrier_event', event: carrierEvent(refundRequest(), 'delivered'), at: at(1),
+      type: 'carrier_event',
+      event: carrierEvent(refundRequest(), 'delivered'),
+      at: at(1),
     });
     // The carrier event above is for another parcel; deliver this refund's own.
     const request = model.request;
@@ -230,22 +268,41 @@ describe('refund state machine', () => {
   it('goes back to risk review when new evidence arrives while awaiting approval', () => {
     const request = refundOf(50_000);
     let model = deliveredAndReceived(request, matchingReceipt(request, { scannedAt: at(120) }));
-    model = drive(model, { type: 'risk_assessed', risk: { score: 0, band: 'low', reasons: [] }, evidenceVersion: model.evidenceVersion, at: at(130) });
+    model = drive(model, {
+      type: 'risk_assessed',
+      risk: { score: 0, band: 'low', reasons: [] },
+      evidenceVersion: model.evidenceVersion,
+      at: at(130),
+    });
     expect(model.state).toBe('awaiting_approval');
-    model = drive(model, { type: 'warehouse_scan', scan: { receipt: matchingReceipt(request, { items: [{ sku: 'ITEM-1', condition: 'empty_box' }] }), scannedBy: 'emp-scan-2' }, at: at(140) });
+    model = drive(model, {
+      type: 'warehouse_scan',
+      scan: { receipt: matchingReceipt(request, { items: [{ sku: 'ITEM-1', condition: 'empty_box' }] }), scannedBy: 'emp-scan-2' },
+      at: at(140),
+    });
     expect(model.state).toBe('risk_review');
   });
 
   it('ignores a risk result computed on evidence that has since changed', () => {
     const model = deliveredAndReceived();
-    const stale = applyEvent(model, { type: 'risk_assessed', risk: { score: 0, band: 'low', reasons: [] }, evidenceVersion: model.evidenceVersion - 1, at: at(200) });
+    const stale = applyEvent(model, {
+      type: 'risk_assessed',
+      risk: { score: 0, band: 'low', reasons: [] },
+      evidenceVersion: model.evidenceVersion - 1,
+      at: at(200),
+    });
     expect(stale.model).toBe(model);
   });
 
   describe('separation of duties', () => {
     const request = refundOf(50_000, { initiatedBy: 'emp-requester' });
     const base = deliveredAndReceived(request, matchingReceipt(request, { scannedAt: at(120) }));
-    const awaiting = drive(base, { type: 'risk_assessed', risk: { score: 0, band: 'low', reasons: [] }, evidenceVersion: base.evidenceVersion, at: at(130) });
+    const awaiting = drive(base, {
+      type: 'risk_assessed',
+      risk: { score: 0, band: 'low', reasons: [] },
+      evidenceVersion: base.evidenceVersion,
+      at: at(130),
+    });
 
     it.each([
       ['the requester', approver('emp-requester'), 'approve', 'approver_is_requester'],
@@ -259,30 +316,60 @@ describe('refund state machine', () => {
 
     it('refuses a second decision by the same approver, and any decision when not awaiting approval', () => {
       const twoNeeded = { ...awaiting, requirement: { outcome: 'approve' as const, approvals: 2 as const, reasons: [] } };
-      const once = drive(twoNeeded, { type: 'approval', command: { approver: approver('emp-a'), decision: { decision: 'approve' } }, at: at(140) });
+      const once = drive(twoNeeded, {
+        type: 'approval',
+        command: { approver: approver('emp-a'), decision: { decision: 'approve' } },
+        at: at(140),
+      });
       expect(once.state).toBe('awaiting_approval');
-      expect(checkApproval(once, { approver: approver('emp-a'), decision: { decision: 'approve' } })?.rule).toBe('approver_already_decided');
+      expect(checkApproval(once, { approver: approver('emp-a'), decision: { decision: 'approve' } })?.rule).toBe(
+        'approver_already_decided',
+      );
       expect(checkApproval(base, { approver: approver('emp-a'), decision: { decision: 'approve' } })?.rule).toBe('not_awaiting_approval');
     });
 
     it('stops counting an approval when its approver later scans the return', () => {
       const twoNeeded = { ...awaiting, requirement: { outcome: 'approve' as const, approvals: 2 as const, reasons: [] } };
-      const once = drive(twoNeeded, { type: 'approval', command: { approver: approver('emp-a'), decision: { decision: 'approve' } }, at: at(140) });
+      const once = drive(twoNeeded, {
+        type: 'approval',
+        command: { approver: approver('emp-a'), decision: { decision: 'approve' } },
+        at: at(140),
+      });
       const scanned = drive(once, { type: 'warehouse_scan', scan: { receipt: matchingReceipt(request), scannedBy: 'emp-a' }, at: at(150) });
-      const reassessed = drive(scanned, { type: 'risk_assessed', risk: { score: 0, band: 'low', reasons: [] }, evidenceVersion: scanned.evidenceVersion, at: at(160) });
+      const reassessed = drive(scanned, {
+        type: 'risk_assessed',
+        risk: { score: 0, band: 'low', reasons: [] },
+        evidenceVersion: scanned.evidenceVersion,
+        at: at(160),
+      });
       // One approval is enough for this amount, yet emp-a's no longer counts.
       expect(reassessed.requirement).toMatchObject({ approvals: 1 });
       expect(reassessed.state).toBe('awaiting_approval');
       expect(approvalsStillNeeded(reassessed)).toBe(1);
-      const second = drive(reassessed, { type: 'approval', command: { approver: approver('emp-b'), decision: { decision: 'approve' } }, at: at(170) });
+      const second = drive(reassessed, {
+        type: 'approval',
+        command: { approver: approver('emp-b'), decision: { decision: 'approve' } },
+        at: at(170),
+      });
       expect(second.state).toBe('paying');
     });
 
     it('pays after the required distinct approvals and rejects on any rejection', () => {
-      const paid = drive(awaiting, { type: 'approval', command: { approver: approver('emp-a'), decision: { decision: 'approve' } }, at: at(140) });
+      const paid = drive(awaiting, {
+        type: 'approval',
+        command: { approver: approver('emp-a'), decision: { decision: 'approve' } },
+        at: at(140),
+      });
       expect(paid.state).toBe('paying');
-      const rejected = drive(awaiting, { type: 'approval', command: { approver: approver('emp-a', 0), decision: { decision: 'reject', reason: 'looks like a ring' } }, at: at(140) });
-      expect(rejected).toMatchObject({ state: 'rejected', outcome: { code: 'approver_rejected', by: 'emp-a', message: 'looks like a ring' } });
+      const rejected = drive(awaiting, {
+        type: 'approval',
+        command: { approver: approver('emp-a', 0), decision: { decision: 'reject', reason: 'looks like a ring' } },
+        at: at(140),
+      });
+      expect(rejected).toMatchObject({
+        state: 'rejected',
+        outcome: { code: 'approver_rejected', by: 'emp-a', message: 'looks like a ring' },
+      });
     });
   });
 
@@ -290,7 +377,12 @@ describe('refund state machine', () => {
     const request = refundOf(5_000);
     const model = deliveredAndReceived(request, matchingReceipt(request, { scannedAt: at(120) }));
     expect(checkCancel(model)).toBeUndefined();
-    const paying = drive(model, { type: 'risk_assessed', risk: { score: 0, band: 'low', reasons: [] }, evidenceVersion: model.evidenceVersion, at: at(130) });
+    const paying = drive(model, {
+      type: 'risk_assessed',
+      risk: { score: 0, band: 'low', reasons: [] },
+      evidenceVersion: model.evidenceVersion,
+      at: at(130),
+    });
     expect(paying.state).toBe('paying');
     expect(checkCancel(paying)).toMatch(/only be cancelled before payout/);
     const cancelled = drive(model, { type: 'cancel', command: { cancelledBy: 'svc', reason: 'customer kept the item' }, at: at(125) });
@@ -300,7 +392,9 @@ describe('refund state machine', () => {
   it('rejects a parcel the carrier returned to the sender', () => {
     const request = refundRequest();
     const model = drive(newRefund(request, defaultPolicy, T0).model, {
-      type: 'carrier_event', event: carrierEvent(request, 'returned_to_sender'), at: at(5),
+      type: 'carrier_event',
+      event: carrierEvent(request, 'returned_to_sender'),
+      at: at(5),
     });
     expect(model).toMatchObject({ state: 'rejected', outcome: { code: 'returned_to_sender' } });
   });
@@ -309,7 +403,12 @@ describe('refund state machine', () => {
     const request = refundRequest({ return: { method: 'none' } });
     const { model } = newRefund(request, defaultPolicy, T0);
     expect(model.state).toBe('risk_review');
-    const assessed = drive(model, { type: 'risk_assessed', risk: { score: 30, band: 'medium', reasons: [] }, evidenceVersion: 0, at: at(1) });
+    const assessed = drive(model, {
+      type: 'risk_assessed',
+      risk: { score: 30, band: 'medium', reasons: [] },
+      evidenceVersion: 0,
+      at: at(1),
+    });
     expect(assessed.requirement).toMatchObject({ outcome: 'approve', approvals: 2 });
   });
 });

@@ -31,13 +31,50 @@ type Action =
   | { kind: 'payout'; ok: boolean };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('carrier' as const), id: fc.integer({ min: 0, max: 6 }), status: fc.constantFrom('accepted', 'in_transit', 'out_for_delivery', 'delivered', 'delivered', 'exception', 'returned_to_sender'), minute: fc.integer({ min: 0, max: 600 }), ownParcel: fc.integer({ min: 0, max: 9 }).map((n) => n < 8) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('scan' as const), id: fc.integer({ min: 10, max: 14 }), by: fc.constantFrom(...people), variant: fc.constantFrom(...receiptVariants, 'exact', 'exact'), minute: fc.integer({ min: 0, max: 600 }) }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('decide' as const), by: fc.constantFrom(...people), approve: fc.integer({ min: 0, max: 9 }).map((n) => n < 8), limit: fc.constantFrom(0, 10_000, 100_000, 10_000_000), isApprover: fc.integer({ min: 0, max: 9 }).map((n) => n < 8), tripped: fc.integer({ min: 0, max: 9 }).map((n) => n < 2), activityPoints: fc.constantFrom(0, 0, 0, 30, 60) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('carrier' as const),
+      id: fc.integer({ min: 0, max: 6 }),
+      status: fc.constantFrom('accepted', 'in_transit', 'out_for_delivery', 'delivered', 'delivered', 'exception', 'returned_to_sender'),
+      minute: fc.integer({ min: 0, max: 600 }),
+      ownParcel: fc.integer({ min: 0, max: 9 }).map((n) => n < 8),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('scan' as const),
+      id: fc.integer({ min: 10, max: 14 }),
+      by: fc.constantFrom(...people),
+      variant: fc.constantFrom(...receiptVariants, 'exact', 'exact'),
+      minute: fc.integer({ min: 0, max: 600 }),
+    }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('decide' as const),
+      by: fc.constantFrom(...people),
+      approve: fc.integer({ min: 0, max: 9 }).map((n) => n < 8),
+      limit: fc.constantFrom(0, 10_000, 100_000, 10_000_000),
+      isApprover: fc.integer({ min: 0, max: 9 }).map((n) => n < 8),
+      tripped: fc.integer({ min: 0, max: 9 }).map((n) => n < 2),
+      activityPoints: fc.constantFrom(0, 0, 0, 30, 60),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'cancel' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'return_window' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'overdue' as const }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('risk' as const), band: fc.constantFrom<RiskBand>('low', 'low', 'medium', 'high', 'block'), stale: fc.integer({ min: 0, max: 9 }).map((n) => n < 2), breaker: fc.integer({ min: 0, max: 9 }).map((n) => n < 2) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('risk' as const),
+      band: fc.constantFrom<RiskBand>('low', 'low', 'medium', 'high', 'block'),
+      stale: fc.integer({ min: 0, max: 9 }).map((n) => n < 2),
+      breaker: fc.integer({ min: 0, max: 9 }).map((n) => n < 2),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('payout' as const), ok: fc.integer({ min: 0, max: 9 }).map((n) => n < 8) }) },
 );
 
@@ -45,7 +82,15 @@ const action: fc.Arbitrary<Action> = fc.oneof(
  * Purely random actions rarely get a refund as far as a payout, so each scenario starts from the
  * path a good refund takes, drops some of its steps, and mixes random actions in between.
  */
-const approves = (by: string): Action => ({ kind: 'decide', by, approve: true, limit: 10_000_000, isApprover: true, tripped: false, activityPoints: 0 });
+const approves = (by: string): Action => ({
+  kind: 'decide',
+  by,
+  approve: true,
+  limit: 10_000_000,
+  isApprover: true,
+  tripped: false,
+  activityPoints: 0,
+});
 const happyPath: Action[] = [
   { kind: 'carrier', id: 0, status: 'in_transit', minute: 10, ownParcel: true },
   { kind: 'risk', band: 'low', stale: false, breaker: false },
@@ -60,7 +105,10 @@ const happyPath: Action[] = [
 ];
 const actions = fc
   .tuple(
-    fc.array(fc.integer({ min: 0, max: 19 }).map((n) => n >= 3), { minLength: happyPath.length, maxLength: happyPath.length }),
+    fc.array(
+      fc.integer({ min: 0, max: 19 }).map((n) => n >= 3),
+      { minLength: happyPath.length, maxLength: happyPath.length },
+    ),
     fc.array(fc.tuple(fc.integer({ min: 0, max: happyPath.length }), action), { maxLength: 20 }),
     // Now and then the path's first approver has a tripped circuit breaker.
     fc.integer({ min: 0, max: 9 }).map((n) => n < 2),
@@ -121,7 +169,10 @@ function receiptFor(variant: ReceiptVariant, id: number, minute: number): Wareho
   const items: WarehouseReceipt['items'] = {
     exact: [{ sku: 'TAB-1', serialNumber: 'SER-1', condition: 'used' as const }],
     missing: [{ sku: 'CHARGER', condition: 'used' as const }],
-    extra: [{ sku: 'TAB-1', serialNumber: 'SER-1', condition: 'used' as const }, { sku: 'BRICK', condition: 'used' as const }],
+    extra: [
+      { sku: 'TAB-1', serialNumber: 'SER-1', condition: 'used' as const },
+      { sku: 'BRICK', condition: 'used' as const },
+    ],
     wrong_serial: [{ sku: 'TAB-1', serialNumber: 'SER-FAKE', condition: 'used' as const }],
     empty_box: [{ sku: 'TAB-1', condition: 'empty_box' as const }],
     wrong_item: [{ sku: 'TAB-1', serialNumber: 'SER-1', condition: 'wrong_item' as const }],
@@ -240,7 +291,9 @@ describe('refund state machine under random event sequences', () => {
               break;
             }
             case 'scan': {
-              const accepted = !model.seenEventIds.includes(`ev-${a.id}`) && !['paying', ...['refunded', 'rejected', 'cancelled', 'expired', 'failed']].includes(model.state);
+              const accepted =
+                !model.seenEventIds.includes(`ev-${a.id}`) &&
+                !['paying', ...['refunded', 'rejected', 'cancelled', 'expired', 'failed']].includes(model.state);
               if (accepted) seen.scans.push({ by: a.by, variant: a.variant, minute: a.minute });
               apply({ type: 'warehouse_scan', scan: { receipt: receiptFor(a.variant, a.id, a.minute), scannedBy: a.by }, at });
               break;
@@ -255,8 +308,12 @@ describe('refund state machine under random event sequences', () => {
               seen.limits.set(a.by, a.limit);
               // What the workflow's check found about the approver: their activity's points, their breaker.
               const standing = {
-                reasons: a.activityPoints ? [{ code: 'insider_approver_volume_day', detail: 'busy', points: a.activityPoints, values: { employeeId: a.by } }] : [],
-                ...(a.tripped ? { breaker: { employeeId: a.by, touchedAs: 'approver' as const, trippedAt: at, reason: 'limit crossed' } } : {}),
+                reasons: a.activityPoints
+                  ? [{ code: 'insider_approver_volume_day', detail: 'busy', points: a.activityPoints, values: { employeeId: a.by } }]
+                  : [],
+                ...(a.tripped
+                  ? { breaker: { employeeId: a.by, touchedAs: 'approver' as const, trippedAt: at, reason: 'limit crossed' } }
+                  : {}),
               };
               if (a.approve) {
                 if (a.tripped) seen.approverBreaker = true;
@@ -287,12 +344,23 @@ describe('refund state machine under random event sequences', () => {
                 seen.score = score;
                 seen.riskBreaker = a.breaker;
               }
-              const breakers = a.breaker ? [{ employeeId: 'emp-scan-1', touchedAs: 'scanner' as const, trippedAt: at, reason: 'limit crossed' }] : [];
-              apply({ type: 'risk_assessed', risk: { score, band: a.band, reasons: [], breakers }, evidenceVersion: model.evidenceVersion - (a.stale ? 1 : 0), at });
+              const breakers = a.breaker
+                ? [{ employeeId: 'emp-scan-1', touchedAs: 'scanner' as const, trippedAt: at, reason: 'limit crossed' }]
+                : [];
+              apply({
+                type: 'risk_assessed',
+                risk: { score, band: a.band, reasons: [], breakers },
+                evidenceVersion: model.evidenceVersion - (a.stale ? 1 : 0),
+                at,
+              });
               break;
             }
             case 'payout':
-              apply(a.ok ? { type: 'payout_succeeded', reference: 'ref-1', at } : { type: 'payout_failed', code: 'PaymentDeclined', message: 'declined', at });
+              apply(
+                a.ok
+                  ? { type: 'payout_succeeded', reference: 'ref-1', at }
+                  : { type: 'payout_failed', code: 'PaymentDeclined', message: 'declined', at },
+              );
               break;
           }
         }

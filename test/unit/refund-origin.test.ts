@@ -22,7 +22,10 @@ describe('refund origin', () => {
 
   it('refuses the relaying service as an approver, even when the request names someone else', () => {
     const { model } = newRefund(refundOf(50_000, { initiatedBy: 'customer' }), defaultPolicy, T0, { requestedBy: 'svc-checkout' });
-    const command = { approver: approver('svc-checkout', 10_000_000, ['refund_service', 'approver']), decision: { decision: 'approve' as const } };
+    const command = {
+      approver: approver('svc-checkout', 10_000_000, ['refund_service', 'approver']),
+      decision: { decision: 'approve' as const },
+    };
     expect(checkApproval(awaitingApproval(model), command)).toMatchObject({ rule: 'approver_is_requester' });
     expect(checkApproval(awaitingApproval(model), { ...command, approver: approver('emp-approver-1') })).toBeUndefined();
   });

@@ -75,8 +75,14 @@ describe('approvals by band and amount', () => {
   it('rejects returnless refunds above the returnless limit and of high-resale goods; below it they need two approvals', () => {
     const returnless = { currency: 'USD', band: 'low' as const, findings: ['no_return_parcel' as const], policy: defaultPolicy };
     expect(approvalsRequired({ ...returnless, amount: 20_000 })).toMatchObject({ outcome: 'approve', approvals: 2 });
-    expect(approvalsRequired({ ...returnless, amount: 20_001 })).toMatchObject({ outcome: 'reject', reason: expect.stringContaining('above 200.00 USD') });
-    expect(approvalsRequired({ ...returnless, amount: 5_000, highResale: true })).toMatchObject({ outcome: 'reject', reason: expect.stringContaining('high-resale') });
+    expect(approvalsRequired({ ...returnless, amount: 20_001 })).toMatchObject({
+      outcome: 'reject',
+      reason: expect.stringContaining('above 200.00 USD'),
+    });
+    expect(approvalsRequired({ ...returnless, amount: 5_000, highResale: true })).toMatchObject({
+      outcome: 'reject',
+      reason: expect.stringContaining('high-resale'),
+    });
   });
 
   it('uses per-currency thresholds, with the default for every other currency, cutting digits a currency does not have', () => {
@@ -86,14 +92,23 @@ describe('approvals by band and amount', () => {
     expect(thresholdsFor(policy, 'EUR').autoApproveMax).toBe(10_000);
     // "100.00" is 100 JPY in the default; "50.55" is 50 JPY.
     expect(thresholdsFor(defaultPolicy, 'JPY').autoApproveMax).toBe(100);
-    expect(thresholdsFor({ ...defaultPolicy, amounts: { ...defaultPolicy.amounts, carrierAcceptanceMax: '50.55' } }, 'JPY').carrierAcceptanceMax).toBe(50);
+    expect(
+      thresholdsFor({ ...defaultPolicy, amounts: { ...defaultPolicy.amounts, carrierAcceptanceMax: '50.55' } }, 'JPY').carrierAcceptanceMax,
+    ).toBe(50);
     expect(thresholdsFor(defaultPolicy, 'KWD').singleApprovalMax).toBe(1_000_000);
   });
 });
 
 describe('monotonicity (property tests)', () => {
   const bands: RiskBand[] = ['low', 'medium', 'high', 'block'];
-  const findings: EvidenceFinding[] = ['no_return_parcel', 'carrier_delivery_missing', 'receipt_before_delivery', 'serial_mismatch', 'empty_box', 'delivered_elsewhere'];
+  const findings: EvidenceFinding[] = [
+    'no_return_parcel',
+    'carrier_delivery_missing',
+    'receipt_before_delivery',
+    'serial_mismatch',
+    'empty_box',
+    'delivered_elsewhere',
+  ];
   const input = fc.record({
     amount: fc.integer({ min: 1, max: 5_000_000 }),
     currency: fc.constantFrom('USD', 'JPY', 'KWD', 'EUR'),
@@ -104,13 +119,24 @@ describe('monotonicity (property tests)', () => {
   });
   /** A random valid approvals table: monotone in band and amount, high always 2. */
   const table = fc
-    .tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }))
+    .tuple(
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 2 }),
+    )
     .map(([a, b, c, d, e, f]) => {
       const [ls, lm, ll] = [a, b, c].sort();
-      const ms = Math.max(ls!, d), mm = Math.max(lm!, ms, e), ml = Math.max(ll!, mm, f);
+      const ms = Math.max(ls!, d),
+        mm = Math.max(lm!, ms, e),
+        ml = Math.max(ll!, mm, f);
       return { low: { small: ls!, mid: lm!, large: ll! }, medium: { small: ms, mid: mm, large: ml }, high: { small: 2, mid: 2, large: 2 } };
     });
-  const policy = fc.record({ approvals: table, evidenceIssues: fc.constantFrom('dual_approval' as const, 'reject' as const) }).map((p) => ({ ...defaultPolicy, ...p }));
+  const policy = fc
+    .record({ approvals: table, evidenceIssues: fc.constantFrom('dual_approval' as const, 'reject' as const) })
+    .map((p) => ({ ...defaultPolicy, ...p }));
 
   it('every generated table is a valid policy', () => {
     fc.assert(fc.property(policy, (p) => Policy.safeParse(p).success));
@@ -120,7 +146,9 @@ describe('monotonicity (property tests)', () => {
     fc.assert(
       fc.property(input, policy, fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), (i, p, a, b) => {
         const [lower, higher] = [Math.min(a, b), Math.max(a, b)].map((n) => bands[n]!);
-        expect(rank(approvalsRequired({ ...i, band: higher!, policy: p }))).toBeGreaterThanOrEqual(rank(approvalsRequired({ ...i, band: lower!, policy: p })));
+        expect(rank(approvalsRequired({ ...i, band: higher!, policy: p }))).toBeGreaterThanOrEqual(
+          rank(approvalsRequired({ ...i, band: lower!, policy: p })),
+        );
       }),
       { numRuns: 2000 },
     );
@@ -131,7 +159,9 @@ describe('monotonicity (property tests)', () => {
       fc.property(input, policy, fc.integer({ min: 0, max: 5_000_000 }), fc.subarray(findings), (i, p, more, extraFindings) => {
         const base = rank(approvalsRequired({ ...i, policy: p }));
         expect(rank(approvalsRequired({ ...i, policy: p, amount: i.amount + more }))).toBeGreaterThanOrEqual(base);
-        expect(rank(approvalsRequired({ ...i, policy: p, findings: [...new Set([...i.findings, ...extraFindings])] }))).toBeGreaterThanOrEqual(base);
+        expect(
+          rank(approvalsRequired({ ...i, policy: p, findings: [...new Set([...i.findings, ...extraFindings])] })),
+        ).toBeGreaterThanOrEqual(base);
         expect(rank(approvalsRequired({ ...i, policy: p, highResale: true }))).toBeGreaterThanOrEqual(base);
         expect(rank(approvalsRequired({ ...i, policy: p, breaker: true }))).toBeGreaterThanOrEqual(base);
       }),
@@ -143,7 +173,9 @@ describe('monotonicity (property tests)', () => {
     const order = (b: RiskBand) => bands.indexOf(b);
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 }), (a, b) => {
-        expect(order(bandOf(Math.max(a, b), defaultPolicy.bands))).toBeGreaterThanOrEqual(order(bandOf(Math.min(a, b), defaultPolicy.bands)));
+        expect(order(bandOf(Math.max(a, b), defaultPolicy.bands))).toBeGreaterThanOrEqual(
+          order(bandOf(Math.min(a, b), defaultPolicy.bands)),
+        );
       }),
     );
   });
@@ -158,7 +190,10 @@ describe('monotonicity (property tests)', () => {
         const after = drive(model, {
           type: 'approval',
           command: { approver: approver('emp-a'), decision: { decision: 'approve' } },
-          standing: { reasons: [{ code: 'insider_approver_volume_day', detail: 'busy', points, values: { employeeId: 'emp-a' } }], ...(tripped ? { breaker } : {}) },
+          standing: {
+            reasons: [{ code: 'insider_approver_volume_day', detail: 'busy', points, values: { employeeId: 'emp-a' } }],
+            ...(tripped ? { breaker } : {}),
+          },
           at: at(200),
         });
         // The approval itself counts one; what remains plus one is never below what was needed.
@@ -183,10 +218,20 @@ describe('circuit breaker and approver activity in the state machine', () => {
   it('an approver with a tripped breaker counts, but the refund needs one more approver', () => {
     const model = awaitingApproval(refundOf(50_000));
     expect(approvalsStillNeeded(model)).toBe(1);
-    const approved = drive(model, { type: 'approval', command: { approver: approver('emp-x'), decision: { decision: 'approve' } }, standing: { reasons: [], breaker }, at: at(200) });
+    const approved = drive(model, {
+      type: 'approval',
+      command: { approver: approver('emp-x'), decision: { decision: 'approve' } },
+      standing: { reasons: [], breaker },
+      at: at(200),
+    });
     expect(approved).toMatchObject({ state: 'awaiting_approval', requirement: { approvals: 2 } });
     expect(approved.approvals[0]).toMatchObject({ approverId: 'emp-x', breaker });
-    const second = drive(approved, { type: 'approval', command: { approver: approver('emp-y'), decision: { decision: 'approve' } }, standing: { reasons: [] }, at: at(210) });
+    const second = drive(approved, {
+      type: 'approval',
+      command: { approver: approver('emp-y'), decision: { decision: 'approve' } },
+      standing: { reasons: [] },
+      at: at(210),
+    });
     expect(second.state).toBe('paying');
   });
 
@@ -202,7 +247,12 @@ describe('circuit breaker and approver activity in the state machine', () => {
       { code: 'insider_approver_volume_day', detail: '41 approvals', points: 20, values: { employeeId: 'emp-a', approvals: 41 } },
       { code: 'insider_approver_concentration', detail: '12 for scanner s', points: 25, values: { employeeId: 'emp-a' } },
     ];
-    const result = applyEvent(model, { type: 'approval', command: { approver: approver('emp-a'), decision: { decision: 'approve' } }, standing: { reasons }, at: at(200) });
+    const result = applyEvent(model, {
+      type: 'approval',
+      command: { approver: approver('emp-a'), decision: { decision: 'approve' } },
+      standing: { reasons },
+      at: at(200),
+    });
     expect(result.model.risk).toMatchObject({ score: 45, band: 'medium' });
     // Mid amount at medium risk still needs one: paid on this approval.
     expect(result.model.state).toBe('paying');
@@ -210,7 +260,9 @@ describe('circuit breaker and approver activity in the state machine', () => {
     const high = applyEvent(model, {
       type: 'approval',
       command: { approver: approver('emp-a'), decision: { decision: 'approve' } },
-      standing: { reasons: [...reasons, { code: 'insider_breaker_active', detail: 'tripped', points: 20, values: { employeeId: 'emp-a' } }] },
+      standing: {
+        reasons: [...reasons, { code: 'insider_breaker_active', detail: 'tripped', points: 20, values: { employeeId: 'emp-a' } }],
+      },
       at: at(200),
     });
     expect(high.model).toMatchObject({ state: 'awaiting_approval', risk: { band: 'high' }, requirement: { approvals: 2 } });
@@ -221,30 +273,45 @@ describe('circuit breaker and approver activity in the state machine', () => {
     const blocked = drive(model, {
       type: 'approval',
       command: { approver: approver('emp-a'), decision: { decision: 'approve' } },
-      standing: { reasons: [{ code: 'insider_approver_concentration', detail: 'all for one customer', points: 90, values: { employeeId: 'emp-a' } }] },
+      standing: {
+        reasons: [{ code: 'insider_approver_concentration', detail: 'all for one customer', points: 90, values: { employeeId: 'emp-a' } }],
+      },
       at: at(200),
     });
     expect(blocked).toMatchObject({ state: 'rejected', outcome: { code: 'policy', message: 'risk band is block' } });
   });
 
   it('the policy’s role limit caps what an approver may approve, whatever their own limit', () => {
-    const model = awaitingApproval(refundOf(1_500_000, { items: [{ sku: 'RING', quantity: 1, unitAmount: 1_500_000, category: 'accessories' }] }));
+    const model = awaitingApproval(
+      refundOf(1_500_000, { items: [{ sku: 'RING', quantity: 1, unitAmount: 1_500_000, category: 'accessories' }] }),
+    );
     expect(checkApproval(model, { approver: approver('emp-a', 10_000_000), decision: { decision: 'approve' } })).toMatchObject({
       rule: 'role_limit_below_amount',
       message: expect.stringContaining('up to 10000.00 USD'),
     });
     const senior = { ...approver('emp-b', 10_000_000, ['approver', 'admin']) };
-    const withAdmin: Policy = { ...defaultPolicy, amounts: { ...defaultPolicy.amounts, approverLimits: { approver: '10000.00', admin: '50000.00' } } };
+    const withAdmin: Policy = {
+      ...defaultPolicy,
+      amounts: { ...defaultPolicy.amounts, approverLimits: { approver: '10000.00', admin: '50000.00' } },
+    };
     expect(checkApproval({ ...model, policy: withAdmin }, { approver: senior, decision: { decision: 'approve' } })).toBeUndefined();
     // A rejection needs no authority over the amount.
     expect(checkApproval(model, { approver: approver('emp-a', 10_000_000), decision: { decision: 'reject' } })).toBeUndefined();
   });
 
   it('breaker limits name what was crossed', () => {
-    expect(breakerLimitsCrossed(defaultPolicy, { role: 'approver', approvals: 51, value: 100, currency: 'USD', maxForSameCounterparty: 3 })).toEqual([
-      '51 approvals in 24 hours (limit 50)',
-    ]);
-    expect(breakerLimitsCrossed(defaultPolicy, { role: 'approver', approvals: 50, value: 6_000_000, currency: 'USD', maxForSameCounterparty: 25 })).toEqual([]);
+    expect(
+      breakerLimitsCrossed(defaultPolicy, { role: 'approver', approvals: 51, value: 100, currency: 'USD', maxForSameCounterparty: 3 }),
+    ).toEqual(['51 approvals in 24 hours (limit 50)']);
+    expect(
+      breakerLimitsCrossed(defaultPolicy, {
+        role: 'approver',
+        approvals: 50,
+        value: 6_000_000,
+        currency: 'USD',
+        maxForSameCounterparty: 25,
+      }),
+    ).toEqual([]);
     expect(breakerLimitsCrossed(defaultPolicy, { role: 'initiator', refunds: 3, value: 5_000_001, currency: 'USD' })).toEqual([
       '50000.01 USD initiated in 24 hours (limit 50000.00 USD)',
     ]);
@@ -269,7 +336,12 @@ describe('refund on carrier acceptance', () => {
   it('waits for the receipt as usual when the risk is not low, the amount is above the limit, or the policy says after receipt', () => {
     const request = refundOf(4_500);
     const model = accepted(request, newRefund(request, early, T0).model);
-    const medium = drive(model, { type: 'risk_assessed', risk: { score: 30, band: 'medium', reasons: [] }, evidenceVersion: model.evidenceVersion, at: at(11) });
+    const medium = drive(model, {
+      type: 'risk_assessed',
+      risk: { score: 30, band: 'medium', reasons: [] },
+      evidenceVersion: model.evidenceVersion,
+      at: at(11),
+    });
     expect(medium).toMatchObject({ state: 'awaiting_carrier', carrierAcceptance: 'declined' });
     // Declined once, it is not reviewed early again; delivery and receipt lead to the usual review.
     const later = drive(
@@ -286,17 +358,33 @@ describe('refund on carrier acceptance', () => {
 
   it('never pays early after a carrier exception, or for a refund whose breaker adds an approver', () => {
     const request = refundOf(4_500);
-    const exception = drive(newRefund(request, early, T0).model, { type: 'carrier_event', event: carrierEvent(request, 'exception', { occurredAt: at(5) }), at: at(5) });
+    const exception = drive(newRefund(request, early, T0).model, {
+      type: 'carrier_event',
+      event: carrierEvent(request, 'exception', { occurredAt: at(5) }),
+      at: at(5),
+    });
     expect(accepted(request, exception).state).toBe('awaiting_carrier');
     const model = accepted(request, newRefund(request, early, T0).model);
-    const tripped = drive(model, { type: 'risk_assessed', risk: { ...low, breakers: [{ ...breaker, touchedAs: 'initiator' }] }, evidenceVersion: model.evidenceVersion, at: at(11) });
+    const tripped = drive(model, {
+      type: 'risk_assessed',
+      risk: { ...low, breakers: [{ ...breaker, touchedAs: 'initiator' }] },
+      evidenceVersion: model.evidenceVersion,
+      at: at(11),
+    });
     expect(tripped).toMatchObject({ state: 'awaiting_carrier', carrierAcceptance: 'declined' });
   });
 
   it('rejects a blocked refund at the early review', () => {
     const request = refundOf(4_500);
     const model = accepted(request, newRefund(request, early, T0).model);
-    expect(drive(model, { type: 'risk_assessed', risk: { score: 90, band: 'block', reasons: [] }, evidenceVersion: model.evidenceVersion, at: at(11) }).state).toBe('rejected');
+    expect(
+      drive(model, {
+        type: 'risk_assessed',
+        risk: { score: 90, band: 'block', reasons: [] },
+        evidenceVersion: model.evidenceVersion,
+        at: at(11),
+      }).state,
+    ).toBe('rejected');
   });
 });
 
@@ -320,13 +408,29 @@ describe('policy file', () => {
   });
 
   it.each([
-    ['a high band needing one approver', { approvals: { ...defaultPolicy.approvals, high: { small: 1, mid: 2, large: 2 } } }, 'approvals.high.small: high risk always needs two approvers'],
-    ['fewer approvals for more money', { approvals: { ...defaultPolicy.approvals, low: { small: 1, mid: 0, large: 2 } } }, 'approvals.low.mid: must not be fewer than low.small'],
+    [
+      'a high band needing one approver',
+      { approvals: { ...defaultPolicy.approvals, high: { small: 1, mid: 2, large: 2 } } },
+      'approvals.high.small: high risk always needs two approvers',
+    ],
+    [
+      'fewer approvals for more money',
+      { approvals: { ...defaultPolicy.approvals, low: { small: 1, mid: 0, large: 2 } } },
+      'approvals.low.mid: must not be fewer than low.small',
+    ],
     ['a missing weight', { weights: { ...defaultPolicy.weights, evidence_empty_box: undefined } }, 'weights.evidence_empty_box'],
     ['an unknown signal', { weights: { ...defaultPolicy.weights, horoscope: 5 } }, 'Unrecognized key: "horoscope"'],
-    ['an amount with a comma', { amounts: { ...defaultPolicy.amounts, autoApproveMax: '100,00' } }, 'amounts.autoApproveMax: must be a decimal amount'],
+    [
+      'an amount with a comma',
+      { amounts: { ...defaultPolicy.amounts, autoApproveMax: '100,00' } },
+      'amounts.autoApproveMax: must be a decimal amount',
+    ],
     ['an unknown currency override', { amountsByCurrency: { XYZ: { autoApproveMax: '1' } } }, 'amountsByCurrency.XYZ'],
-    ['a bad breaker window', { breakers: { ...defaultPolicy.breakers, approver: { ...defaultPolicy.breakers.approver, window: 'a while' } } }, 'breakers.approver.window: must be a duration'],
+    [
+      'a bad breaker window',
+      { breakers: { ...defaultPolicy.breakers, approver: { ...defaultPolicy.breakers.approver, window: 'a while' } } },
+      'breakers.approver.window: must be a duration',
+    ],
     ['an unknown refund timing', { refundTiming: 'whenever' }, 'refundTiming'],
     ['bands out of order', { bands: { medium: 60, high: 50, block: 80 } }, 'bands: must rise'],
   ])('refuses %s, naming the key', (_what, change, expected) => {
@@ -346,9 +450,22 @@ describe('policy file', () => {
       highResaleCategories: ['tablets'],
     } as unknown as Policy;
     const upgraded = pinnedPolicy(legacy);
-    expect(upgraded).toMatchObject({ version: '2026-11-21.1', refundTiming: 'after_receipt', returnless: { minApprovals: 2, rejectHighResale: false } });
+    expect(upgraded).toMatchObject({
+      version: '2026-11-21.1',
+      refundTiming: 'after_receipt',
+      returnless: { minApprovals: 2, rejectHighResale: false },
+    });
     // No returnless limit, no role limit: a returnless tablet refund of 25,000.00 needs two approvals, as it did.
-    expect(approvalsRequired({ amount: 2_500_000, currency: 'USD', band: 'low', findings: ['no_return_parcel'], highResale: true, policy: upgraded })).toMatchObject({ approvals: 2 });
+    expect(
+      approvalsRequired({
+        amount: 2_500_000,
+        currency: 'USD',
+        band: 'low',
+        findings: ['no_return_parcel'],
+        highResale: true,
+        policy: upgraded,
+      }),
+    ).toMatchObject({ approvals: 2 });
     expect(thresholdsFor(upgraded, 'USD').approverLimits).toEqual({});
     expect(pinnedPolicy({ ...legacy, returnless: 'reject' } as unknown as Policy).amounts.returnlessMax).toBe('0');
     expect(pinnedPolicy(defaultPolicy)).toBe(defaultPolicy);
@@ -359,35 +476,68 @@ describe('goods and evidence signals', () => {
   const reasonsOf = (signals: ReturnType<typeof goodsSignals>) => weigh(signals, defaultPolicy).map((r) => r.code);
 
   it('high-value items fire above the threshold only, with the items that did', () => {
-    const expensive = refundRequest({ items: [{ sku: 'MBP', quantity: 1, unitAmount: 50_001, category: 'accessories' }, { sku: 'CASE', quantity: 1, unitAmount: 100, category: 'accessories' }] });
+    const expensive = refundRequest({
+      items: [
+        { sku: 'MBP', quantity: 1, unitAmount: 50_001, category: 'accessories' },
+        { sku: 'CASE', quantity: 1, unitAmount: 100, category: 'accessories' },
+      ],
+    });
     const [signal] = goodsSignals({ request: expensive, amount: 50_101, policy: defaultPolicy });
-    expect(signal).toMatchObject({ code: 'goods_high_value_item', values: { items: [{ sku: 'MBP', unitAmount: 50_001 }], threshold: 50_000 } });
+    expect(signal).toMatchObject({
+      code: 'goods_high_value_item',
+      values: { items: [{ sku: 'MBP', unitAmount: 50_001 }], threshold: 50_000 },
+    });
     expect(goodsSignals({ request: refundOf(50_000), amount: 50_000, policy: defaultPolicy })).toEqual([]);
   });
 
   it('high-resale categories fire from the configured list', () => {
     const tyres = refundRequest({ items: [{ sku: 'TYRE', quantity: 4, unitAmount: 9_000, category: 'tyres' }] });
     expect(goodsSignals({ request: tyres, amount: 36_000, policy: defaultPolicy })).toEqual([
-      expect.objectContaining({ code: 'goods_high_resale', values: { categories: ['tyres'], items: [{ sku: 'TYRE', category: 'tyres', quantity: 4 }] } }),
+      expect.objectContaining({
+        code: 'goods_high_resale',
+        values: { categories: ['tyres'], items: [{ sku: 'TYRE', category: 'tyres', quantity: 4 }] },
+      }),
     ]);
     expect(goodsSignals({ request: tyres, amount: 36_000, policy: { ...defaultPolicy, highResaleCategories: ['laptops'] } })).toEqual([]);
   });
 
   it('a returnless request fires; one with a parcel does not', () => {
-    expect(reasonsOf(goodsSignals({ request: refundRequest({ return: { method: 'none' } }), amount: 4_500, policy: defaultPolicy }))).toEqual(['goods_returnless']);
+    expect(
+      reasonsOf(goodsSignals({ request: refundRequest({ return: { method: 'none' } }), amount: 4_500, policy: defaultPolicy })),
+    ).toEqual(['goods_returnless']);
     expect(reasonsOf(goodsSignals({ request: refundRequest(), amount: 4_500, policy: defaultPolicy }))).toEqual([]);
   });
 
   const evidenceOf = (model: RefundModel) =>
-    evidenceSignals({ request: model.request, findings: evidenceFindings(model), carrierEvents: model.carrierEvents, receipts: model.receipts });
+    evidenceSignals({
+      request: model.request,
+      findings: evidenceFindings(model),
+      carrierEvents: model.carrierEvents,
+      receipts: model.receipts,
+    });
   const codes = (model: RefundModel) => evidenceOf(model).map((s) => s.code);
 
-  function received(request = refundRequest(), opts: { delivered?: Parameters<typeof carrierEvent>[2] | false; receipt?: Parameters<typeof matchingReceipt>[1]; scannedBy?: string } = {}) {
+  function received(
+    request = refundRequest(),
+    opts: {
+      delivered?: Parameters<typeof carrierEvent>[2] | false;
+      receipt?: Parameters<typeof matchingReceipt>[1];
+      scannedBy?: string;
+    } = {},
+  ) {
     let model = newRefund(request, defaultPolicy, T0).model;
     if (opts.delivered !== false) {
-      model = drive(model, { type: 'carrier_event', event: carrierEvent(request, 'delivered', { occurredAt: at(60), ...opts.delivered }), at: at(60) });
+      model = drive(model, {
+        type: 'carrier_event',
+        event: carrierEvent(request, 'delivered', { occurredAt: at(60), ...opts.delivered }),
+        at: at(60),
+      });
     }
-    return drive(model, { type: 'warehouse_scan', scan: { receipt: matchingReceipt(request, { scannedAt: at(120), ...opts.receipt }), scannedBy: opts.scannedBy ?? 'emp-scan-1' }, at: at(120) });
+    return drive(model, {
+      type: 'warehouse_scan',
+      scan: { receipt: matchingReceipt(request, { scannedAt: at(120), ...opts.receipt }), scannedBy: opts.scannedBy ?? 'emp-scan-1' },
+      at: at(120),
+    });
   }
 
   it('clean evidence raises nothing', () => {
@@ -396,13 +546,20 @@ describe('goods and evidence signals', () => {
 
   it('a receipt before the carrier’s delivery fires with both times', () => {
     const [signal] = evidenceOf(received(refundRequest(), { receipt: { scannedAt: at(30) } }));
-    expect(signal).toMatchObject({ code: 'evidence_receipt_before_delivery', values: { deliveredAt: at(60), scannedAt: [at(30)], scannedBy: ['emp-scan-1'] } });
+    expect(signal).toMatchObject({
+      code: 'evidence_receipt_before_delivery',
+      values: { deliveredAt: at(60), scannedAt: [at(30)], scannedBy: ['emp-scan-1'] },
+    });
   });
 
   it('no carrier scan at all is told apart from a missing delivery', () => {
     const request = refundRequest();
     expect(codes(received(request, { delivered: false }))).toEqual(['evidence_no_carrier_scan']);
-    const inTransit = drive(newRefund(request, defaultPolicy, T0).model, { type: 'carrier_event', event: carrierEvent(request, 'in_transit'), at: at(10) });
+    const inTransit = drive(newRefund(request, defaultPolicy, T0).model, {
+      type: 'carrier_event',
+      event: carrierEvent(request, 'in_transit'),
+      at: at(10),
+    });
     const scanned = drive(inTransit, { type: 'warehouse_scan', scan: { receipt: matchingReceipt(request), scannedBy: 's' }, at: at(20) });
     expect(codes(scanned)).toEqual(['evidence_carrier_delivery_missing']);
   });
@@ -410,14 +567,19 @@ describe('goods and evidence signals', () => {
   it('a weight far from the expected weight fires; from the catalogue when the carrier did not weigh it', () => {
     const request = refundRequest({ items: [{ sku: 'PS5', quantity: 1, unitAmount: 49_900, category: 'consoles', weightGrams: 4_500 }] });
     const [signal] = evidenceOf(received(request, { receipt: { weightGrams: 900 } }));
-    expect(signal).toMatchObject({ code: 'evidence_weight_mismatch', values: { receivedGrams: 900, carrierGrams: null, catalogueGrams: 4_500 } });
+    expect(signal).toMatchObject({
+      code: 'evidence_weight_mismatch',
+      values: { receivedGrams: 900, carrierGrams: null, catalogueGrams: 4_500 },
+    });
     expect(codes(received(request, { receipt: { weightGrams: 4_300 } }))).toEqual([]);
     expect(codes(received(request, { delivered: { weightGrams: 1_000 }, receipt: { weightGrams: 1_050 } }))).toEqual([]);
   });
 
   it('a serial or SKU mismatch fires with what was expected and received', () => {
     const request = refundRequest({ items: [{ sku: 'IPAD', quantity: 1, unitAmount: 80_000, serialNumber: 'SN-1', category: 'tablets' }] });
-    expect(evidenceOf(received(request, { receipt: { items: [{ sku: 'IPAD', serialNumber: 'SN-2', condition: 'used' }] } }))[0]).toMatchObject({
+    expect(
+      evidenceOf(received(request, { receipt: { items: [{ sku: 'IPAD', serialNumber: 'SN-2', condition: 'used' }] } }))[0],
+    ).toMatchObject({
       code: 'evidence_serial_mismatch',
       values: { expected: ['SN-1'], received: ['SN-2'] },
     });

@@ -44,14 +44,20 @@ describe('customer rules', () => {
   it('counts and values fire at their thresholds and not one below', () => {
     const atThresholds = { refunds30d: 3, refunds90d: 6, value30d: 50_000, value90d: 150_000 };
     const signals = customerRules({ history: atThresholds }, { request, policy }, now);
-    expect(codes(signals)).toEqual(['customer_refunds_30d', 'customer_refunds_90d', 'customer_refund_value_30d', 'customer_refund_value_90d']);
+    expect(codes(signals)).toEqual([
+      'customer_refunds_30d',
+      'customer_refunds_90d',
+      'customer_refund_value_30d',
+      'customer_refund_value_90d',
+    ]);
     expect(signals[2]!.values).toEqual({ amount: 50_000, currency: 'USD', threshold: 50_000 });
     const below = { refunds30d: 2, refunds90d: 5, value30d: 49_999, value90d: 149_999 };
     expect(customerRules({ history: below }, { request, policy }, now)).toEqual([]);
   });
 
   it('an account younger than newAccountDays fires; one exactly that old does not', () => {
-    const opened = (days: number) => refundOf(4_000, { customer: { accountCreatedAt: new Date(now.getTime() - days * DAY).toISOString() } });
+    const opened = (days: number) =>
+      refundOf(4_000, { customer: { accountCreatedAt: new Date(now.getTime() - days * DAY).toISOString() } });
     expect(customerRules({ history: quiet }, { request: opened(29), policy }, now)).toEqual([
       expect.objectContaining({ code: 'customer_new_account', values: expect.objectContaining({ ageDays: 29, threshold: 30 }) }),
     ]);
@@ -60,8 +66,14 @@ describe('customer rules', () => {
 
   it('the refunded-order share needs both the minimum count and the share', () => {
     const placed = (ordersPlaced: number) => refundOf(4_000, { customer: { ordersPlaced } });
-    const share = (ordersRefunded: number, ordersPlaced: number) => customerRules({ history: quiet, ordersRefunded }, { request: placed(ordersPlaced), policy }, now);
-    expect(share(3, 6)).toEqual([expect.objectContaining({ code: 'customer_refunded_order_share', values: expect.objectContaining({ ordersRefunded: 3, share: 0.5 }) })]);
+    const share = (ordersRefunded: number, ordersPlaced: number) =>
+      customerRules({ history: quiet, ordersRefunded }, { request: placed(ordersPlaced), policy }, now);
+    expect(share(3, 6)).toEqual([
+      expect.objectContaining({
+        code: 'customer_refunded_order_share',
+        values: expect.objectContaining({ ordersRefunded: 3, share: 0.5 }),
+      }),
+    ]);
     expect(share(3, 7)).toEqual([]); // below half
     expect(share(2, 2)).toEqual([]); // every order, but fewer than minRefundedOrders
     // More refunded orders than the request says were placed: capped at the orders placed.
@@ -97,13 +109,18 @@ describe('linked-account rules', () => {
   it('shared identity fires on any linked customer, counting each kind shared', () => {
     const signals = linkedAccountRules({ identityKinds, linked }, { request, policy });
     expect(signals).toEqual([
-      { code: 'linked_shared_identity', detail: '2 other customers share payment fingerprint, device id', values: { linkedCustomers: ['c-1', 'c-2'], sharedBy: { payment_fingerprint: 1, device_id: 2 } } },
+      {
+        code: 'linked_shared_identity',
+        detail: '2 other customers share payment fingerprint, device id',
+        values: { linkedCustomers: ['c-1', 'c-2'], sharedBy: { payment_fingerprint: 1, device_id: 2 } },
+      },
     ]);
     expect(linkedAccountRules({ identityKinds, linked: [] }, { request, policy })).toEqual([]);
   });
 
   it('their refund history fires at the refund count or the value threshold', () => {
-    const judge = (refunds: number, value: number) => codes(linkedAccountRules({ identityKinds, linked, history: { refunds, value } }, { request, policy }));
+    const judge = (refunds: number, value: number) =>
+      codes(linkedAccountRules({ identityKinds, linked, history: { refunds, value } }, { request, policy }));
     expect(judge(3, 0)).toEqual(['linked_shared_identity', 'linked_refund_history']);
     expect(judge(1, 100_000)).toEqual(['linked_shared_identity', 'linked_refund_history']);
     expect(judge(2, 99_999)).toEqual(['linked_shared_identity']);
@@ -121,15 +138,26 @@ describe('insider rules', () => {
   });
 
   it("an initiator's day and week fire on count or value", () => {
-    expect(codes(initiatorRules('emp-1', { day: { refunds: 3, value: 0 }, week: { refunds: 3, value: 0 } }, policy, 'USD'))).toEqual(['insider_initiator_day']);
-    expect(codes(initiatorRules('emp-1', { day: none, week: { refunds: 5, value: 0 } }, policy, 'USD'))).toEqual(['insider_initiator_week']);
-    expect(codes(initiatorRules('emp-1', { day: { refunds: 1, value: 1_000_000 }, week: { refunds: 1, value: 1_000_000 } }, policy, 'USD'))).toEqual(['insider_initiator_day']);
-    expect(initiatorRules('emp-1', { day: { refunds: 2, value: 999_999 }, week: { refunds: 4, value: 3_999_999 } }, policy, 'USD')).toEqual([]);
+    expect(codes(initiatorRules('emp-1', { day: { refunds: 3, value: 0 }, week: { refunds: 3, value: 0 } }, policy, 'USD'))).toEqual([
+      'insider_initiator_day',
+    ]);
+    expect(codes(initiatorRules('emp-1', { day: none, week: { refunds: 5, value: 0 } }, policy, 'USD'))).toEqual([
+      'insider_initiator_week',
+    ]);
+    expect(
+      codes(initiatorRules('emp-1', { day: { refunds: 1, value: 1_000_000 }, week: { refunds: 1, value: 1_000_000 } }, policy, 'USD')),
+    ).toEqual(['insider_initiator_day']);
+    expect(initiatorRules('emp-1', { day: { refunds: 2, value: 999_999 }, week: { refunds: 4, value: 3_999_999 } }, policy, 'USD')).toEqual(
+      [],
+    );
   });
 
   it('a scanner fires at the threshold of receipts without delivery, listing at most 20 refunds', () => {
     expect(scannerRules('emp-s', ['r-1', 'r-2'], policy)).toEqual([]);
-    expect(scannerRules('emp-s', ['r-1', 'r-2', 'r-3'], policy)[0]).toMatchObject({ code: 'insider_scanner_receipts_without_delivery', values: { receipts: 3, threshold: 3 } });
+    expect(scannerRules('emp-s', ['r-1', 'r-2', 'r-3'], policy)[0]).toMatchObject({
+      code: 'insider_scanner_receipts_without_delivery',
+      values: { receipts: 3, threshold: 3 },
+    });
     const many = Array.from({ length: 25 }, (_, i) => `r-${i}`);
     expect(scannerRules('emp-s', many, policy)[0]!.values).toMatchObject({ receipts: 25, refundIds: many.slice(0, 20) });
   });
@@ -142,7 +170,10 @@ describe('insider rules', () => {
     });
     expect(codes(approverRules('emp-a', activity(2, 1), policy, 'USD'))).toEqual([]);
     expect(codes(approverRules('emp-a', activity(1, 1, 2_500_000), policy, 'USD'))).toEqual(['insider_approver_volume_day']);
-    expect(codes(approverRules('emp-a', activity(6, 3), policy, 'USD'))).toEqual(['insider_approver_volume_day', 'insider_approver_concentration']);
+    expect(codes(approverRules('emp-a', activity(6, 3), policy, 'USD'))).toEqual([
+      'insider_approver_volume_day',
+      'insider_approver_concentration',
+    ]);
     expect(codes(approverRules('emp-a', activity(7, 3), policy, 'USD'))).toEqual(['insider_approver_volume_day']); // 3 of 7 is below half
     expect(codes(approverRules('emp-a', activity(2, 2), policy, 'USD'))).toEqual([]); // all for one customer, but fewer than concentrationMin
   });
@@ -178,7 +209,13 @@ describe('breaker rules', () => {
   });
 
   it("an approver's breaker: already tripped, tripped by this approval past a limit, or none at the limit", () => {
-    const approver = (approvals: number) => ({ role: 'approver' as const, approvals, value: 0, currency: 'USD', maxForSameCounterparty: 0 });
+    const approver = (approvals: number) => ({
+      role: 'approver' as const,
+      approvals,
+      value: 0,
+      currency: 'USD',
+      maxForSameCounterparty: 0,
+    });
     expect(approverBreakerRules('emp-a', { tripped: tripped('emp-a') }, policy, now)).toEqual({
       employeeId: 'emp-a',
       touchedAs: 'approver',

@@ -23,7 +23,8 @@ describe('test stack', () => {
       const { customAttributes } = await client.connection.operatorService.listSearchAttributes({ namespace: testNamespace });
       for (const [name, type] of Object.entries(refundSearchAttributes)) {
         const enumName = `INDEXED_VALUE_TYPE_${type.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
-        const expected = proto.temporal.api.enums.v1.IndexedValueType[enumName as keyof typeof proto.temporal.api.enums.v1.IndexedValueType];
+        const expected =
+          proto.temporal.api.enums.v1.IndexedValueType[enumName as keyof typeof proto.temporal.api.enums.v1.IndexedValueType];
         expect({ name, type: customAttributes?.[name] }).toEqual({ name, type: expected });
       }
     } finally {

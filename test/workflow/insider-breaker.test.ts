@@ -64,7 +64,9 @@ it('one approver approving 76 refunds trips the breaker at the 51st; each refund
     expect(status).toMatchObject({ state: 'awaiting_approval', approvalsRequired: 2, approvalsStillNeeded: 1 });
     expect(status.approvals[0]!.breaker).toMatchObject({ employeeId: insider.approverId, touchedAs: 'approver' });
     expect(status.risk?.breakers).toEqual([expect.objectContaining({ employeeId: insider.approverId })]);
-    expect(status.risk?.reasons.map((r) => r.code)).toEqual(expect.arrayContaining(['insider_approver_volume_day', 'insider_breaker_active']));
+    expect(status.risk?.reasons.map((r) => r.code)).toEqual(
+      expect.arrayContaining(['insider_approver_volume_day', 'insider_breaker_active']),
+    );
   }
   expect(results[50]!.approvals[0]!.breaker?.reason).toBe('51 approvals in 24 hours (limit 50)');
 
@@ -78,7 +80,10 @@ it('one approver approving 76 refunds trips the breaker at the 51st; each refund
 
   // The refund's audit trail says why it needs another approver; a second, independent approver completes it.
   const trail = await h.refunds.auditTrail(refunds[50]!.refundId);
-  expect(trail.find((r) => r.kind === 'risk_raised')?.data).toMatchObject({ approverId: insider.approverId, requirement: { approvals: 2 } });
+  expect(trail.find((r) => r.kind === 'risk_raised')?.data).toMatchObject({
+    approverId: insider.approverId,
+    requirement: { approvals: 2 },
+  });
   expect(paid).toContain((await h.refunds.approve(refunds[50]!.refundId, approver(uniqueId('emp-approver')))).state);
   await h.refunds.waitForState(refunds[50]!.refundId, ['refunded']);
 

@@ -44,10 +44,17 @@ it('pays exactly once when the worker is killed mid-payout', async () => {
   const done = await h.refunds.waitForState(request.refundId, ['refunded'], 30_000);
   expect(done.payout?.reference).toBe(`ch_${request.refundId}`);
   expect(await chargesFor(h.pool, request.refundId)).toBe(1);
-  const ledger = await h.pool.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [request.refundId]);
-  expect(ledger.rows).toEqual([{ direction: 'credit', amount: 4_200 }, { direction: 'debit', amount: 4_200 }]);
+  const ledger = await h.pool.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [
+    request.refundId,
+  ]);
+  expect(ledger.rows).toEqual([
+    { direction: 'credit', amount: 4_200 },
+    { direction: 'debit', amount: 4_200 },
+  ]);
   const payout = await h.pool.query('SELECT status, attempts FROM payouts WHERE refund_id = $1', [request.refundId]);
   expect(payout.rows).toEqual([{ status: 'paid', attempts: 2 }]);
-  const calls = await h.pool.query('SELECT outcome FROM fake_processor.calls WHERE idempotency_key = $1 ORDER BY id', [`refund-payout:${request.refundId}`]);
+  const calls = await h.pool.query('SELECT outcome FROM fake_processor.calls WHERE idempotency_key = $1 ORDER BY id', [
+    `refund-payout:${request.refundId}`,
+  ]);
   expect(calls.rows.map((r) => r.outcome)).toEqual(['hang_after_charge', 'ok']);
 });

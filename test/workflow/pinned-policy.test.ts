@@ -82,7 +82,12 @@ it('pays a low-value, low-risk refund on carrier acceptance under a policy that 
   await h.refunds.waitForState(small.refundId, ['awaiting_carrier']);
   await h.refunds.recordCarrierEvent(carrierEvent(small, 'accepted', { occurredAt: minutesAgo(1) }));
   const paid = await h.refunds.waitForState(small.refundId, ['refunded']);
-  expect(paid).toMatchObject({ policyVersion: 'pinned-test-B', approvals: [], evidence: { delivered: false, receipts: [] }, risk: { band: 'low' } });
+  expect(paid).toMatchObject({
+    policyVersion: 'pinned-test-B',
+    approvals: [],
+    evidence: { delivered: false, receipts: [] },
+    risk: { band: 'low' },
+  });
   const kinds = (await h.refunds.auditTrail(small.refundId)).map((r) => r.kind);
   expect(kinds).toEqual(expect.arrayContaining(['carrier_event', 'risk_assessed', 'paid']));
   expect(kinds).not.toContain('warehouse_receipt');

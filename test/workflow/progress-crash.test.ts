@@ -47,6 +47,11 @@ it('records each step once when the worker dies between writing a transition and
   expect((await h.refunds.verifyAudit()).ok).toBe(true);
   const row = await h.refunds.getRefundRow(request.refundId);
   expect(row?.state).toBe('refunded');
-  const ledger = await h.pool.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [request.refundId]);
-  expect(ledger.rows).toEqual([{ direction: 'credit', amount: 4_300 }, { direction: 'debit', amount: 4_300 }]);
+  const ledger = await h.pool.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [
+    request.refundId,
+  ]);
+  expect(ledger.rows).toEqual([
+    { direction: 'credit', amount: 4_300 },
+    { direction: 'debit', amount: 4_300 },
+  ]);
 }, 90_000);

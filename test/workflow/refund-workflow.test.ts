@@ -32,7 +32,9 @@ async function withEvidence(request: RefundRequest, scannedBy = 'emp-scan-1') {
 }
 
 async function ledgerOf(refundId: string) {
-  const result = await h.pool.query('SELECT account, direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [refundId]);
+  const result = await h.pool.query('SELECT account, direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [
+    refundId,
+  ]);
   return result.rows;
 }
 
@@ -45,7 +47,12 @@ describe('approval tiers', () => {
     const request = refundOf(4_500);
     await withEvidence(request);
     const done = await h.refunds.waitForState(request.refundId, ['refunded']);
-    expect(done).toMatchObject({ approvalsRequired: 0, approvals: [], risk: { band: 'low' }, payout: { reference: `ch_${request.refundId}` } });
+    expect(done).toMatchObject({
+      approvalsRequired: 0,
+      approvals: [],
+      risk: { band: 'low' },
+      payout: { reference: `ch_${request.refundId}` },
+    });
     expect(await ledgerOf(request.refundId)).toEqual([
       { account: 'gateway:fake-processor', direction: 'credit', amount: 4_500 },
       { account: 'refunds_expense', direction: 'debit', amount: 4_500 },
@@ -66,7 +73,9 @@ describe('approval tiers', () => {
     const after = await h.refunds.approve(request.refundId, approver('emp-approver-1'), 'receipt matches');
     expect(after.state).toBe('paying');
     const done = await h.refunds.waitForState(request.refundId, ['refunded']);
-    expect(done.approvals).toEqual([expect.objectContaining({ approverId: 'emp-approver-1', decision: 'approve', reason: 'receipt matches' })]);
+    expect(done.approvals).toEqual([
+      expect.objectContaining({ approverId: 'emp-approver-1', decision: 'approve', reason: 'receipt matches' }),
+    ]);
   });
 
   it('needs two distinct approvers above 1,000.00', async () => {
@@ -77,7 +86,9 @@ describe('approval tiers', () => {
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     const first = await h.refunds.approve(request.refundId, approver('emp-approver-1'));
     expect(first).toMatchObject({ state: 'awaiting_approval', approvalsRequired: 2, approvalsStillNeeded: 1 });
-    await expect(h.refunds.approve(request.refundId, approver('emp-approver-1'))).rejects.toMatchObject({ rule: 'approver_already_decided' });
+    await expect(h.refunds.approve(request.refundId, approver('emp-approver-1'))).rejects.toMatchObject({
+      rule: 'approver_already_decided',
+    });
     const second = await h.refunds.approve(request.refundId, approver('emp-approver-2'));
     expect(second.state).toBe('paying');
     await h.refunds.waitForState(request.refundId, ['refunded']);
@@ -159,7 +170,11 @@ describe('evidence', () => {
     const request = refundOf(4_000);
     await h.refunds.requestRefund(request);
     await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
-    await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request, { scannedAt: new Date(Date.now() - 3_600_000).toISOString() }), 'emp-scan-1');
+    await h.refunds.recordWarehouseScan(
+      request.refundId,
+      matchingReceipt(request, { scannedAt: new Date(Date.now() - 3_600_000).toISOString() }),
+      'emp-scan-1',
+    );
     await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered', { occurredAt: new Date().toISOString() }));
     const waiting = await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     expect(waiting.evidence.findings).toContain('receipt_before_delivery');
@@ -195,7 +210,9 @@ describe('requests', () => {
 
   it('refuses invalid input with every field at fault and starts nothing', async () => {
     const request = refundOf(4_000);
-    const error = await h.refunds.requestRefund({ ...request, currency: 'XYZ', items: [{ ...request.items[0], unitAmount: 10.5 }] }).catch((e: unknown) => e);
+    const error = await h.refunds
+      .requestRefund({ ...request, currency: 'XYZ', items: [{ ...request.items[0], unitAmount: 10.5 }] })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);
     expect((error as InvalidInputError).issues.map((i) => i.path).sort()).toEqual(['currency', 'items.0.unitAmount']);
     await expect(h.refunds.getRefund(request.refundId)).rejects.toBeInstanceOf(RefundNotFoundError);
@@ -225,7 +242,11 @@ describe('timers and operations', () => {
     }
     expect((await h.refunds.getRefund(request.refundId)).stuck).toBe(true);
     const stuck = await h.refunds.listStuck({ limit: 1000 });
-    expect(stuck.find((r) => r.refundId === request.refundId)).toMatchObject({ state: 'awaiting_warehouse', stuck: true, waitingFor: 'warehouse receipt scan' });
+    expect(stuck.find((r) => r.refundId === request.refundId)).toMatchObject({
+      state: 'awaiting_warehouse',
+      stuck: true,
+      waitingFor: 'warehouse receipt scan',
+    });
     expect(await auditKinds(request.refundId)).toContain('escalated');
     await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scan-1');
     await h.refunds.waitForState(request.refundId, ['refunded']);
@@ -249,7 +270,12 @@ describe('timers and operations', () => {
     await h.refunds.waitForState(request.refundId, ['refunded']);
     const description = await h.temporal.workflow.getHandle(refundWorkflowId(request.refundId)).describe();
     expect(description.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value])).toEqual(
-      expect.arrayContaining([['RefundState', 'refunded'], ['RefundAmount', 4_000], ['RefundCurrency', 'USD'], ['RefundStuck', false]]),
+      expect.arrayContaining([
+        ['RefundState', 'refunded'],
+        ['RefundAmount', 4_000],
+        ['RefundCurrency', 'USD'],
+        ['RefundStuck', false],
+      ]),
     );
   });
 });

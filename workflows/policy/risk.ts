@@ -54,9 +54,7 @@ export type EvidenceFinding =
   | 'delivered_elsewhere'
   | 'scanner_is_requester';
 
-export type ApprovalRequirement =
-  | { outcome: 'reject'; reason: string }
-  | { outcome: 'approve'; approvals: number; reasons: string[] };
+export type ApprovalRequirement = { outcome: 'reject'; reason: string } | { outcome: 'approve'; approvals: number; reasons: string[] };
 
 /** The separation-of-duties and authority rules an approval must pass. */
 export type ApprovalRule =

@@ -66,7 +66,10 @@ export function bandOf(score: number, bands: Policy['bands']): RiskBand {
 
 /** The score of a list of reasons: the sum of their points, at most 100. */
 export function scoreOf(reasons: readonly RiskReason[]): number {
-  return Math.min(100, reasons.reduce((sum, reason) => sum + reason.points, 0));
+  return Math.min(
+    100,
+    reasons.reduce((sum, reason) => sum + reason.points, 0),
+  );
 }
 
 export function highResaleCategoriesOf(items: ReadonlyArray<{ category: string }>, policy: Policy): string[] {
@@ -103,7 +106,10 @@ function rejectionFor(input: RequirementInput, limits: Thresholds): ApprovalRequ
   const { amount, currency, findings, policy } = input;
   const returnless = findings.includes('no_return_parcel');
   if (returnless && amount > limits.returnlessMax) {
-    return { outcome: 'reject', reason: `policy rejects refunds without a return parcel above ${formatMinor(limits.returnlessMax, currency)}` };
+    return {
+      outcome: 'reject',
+      reason: `policy rejects refunds without a return parcel above ${formatMinor(limits.returnlessMax, currency)}`,
+    };
   }
   if (returnless && input.highResale && policy.returnless.rejectHighResale) {
     return { outcome: 'reject', reason: 'policy rejects refunds of high-resale goods without a return parcel' };
@@ -124,7 +130,11 @@ function approvalsFor(input: RequirementInput, band: Exclude<RiskBand, 'block'>,
   let approvals = policy.approvals[band][tier];
   const reasons: string[] = [];
   if (approvals > 0) {
-    const bounds = { small: `up to ${formatMinor(limits.autoApproveMax, currency)}`, mid: `up to ${formatMinor(limits.singleApprovalMax, currency)}`, large: `above ${formatMinor(limits.singleApprovalMax, currency)}` };
+    const bounds = {
+      small: `up to ${formatMinor(limits.autoApproveMax, currency)}`,
+      mid: `up to ${formatMinor(limits.singleApprovalMax, currency)}`,
+      large: `above ${formatMinor(limits.singleApprovalMax, currency)}`,
+    };
     reasons.push(`${band} risk, amount ${bounds[tier]}`);
   }
   if (returnless && approvals < policy.returnless.minApprovals) {
@@ -156,13 +166,18 @@ export function breakerLimitsCrossed(policy: Policy, activity: InsiderActivity):
       const { window, maxRefunds } = policy.breakers.initiator;
       const maxValue = thresholdsFor(policy, activity.currency).initiatorBreakerValue;
       if (activity.refunds > maxRefunds) crossed.push(`${activity.refunds} refunds initiated in ${window} (limit ${maxRefunds})`);
-      if (activity.value > maxValue) crossed.push(`${formatMinor(activity.value, activity.currency)} initiated in ${window} (limit ${formatMinor(maxValue, activity.currency)})`);
+      if (activity.value > maxValue)
+        crossed.push(
+          `${formatMinor(activity.value, activity.currency)} initiated in ${window} (limit ${formatMinor(maxValue, activity.currency)})`,
+        );
       break;
     }
     case 'scanner': {
       const { window, maxReceiptsWithoutDelivery } = policy.breakers.scanner;
       if (activity.receiptsWithoutDelivery > maxReceiptsWithoutDelivery) {
-        crossed.push(`${activity.receiptsWithoutDelivery} receipts without a carrier delivery in ${window} (limit ${maxReceiptsWithoutDelivery})`);
+        crossed.push(
+          `${activity.receiptsWithoutDelivery} receipts without a carrier delivery in ${window} (limit ${maxReceiptsWithoutDelivery})`,
+        );
       }
       break;
     }
@@ -170,9 +185,14 @@ export function breakerLimitsCrossed(policy: Policy, activity: InsiderActivity):
       const { window, maxApprovals, maxForSameCounterparty } = policy.breakers.approver;
       const maxValue = thresholdsFor(policy, activity.currency).approverBreakerValue;
       if (activity.approvals > maxApprovals) crossed.push(`${activity.approvals} approvals in ${window} (limit ${maxApprovals})`);
-      if (activity.value > maxValue) crossed.push(`${formatMinor(activity.value, activity.currency)} approved in ${window} (limit ${formatMinor(maxValue, activity.currency)})`);
+      if (activity.value > maxValue)
+        crossed.push(
+          `${formatMinor(activity.value, activity.currency)} approved in ${window} (limit ${formatMinor(maxValue, activity.currency)})`,
+        );
       if (activity.maxForSameCounterparty > maxForSameCounterparty) {
-        crossed.push(`${activity.maxForSameCounterparty} approvals for the same customer, initiator or scanner in ${window} (limit ${maxForSameCounterparty})`);
+        crossed.push(
+          `${activity.maxForSameCounterparty} approvals for the same customer, initiator or scanner in ${window} (limit ${maxForSameCounterparty})`,
+        );
       }
       break;
     }

@@ -187,8 +187,10 @@ export const Policy = z
         const n = policy.approvals[band][tier];
         const issue = (message: string) => ctx.addIssue({ code: 'custom', path: ['approvals', band, tier], message });
         if (band === 'high' && n < 2) issue('high risk always needs two approvers');
-        if (t > 0 && n < policy.approvals[band][tiers[t - 1]!]) issue(`must not be fewer than ${band}.${tiers[t - 1]} (more money never needs fewer approvals)`);
-        if (b > 0 && n < policy.approvals[bands[b - 1]!][tier]) issue(`must not be fewer than ${bands[b - 1]}.${tier} (more risk never needs fewer approvals)`);
+        if (t > 0 && n < policy.approvals[band][tiers[t - 1]!])
+          issue(`must not be fewer than ${band}.${tiers[t - 1]} (more money never needs fewer approvals)`);
+        if (b > 0 && n < policy.approvals[bands[b - 1]!][tier])
+          issue(`must not be fewer than ${bands[b - 1]}.${tier} (more risk never needs fewer approvals)`);
       });
     });
     if (!(policy.bands.medium < policy.bands.high && policy.bands.high < policy.bands.block)) {

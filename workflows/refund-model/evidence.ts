@@ -105,7 +105,10 @@ function addItemFindings(request: RefundRequest, receipt: ReceivedScan, findings
         received.splice(index, 1);
       } else if (item.serialNumber !== undefined && received.some((r) => r.sku === item.sku)) {
         findings.add('serial_mismatch');
-        received.splice(received.findIndex((r) => r.sku === item.sku), 1);
+        received.splice(
+          received.findIndex((r) => r.sku === item.sku),
+          1,
+        );
       } else {
         findings.add('item_missing');
       }

@@ -173,7 +173,10 @@ function reviewOnCarrierAcceptance(model: RefundModel, band: RiskBand, at: strin
     data: { ...model.risk, findings, requirement, review: 'carrier_acceptance', paysNow: pays },
   });
   if (requirement.outcome === 'reject') {
-    return moveTo({ ...model, requirement, carrierAcceptance: 'declined' }, 'rejected', at, facts, { code: 'policy', message: requirement.reason });
+    return moveTo({ ...model, requirement, carrierAcceptance: 'declined' }, 'rejected', at, facts, {
+      code: 'policy',
+      message: requirement.reason,
+    });
   }
   if (pays) return moveTo({ ...model, requirement, carrierAcceptance: 'paid' }, 'paying', at, facts);
   const waiting: RefundModel = { ...model, carrierAcceptance: 'declined' };
@@ -217,7 +220,13 @@ function onApproval(model: RefundModel, event: EventOf<'approval'>, facts: Audit
  * An approver's own recent activity raises the risk of the refund they approve: their reasons
  * join the refund's, and the approvals it needs are worked out again (never fewer than before).
  */
-function raiseRiskForApprover(model: RefundModel, approverId: string, standing: ApproverStanding, at: string, facts: AuditFact[]): RefundModel {
+function raiseRiskForApprover(
+  model: RefundModel,
+  approverId: string,
+  standing: ApproverStanding,
+  at: string,
+  facts: AuditFact[],
+): RefundModel {
   const risk = model.risk;
   const known = (r: RiskReason) => risk?.reasons.some((k) => k.code === r.code && k.values.employeeId === r.values.employeeId);
   const added = standing.reasons.filter((r) => !known(r));

@@ -9,9 +9,24 @@ const decided = (refund: RefundView) =>
   `Refund ${refund.refundId} is ${refund.state}${refund.state === 'awaiting_approval' ? `, ${refund.approvalsStillNeeded} more approval(s) needed` : ''}`;
 
 const decisions = [
-  { name: 'approve', description: 'approve a refund (approvers); you are the approver', reasonRequired: false, act: (c: RefundsApiClient, id: string, reason?: string) => c.approve(id, reason) },
-  { name: 'reject', description: 'reject a refund (approvers)', reasonRequired: true, act: (c: RefundsApiClient, id: string, reason?: string) => c.reject(id, reason!) },
-  { name: 'cancel', description: 'cancel a refund before payout (refund services, operations)', reasonRequired: true, act: (c: RefundsApiClient, id: string, reason?: string) => c.cancel(id, reason!) },
+  {
+    name: 'approve',
+    description: 'approve a refund (approvers); you are the approver',
+    reasonRequired: false,
+    act: (c: RefundsApiClient, id: string, reason?: string) => c.approve(id, reason),
+  },
+  {
+    name: 'reject',
+    description: 'reject a refund (approvers)',
+    reasonRequired: true,
+    act: (c: RefundsApiClient, id: string, reason?: string) => c.reject(id, reason!),
+  },
+  {
+    name: 'cancel',
+    description: 'cancel a refund before payout (refund services, operations)',
+    reasonRequired: true,
+    act: (c: RefundsApiClient, id: string, reason?: string) => c.cancel(id, reason!),
+  },
 ];
 
 export function registerDecisionCommands(program: Command, api: Api): void {

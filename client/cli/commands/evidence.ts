@@ -10,9 +10,14 @@ function receiptItem(value: string, items: WarehouseReceipt['items'] = []): Ware
   const [sku, condition, serialNumber, ...rest] = value.trim().split(/\s+/);
   const conditions = ItemCondition.options;
   if (!sku || !condition || rest.length > 0 || !conditions.includes(condition as never)) {
-    throw new UsageError(`--item must be "SKU CONDITION [SERIAL]" with CONDITION one of ${conditions.join(', ')}; got ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `--item must be "SKU CONDITION [SERIAL]" with CONDITION one of ${conditions.join(', ')}; got ${JSON.stringify(value)}`,
+    );
   }
-  return [...items, { sku, condition: condition as WarehouseReceipt['items'][number]['condition'], ...(serialNumber ? { serialNumber } : {}) }];
+  return [
+    ...items,
+    { sku, condition: condition as WarehouseReceipt['items'][number]['condition'], ...(serialNumber ? { serialNumber } : {}) },
+  ];
 }
 
 function registerCarrierEvent(program: Command, api: Api): void {
@@ -26,20 +31,30 @@ function registerCarrierEvent(program: Command, api: Api): void {
     .option('--occurred-at <time>', 'when it happened, ISO 8601 (default: now)')
     .option('--facility <id>', 'facility id')
     .option('--weight <grams>', 'parcel weight in grams', integer('--weight'))
-    .action(async (options: { carrier: string; tracking: string; status: string; eventId?: string; occurredAt?: string; facility?: string; weight?: number }) => {
-      if (!process.env.CARRIER_WEBHOOK_SECRET) throw new UsageError('CARRIER_WEBHOOK_SECRET must be set to sign carrier events');
-      const event = {
-        eventId: options.eventId ?? `cli-${randomBytes(6).toString('hex')}`,
-        carrier: options.carrier,
-        trackingNumber: options.tracking,
-        status: options.status as never,
-        occurredAt: options.occurredAt ?? new Date().toISOString(),
-        ...(options.facility ? { facilityId: options.facility } : {}),
-        ...(options.weight !== undefined ? { weightGrams: options.weight } : {}),
-      };
-      const routed = await (await api()).sendCarrierEvent(event);
-      print({ eventId: event.eventId, ...routed }, () => `Event ${event.eventId} sent to refund ${routed.refundIds.join(', ')}`);
-    });
+    .action(
+      async (options: {
+        carrier: string;
+        tracking: string;
+        status: string;
+        eventId?: string;
+        occurredAt?: string;
+        facility?: string;
+        weight?: number;
+      }) => {
+        if (!process.env.CARRIER_WEBHOOK_SECRET) throw new UsageError('CARRIER_WEBHOOK_SECRET must be set to sign carrier events');
+        const event = {
+          eventId: options.eventId ?? `cli-${randomBytes(6).toString('hex')}`,
+          carrier: options.carrier,
+          trackingNumber: options.tracking,
+          status: options.status as never,
+          occurredAt: options.occurredAt ?? new Date().toISOString(),
+          ...(options.facility ? { facilityId: options.facility } : {}),
+          ...(options.weight !== undefined ? { weightGrams: options.weight } : {}),
+        };
+        const routed = await (await api()).sendCarrierEvent(event);
+        print({ eventId: event.eventId, ...routed }, () => `Event ${event.eventId} sent to refund ${routed.refundIds.join(', ')}`);
+      },
+    );
 }
 
 function registerScan(program: Command, api: Api): void {
@@ -49,20 +64,29 @@ function registerScan(program: Command, api: Api): void {
     .argument('<refundId>')
     .requiredOption('--warehouse <id>', 'warehouse id')
     .requiredOption('--weight <grams>', 'parcel weight in grams', integer('--weight'))
-    .requiredOption('--item <"SKU CONDITION [SERIAL]">', `an item found in the parcel (repeat for each); CONDITION: ${ItemCondition.options.join(', ')}`, receiptItem)
+    .requiredOption(
+      '--item <"SKU CONDITION [SERIAL]">',
+      `an item found in the parcel (repeat for each); CONDITION: ${ItemCondition.options.join(', ')}`,
+      receiptItem,
+    )
     .option('--event-id <id>', 'scan id (default: a new one)')
     .option('--scanned-at <time>', 'ISO 8601 (default: now)')
-    .action(async (refundId: string, options: { warehouse: string; weight: number; item: WarehouseReceipt['items']; eventId?: string; scannedAt?: string }) => {
-      const receipt = {
-        eventId: options.eventId ?? `scan-${randomBytes(6).toString('hex')}`,
-        warehouseId: options.warehouse,
-        items: options.item,
-        weightGrams: options.weight,
-        scannedAt: options.scannedAt ?? new Date().toISOString(),
-      };
-      const accepted = await (await api()).recordWarehouseScan(refundId, receipt);
-      print(accepted, () => `Scan ${accepted.eventId} recorded for refund ${refundId}`);
-    });
+    .action(
+      async (
+        refundId: string,
+        options: { warehouse: string; weight: number; item: WarehouseReceipt['items']; eventId?: string; scannedAt?: string },
+      ) => {
+        const receipt = {
+          eventId: options.eventId ?? `scan-${randomBytes(6).toString('hex')}`,
+          warehouseId: options.warehouse,
+          items: options.item,
+          weightGrams: options.weight,
+          scannedAt: options.scannedAt ?? new Date().toISOString(),
+        };
+        const accepted = await (await api()).recordWarehouseScan(refundId, receipt);
+        print(accepted, () => `Scan ${accepted.eventId} recorded for refund ${refundId}`);
+      },
+    );
 }
 
 export function registerEvidenceCommands(program: Command, api: Api): void {
