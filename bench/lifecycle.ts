@@ -173,7 +173,11 @@ export async function closedLoop(
   // Each window edge fires once, on its timer or at the latest when the loop is done.
   const once = (edge: () => void) => {
     let done = false;
-    return () => void (done || ((done = true), edge()));
+    return () => {
+      if (done) return;
+      done = true;
+      edge();
+    };
   };
   const onStart = once(opts.onWindowStart);
   const onEnd = once(opts.onWindowEnd);

@@ -122,9 +122,9 @@ export function svgChart(summary: ConcurrencySummary[]): string {
         `<text x="${x0 + margin.left - 6}" y="${y(v) + 4}" font-size="11" text-anchor="end">${formatTick(v)}</text>`,
       );
     }
-    summary.forEach((s, i) =>
-      parts.push(`<text x="${x(i)}" y="${margin.top + plotH + 18}" font-size="11" text-anchor="middle">${s.concurrency}</text>`),
-    );
+    for (const [i, s] of summary.entries()) {
+      parts.push(`<text x="${x(i)}" y="${margin.top + plotH + 18}" font-size="11" text-anchor="middle">${s.concurrency}</text>`);
+    }
     parts.push(
       `<text x="${x0 + margin.left + plotW / 2}" y="${panelHeight - 6}" font-size="11" text-anchor="middle">concurrent refunds</text>`,
     );

@@ -176,7 +176,7 @@ async function writeResults(results: BenchResults): Promise<void> {
   const dir = results.quick ? path.join(resultsDir, 'tmp') : resultsDir;
   await mkdir(dir, { recursive: true });
   const name = results.quick ? 'quick' : 'latest';
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
+  await writeFile(path.join(dir, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
   const markdown = markdownReport(results);
   await writeFile(path.join(dir, `${name}.md`), `# Refund benchmark\n\n${markdown}\n`);
   if (results.throughput) await writeFile(path.join(dir, `${name}.svg`), svgChart(results.throughput.summary));

@@ -62,7 +62,7 @@ export async function ensureDemoCredentials(
       }
     }
     const credentials: DemoCredentials = { carrierWebhookSecret: randomBytes(32).toString('hex'), principals };
-    await writeFile(file, JSON.stringify(credentials, null, 2) + '\n', { mode: 0o600 });
+    await writeFile(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
     return { credentials, created: true };
   } finally {

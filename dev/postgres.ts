@@ -96,7 +96,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     const outcome = await readyOrEnded(accepting);
     if (outcome !== 'ready') {
       if ('error' in outcome) throw new Error(`Could not run PostgreSQL (${postgresBinary}): ${outcome.error.message}`);
-      throw new Error(`PostgreSQL ${outcome.exited} before accepting connections (data: ${dataDir}).` + serverOutput(tail));
+      throw new Error(`PostgreSQL ${outcome.exited} before accepting connections (data: ${dataDir}).${serverOutput(tail)}`);
     }
     if (child.pid) await writeOwnerFile(ownerFile, child.pid);
     await createDatabaseIfMissing(serverUrl, database);
@@ -151,7 +151,7 @@ async function initialiseCluster(opts: { dataDir: string; port: number; isRoot: 
     await cluster.initialise();
   } catch (err) {
     throw new Error(
-      `Initialising the PostgreSQL cluster in ${dataDir} failed: ${err instanceof Error ? err.message : String(err)}` + serverOutput(tail),
+      `Initialising the PostgreSQL cluster in ${dataDir} failed: ${err instanceof Error ? err.message : String(err)}${serverOutput(tail)}`,
     );
   }
 }

@@ -243,7 +243,7 @@ export async function reapOrphan(opts: {
   if (info && opts.isServerCommand(info.command)) {
     if (info.ppid === record.ownerPid) {
       throw new Error(
-        `The ${opts.what} is already running (pid ${record.serverPid}, started by pid ${record.ownerPid}). ` + `Stop that process first.`,
+        `The ${opts.what} is already running (pid ${record.serverPid}, started by pid ${record.ownerPid}). Stop that process first.`,
       );
     }
     opts.log?.(`stopping the ${opts.what} left over from a killed run (pid ${record.serverPid})`);
@@ -258,7 +258,7 @@ export async function reapOrphan(opts: {
 
 export async function writeOwnerFile(ownerFile: string, serverPid: number): Promise<void> {
   const record: OwnerRecord = { serverPid, ownerPid: process.pid };
-  await writeFile(ownerFile, JSON.stringify(record) + '\n');
+  await writeFile(ownerFile, `${JSON.stringify(record)}\n`);
 }
 
 export interface SupervisedServer {

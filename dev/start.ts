@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     apiUrl: `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}`,
     pid: process.pid,
   };
-  await writeFile(stackFile, JSON.stringify(info, null, 2) + '\n');
+  await writeFile(stackFile, `${JSON.stringify(info, null, 2)}\n`);
   services.push({ name: 'stack file', stop: () => rm(stackFile, { force: true }) });
   process.on('exit', () => rmSync(stackFile, { force: true }));
 

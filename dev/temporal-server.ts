@@ -90,7 +90,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     const outcome = await readyOrEnded(ready);
     if (outcome !== 'ready') {
       if ('error' in outcome) throw new Error(`Could not run the Temporal CLI at ${opts.binary}: ${outcome.error.message}`);
-      throw new Error(`The Temporal dev server ${outcome.exited} before it was ready (${command}).` + serverOutput(tail));
+      throw new Error(`The Temporal dev server ${outcome.exited} before it was ready (${command}).${serverOutput(tail)}`);
     }
   } catch (err) {
     await stop();

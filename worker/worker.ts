@@ -2,7 +2,6 @@
  * The refund worker: registers the refund workflow and its activities on a task queue. Used by
  * `npm start`, by the production entry point (worker/main.ts) and by the tests.
  */
-import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { createActivities } from '../activities';

@@ -250,8 +250,12 @@ export class RefundRun {
     const payout: { result?: PayoutResult } = {};
     const { refundId, customerId, currency } = this.request;
     payoutActivity(current.policy)({ refundId, customerId, amount: current.amount, currency }).then(
-      (receipt) => void (payout.result = receipt),
-      (failure: unknown) => void (payout.result = { failure }),
+      (receipt) => {
+        payout.result = receipt;
+      },
+      (failure: unknown) => {
+        payout.result = { failure };
+      },
     );
     return payout;
   }

@@ -119,14 +119,9 @@ export async function insiderSignals(
   const people = insidersOf(input);
   const perPerson = await Promise.all(
     people.map(({ employeeId, role }) => {
-      switch (role) {
-        case 'initiator':
-          return initiatorSignals(db, employeeId, policy, request.currency, now);
-        case 'scanner':
-          return scannerSignals(db, employeeId, policy, input.refundId, now);
-        case 'approver':
-          return approverSignals(db, employeeId, policy, request.currency, now);
-      }
+      if (role === 'initiator') return initiatorSignals(db, employeeId, policy, request.currency, now);
+      if (role === 'scanner') return scannerSignals(db, employeeId, policy, input.refundId, now);
+      return approverSignals(db, employeeId, policy, request.currency, now);
     }),
   );
   const breakers = breakerRules(

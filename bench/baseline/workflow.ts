@@ -50,8 +50,12 @@ export async function nullRefundWorkflow(_request: unknown, approvalsNeeded: num
   const status = (): NullRefundStatus => ({ state, approvals: approvers.size });
 
   setHandler(nullRefundStatusQuery, status);
-  setHandler(nullRefundCarrierEventSignal, (event) => void (delivered ||= event.status === 'delivered'));
-  setHandler(nullRefundWarehouseScanSignal, () => void (received = true));
+  setHandler(nullRefundCarrierEventSignal, (event) => {
+    delivered ||= event.status === 'delivered';
+  });
+  setHandler(nullRefundWarehouseScanSignal, () => {
+    received = true;
+  });
   setHandler(
     nullRefundDecideUpdate,
     (command) => {

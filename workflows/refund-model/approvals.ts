@@ -87,6 +87,6 @@ export function requirementFor(model: RefundModel, band: RiskBand, findings: rea
 
 export function approvalsStillNeeded(model: RefundModel): number {
   const requirement = model.requirement;
-  if (!requirement || requirement.outcome !== 'approve') return 0;
+  if (requirement?.outcome !== 'approve') return 0;
   return Math.max(0, requirement.approvals - approvalsGiven(model));
 }
