@@ -1,5 +1,5 @@
 /**
- * Production entry point for an API process: `npx tsx client/http/main.ts`. Needs DATABASE_URL,
+ * Production entry point for an API process: `npx tsx api/main.ts`. Needs DATABASE_URL,
  * CARRIER_WEBHOOK_SECRET and the standard TEMPORAL_* variables; serves on HOST:PORT until
  * SIGINT/SIGTERM, then finishes the requests in flight and stops.
  */

@@ -1,6 +1,6 @@
 /**
  * Runs the HTTP API on a real port with its own Temporal client and PostgreSQL pool. Used by the
- * production entry point (client/http/main.ts) and by `npm start`.
+ * production entry point (api/main.ts) and by `npm start`.
  */
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import type { FastifyServerOptions } from 'fastify';

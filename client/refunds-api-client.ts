@@ -14,7 +14,7 @@ import type { AuditVerification, Breaker, OpsAlert, Problem, RefundView, StuckRe
 export interface RefundsApiClientOptions {
   /** e.g. http://127.0.0.1:3000 */
   baseUrl: string;
-  /** An API key from `refunds principal add`; needed for everything but carrier events. */
+  /** An API key from `refunds-admin principal add`; needed for everything but carrier events. */
   apiKey?: string;
   /** Only for sending carrier events: the secret carriers sign with. */
   carrierWebhookSecret?: string;
@@ -144,7 +144,7 @@ export class RefundsApiClient {
     authenticated = true,
   ): Promise<{ status: number; body: unknown }> {
     if (authenticated && !this.options.apiKey) {
-      throw new RefundApiError(401, undefined, 'no API key: set REFUNDS_API_KEY to a key from `refunds principal add`');
+      throw new RefundApiError(401, undefined, 'no API key: set REFUNDS_API_KEY to a key from `refunds-admin principal add`');
     }
     const response = await fetch(`${this.baseUrl}${path}`, {
       method,

@@ -3,7 +3,7 @@
  * principal per role and a carrier webhook secret are created and saved to
  * .data/demo-credentials.json (readable by the owner only), so the API and the CLI can be tried
  * at once. Never used with DATABASE_URL: a real deployment's keys are issued with
- * `refunds principal add`.
+ * `refunds-admin principal add`.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';

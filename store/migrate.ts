@@ -1,5 +1,5 @@
 /**
- * Applies the SQL migrations in migrations/ (node-pg-migrate's `-- Up Migration`
+ * Applies the SQL migrations in store/migrations/ (node-pg-migrate's `-- Up Migration`
  * format), for worker start-up, `npm start` and the test setup.
  */
 import { fileURLToPath } from 'node:url';

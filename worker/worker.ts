@@ -61,7 +61,7 @@ export async function ensureSearchAttributes(connection: NativeConnection, names
 
 /**
  * Runs a worker until `signal` aborts, then drains in-flight tasks and closes its connections.
- * Configuration comes from the environment (see worker/config.ts); the arguments override it.
+ * Configuration comes from the environment (see config/worker.ts); the arguments override it.
  */
 export async function runWorker(opts: {
   temporalAddress?: string;

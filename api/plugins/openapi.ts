@@ -23,7 +23,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       },
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API key issued with `refunds principal add`' },
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API key issued with `refunds-admin principal add`' },
           carrierSignature: {
             type: 'apiKey',
             in: 'header',

@@ -1,8 +1,8 @@
 /**
  * Replay: refunds live for weeks, so a workflow change must replay every history already
- * recorded. Histories of refunds that went through each path are kept in test/histories/ and
+ * recorded. Histories of refunds that went through each path are kept in test/replay/histories/ and
  * replayed against the current workflow code; a non-deterministic change fails here, not in
- * production. `RECORD_HISTORIES=1 npx vitest run test/replay.test.ts` records the scenarios with
+ * production. `RECORD_HISTORIES=1 npx vitest run test/replay/replay.test.ts` records the scenarios with
  * the current code into new files (`<scenario>.<RECORD_LABEL or today>.json`) beside the old
  * ones, which stay: refunds started under every earlier version must keep replaying.
  */
