@@ -35,6 +35,20 @@ module.exports = {
       to: { path: '^(store|worker|api|activities)/' },
     },
     {
+      name: 'store-serves-everyone',
+      comment: 'store/ is the bottom floor under the server: it never reaches up into activities/, api/ or worker/.',
+      severity: 'error',
+      from: { path: '^store/' },
+      to: { path: '^(activities|api|worker)/' },
+    },
+    {
+      name: 'activities-stay-behind-the-worker',
+      comment: 'Activities are called by the workflow through the worker; they never reach into the API or a client.',
+      severity: 'error',
+      from: { path: '^activities/' },
+      to: { path: '^(api|client|worker)/' },
+    },
+    {
       name: 'product-never-imports-tooling',
       comment: 'The local stack, the benchmark and the tests are not part of the product.',
       severity: 'error',

@@ -7,6 +7,7 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { type ApiLimits, defaultApiLimits } from '../config/api';
 import type { Pool } from '../store/pool';
 import type { RefundsService } from './refunds-service';
 import { parseJsonKeepingRawBody } from './plugins/json-body';
@@ -22,26 +23,7 @@ import { registerServiceRoutes } from './routes/service';
 import type { RouteDeps } from './routes/shared';
 
 export { API_VERSION } from './plugins/openapi';
-
-export interface ApiLimits {
-  /** Requests per principal (or, for carriers, per client address) per window. */
-  rateLimitMax: number;
-  rateLimitWindowMs: number;
-  /** Largest request body accepted, in bytes. */
-  bodyLimitBytes: number;
-  /** Longest a handler may take (Temporal or PostgreSQL slow or unreachable) before the caller gets a 503. */
-  handlerTimeoutMs: number;
-  /** Longest a client may take to send its whole request. */
-  requestTimeoutMs: number;
-}
-
-export const defaultApiLimits: ApiLimits = {
-  rateLimitMax: 600,
-  rateLimitWindowMs: 60_000,
-  bodyLimitBytes: 256 * 1024,
-  handlerTimeoutMs: 30_000,
-  requestTimeoutMs: 30_000,
-};
+export type { ApiLimits };
 
 export interface ApiDeps {
   refunds: RefundsService;

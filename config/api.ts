@@ -5,8 +5,27 @@
 import { msToNumber } from '@temporalio/common';
 import { z } from 'zod';
 import { ConfigError } from './worker';
-import { defaultApiLimits, type ApiLimits } from '../api/app';
 import { describeIssues } from '../workflows/schemas';
+
+export interface ApiLimits {
+  /** Requests per principal (or, for carriers, per client address) per window. */
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes: number;
+  /** Longest a handler may take (Temporal or PostgreSQL slow or unreachable) before the caller gets a 503. */
+  handlerTimeoutMs: number;
+  /** Longest a client may take to send its whole request. */
+  requestTimeoutMs: number;
+}
+
+export const defaultApiLimits: ApiLimits = {
+  rateLimitMax: 600,
+  rateLimitWindowMs: 60_000,
+  bodyLimitBytes: 256 * 1024,
+  handlerTimeoutMs: 30_000,
+  requestTimeoutMs: 30_000,
+};
 
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
 

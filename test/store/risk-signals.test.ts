@@ -26,7 +26,7 @@ import { BreakerLiftError } from '../../store/breakers';
 import { defaultPolicy, type Policy } from '../../workflows/policy';
 import { evidenceFindings } from '../../workflows/refund-model';
 import type { RefundRequest } from '../../workflows/schemas';
-import { refundOf } from '../support/fixtures';
+import { insiderPolicy, refundOf } from '../support/fixtures';
 import { refundHistory } from '../support/refund-history';
 import { connectClient, newPool, uniqueId } from '../support/stack';
 
@@ -47,17 +47,6 @@ const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000);
 const daysAgo = (d: number) => hoursAgo(d * 24);
 const codes = (signals: Array<{ code: string }>) => signals.map((s) => s.code);
 const now = () => new Date();
-
-/** Lower thresholds than the defaults, so a handful of refunds makes an insider signal fire. */
-const insiderPolicy: Policy = {
-  ...defaultPolicy,
-  signals: {
-    ...defaultPolicy.signals,
-    initiator: { refundsPerDay: 3, refundsPerWeek: 5 },
-    scanner: { window: '7 days', receiptsWithoutDelivery: 3 },
-    approver: { approvalsPerDay: 3, concentrationMin: 3, concentrationShare: 0.5 },
-  },
-};
 
 describe('customer signals', () => {
   it('refunds and amounts over 30 and 90 days fire from the read model', async () => {

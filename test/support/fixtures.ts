@@ -12,6 +12,17 @@ export const fastPolicy: Policy = {
   timers: { returnWindow: '4s', carrierDelivery: '3s', warehouseReceipt: '2s', approval: '2s', payout: '3s', payoutAttempt: '2s' },
 };
 
+/** Lower insider thresholds than the defaults, so a handful of refunds makes an insider signal fire. */
+export const insiderPolicy: Policy = {
+  ...defaultPolicy,
+  signals: {
+    ...defaultPolicy.signals,
+    initiator: { refundsPerDay: 3, refundsPerWeek: 5 },
+    scanner: { window: '7 days', receiptsWithoutDelivery: 3 },
+    approver: { approvalsPerDay: 3, concentrationMin: 3, concentrationShare: 0.5 },
+  },
+};
+
 export function refundRequest(overrides: Partial<RefundRequest> = {}): RefundRequest {
   const refundId = overrides.refundId ?? nextId('r');
   return {

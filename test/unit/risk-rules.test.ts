@@ -19,23 +19,14 @@ import { linkedAccountRules, linkedWindowStart } from '../../activities/risk/lin
 import type { Breaker } from '../../store/breakers';
 import type { ApproverActivity } from '../../store/insider-activity';
 import type { CustomerRefundHistory } from '../../store/risk-history';
-import { defaultPolicy, type Policy } from '../../workflows/policy';
-import { refundOf } from '../support/fixtures';
+import { insiderPolicy, refundOf } from '../support/fixtures';
 
 const DAY = 86_400_000;
 const now = new Date('2026-03-01T12:00:00Z');
 const codes = (signals: Array<{ code: string }>) => signals.map((s) => s.code);
 
-/** Small insider thresholds; the default amounts (USD) apply: customer 500.00 / 1,500.00, linked 1,000.00. */
-const policy: Policy = {
-  ...defaultPolicy,
-  signals: {
-    ...defaultPolicy.signals,
-    initiator: { refundsPerDay: 3, refundsPerWeek: 5 },
-    scanner: { window: '7 days', receiptsWithoutDelivery: 3 },
-    approver: { approvalsPerDay: 3, concentrationMin: 3, concentrationShare: 0.5 },
-  },
-};
+/** The default amounts (USD) apply: customer 500.00 / 1,500.00, linked 1,000.00. */
+const policy = insiderPolicy;
 
 describe('customer rules', () => {
   const quiet: CustomerRefundHistory = { refunds30d: 0, refunds90d: 0, value30d: 0, value90d: 0 };
