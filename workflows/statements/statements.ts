@@ -1,0 +1,208 @@
+/**
+ * Signed statements: every message that can bring a payout closer (a refund request, a warehouse
+ * receipt, an approver's decision) is a statement its source signed with a registered key. The
+ * workflow believes a statement only when `verifyStatement` says so; who the signer is, and what
+ * they may do, comes from the registry (`resolvePrincipal`), never from the message.
+ *
+ * A statement is bound to everything that matters: the refund, and for a decision the amount and
+ * currency, so a signature for one refund, or for the amount before it changed, counts for nothing
+ * anywhere else. The signature covers the canonical bytes of the statement as parsed here, so
+ * key order, surrounding whitespace and the case of principal ids do not change it; any other
+ * change does. Act only on the verdict's parsed `statement`, never on the raw message.
+ *
+ * Replays are the caller's to refuse: the same statement delivered twice verifies twice. Each
+ * verified statement has a `statementId`; remember the ids you have acted on.
+ */
+import { z } from 'zod';
+import { formatMinor } from '../currencies';
+import { Currency, describeIssues, id, MinorUnits, RefundRequest, WarehouseReceipt, type Role } from '../schemas';
+import { canonicalBytes, sha256Hex } from './encoding';
+import { Alg, canonicalId, KeyId, Nonce, parseForSigning, PrincipalId, Signature, signBytes, verifyBytes } from './keys';
+import type { PrincipalResolution, ResolutionRule, ResolvedPrincipal } from './registry';
+
+/** What every statement carries: the key that signs it, when, and a nonce that makes it unique. */
+const signing = {
+  keyId: KeyId(),
+  alg: Alg,
+  signedAt: z.iso.datetime({ offset: true, error: 'signedAt must be an ISO 8601 date-time, e.g. 2026-11-21T09:30:00Z' }),
+  nonce: Nonce,
+};
+
+/** An approver decides one refund, for one amount in one currency. */
+export const DecisionStatement = z.strictObject({
+  kind: z.literal('decision'),
+  refundId: id('refundId'),
+  amount: MinorUnits,
+  currency: Currency,
+  decision: z.enum(['approve', 'reject'], { error: 'decision must be "approve" or "reject"' }),
+  reason: z.string().trim().min(1, 'reason must not be empty').max(500).optional(),
+  approverId: PrincipalId('approverId'),
+  ...signing,
+});
+export type DecisionStatement = z.infer<typeof DecisionStatement>;
+
+/** A warehouse employee (or scanner) reports what arrived for one refund. */
+export const WarehouseReceiptStatement = z.strictObject({
+  kind: z.literal('warehouse_receipt'),
+  refundId: id('refundId'),
+  receipt: WarehouseReceipt,
+  scannedBy: PrincipalId('scannedBy'),
+  ...signing,
+});
+export type WarehouseReceiptStatement = z.infer<typeof WarehouseReceiptStatement>;
+
+/** The refund service asks for a refund; `requestedBy` is its own principal id. */
+export const RefundRequestStatement = z.strictObject({
+  kind: z.literal('refund_request'),
+  request: RefundRequest,
+  requestedBy: PrincipalId('requestedBy'),
+  ...signing,
+});
+export type RefundRequestStatement = z.infer<typeof RefundRequestStatement>;
+
+export const Statement = z.discriminatedUnion('kind', [DecisionStatement, WarehouseReceiptStatement, RefundRequestStatement], {
+  error: 'kind must be "decision", "warehouse_receipt" or "refund_request"',
+});
+export type Statement = z.infer<typeof Statement>;
+export type StatementKind = Statement['kind'];
+export type StatementOf<K extends StatementKind> = Extract<Statement, { kind: K }>;
+
+export const SignedStatement = z.strictObject({ statement: Statement, signature: Signature });
+/** A statement and its signature over the statement's canonical bytes. */
+export interface Signed<T extends Statement = Statement> {
+  statement: T;
+  signature: string;
+}
+
+/** What the verifier requires of a statement: its kind, the signer's role, and what it must be about. */
+export type Expectation =
+  | { kind: 'decision'; role: Role; refundId: string; amount: number; currency: string }
+  | { kind: 'warehouse_receipt'; role: Role; refundId: string }
+  | { kind: 'refund_request'; role: Role; refundId?: string };
+
+export type StatementRule =
+  | ResolutionRule
+  | 'malformed_statement'
+  | 'wrong_kind'
+  | 'signer_mismatch'
+  | 'unknown_key'
+  | 'revoked_key'
+  | 'bad_signature'
+  | 'role_missing'
+  | 'wrong_refund'
+  | 'amount_mismatch'
+  | 'limit_exceeded';
+
+export type StatementVerdict<K extends StatementKind = StatementKind> =
+  | { ok: true; statement: StatementOf<K>; signer: ResolvedPrincipal; keyId: string; statementId: string }
+  | { ok: false; rule: StatementRule; message: string };
+
+type Refusal = { ok: false; rule: StatementRule; message: string };
+const refuse = (rule: StatementRule, message: string): Refusal => ({ ok: false, rule, message });
+
+const SIGNER_FIELD = { decision: 'approverId', warehouse_receipt: 'scannedBy', refund_request: 'requestedBy' } as const;
+
+/** `statement` (validated first; a SigningInputError names what is wrong), signed with `secretKey`. */
+export function signStatement<K extends StatementKind>(
+  statement: z.input<typeof Statement> & { kind: K },
+  secretKey: Uint8Array,
+): Signed<StatementOf<K>> {
+  const parsed = parseForSigning(Statement, statement, 'statement') as StatementOf<K>;
+  return { statement: parsed, signature: signBytes(canonicalBytes(parsed), secretKey) };
+}
+
+/** The id to remember a statement by, for refusing replays: SHA-256 (hex) of its canonical bytes. */
+export function statementId(signed: Signed): string {
+  return sha256Hex(canonicalBytes(signed.statement));
+}
+
+/**
+ * The principal a raw statement says signed it (canonical), or undefined if it names none: the one
+ * to resolve before calling `verifyStatement`. Says nothing about whether the statement is genuine.
+ */
+export function claimedSigner(signed: unknown): string | undefined {
+  const statement = field(signed, 'statement');
+  const kind = field(statement, 'kind');
+  if (typeof kind !== 'string' || !Object.hasOwn(SIGNER_FIELD, kind)) return undefined;
+  const signer = field(statement, SIGNER_FIELD[kind as StatementKind]);
+  return typeof signer === 'string' ? canonicalId(signer) : undefined;
+}
+
+function field(value: unknown, name: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[name] : undefined;
+}
+
+/**
+ * Whether `signed` is a genuine statement of the kind expected, by the principal `resolution`
+ * describes (resolve `claimedSigner(signed)`), that the principal may make about this refund. The
+ * first rule broken is reported; a verified statement comes back parsed, with its id.
+ */
+export function verifyStatement<K extends StatementKind>(
+  signed: unknown,
+  resolution: PrincipalResolution,
+  expect: Expectation & { kind: K },
+): StatementVerdict<K> {
+  const parsed = SignedStatement.safeParse(signed);
+  if (!parsed.success)
+    return refuse('malformed_statement', `statement is malformed: ${describeIssues(parsed.error, { root: 'statement' })}`);
+  const { statement, signature } = parsed.data;
+  if (statement.kind !== expect.kind) return refuse('wrong_kind', `expected a ${expect.kind} statement, got ${statement.kind}`);
+  if (!resolution.ok) return refuse(resolution.rule, resolution.message);
+  const signer = resolution.principal;
+  const refusal = checkSignature(statement, signature, signer) ?? checkRole(signer, expect.role) ?? checkSubject(statement, expect, signer);
+  if (refusal) return refusal;
+  return { ok: true, statement: statement as StatementOf<K>, signer, keyId: statement.keyId, statementId: statementId(parsed.data) };
+}
+
+function checkSignature(statement: Statement, signature: string, signer: ResolvedPrincipal): Refusal | undefined {
+  const claimed = canonicalId(signerOf(statement));
+  if (claimed !== signer.id) return refuse('signer_mismatch', `the statement names ${claimed} but the key's principal is ${signer.id}`);
+  if (signer.revokedKeyIds.includes(statement.keyId)) return refuse('revoked_key', `key ${statement.keyId} of ${signer.id} is revoked`);
+  const key = signer.keys.find((k) => k.keyId === statement.keyId);
+  if (!key) return refuse('unknown_key', `${signer.id} has no key ${statement.keyId} in registry version ${signer.version}`);
+  if (!verifyBytes(signature, canonicalBytes(statement), key.publicKey)) {
+    return refuse('bad_signature', `the signature does not verify with ${signer.id}'s key ${key.keyId}`);
+  }
+  return undefined;
+}
+
+function signerOf(statement: Statement): string {
+  switch (statement.kind) {
+    case 'decision':
+      return statement.approverId;
+    case 'warehouse_receipt':
+      return statement.scannedBy;
+    case 'refund_request':
+      return statement.requestedBy;
+  }
+}
+
+function checkRole(signer: ResolvedPrincipal, role: Role): Refusal | undefined {
+  return signer.roles.includes(role) ? undefined : refuse('role_missing', `${signer.id} does not have the ${role} role`);
+}
+
+function checkSubject(statement: Statement, expect: Expectation, signer: ResolvedPrincipal): Refusal | undefined {
+  const refundId = statement.kind === 'refund_request' ? statement.request.refundId : statement.refundId;
+  if (expect.refundId !== undefined && refundId !== expect.refundId) {
+    return refuse('wrong_refund', `the statement is about refund ${refundId}, not ${expect.refundId}`);
+  }
+  if (statement.kind !== 'decision' || expect.kind !== 'decision') return undefined;
+  if (statement.amount !== expect.amount || statement.currency !== expect.currency) {
+    const signedFor = formatMinor(statement.amount, statement.currency);
+    return refuse('amount_mismatch', `the decision is for ${signedFor}; the refund is ${formatMinor(expect.amount, expect.currency)}`);
+  }
+  return statement.decision === 'approve' ? checkLimit(signer, statement.amount, statement.currency) : undefined;
+}
+
+/** An approval needs a limit in the refund's own currency at least as large as the amount. */
+function checkLimit(signer: ResolvedPrincipal, amount: number, currency: string): Refusal | undefined {
+  const limit = Object.hasOwn(signer.approvalLimits, currency) ? signer.approvalLimits[currency] : undefined;
+  if (limit === undefined) return refuse('limit_exceeded', `${signer.id} has no approval limit in ${currency}`);
+  if (limit < amount) {
+    return refuse(
+      'limit_exceeded',
+      `${signer.id} may approve up to ${formatMinor(limit, currency)}; the refund is ${formatMinor(amount, currency)}`,
+    );
+  }
+  return undefined;
+}
