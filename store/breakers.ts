@@ -8,7 +8,7 @@
 import { msToNumber } from '@temporalio/common';
 import { breakerLimitsCrossed, type ActiveBreaker, type InsiderActivity, type InsiderRole, type Policy } from '../workflows/policy';
 import type { AuditFact } from '../workflows/refund-model';
-import type { BreakerLift } from '../workflows/schemas';
+import { canonicalPrincipalId, type BreakerLift } from '../workflows/schemas';
 import { appendSubjectFacts } from './audit-trail';
 import { withTransaction, type Pool, type PoolClient } from './pool';
 import {
@@ -25,7 +25,7 @@ import {
  * printable ASCII without spaces, so this can never be a refund's id.
  */
 export function employeeAuditSubject(employeeId: string): string {
-  return `employee ${employeeId}`;
+  return `employee ${canonicalPrincipalId(employeeId)}`;
 }
 
 export interface Breaker {
@@ -64,21 +64,23 @@ export function activeBreakerOf(breaker: Breaker, touchedAs: InsiderRole): Activ
 export async function trippedBreakers(db: Db, employeeIds: readonly string[]): Promise<Breaker[]> {
   if (employeeIds.length === 0) return [];
   const result = await db.query('SELECT * FROM employee_breakers WHERE employee_id = ANY($1::text[]) AND lifted_at IS NULL', [
-    [...new Set(employeeIds)],
+    [...new Set(employeeIds.map(canonicalPrincipalId))],
   ]);
   return result.rows.map(toBreaker);
 }
 
 /** Every breaker an employee has had, newest first. */
 export async function breakerHistory(db: Db, employeeId: string): Promise<Breaker[]> {
-  const result = await db.query('SELECT * FROM employee_breakers WHERE employee_id = $1 ORDER BY tripped_at DESC, id DESC', [employeeId]);
+  const result = await db.query('SELECT * FROM employee_breakers WHERE employee_id = $1 ORDER BY tripped_at DESC, id DESC', [
+    canonicalPrincipalId(employeeId),
+  ]);
   return result.rows.map(toBreaker);
 }
 
 /** Where a breaker window starts: `window` ago, or at the employee's last lift if that is later. */
 export async function breakerWindowStart(db: Db, employeeId: string, window: string, now: Date): Promise<Date> {
   const lifted = await db.query<{ at: Date | null }>('SELECT max(lifted_at) AS at FROM employee_breakers WHERE employee_id = $1', [
-    employeeId,
+    canonicalPrincipalId(employeeId),
   ]);
   const windowStart = now.getTime() - msToNumber(window as never);
   return new Date(Math.max(windowStart, lifted.rows[0]?.at?.getTime() ?? 0));
@@ -126,7 +128,8 @@ export async function tripBreakerIfCrossed(
   policy: Policy,
   input: { employeeId: string; role: InsiderRole; currency: string; refundId: string; now: Date },
 ): Promise<Breaker | undefined> {
-  const { employeeId, role, currency, refundId, now } = input;
+  const { role, currency, refundId, now } = input;
+  const employeeId = canonicalPrincipalId(input.employeeId);
   if ((await trippedBreakers(client, [employeeId])).length > 0) return undefined;
   const activity = await breakerActivity(client, policy, employeeId, role, currency, now);
   const crossed = breakerLimitsCrossed(policy, activity);
@@ -167,7 +170,8 @@ export class BreakerLiftError extends Error {
 }
 
 /** An admin lifts an employee's tripped breaker; the lift is written to the audit trail with the admin's id. */
-export async function liftBreaker(pool: Pool, lift: BreakerLift): Promise<Breaker> {
+export async function liftBreaker(pool: Pool, requested: BreakerLift): Promise<Breaker> {
+  const lift = { ...requested, employeeId: canonicalPrincipalId(requested.employeeId), liftedBy: canonicalPrincipalId(requested.liftedBy) };
   if (!lift.roles.includes('admin')) {
     throw new BreakerLiftError('breaker_lift_refused', `${lift.liftedBy} does not have the admin role`);
   }

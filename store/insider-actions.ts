@@ -8,7 +8,7 @@
 import type { InsiderRole, Policy } from '../workflows/policy';
 import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
 import type { AuditFact } from '../workflows/refund-model';
-import { CUSTOMER, type RefundRequest } from '../workflows/schemas';
+import { canonicalPrincipalId, CUSTOMER, type RefundRequest } from '../workflows/schemas';
 import { tripBreakerIfCrossed } from './breakers';
 import type { PoolClient } from './pool';
 
@@ -20,20 +20,21 @@ interface InsiderAction {
   scannedAt: string | null;
 }
 
-/** The insider action a fact records, if any. */
+/** The insider action a fact records, if any, under the employee's canonical id. */
 function insiderActionOf(fact: AuditFact, refundSeq: number): InsiderAction | undefined {
   const data = fact.data;
+  const employee = (value: unknown) => canonicalPrincipalId(String(value));
   switch (fact.kind) {
     case 'refund_requested': {
-      const initiatedBy = (data.request as RefundRequest).initiatedBy;
+      const initiatedBy = employee((data.request as RefundRequest).initiatedBy);
       return initiatedBy === CUSTOMER
         ? undefined
         : { refundSeq, employeeId: initiatedBy, role: 'initiator', actedAt: fact.at, scannedAt: null };
     }
     case 'warehouse_receipt':
-      return { refundSeq, employeeId: String(data.scannedBy), role: 'scanner', actedAt: fact.at, scannedAt: String(data.scannedAt) };
+      return { refundSeq, employeeId: employee(data.scannedBy), role: 'scanner', actedAt: fact.at, scannedAt: String(data.scannedAt) };
     case 'approved':
-      return { refundSeq, employeeId: String(data.approverId), role: 'approver', actedAt: fact.at, scannedAt: null };
+      return { refundSeq, employeeId: employee(data.approverId), role: 'approver', actedAt: fact.at, scannedAt: null };
     default:
       return undefined;
   }
@@ -57,7 +58,7 @@ export async function recordInsiderActions(
         action.employeeId,
         action.role,
         refund.customerId,
-        refund.initiatedBy,
+        canonicalPrincipalId(refund.initiatedBy),
         refund.amount,
         refund.currency,
         action.actedAt,

@@ -3,6 +3,7 @@
  * signals and the circuit breakers compare with their limits. Values are summed per currency
  * (minor units of the currency asked for); counts span all currencies.
  */
+import { canonicalPrincipalId } from '../workflows/schemas';
 import type { Db } from './pool';
 
 export type { Db } from './pool';
@@ -17,7 +18,7 @@ export async function initiatorActivity(db: Db, employeeId: string, since: Date,
   const result = await db.query<{ refunds: number; value: number }>(
     `SELECT count(*)::int AS refunds, coalesce(sum(amount) FILTER (WHERE currency = $3), 0)::bigint AS value
      FROM insider_actions WHERE employee_id = $1 AND role = 'initiator' AND acted_at > $2`,
-    [employeeId, since, currency],
+    [canonicalPrincipalId(employeeId), since, currency],
   );
   return { refunds: result.rows[0]!.refunds, value: Number(result.rows[0]!.value) };
 }
@@ -36,7 +37,7 @@ export async function receiptsWithoutDelivery(db: Db, employeeId: string, since:
          WHERE a.refund_id = s.refund_id AND a.kind = 'carrier_event' AND a.data->>'status' = 'delivered'
            AND (a.data->>'occurredAt')::timestamptz <= s.scanned_at)
      ORDER BY s.refund_id`,
-    [employeeId, since, exceptRefundId ?? null],
+    [canonicalPrincipalId(employeeId), since, exceptRefundId ?? null],
   );
   return result.rows.map((r) => r.refund_id);
 }
@@ -67,7 +68,7 @@ export async function approvalsSince(db: Db, employeeId: string, since: Date): P
      FROM insider_actions p
      WHERE p.employee_id = $1 AND p.role = 'approver' AND p.acted_at > $2
      ORDER BY p.acted_at`,
-    [employeeId, since],
+    [canonicalPrincipalId(employeeId), since],
   );
   return result.rows.map((r) => ({
     refundId: r.refund_id,

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { withTransaction, type Pool } from './pool';
 import { majorToMinor, minorUnitExponent } from '../workflows/currencies';
-import { id, Role, type Approver } from '../workflows/schemas';
+import { canonicalPrincipalId, principalId, Role, type Approver } from '../workflows/schemas';
 import { InvalidInputError } from '../client/errors';
 
 /** In major units of the refund's own currency: "1000.00" is 1,000 USD for a USD refund, 1,000 JPY for a JPY one. */
@@ -17,7 +17,7 @@ export const ApprovalLimit = z
 
 export const NewPrincipal = z
   .strictObject({
-    id: id('id'),
+    id: principalId('id'),
     roles: z
       .array(Role, { error: 'roles must list refund_service, warehouse, approver, ops or admin' })
       .min(1, 'a principal needs at least one role')
@@ -82,9 +82,13 @@ export function approverOf(principal: Principal, currency: string): Approver {
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
 
+/**
+ * A row as the principal it names. Ids are canonical (lowercase): a row written straight to the
+ * table in another case is the same principal as its lowercase twin, never a second one.
+ */
 function toPrincipal(row: Record<string, unknown>): Principal {
   return {
-    id: String(row.id),
+    id: canonicalPrincipalId(String(row.id)),
     roles: row.roles as Role[],
     approvalLimit: (row.approval_limit as string | null) ?? null,
     createdAt: iso(row.created_at)!,
@@ -99,8 +103,11 @@ export async function addPrincipal(pool: Pool, input: NewPrincipal): Promise<{ p
   const { id: principalId, roles, approvalLimit } = parsed.data;
   const apiKey = newApiKey();
   const principal = await withTransaction(pool, async (client) => {
+    // A row that differs only in case (written straight to the table) is the same principal.
     const inserted = await client.query(
-      `INSERT INTO principals (id, roles, approval_limit) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING *`,
+      `INSERT INTO principals (id, roles, approval_limit)
+       SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM principals WHERE lower(id) = $1)
+       ON CONFLICT (id) DO NOTHING RETURNING *`,
       [principalId, roles, approvalLimit],
     );
     if (!inserted.rows[0]) throw new PrincipalError('principal_exists', `principal ${principalId} already exists`);
@@ -110,28 +117,43 @@ export async function addPrincipal(pool: Pool, input: NewPrincipal): Promise<{ p
   return { principal, apiKey };
 }
 
-/** Revokes every key of an active principal and issues a new one (a lost or leaked key). */
-export async function rotateApiKey(pool: Pool, principalId: string): Promise<string> {
+/** The rows of one principal: its canonical row and any that differ from it only in case, canonical first. */
+const ROWS_OF_PRINCIPAL = 'SELECT * FROM principals WHERE lower(id) = $1 ORDER BY id = $1 DESC, id';
+
+/**
+ * Revokes every key of an active principal and issues a new one (a lost or leaked key). Keys of
+ * rows that differ only in case are revoked too; the new key belongs to the canonical row if there is one.
+ */
+export async function rotateApiKey(pool: Pool, id: string): Promise<string> {
+  const principalId = canonicalPrincipalId(id);
   const apiKey = newApiKey();
   await withTransaction(pool, async (client) => {
-    const found = await client.query('SELECT revoked_at FROM principals WHERE id = $1 FOR UPDATE', [principalId]);
+    const found = await client.query(`${ROWS_OF_PRINCIPAL} FOR UPDATE`, [principalId]);
     if (!found.rows[0]) throw new PrincipalError('principal_not_found', `principal ${principalId} not found`);
-    if (found.rows[0].revoked_at) throw new PrincipalError('principal_revoked', `principal ${principalId} is revoked`);
-    await client.query('UPDATE api_keys SET revoked_at = now() WHERE principal_id = $1 AND revoked_at IS NULL', [principalId]);
-    await client.query('INSERT INTO api_keys (key_hash, principal_id) VALUES ($1, $2)', [apiKeyHash(apiKey), principalId]);
+    if (found.rows.some((row) => row.revoked_at)) throw new PrincipalError('principal_revoked', `principal ${principalId} is revoked`);
+    const rowIds = found.rows.map((row) => String(row.id));
+    await client.query('UPDATE api_keys SET revoked_at = now() WHERE principal_id = ANY($1::text[]) AND revoked_at IS NULL', [rowIds]);
+    await client.query('INSERT INTO api_keys (key_hash, principal_id) VALUES ($1, $2)', [apiKeyHash(apiKey), rowIds[0]]);
   });
   return apiKey;
 }
 
-/** Revokes a principal and all its keys, at once and for good. Revoking twice changes nothing. */
-export async function revokePrincipal(pool: Pool, principalId: string): Promise<Principal> {
+/**
+ * Revokes a principal and all its keys, at once and for good, including rows that differ from
+ * its id only in case. Revoking twice changes nothing.
+ */
+export async function revokePrincipal(pool: Pool, id: string): Promise<Principal> {
+  const principalId = canonicalPrincipalId(id);
   return withTransaction(pool, async (client) => {
-    const revoked = await client.query('UPDATE principals SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *', [
-      principalId,
-    ]);
-    if (!revoked.rows[0]) throw new PrincipalError('principal_not_found', `principal ${principalId} not found`);
-    await client.query('UPDATE api_keys SET revoked_at = now() WHERE principal_id = $1 AND revoked_at IS NULL', [principalId]);
-    return toPrincipal(revoked.rows[0]);
+    const found = await client.query(`${ROWS_OF_PRINCIPAL} FOR UPDATE`, [principalId]);
+    if (!found.rows[0]) throw new PrincipalError('principal_not_found', `principal ${principalId} not found`);
+    const rowIds = found.rows.map((row) => String(row.id));
+    const revoked = await client.query(
+      'UPDATE principals SET revoked_at = coalesce(revoked_at, now()) WHERE id = ANY($1::text[]) RETURNING *',
+      [rowIds],
+    );
+    await client.query('UPDATE api_keys SET revoked_at = now() WHERE principal_id = ANY($1::text[]) AND revoked_at IS NULL', [rowIds]);
+    return toPrincipal(revoked.rows.find((row) => row.id === rowIds[0])!);
   });
 }
 
@@ -143,12 +165,16 @@ export async function listPrincipals(pool: Pool): Promise<Array<Principal & { ac
   return result.rows.map((row) => ({ ...toPrincipal(row), activeKeys: Number(row.active_keys) }));
 }
 
-/** The active principal an API key belongs to, or undefined for an unknown or revoked key. */
+/**
+ * The active principal an API key belongs to, with its canonical id, or undefined for an unknown
+ * or revoked key. A principal is revoked if any row of it (in any case) is.
+ */
 export async function authenticate(pool: Pool, apiKey: string): Promise<Principal | undefined> {
   if (!API_KEY_SHAPE.test(apiKey)) return undefined;
   const result = await pool.query(
     `SELECT p.* FROM api_keys k JOIN principals p ON p.id = k.principal_id
-     WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND p.revoked_at IS NULL`,
+     WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND p.revoked_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM principals r WHERE lower(r.id) = lower(p.id) AND r.revoked_at IS NOT NULL)`,
     [apiKeyHash(apiKey)],
   );
   return result.rows[0] ? toPrincipal(result.rows[0]) : undefined;

@@ -15,6 +15,31 @@ export const id = (what: string) =>
     .max(128, `${what} must be at most 128 characters`)
     .regex(/^[\x21-\x7e]+$/, `${what} must be printable ASCII without spaces`);
 
+/**
+ * The alphabet of a principal's id (an employee, a service, "customer"), after trimming and
+ * lowercasing. Ids are canonical: `EMP-A` and `emp-a` are one person, so no case alias can count
+ * as a second approver or slip past the separation-of-duties rules.
+ */
+export const PRINCIPAL_ID_PATTERN = /^[a-z0-9][a-z0-9._@:-]{0,127}$/;
+const PRINCIPAL_ID_ALPHABET =
+  '1 to 128 of a-z 0-9 . _ @ : - starting with a letter or digit (^[a-z0-9][a-z0-9._@:-]{0,127}$, case is ignored)';
+
+/** The canonical form of a principal's id: trimmed and lowercased. Compare and store only this. */
+export function canonicalPrincipalId(raw: string): string {
+  return raw.trim().toLowerCase();
+}
+
+/** A person's or a service's id, canonical (trimmed, lowercased); `what` names the field in error messages. */
+export const principalId = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .trim()
+    .toLowerCase()
+    .regex(PRINCIPAL_ID_PATTERN, `${what} must be ${PRINCIPAL_ID_ALPHABET}`);
+
+/** A principal's id, canonical, as one schema. */
+export const PrincipalId = principalId('principal id');
+
 const timestamp = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2026-11-21T09:30:00Z' });
 
 /** An integer count of a currency's minor units (cents for USD). Never a float. */
@@ -77,7 +102,7 @@ export const RefundRequest = z
     currency: Currency,
     items: z.array(RefundItem).min(1, 'items must list at least one item').max(100),
     /** The employee who asked for the refund, or "customer" for self-service. */
-    initiatedBy: id('initiatedBy'),
+    initiatedBy: principalId('initiatedBy'),
     reason: z.string().trim().min(1, 'reason must not be empty').max(500),
     return: ReturnMethod,
     customer: CustomerProfile.optional(),
@@ -104,7 +129,7 @@ export type RefundRequest = z.infer<typeof RefundRequest>;
  * body, and with it the refund's idempotency, is exactly what the refund service sent.
  */
 export const RefundOrigin = z.strictObject({
-  requestedBy: id('requestedBy'),
+  requestedBy: principalId('requestedBy'),
 });
 export type RefundOrigin = z.infer<typeof RefundOrigin>;
 
@@ -155,7 +180,7 @@ export type WarehouseReceipt = z.infer<typeof WarehouseReceipt>;
 /** A receipt scan as the workflow receives it: the scan plus who scanned it. */
 export const WarehouseScan = z.strictObject({
   receipt: WarehouseReceipt,
-  scannedBy: id('scannedBy'),
+  scannedBy: principalId('scannedBy'),
 });
 export type WarehouseScan = z.infer<typeof WarehouseScan>;
 
@@ -164,7 +189,7 @@ export type Role = z.infer<typeof Role>;
 
 /** Who acts. The API derives this from the authenticated principal, never from the request body. */
 export const Approver = z.strictObject({
-  approverId: id('approverId'),
+  approverId: principalId('approverId'),
   roles: z.array(Role).min(1),
   /** The largest refund, in the refund's minor units, this approver may approve. */
   approvalLimit: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
@@ -185,15 +210,15 @@ export type ApprovalCommand = z.infer<typeof ApprovalCommand>;
 
 /** An admin lifts an employee's circuit breaker. `liftedBy` and `roles` are the authenticated principal. */
 export const BreakerLift = z.strictObject({
-  employeeId: id('employeeId'),
-  liftedBy: id('liftedBy'),
+  employeeId: principalId('employeeId'),
+  liftedBy: principalId('liftedBy'),
   roles: z.array(Role).min(1),
   reason: z.string().trim().min(1, 'reason must not be empty').max(500),
 });
 export type BreakerLift = z.infer<typeof BreakerLift>;
 
 export const CancelCommand = z.strictObject({
-  cancelledBy: id('cancelledBy'),
+  cancelledBy: principalId('cancelledBy'),
   reason: z.string().trim().min(1, 'reason must not be empty').max(500),
 });
 export type CancelCommand = z.infer<typeof CancelCommand>;

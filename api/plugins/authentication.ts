@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest, onRequestHookHandler, preValidationHookHandler } from 'fastify';
 import type { Pool } from '../../store/pool';
-import type { Role } from '../../workflows/schemas';
+import { PRINCIPAL_ID_PATTERN, type Role } from '../../workflows/schemas';
 import { CARRIER_SIGNATURE_HEADER, verifyCarrierSignature } from '../../client/carrier-signature';
 import { authenticate, type Principal } from '../../store/principals';
 import { problem } from './problems';
@@ -43,6 +43,13 @@ export function requireRole(pool: Pool, ...roles: Role[]): onRequestHookHandler 
         {
           'www-authenticate': 'Bearer realm="refunds", error="invalid_token"',
         },
+      );
+    }
+    // The id handed on is canonical (lowercase); a stored id outside the alphabet names no one the workflow accepts.
+    if (!PRINCIPAL_ID_PATTERN.test(principal.id)) {
+      throw problem(
+        'unauthenticated',
+        `principal ${JSON.stringify(principal.id)} has an id outside the principal id alphabet; re-create it`,
       );
     }
     request.principal = principal;

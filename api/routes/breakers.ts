@@ -5,12 +5,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { BreakerLift, id } from '../../workflows/schemas';
+import { BreakerLift, principalId } from '../../workflows/schemas';
 import { principalOf, requireRole } from '../plugins/authentication';
 import { BreakerList, BreakerView } from '../../client/views';
 import { bearer, problems, withAuth, type RouteDeps } from './shared';
 
-const EmployeePath = z.strictObject({ employeeId: id('employeeId') });
+const EmployeePath = z.strictObject({ employeeId: principalId('employeeId') });
 /** The lifting admin is the authenticated caller, so the body carries only the reason. */
 const BreakerLiftBody = BreakerLift.pick({ reason: true });
 
