@@ -2,7 +2,8 @@
  * `npm start`: the refund service on one machine. Starts what the environment
  * does not provide (a Temporal dev server unless TEMPORAL_ADDRESS is set, an
  * embedded PostgreSQL unless DATABASE_URL is set), applies the migrations, and
- * runs the worker and the HTTP API until Ctrl-C; then stops everything in
+ * runs the worker and the HTTP API until Ctrl-C (the dev server's Web UI only
+ * through a read-only proxy, dev/read-only-ui.ts); then stops everything in
  * reverse order. With the embedded database, the first start also creates demo
  * principals and a carrier webhook secret (dev/demo-credentials.ts).
  *
@@ -23,6 +24,7 @@ import { describeIssues } from '../workflows/schemas';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { ensureDemoCredentials } from './demo-credentials';
 import { startEmbeddedPostgres } from './postgres';
+import { startReadOnlyUi } from './read-only-ui';
 import { readLocalStack, stackFilePath, type StackInfo } from '../config/local-stack';
 import { resolveTemporalBinary } from './temporal-binary';
 import { startTemporalDevServer } from './temporal-server';
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
   const [temporal, databaseUrl] = await startAll([startTemporal(env), startPostgres(env)]);
 
   say(`Temporal server   ${temporal.address}  (namespace ${temporal.namespace})`);
-  if (temporal.uiUrl) say(`Temporal Web UI   ${temporal.uiUrl}`);
+  if (temporal.uiUrl) say(`Temporal Web UI   ${temporal.uiUrl}  (read-only; change refunds through the API)`);
   say(`PostgreSQL        ${env.DATABASE_URL ? redact(databaseUrl) : databaseUrl}`);
 
   await migrate(databaseUrl, (msg) => say(`migrations: ${msg}`));
@@ -184,7 +186,8 @@ async function startTemporal(env: Env): Promise<{ address: string; namespace: st
   const server = await startTemporalDevServer({
     binary,
     port: env.REFUNDS_DEV_TEMPORAL_PORT,
-    uiPort: env.REFUNDS_DEV_UI_PORT,
+    // Internal: people get the UI through the read-only proxy on REFUNDS_DEV_UI_PORT.
+    uiPort: 0,
     dbFile: path.join(dataDir, 'temporal.db'),
     namespace: env.TEMPORAL_NAMESPACE,
     searchAttributes: refundSearchAttributes,
@@ -193,12 +196,22 @@ async function startTemporal(env: Env): Promise<{ address: string; namespace: st
     throw withHint(
       err,
       /already in use/.test(describe(err))
-        ? 'Set REFUNDS_DEV_TEMPORAL_PORT / REFUNDS_DEV_UI_PORT to use other ports, or TEMPORAL_ADDRESS to use a Temporal server that is already running.'
+        ? 'Set REFUNDS_DEV_TEMPORAL_PORT to use another port, or TEMPORAL_ADDRESS to use a Temporal server that is already running.'
         : `Its log is ${path.relative(process.cwd(), path.join(dataDir, 'temporal.log'))}.`,
     );
   });
   services.push({ name: 'Temporal dev server', stop: server.stop });
-  return server;
+  return { ...server, uiUrl: await startWebUi(env, server.uiUrl) };
+}
+
+/** The dev server's Web UI has no login and write actions on: people get it through a read-only proxy. */
+async function startWebUi(env: Env, upstream: string | undefined): Promise<string | undefined> {
+  if (!upstream) return undefined;
+  const ui = await startReadOnlyUi({ upstream, port: env.REFUNDS_DEV_UI_PORT }).catch((err: unknown) => {
+    throw withHint(err, 'Set REFUNDS_DEV_UI_PORT to serve the Web UI on another port.');
+  });
+  services.push({ name: 'Temporal Web UI proxy', stop: ui.close });
+  return ui.url;
 }
 
 async function startPostgres(env: Env): Promise<string> {
