@@ -8,6 +8,7 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { type ApiLimits, defaultApiLimits } from '../config/api';
+import type { CarrierSecrets } from '../client/carrier-signature';
 import type { Pool } from '../store/pool';
 import type { RefundsService } from './refunds-service';
 import { parseJsonKeepingRawBody } from './plugins/json-body';
@@ -28,8 +29,8 @@ export type { ApiLimits };
 export interface ApiDeps {
   refunds: RefundsService;
   pool: Pool;
-  /** Shared secret carriers sign their webhooks with (CARRIER_WEBHOOK_SECRET). */
-  carrierWebhookSecret: string;
+  /** Each carrier's webhook signing keys (REFUNDS_CARRIER_SECRETS); a carrier signs only with its own. */
+  carrierSecrets: CarrierSecrets;
   limits?: Partial<ApiLimits>;
   logger?: FastifyServerOptions['logger'];
 }
@@ -54,7 +55,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // Rate limiting and the OpenAPI document cover only the routes registered after them.
   await registerOpenApi(app);
 
-  const routeDeps: RouteDeps = { refunds: deps.refunds, pool: deps.pool, carrierWebhookSecret: deps.carrierWebhookSecret, metrics };
+  const routeDeps: RouteDeps = { refunds: deps.refunds, pool: deps.pool, carrierSecrets: deps.carrierSecrets, metrics };
   registerRefundRoutes(app, routeDeps);
   registerEvidenceRoutes(app, routeDeps);
   registerDecisionRoutes(app, routeDeps);

@@ -1,11 +1,11 @@
 /**
  * Production entry point for an API process: `npx tsx api/main.ts`. Needs DATABASE_URL,
- * CARRIER_WEBHOOK_SECRET and the standard TEMPORAL_* variables; serves on HOST:PORT until
+ * REFUNDS_CARRIER_SECRETS and the standard TEMPORAL_* variables; serves on HOST:PORT until
  * SIGINT/SIGTERM, then finishes the requests in flight and stops.
  */
 import { ConfigError, loadConfig } from '../config/worker';
 import { migrate } from '../store/migrate';
-import { loadApiConfig, requireCarrierSecret } from '../config/api';
+import { loadApiConfig, requireCarrierSecrets } from '../config/api';
 import { startApiServer } from './server';
 
 async function main() {
@@ -13,13 +13,13 @@ async function main() {
   const api = loadApiConfig();
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL must be set for an API process (npm start runs an embedded database instead)');
-  const carrierWebhookSecret = requireCarrierSecret(api);
+  const carrierSecrets = requireCarrierSecrets(api);
   await migrate(config.databaseUrl);
   const server = await startApiServer({
     temporal: config.temporal,
     databaseUrl: config.databaseUrl,
     taskQueue: config.taskQueue,
-    api: { ...api, carrierWebhookSecret },
+    api: { ...api, carrierSecrets },
     dbPoolSize: config.dbPoolSize,
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });

@@ -8,12 +8,13 @@ import { createPool } from '../store/pool';
 import { RefundsService } from './refunds-service';
 import { buildApp } from './app';
 import type { ApiConfig } from '../config/api';
+import type { CarrierSecrets } from '../client/carrier-signature';
 
 export interface ApiServerOptions {
   temporal: { address: string; namespace: string; connectionOptions?: ConnectionOptions };
   databaseUrl: string;
   taskQueue: string;
-  api: ApiConfig & { carrierWebhookSecret: string };
+  api: ApiConfig & { carrierSecrets: CarrierSecrets };
   dbPoolSize?: number;
   logger?: FastifyServerOptions['logger'];
 }
@@ -36,7 +37,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     const app = await buildApp({
       refunds,
       pool,
-      carrierWebhookSecret: options.api.carrierWebhookSecret,
+      carrierSecrets: options.api.carrierSecrets,
       limits: options.api.limits,
       logger: options.logger ?? false,
     });

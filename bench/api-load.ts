@@ -5,7 +5,6 @@
  * app serving the stuck listing for the million-refund database. The app runs in this process
  * on a real port, with its rate limit raised so the load is measured rather than refused.
  */
-import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { createPool, type Pool } from '../store/pool';
 import type { StuckQuery } from '../store/read-model';
@@ -45,7 +44,7 @@ export async function startBenchApi(temporal: Client, databaseUrl: string, taskQ
   const app = await buildApp({
     refunds,
     pool,
-    carrierWebhookSecret: randomBytes(32).toString('hex'),
+    carrierSecrets: {}, // the benchmark sends no carrier webhooks
     limits: { rateLimitMax: 100_000_000 },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -7,7 +7,13 @@
 import type { RefundState } from '../workflows/refund-model';
 import { ApprovalDecision, BreakerLift, CarrierEvent, RefundRequest, WarehouseReceipt } from '../workflows/schemas';
 import type { z } from 'zod';
-import { signCarrierPayload, CARRIER_SIGNATURE_HEADER } from './carrier-signature';
+import {
+  canonicalCarrier,
+  CARRIER_KEY_ID_PATTERN,
+  CARRIER_SIGNATURE_HEADER,
+  type CarrierSigningKey,
+  signCarrierPayload,
+} from './carrier-signature';
 import { InvalidInputError } from './errors';
 import type { AuditVerification, Breaker, OpsAlert, Problem, RefundView, StuckRefund } from './views';
 
@@ -16,8 +22,8 @@ export interface RefundsApiClientOptions {
   baseUrl: string;
   /** An API key from `refunds-admin principal add`; needed for everything but carrier events. */
   apiKey?: string;
-  /** Only for sending carrier events: the secret carriers sign with. */
-  carrierWebhookSecret?: string;
+  /** Only for sending carrier events: the carrier's signing key, `{ carrier, keyId, secret }`. */
+  carrierKey?: CarrierSigningKey;
   timeoutMs?: number;
 }
 
@@ -53,17 +59,21 @@ export class RefundsApiClient {
     return { created: status === 201, refund: body as RefundView };
   }
 
-  /** Sends a tracking event the way a carrier does, signed with the webhook secret. */
+  /** Sends a tracking event the way a carrier does, signed with the carrier's key; the event must name that carrier. */
   async sendCarrierEvent(input: z.input<typeof CarrierEvent>): Promise<{ refundIds: string[]; finishedRefundIds: string[] }> {
-    const secret = this.options.carrierWebhookSecret;
-    if (!secret)
-      throw new InvalidInputError('carrier event', [{ path: '', message: 'a carrier webhook secret is needed to sign carrier events' }]);
-    const raw = JSON.stringify(parse(CarrierEvent, 'carrier event', input));
+    const key = this.carrierKey();
+    const event = parse(CarrierEvent, 'carrier event', input);
+    if (canonicalCarrier(event.carrier) !== canonicalCarrier(key.carrier)) {
+      throw new InvalidInputError('carrier event', [
+        { path: 'carrier', message: `the event names ${event.carrier}, but the key ${key.keyId} signs for ${key.carrier}` },
+      ]);
+    }
+    const raw = JSON.stringify(event);
     const { body } = await this.send(
       'POST',
       '/v1/carrier-events',
       raw,
-      { [CARRIER_SIGNATURE_HEADER]: signCarrierPayload(secret, raw) },
+      { [CARRIER_SIGNATURE_HEADER]: signCarrierPayload(key, raw) },
       false,
     );
     return body as { refundIds: string[]; finishedRefundIds: string[] };
@@ -126,6 +136,20 @@ export class RefundsApiClient {
   async undeliveredAlerts(limit?: number): Promise<OpsAlert[]> {
     const search = limit !== undefined ? `?limit=${limit}` : '';
     return ((await this.send('GET', `/v1/ops/alerts${search}`)).body as { alerts: OpsAlert[] }).alerts;
+  }
+
+  /** The configured carrier key, checked before anything is signed. */
+  private carrierKey(): CarrierSigningKey {
+    const key = this.options.carrierKey;
+    const issues = [
+      ...(!key?.carrier?.trim() ? [{ path: 'carrierKey.carrier', message: 'the carrier the key signs for is needed' }] : []),
+      ...(!key?.keyId || !CARRIER_KEY_ID_PATTERN.test(key.keyId)
+        ? [{ path: 'carrierKey.keyId', message: 'must be the key id the API knows this key by (A-Z a-z 0-9 . _ -)' }]
+        : []),
+      ...(!key?.secret ? [{ path: 'carrierKey.secret', message: 'the secret of that key is needed to sign' }] : []),
+    ];
+    if (!key || issues.length > 0) throw new InvalidInputError('carrier key', issues);
+    return key;
   }
 
   private employeePath(employeeId: string): string {

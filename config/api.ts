@@ -1,9 +1,12 @@
 /**
  * The API's own configuration, read and validated once at start; a bad value stops the process
- * with a message naming the variable. Temporal and DATABASE_URL come from config/worker.ts.
+ * with a message naming the variable. Temporal and DATABASE_URL come from config/worker.ts, the
+ * carriers' signing keys from the file REFUNDS_CARRIER_SECRETS names (config/carrier-secrets.ts).
  */
 import { msToNumber } from '@temporalio/common';
 import { z } from 'zod';
+import type { CarrierSecrets } from '../client/carrier-signature';
+import { CARRIER_SECRETS_VARIABLE, loadCarrierSecretsFile } from './carrier-secrets';
 import { ConfigError } from './worker';
 import { describeIssues } from '../workflows/schemas';
 
@@ -62,10 +65,7 @@ const integer = (name: string, fallback: number, min: number, max: number) =>
 const ApiEnv = z.object({
   HOST: z.preprocess(unsetIfEmpty, z.string().min(1).default('127.0.0.1')),
   PORT: integer('PORT', 3000, 0, 65535),
-  CARRIER_WEBHOOK_SECRET: z.preprocess(
-    unsetIfEmpty,
-    z.string().min(32, 'CARRIER_WEBHOOK_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
-  ),
+  REFUNDS_CARRIER_SECRETS: z.preprocess(unsetIfEmpty, z.string().optional()),
   REFUNDS_API_RATE_LIMIT: integer('REFUNDS_API_RATE_LIMIT', defaultApiLimits.rateLimitMax, 1, 1_000_000),
   REFUNDS_API_RATE_WINDOW: duration('REFUNDS_API_RATE_WINDOW', defaultApiLimits.rateLimitWindowMs),
   REFUNDS_API_BODY_LIMIT: integer('REFUNDS_API_BODY_LIMIT', defaultApiLimits.bodyLimitBytes, 1024, 50 * 1024 * 1024),
@@ -76,8 +76,8 @@ const ApiEnv = z.object({
 export interface ApiConfig {
   host: string;
   port: number;
-  /** Undefined only where the caller supplies one (npm start's demo secret). */
-  carrierWebhookSecret: string | undefined;
+  /** Each carrier's signing keys; undefined only where the caller supplies them (npm start's demo keys). */
+  carrierSecrets: CarrierSecrets | undefined;
   limits: ApiLimits;
 }
 
@@ -88,7 +88,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   return {
     host: vars.HOST,
     port: vars.PORT,
-    carrierWebhookSecret: vars.CARRIER_WEBHOOK_SECRET,
+    carrierSecrets: vars.REFUNDS_CARRIER_SECRETS === undefined ? undefined : loadCarrierSecretsFile(vars.REFUNDS_CARRIER_SECRETS),
     limits: {
       rateLimitMax: vars.REFUNDS_API_RATE_LIMIT,
       rateLimitWindowMs: vars.REFUNDS_API_RATE_WINDOW,
@@ -99,10 +99,14 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   };
 }
 
-/** The carrier secret, which a production API must be given. */
-export function requireCarrierSecret(config: ApiConfig): string {
-  if (!config.carrierWebhookSecret) {
-    throw new ConfigError('CARRIER_WEBHOOK_SECRET must be set: the secret carriers sign their webhooks with (at least 32 characters)');
+/** The carriers' signing keys, which a production API must be given. */
+export function requireCarrierSecrets(config: ApiConfig): CarrierSecrets {
+  if (!config.carrierSecrets) {
+    throw new ConfigError(
+      `${CARRIER_SECRETS_VARIABLE} must be set: the path of a JSON file with each carrier's webhook signing keys ` +
+        '({ "ups": [{ "keyId": "ups-2026-11", "secret": "…" }], … }; see docs/configuration.md). ' +
+        'CARRIER_WEBHOOK_SECRET, one secret for every carrier, is no longer read by the API.',
+    );
   }
-  return config.carrierWebhookSecret;
+  return config.carrierSecrets;
 }

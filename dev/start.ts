@@ -5,7 +5,7 @@
  * runs the worker and the HTTP API until Ctrl-C (the dev server's Web UI only
  * through a read-only proxy, dev/read-only-ui.ts); then stops everything in
  * reverse order. With the embedded database, the first start also creates demo
- * principals and a carrier webhook secret (dev/demo-credentials.ts).
+ * principals and carrier signing keys for ups, dhl and fedex (dev/demo-credentials.ts).
  *
  * Data lives in .data/ (Temporal's SQLite file and the PostgreSQL cluster), so
  * refunds survive a restart. .data/stack.json tells CLIs where the running
@@ -15,7 +15,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { loadApiConfig, requireCarrierSecret, type ApiConfig } from '../config/api';
+import { loadApiConfig, requireCarrierSecrets, type ApiConfig } from '../config/api';
+import type { CarrierSecrets } from '../client/carrier-signature';
 import { startApiServer } from '../api/server';
 import { ConfigError, loadConfig } from '../config/worker';
 import { runWorker } from '../worker/worker';
@@ -107,26 +108,27 @@ async function main(): Promise<void> {
   services.push({ name: 'stack file', stop: () => rm(stackFile, { force: true }) });
   process.on('exit', () => rmSync(stackFile, { force: true }));
 
-  // Embedded database: demo principals and carrier secret. DATABASE_URL: only what is configured.
-  let carrierWebhookSecret = api.carrierWebhookSecret;
+  // Embedded database: demo principals and carrier keys (unless REFUNDS_CARRIER_SECRETS names some). DATABASE_URL: only what is configured.
+  let carrierSecrets = api.carrierSecrets;
   if (!env.DATABASE_URL) {
     const demo = await ensureDemoCredentials(databaseUrl, demoCredentialsFile);
-    carrierWebhookSecret ??= demo.credentials.carrierWebhookSecret;
+    carrierSecrets ??= demo.credentials.carrierSecrets;
     const where = path.relative(process.cwd(), demoCredentialsFile);
-    say(`Demo credentials  ${where}  (${demo.created ? 'created: ' : ''}API keys per role and the carrier webhook secret)`);
+    const carriers = Object.keys(demo.credentials.carrierSecrets).join(', ');
+    say(`Demo credentials  ${where}  (${demo.created ? 'created: ' : ''}API keys per role, carrier signing keys for ${carriers})`);
   }
   // Started before the worker, so Ctrl-C stops the worker first, as the signal arrives.
-  await startApi({ temporal, databaseUrl, api: { ...api, carrierWebhookSecret: carrierWebhookSecret! } });
+  await startApi({ temporal, databaseUrl, api: { ...api, carrierSecrets: carrierSecrets! } });
 
   startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl });
   say('Starting the refund worker; press Ctrl-C to stop.');
 }
 
-/** The API's configuration, checked before anything starts; production mode needs its carrier secret. */
+/** The API's configuration, checked before anything starts; production mode needs its carriers' keys. */
 function apiConfig(env: Env): ApiConfig {
   try {
     const api = loadApiConfig(process.env);
-    if (env.DATABASE_URL) requireCarrierSecret(api);
+    if (env.DATABASE_URL) requireCarrierSecrets(api);
     return api;
   } catch (err) {
     throw err instanceof ConfigError ? new StartupError(err.message) : err;
@@ -136,7 +138,7 @@ function apiConfig(env: Env): ApiConfig {
 async function startApi(opts: {
   temporal: { address: string; namespace: string };
   databaseUrl: string;
-  api: ApiConfig & { carrierWebhookSecret: string };
+  api: ApiConfig & { carrierSecrets: CarrierSecrets };
 }): Promise<void> {
   const server = await startApiServer({
     temporal: { address: opts.temporal.address, namespace: opts.temporal.namespace },

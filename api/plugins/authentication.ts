@@ -6,7 +6,7 @@
 import type { FastifyRequest, onRequestHookHandler, preValidationHookHandler } from 'fastify';
 import type { Pool } from '../../store/pool';
 import { PRINCIPAL_ID_PATTERN, type Role } from '../../workflows/schemas';
-import { CARRIER_SIGNATURE_HEADER, verifyCarrierSignature } from '../../client/carrier-signature';
+import { CARRIER_SIGNATURE_HEADER, type CarrierSecrets, verifyCarrierSignature } from '../../client/carrier-signature';
 import { authenticate, type Principal } from '../../store/principals';
 import { problem } from './problems';
 
@@ -69,11 +69,19 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
-/** A preValidation hook: the body must carry a valid carrier signature before it is even validated. */
-export function requireCarrierSignature(secret: string): preValidationHookHandler {
+/**
+ * A preValidation hook: the raw body must carry a valid signature by a key of the carrier it names,
+ * before it is even validated.
+ */
+export function requireCarrierSignature(secrets: CarrierSecrets): preValidationHookHandler {
   return async (request) => {
     const header = request.headers[CARRIER_SIGNATURE_HEADER];
-    const check = verifyCarrierSignature(secret, request.rawBody ?? '', Array.isArray(header) ? header.join(',') : header);
-    if (!check.ok) throw problem('invalid_signature', check.reason);
+    const check = verifyCarrierSignature(secrets, request.rawBody ?? '', Array.isArray(header) ? header.join(',') : header);
+    if (!check.ok) {
+      request.log.warn({ refusal: check.refusal }, `carrier signature refused: ${check.reason}`);
+      throw problem('invalid_signature', check.reason);
+    }
+    // Which key signed: during a rotation, the log shows when the old key is no longer used.
+    request.log.info({ carrier: check.carrier, keyId: check.keyId }, 'carrier signature verified');
   };
 }

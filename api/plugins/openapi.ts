@@ -28,7 +28,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
             type: 'apiKey',
             in: 'header',
             name: 'X-Carrier-Signature',
-            description: 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with CARRIER_WEBHOOK_SECRET',
+            description: 't=<unix seconds>,k=<key id>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with that key of the carrier the body names',
           },
         },
       },

@@ -9,19 +9,21 @@ import { principalOf, requireCarrierSignature, requireRole } from '../plugins/au
 import { CarrierEventAccepted, ScanAccepted } from '../../client/views';
 import { bearer, problems, RefundPath, withAuth, type RouteDeps } from './shared';
 
-export function registerEvidenceRoutes(app: FastifyInstance, { refunds, pool, carrierWebhookSecret }: RouteDeps): void {
+export function registerEvidenceRoutes(app: FastifyInstance, { refunds, pool, carrierSecrets }: RouteDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post(
     '/v1/carrier-events',
     {
-      preValidation: requireCarrierSignature(carrierWebhookSecret),
+      preValidation: requireCarrierSignature(carrierSecrets),
       schema: {
         tags: ['carriers'],
         summary: 'Report a tracking event for a return parcel',
         description:
-          'Signed with the shared secret: `X-Carrier-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. ' +
-          'A timestamp more than 5 minutes from the server clock is refused. A repeated event id is accepted and changes nothing. ' +
+          'Signed with a key of the carrier the body names: ' +
+          '`X-Carrier-Signature: t=<unix seconds>,k=<key id>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. ' +
+          "An unknown key, another carrier's key, a bad HMAC or a timestamp more than 5 minutes from the server clock is refused. " +
+          'A repeated event id is accepted and changes nothing. ' +
           'Routed to the refund waiting for this carrier and tracking number.',
         security: [{ carrierSignature: [] }],
         body: CarrierEvent,

@@ -10,11 +10,12 @@ import type { RefundsService } from '../refunds-service';
 import type { ApiMetrics } from '../plugins/metrics';
 import { Problem, PROBLEM_CONTENT_TYPE } from '../plugins/problems';
 import type { RefundView } from '../../client/views';
+import type { CarrierSecrets } from '../../client/carrier-signature';
 
 export interface RouteDeps {
   refunds: RefundsService;
   pool: Pool;
-  carrierWebhookSecret: string;
+  carrierSecrets: CarrierSecrets;
   metrics: ApiMetrics;
 }
 

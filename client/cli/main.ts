@@ -20,13 +20,13 @@ export function buildProgram(): Command {
     .option('--api-url <url>', 'the refund API (default: REFUNDS_API_URL, the local npm start stack, or http://127.0.0.1:3000)')
     .addHelpText(
       'after',
-      '\nEnvironment: REFUNDS_API_URL, REFUNDS_API_KEY (your API key), CARRIER_WEBHOOK_SECRET (carrier-event).\n' +
+      '\nEnvironment: REFUNDS_API_URL, REFUNDS_API_KEY (your API key), CARRIER_KEY_ID and CARRIER_WEBHOOK_SECRET (carrier-event).\n' +
         'API principals and their keys: refunds-admin principal --help.\n' +
         EXIT_CODES_HELP,
     )
     .showSuggestionAfterError()
     .exitOverride();
-  const api: Api = () => apiClient(program.opts<{ apiUrl?: string }>());
+  const api: Api = (extra) => apiClient({ ...program.opts<{ apiUrl?: string }>(), ...extra });
   // In this order in --help.
   registerRefundServiceCommands(program, api);
   registerEvidenceCommands(program, api);

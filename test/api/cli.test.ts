@@ -1,7 +1,7 @@
 /**
  * The real binaries as child processes: `refunds-admin` managing principals in the test database,
- * and `refunds` for an approver's and an operations analyst's commands against the API listening
- * on a port. Exit codes are part of the contract scripts rely on.
+ * and `refunds` for a carrier's, an approver's and an operations analyst's commands against the API
+ * listening on a port. Exit codes are part of the contract scripts rely on.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ import { authenticate } from '../../store/principals';
 import type { RefundRequest } from '../../workflows/schemas';
 import { startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
 import { tripBreaker } from '../support/breakers';
-import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
+import { carrierEvent, matchingReceipt, refundOf, tracking } from '../support/fixtures';
 import { testStack, uniqueId } from '../support/stack';
 
 const refundsBin = fileURLToPath(new URL('../../client/cli/refunds.mjs', import.meta.url));
@@ -89,6 +89,32 @@ describe('refunds-admin principal', () => {
     const badLimit = await refundsAdmin(['principal', 'add', uniqueId('emp'), '--role', 'approver', '--approval-limit', '1,000'], db());
     expect(badLimit.code).toBe(2);
     expect(badLimit.stderr).toContain('approvalLimit');
+  });
+});
+
+describe('a carrier reporting a parcel', () => {
+  it('signs with the key in CARRIER_KEY_ID and CARRIER_WEBHOOK_SECRET for the carrier of --carrier', async () => {
+    const request = refundOf(4_500);
+    await api.h.refunds.requestRefund(request);
+    const ups = api.carrierKey('ups');
+    const args = ['carrier-event', '--carrier', 'ups', '--tracking', tracking(request).trackingNumber, '--status', 'in_transit', '--json'];
+    const sent = await refunds(args, { CARRIER_KEY_ID: ups.keyId, CARRIER_WEBHOOK_SECRET: ups.secret });
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(JSON.parse(sent.stdout)).toMatchObject({ refundIds: [request.refundId], finishedRefundIds: [] });
+
+    const missing = await refunds(args, { CARRIER_WEBHOOK_SECRET: ups.secret });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('CARRIER_KEY_ID must be set to sign carrier events');
+
+    // dhl's key cannot report for ups, whichever carrier the command is told it signs for.
+    const dhl = api.carrierKey('dhl');
+    const posing = await refunds(args, { CARRIER_KEY_ID: dhl.keyId, CARRIER_WEBHOOK_SECRET: dhl.secret });
+    expect(posing.code).toBe(5);
+    expect(JSON.parse(posing.stderr).error).toMatchObject({
+      type: '/problems/invalid-signature',
+      detail: `key ${dhl.keyId} belongs to another carrier; an event for ups must be signed with a key of ups`,
+    });
+    expect((await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents.map((e) => e.status)).toEqual(['in_transit']);
   });
 });
 

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateApiKey, revokePrincipal } from '../../store/principals';
 import type { RefundView } from '../../client/views';
 import type { RefundRequest } from '../../workflows/schemas';
-import { startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
+import { buildApp } from '../../api/app';
+import { type CarrierKey, type CarrierSecrets, signCarrierPayload } from '../../client/carrier-signature';
+import { newCarrierKey, startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
 import { tripBreaker } from '../support/breakers';
 import { carrierEvent, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
 import { uniqueId } from '../support/stack';
@@ -67,6 +69,23 @@ function expectProblem(response: { statusCode: number; headers: Record<string, u
   expect(typeof problem.title).toBe('string');
   expect(typeof problem.detail).toBe('string');
   return problem;
+}
+
+/** Another API process over the same stack with other carrier keys, as after a restart with a new REFUNDS_CARRIER_SECRETS. */
+async function carrierApp(carrierSecrets: CarrierSecrets) {
+  const app = await buildApp({ refunds: api.h.refunds, pool: api.h.pool, carrierSecrets });
+  return {
+    post(body: unknown, key: CarrierKey) {
+      const raw = JSON.stringify(body);
+      return app.inject({
+        method: 'POST',
+        url: '/v1/carrier-events',
+        headers: { 'content-type': 'application/json', 'x-carrier-signature': signCarrierPayload(key, raw) },
+        payload: raw,
+      });
+    },
+    close: () => app.close(),
+  };
 }
 
 describe('authentication and roles', () => {
@@ -219,9 +238,7 @@ describe('POST /v1/carrier-events', () => {
     const request = refundOf(4_500);
     await requested(request);
     const event = JSON.stringify(carrierEvent(request, 'in_transit'));
-    const signature = {
-      'x-carrier-signature': (await import('../../client/carrier-signature')).signCarrierPayload(api.carrierSecret, event),
-    };
+    const signature = { 'x-carrier-signature': signCarrierPayload(api.carrierKey('ups'), event) };
     for (let i = 0; i < 3; i++) {
       expect((await api.call('POST', '/v1/carrier-events', undefined, event, signature)).statusCode).toBe(202);
     }
@@ -235,16 +252,26 @@ describe('POST /v1/carrier-events', () => {
     const request = refundOf(4_500);
     await requested(request);
     const event = carrierEvent(request, 'delivered');
+    const ups = api.carrierKey('ups');
     expectProblem(await api.call('POST', '/v1/carrier-events', undefined, event), 401, 'invalid-signature');
-    expectProblem(await api.carrierPost(event, { secret: 'not-the-secret-not-the-secret-xx' }), 401, 'invalid-signature');
+    expectProblem(
+      await api.carrierPost(event, { key: { keyId: ups.keyId, secret: 'not-the-secret-not-the-secret-xx' } }),
+      401,
+      'invalid-signature',
+    );
     const now = Math.floor(Date.now() / 1000);
     expectProblem(await api.carrierPost(event, { timestamp: now - 301 }), 401, 'invalid-signature');
     expectProblem(await api.carrierPost(event, { timestamp: now + 301 }), 401, 'invalid-signature');
-    const { signCarrierPayload } = await import('../../client/carrier-signature');
-    const signed = signCarrierPayload(api.carrierSecret, JSON.stringify(event));
+    const signed = signCarrierPayload(ups, JSON.stringify(event));
     const tampered = JSON.stringify({ ...event, status: 'returned_to_sender' });
     expectProblem(
       await api.call('POST', '/v1/carrier-events', undefined, tampered, { 'x-carrier-signature': signed }),
+      401,
+      'invalid-signature',
+    );
+    // The header of before per-carrier keys, without k=, is refused as malformed.
+    expectProblem(
+      await api.call('POST', '/v1/carrier-events', undefined, event, { 'x-carrier-signature': signed.replace(/,k=[^,]+/, '') }),
       401,
       'invalid-signature',
     );
@@ -255,6 +282,54 @@ describe('POST /v1/carrier-events', () => {
     );
     // None of them reached the refund.
     expect((await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents).toEqual([]);
+  });
+
+  it("refuses an event signed by another carrier, with its own key or under this carrier's key id, and one naming an unknown key", async () => {
+    const request = refundOf(4_500);
+    await requested(request);
+    const event = carrierEvent(request, 'delivered');
+    const [ups, dhl] = [api.carrierKey('ups'), api.carrierKey('dhl')];
+    const ownKey = expectProblem(await api.carrierPost(event, { key: dhl }), 401, 'invalid-signature');
+    expect(ownKey.detail).toBe(`key ${dhl.keyId} belongs to another carrier; an event for ups must be signed with a key of ups`);
+    const borrowedId = expectProblem(
+      await api.carrierPost(event, { key: { keyId: ups.keyId, secret: dhl.secret } }),
+      401,
+      'invalid-signature',
+    );
+    expect(borrowedId.detail).toBe(`the signature does not match the body for key ${ups.keyId} of ups`);
+    const unknown = expectProblem(
+      await api.carrierPost(event, { key: { keyId: 'ups-1999-01', secret: ups.secret } }),
+      401,
+      'invalid-signature',
+    );
+    expect(unknown.detail).toBe('carrier ups has no key ups-1999-01 (unknown, or retired)');
+    const noCarrier = expectProblem(await api.carrierPost({ ...event, carrier: 'fedex' }, { key: ups }), 401, 'invalid-signature');
+    expect(noCarrier.detail).toBe('no signing keys are configured for carrier "fedex"');
+    expect((await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents).toEqual([]);
+    // dhl's key still signs dhl's own events.
+    const dhlRequest = refundOf(4_500, { return: { carrier: 'dhl', trackingNumber: uniqueId('JD') } });
+    await requested(dhlRequest);
+    expect((await api.carrierPost(carrierEvent(dhlRequest, 'in_transit'), { key: dhl })).statusCode).toBe(202);
+  });
+
+  it("accepts a carrier's old and new key while it rotates, and refuses the retired key once it is removed", async () => {
+    const request = refundOf(4_500);
+    await requested(request);
+    const [oldKey, newKey] = [api.carrierKey('ups'), newCarrierKey('ups')];
+    const during = await carrierApp({ ...api.carrierSecrets, ups: [oldKey, newKey] });
+    const after = await carrierApp({ ...api.carrierSecrets, ups: [newKey] });
+    try {
+      expect((await during.post(carrierEvent(request, 'accepted'), oldKey)).statusCode).toBe(202);
+      expect((await during.post(carrierEvent(request, 'in_transit'), newKey)).statusCode).toBe(202);
+      expect((await after.post(carrierEvent(request, 'out_for_delivery'), newKey)).statusCode).toBe(202);
+      const retired = await after.post(carrierEvent(request, 'delivered'), oldKey);
+      expectProblem(retired, 401, 'invalid-signature');
+      expect(json(retired).detail).toBe(`carrier ups has no key ${oldKey.keyId} (unknown, or retired)`);
+      const statuses = (await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents.map((e) => e.status);
+      expect(statuses.sort()).toEqual(['accepted', 'in_transit', 'out_for_delivery']);
+    } finally {
+      await Promise.all([during.close(), after.close()]);
+    }
   });
 
   it('answers 404 for a parcel no refund waits for, and 422 for a signed but invalid event', async () => {

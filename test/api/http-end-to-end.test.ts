@@ -1,10 +1,11 @@
 /**
  * End to end over HTTP only: the API listens on a real port and three refunds go from request to
  * `refunded` through the typed HTTP client alone (refund service, carrier webhook, warehouse scan,
- * approvers), needing no approval, one, and two.
+ * approvers), needing no approval, one, and two; and a carrier client that can sign only for its own carrier.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RefundView } from '../../client/views';
+import { InvalidInputError } from '../../client/errors';
 import { RefundApiError, RefundsApiClient } from '../../client/refunds-api-client';
 import type { RefundState } from '../../workflows/refund-model';
 import type { RefundRequest } from '../../workflows/schemas';
@@ -12,11 +13,12 @@ import { startApiHarness, type ApiHarness } from '../support/api-harness';
 import { carrierEvent, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
 
 let api: ApiHarness;
+let baseUrl: string;
 let as: Record<'service' | 'carrier' | 'scanner' | 'approver1' | 'approver2' | 'ops', RefundsApiClient>;
 
 beforeAll(async () => {
   api = await startApiHarness();
-  const baseUrl = await api.listen();
+  baseUrl = await api.listen();
   const [service, scanner, approver1, approver2, ops] = await Promise.all([
     api.principal('svc-checkout', ['refund_service']),
     api.principal('wh-scanner', ['warehouse']),
@@ -24,8 +26,7 @@ beforeAll(async () => {
     api.principal('emp-approver-2', ['approver'], '5000.00'),
     api.principal('emp-ops', ['ops']),
   ]);
-  const client = (apiKey?: string) =>
-    new RefundsApiClient({ baseUrl, ...(apiKey ? { apiKey } : {}), carrierWebhookSecret: api.carrierSecret });
+  const client = (apiKey?: string) => new RefundsApiClient({ baseUrl, ...(apiKey ? { apiKey } : {}), carrierKey: api.carrierKey('ups') });
   as = {
     service: client(service.apiKey),
     carrier: client(),
@@ -99,5 +100,32 @@ describe('three refunds, purely over HTTP', () => {
       expect(paid.timeline.at(-1)).toMatchObject({ kind: 'state_changed', data: { to: 'refunded' } });
     }
     expect(await as.ops.verifyAudit()).toMatchObject({ ok: true });
+  });
+});
+
+describe('a carrier through the typed client', () => {
+  it("signs only for its own carrier: another carrier's event is refused before sending, and a key posing as another carrier by the API", async () => {
+    const request = refundOf(4_500);
+    await as.service.requestRefund(request);
+    const dhl = new RefundsApiClient({ baseUrl: baseUrl, carrierKey: api.carrierKey('dhl') });
+    const local = await dhl.sendCarrierEvent(carrierEvent(request, 'delivered')).catch((e: unknown) => e);
+    expect(local).toBeInstanceOf(InvalidInputError);
+    expect((local as InvalidInputError).issues).toEqual([{ path: 'carrier', message: expect.stringContaining('signs for dhl') }]);
+
+    const posing = new RefundsApiClient({ baseUrl: baseUrl, carrierKey: { ...api.carrierKey('dhl'), carrier: 'ups' } });
+    const refused = await posing.sendCarrierEvent(carrierEvent(request, 'delivered')).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RefundApiError);
+    expect(refused).toMatchObject({ status: 401, problem: { type: '/problems/invalid-signature' } });
+    expect((await as.ops.getRefund(request.refundId)).evidence.carrierEvents).toEqual([]);
+
+    const keyless = await new RefundsApiClient({ baseUrl: baseUrl })
+      .sendCarrierEvent(carrierEvent(request, 'delivered'))
+      .catch((e: unknown) => e);
+    expect(keyless).toBeInstanceOf(InvalidInputError);
+    expect((keyless as InvalidInputError).issues.map((i) => i.path)).toEqual([
+      'carrierKey.carrier',
+      'carrierKey.keyId',
+      'carrierKey.secret',
+    ]);
   });
 });

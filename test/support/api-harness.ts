@@ -6,7 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { LightMyRequestResponse } from 'fastify';
-import { signCarrierPayload } from '../../client/carrier-signature';
+import {
+  canonicalCarrier,
+  type CarrierKey,
+  type CarrierSecrets,
+  type CarrierSigningKey,
+  signCarrierPayload,
+} from '../../client/carrier-signature';
 import { buildApp, type ApiLimits } from '../../api/app';
 import { addPrincipal } from '../../store/principals';
 import type { Role } from '../../workflows/schemas';
@@ -21,7 +27,10 @@ export interface TestPrincipal {
 export interface ApiHarness {
   h: RefundHarness;
   app: FastifyInstance;
-  carrierSecret: string;
+  /** The app's carrier keys: one each for ups and dhl (unless the harness was given others). */
+  carrierSecrets: CarrierSecrets;
+  /** The first key of `carrier`, as that carrier holds it. */
+  carrierKey(carrier: string): CarrierSigningKey;
   /** A new principal with a unique id starting with `name`. */
   principal(name: string, roles: Role[], approvalLimit?: string): Promise<TestPrincipal>;
   /** A JSON request as `who`; the body is sent exactly as given when it is a string. */
@@ -32,17 +41,31 @@ export interface ApiHarness {
     body?: unknown,
     headers?: Record<string, string>,
   ): Promise<LightMyRequestResponse>;
-  /** A carrier webhook signed with the harness secret (or as `sign` says). */
-  carrierPost(body: unknown, sign?: { secret?: string; timestamp?: number }): Promise<LightMyRequestResponse>;
+  /** A carrier webhook signed with the key of the carrier the body names (or as `sign` says). */
+  carrierPost(body: unknown, sign?: { key?: CarrierKey; timestamp?: number }): Promise<LightMyRequestResponse>;
   /** Serves the app on 127.0.0.1 on a free port and returns its base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
 }
 
-export async function startApiHarness(options: { limits?: Partial<ApiLimits> } = {}): Promise<ApiHarness> {
+/** A fresh key with a unique id for each carrier named. */
+export function newCarrierSecrets(...carriers: string[]): CarrierSecrets {
+  return Object.fromEntries(carriers.map((carrier) => [carrier, [newCarrierKey(carrier)]]));
+}
+
+export function newCarrierKey(carrier: string): CarrierKey {
+  return { keyId: uniqueId(`${carrier}-key`), secret: randomBytes(32).toString('hex') };
+}
+
+export async function startApiHarness(options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets } = {}): Promise<ApiHarness> {
   const h = await startRefundHarness();
-  const carrierSecret = randomBytes(32).toString('hex');
-  const app = await buildApp({ refunds: h.refunds, pool: h.pool, carrierWebhookSecret: carrierSecret, limits: options.limits ?? {} });
+  const carrierSecrets = options.carrierSecrets ?? newCarrierSecrets('ups', 'dhl');
+  const app = await buildApp({ refunds: h.refunds, pool: h.pool, carrierSecrets, limits: options.limits ?? {} });
+  const carrierKey = (carrier: string): CarrierSigningKey => {
+    const key = carrierSecrets[canonicalCarrier(carrier)]?.[0];
+    if (!key) throw new Error(`the harness has no key for carrier ${carrier}`);
+    return { carrier, ...key };
+  };
 
   const call: ApiHarness['call'] = (method, url, who, body, headers = {}) =>
     app.inject({
@@ -59,7 +82,8 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits> } =
   return {
     h,
     app,
-    carrierSecret,
+    carrierSecrets,
+    carrierKey,
     async principal(name, roles, approvalLimit) {
       const id = uniqueId(name);
       const { apiKey } = await addPrincipal(h.pool, { id, roles, ...(approvalLimit ? { approvalLimit } : {}) });
@@ -68,9 +92,8 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits> } =
     call,
     carrierPost(body, sign = {}) {
       const raw = typeof body === 'string' ? body : JSON.stringify(body);
-      return call('POST', '/v1/carrier-events', undefined, raw, {
-        'x-carrier-signature': signCarrierPayload(sign.secret ?? carrierSecret, raw, sign.timestamp),
-      });
+      const key = sign.key ?? carrierKey((JSON.parse(raw) as { carrier: string }).carrier);
+      return call('POST', '/v1/carrier-events', undefined, raw, { 'x-carrier-signature': signCarrierPayload(key, raw, sign.timestamp) });
     },
     async listen() {
       await app.listen({ host: '127.0.0.1', port: 0 });

@@ -2,42 +2,110 @@
  * The API's building blocks, pure: carrier signatures, approval limits in each currency, API keys,
  * ISO 8601 durations, and configuration errors that name the variable.
  */
-import { describe, expect, it } from 'vitest';
-import { signCarrierPayload, verifyCarrierSignature } from '../../client/carrier-signature';
-import { loadApiConfig, requireCarrierSecret } from '../../config/api';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type CarrierSecrets, signCarrierPayload, verifyCarrierSignature } from '../../client/carrier-signature';
+import { loadApiConfig, requireCarrierSecrets } from '../../config/api';
 import { isoDurationMs } from '../../api/iso-duration';
 import { apiKeyHash, approvalLimitIn, NewPrincipal, newApiKey } from '../../store/principals';
 
-const secret = 'a'.repeat(64);
-const body = '{"eventId":"ups-1","status":"delivered"}';
+const ups = { keyId: 'ups-2026-11', secret: 'a'.repeat(64) };
+const upsNext = { keyId: 'ups-2027-05', secret: 'c'.repeat(64) };
+const dhl = { keyId: 'dhl-2026-11', secret: 'b'.repeat(64) };
+const secrets: CarrierSecrets = { ups: [ups], dhl: [dhl] };
+const body = '{"eventId":"ups-1","carrier":"ups","status":"delivered"}';
+const dhlBody = '{"eventId":"dhl-1","carrier":"dhl","status":"delivered"}';
 const now = 1_795_000_000;
 
+function refusal(check: ReturnType<typeof verifyCarrierSignature>) {
+  return check.ok ? 'accepted' : check.refusal;
+}
+
 describe('carrier signatures', () => {
-  it('accepts a signature over the exact body within five minutes either way', () => {
+  it('accepts a signature by a key of the carrier the body names, over the exact body, within five minutes either way', () => {
     for (const t of [now, now - 300, now + 300]) {
-      expect(verifyCarrierSignature(secret, body, signCarrierPayload(secret, body, t), now)).toEqual({ ok: true });
+      expect(verifyCarrierSignature(secrets, body, signCarrierPayload(ups, body, t), now)).toEqual({
+        ok: true,
+        carrier: 'ups',
+        keyId: 'ups-2026-11',
+      });
     }
+    expect(signCarrierPayload(ups, body, now)).toMatch(/^t=1795000000,k=ups-2026-11,v1=[0-9a-f]{64}$/);
+  });
+
+  it('matches the carrier trimmed and lowercased, as configured', () => {
+    const shouted = '{"eventId":"ups-1","carrier":" UPS ","status":"delivered"}';
+    expect(verifyCarrierSignature(secrets, shouted, signCarrierPayload(ups, shouted, now), now)).toMatchObject({
+      ok: true,
+      carrier: 'ups',
+    });
   });
 
   it.each([
-    ['missing', undefined, /missing/],
-    ['without a timestamp', `v1=${'0'.repeat(64)}`, /must be t=/],
-    ['without a signature', `t=${now}`, /must be t=/],
-    ['with two timestamps', `t=${now},t=${now},v1=${'0'.repeat(64)}`, /must be t=/],
-    ['stale', signCarrierPayload(secret, body, now - 301), /more than 5 minutes/],
-    ['from the future', signCarrierPayload(secret, body, now + 301), /more than 5 minutes/],
-    ['made with another secret', signCarrierPayload('b'.repeat(64), body, now), /does not match/],
-    ['for another body', signCarrierPayload(secret, `${body} `, now), /does not match/],
-    ['truncated', signCarrierPayload(secret, body, now).slice(0, -2), /does not match/],
-  ])('refuses a signature %s', (_what, header, reason) => {
-    const check = verifyCarrierSignature(secret, body, header, now);
-    expect(check.ok).toBe(false);
+    ['missing', undefined, 'missing_header', /missing/],
+    ['without a timestamp', `k=${ups.keyId},v1=${'0'.repeat(64)}`, 'malformed_header', /must be t=.*,k=.*,v1=/],
+    ['without a key id (the old format)', `t=${now},v1=${'0'.repeat(64)}`, 'malformed_header', /must be t=/],
+    ['without a signature', `t=${now},k=${ups.keyId}`, 'malformed_header', /must be t=/],
+    ['with two timestamps', `t=${now},t=${now},k=${ups.keyId},v1=${'0'.repeat(64)}`, 'malformed_header', /must be t=/],
+    ['with two key ids', `t=${now},k=${ups.keyId},k=${upsNext.keyId},v1=${'0'.repeat(64)}`, 'malformed_header', /must be t=/],
+    ['with two signatures', `${signCarrierPayload(ups, body, now)},v1=${'f'.repeat(64)}`, 'malformed_header', /must be t=/],
+    ['stale', signCarrierPayload(ups, body, now - 301), 'stale_timestamp', /more than 5 minutes/],
+    ['from the future', signCarrierPayload(ups, body, now + 301), 'stale_timestamp', /more than 5 minutes/],
+    [
+      'naming an unknown key',
+      signCarrierPayload({ keyId: 'ups-1999-01', secret: ups.secret }, body, now),
+      'unknown_key',
+      /ups has no key ups-1999-01/,
+    ],
+    ['naming a key of another carrier', signCarrierPayload(dhl, body, now), 'key_of_another_carrier', /belongs to another carrier/],
+    [
+      "made with another carrier's secret under this carrier's key id",
+      signCarrierPayload({ keyId: ups.keyId, secret: dhl.secret }, body, now),
+      'bad_signature',
+      /does not match/,
+    ],
+    ['for another body', signCarrierPayload(ups, `${body} `, now), 'bad_signature', /does not match/],
+    ['truncated', signCarrierPayload(ups, body, now).slice(0, -2), 'bad_signature', /does not match/],
+  ])('refuses a signature %s', (_what, header, code, reason) => {
+    const check = verifyCarrierSignature(secrets, body, header, now);
+    expect(refusal(check)).toBe(code);
     expect(!check.ok && check.reason).toMatch(reason);
   });
 
-  it('accepts any of several v1 signatures, so a carrier can roll its key', () => {
-    const good = signCarrierPayload(secret, body, now).split(',v1=')[1];
-    expect(verifyCarrierSignature(secret, body, `t=${now},v1=${'f'.repeat(64)},v1=${good}`, now)).toEqual({ ok: true });
+  it("refuses one carrier's correctly signed event once it names another carrier", () => {
+    // dhl signs, with its own key, an event that claims to come from ups.
+    const forged = '{"eventId":"ups-9","carrier":"ups","status":"delivered"}';
+    expect(refusal(verifyCarrierSignature(secrets, forged, signCarrierPayload(dhl, forged, now), now))).toBe('key_of_another_carrier');
+    expect(refusal(verifyCarrierSignature(secrets, dhlBody, signCarrierPayload(dhl, dhlBody, now), now))).toBe('accepted');
+  });
+
+  it.each([
+    ['a carrier no key is configured for', '{"carrier":"fedex"}', 'unknown_carrier'],
+    ['a carrier named like an object property', '{"carrier":"constructor"}', 'unknown_carrier'],
+    ['no carrier', '{"eventId":"x"}', 'no_carrier'],
+    ['a carrier that is not a string', '{"carrier":["ups"]}', 'no_carrier'],
+    ['a body that is not JSON', 'carrier=ups', 'no_carrier'],
+  ])('refuses a body naming %s', (_what, raw, code) => {
+    expect(refusal(verifyCarrierSignature(secrets, raw, signCarrierPayload(ups, raw, now), now))).toBe(code);
+  });
+
+  it('accepts the old and the new key of a carrier while both are configured, and refuses the retired one once it is removed', () => {
+    const rotating: CarrierSecrets = { ...secrets, ups: [ups, upsNext] };
+    for (const key of [ups, upsNext])
+      expect(refusal(verifyCarrierSignature(rotating, body, signCarrierPayload(key, body, now), now))).toBe('accepted');
+    const rotated: CarrierSecrets = { ...secrets, ups: [upsNext] };
+    expect(refusal(verifyCarrierSignature(rotated, body, signCarrierPayload(upsNext, body, now), now))).toBe('accepted');
+    expect(refusal(verifyCarrierSignature(rotated, body, signCarrierPayload(ups, body, now), now))).toBe('unknown_key');
+  });
+
+  it('ignores parts of the header it does not know, so another scheme can be sent beside v1', () => {
+    expect(refusal(verifyCarrierSignature(secrets, body, `${signCarrierPayload(ups, body, now)},v2=abc`, now))).toBe('accepted');
+  });
+
+  it('refuses to sign with a key id that could not travel in the header', () => {
+    expect(() => signCarrierPayload({ keyId: 'ups,k=dhl', secret: ups.secret }, body, now)).toThrow('carrier key id');
   });
 });
 
@@ -95,7 +163,7 @@ describe('API configuration', () => {
     expect(loadApiConfig({})).toMatchObject({
       host: '127.0.0.1',
       port: 3000,
-      carrierWebhookSecret: undefined,
+      carrierSecrets: undefined,
       limits: { rateLimitMax: 600, rateLimitWindowMs: 60_000 },
     });
   });
@@ -103,16 +171,76 @@ describe('API configuration', () => {
   it.each([
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
-    [{ CARRIER_WEBHOOK_SECRET: 'short' }, 'CARRIER_WEBHOOK_SECRET'],
     [{ REFUNDS_API_RATE_LIMIT: '0' }, 'REFUNDS_API_RATE_LIMIT'],
     [{ REFUNDS_API_RATE_WINDOW: 'soon' }, 'REFUNDS_API_RATE_WINDOW'],
     [{ REFUNDS_API_BODY_LIMIT: '10' }, 'REFUNDS_API_BODY_LIMIT'],
   ])('refuses %j naming %s', (env, variable) => {
     expect(() => loadApiConfig(env)).toThrow(variable);
   });
+});
 
-  it('requires the carrier secret where one must be configured', () => {
-    expect(() => requireCarrierSecret(loadApiConfig({}))).toThrow('CARRIER_WEBHOOK_SECRET must be set');
-    expect(requireCarrierSecret(loadApiConfig({ CARRIER_WEBHOOK_SECRET: secret, REFUNDS_API_RATE_WINDOW: '10s' }))).toBe(secret);
+describe('carrier secrets configuration (REFUNDS_CARRIER_SECRETS)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'carrier-secrets-'));
+  let files = 0;
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const fileWith = (content: unknown) => {
+    const file = path.join(dir, `secrets-${files++}.json`);
+    writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content), { mode: 0o600 });
+    return file;
+  };
+
+  it("reads each carrier's keys, several per carrier", () => {
+    const file = fileWith({ ups: [ups, upsNext], dhl: [dhl] });
+    expect(loadApiConfig({ REFUNDS_CARRIER_SECRETS: file }).carrierSecrets).toEqual({ ups: [ups, upsNext], dhl: [dhl] });
+    expect(requireCarrierSecrets(loadApiConfig({ REFUNDS_CARRIER_SECRETS: file, REFUNDS_API_RATE_WINDOW: '10s' }))).toEqual({
+      ups: [ups, upsNext],
+      dhl: [dhl],
+    });
+  });
+
+  it('is required where it must be configured, and says the single shared secret is gone', () => {
+    expect(() => requireCarrierSecrets(loadApiConfig({ CARRIER_WEBHOOK_SECRET: 'x'.repeat(64) }))).toThrow(
+      /REFUNDS_CARRIER_SECRETS must be set.*CARRIER_WEBHOOK_SECRET, one secret for every carrier, is no longer read/,
+    );
+  });
+
+  it.each([
+    ['a carrier name in capitals', { UPS: [ups] }, 'UPS: carrier names must be 1 to 64 of a-z 0-9 . _ - in lowercase (write it as "ups")'],
+    ['a carrier name with a space', { 'royal mail': [ups] }, 'royal mail: carrier names must be'],
+    ['a short secret', { ups: [ups], dhl: [{ keyId: 'dhl-1', secret: 'short' }] }, 'dhl.0.secret: must be at least 32 characters'],
+    [
+      'a key id used twice in one carrier',
+      { ups: [ups, { ...upsNext, keyId: ups.keyId }] },
+      `ups.1.keyId: key id ${ups.keyId} is already used by ups.0`,
+    ],
+    [
+      'a key id used by two carriers',
+      { ups: [ups], dhl: [{ ...dhl, keyId: ups.keyId }] },
+      `dhl.0.keyId: key id ${ups.keyId} is already used by ups.0`,
+    ],
+    [
+      'one secret shared by two carriers',
+      { ups: [ups], dhl: [{ ...dhl, secret: ups.secret }] },
+      'dhl.0.secret: the same secret is configured for ups',
+    ],
+    ['a key id that cannot travel in the header', { ups: [{ ...ups, keyId: 'ups,2026' }] }, 'ups.0.keyId: must be 1 to 64 of'],
+    ['a carrier without keys', { ups: [] }, 'ups: must list at least one key'],
+    ['a key with an unknown field', { ups: [{ ...ups, carrier: 'dhl' }] }, 'ups.0'],
+    ['a key without a secret', { ups: [{ keyId: 'ups-1' }] }, 'ups.0.secret: must be a string'],
+    ['no carriers at all', {}, '(root): must configure at least one carrier'],
+    ['a list instead of an object', [ups], '(root): must be a JSON object'],
+  ])('stops on %s, naming the variable, the file and the key at fault', (_what, content, message) => {
+    const file = fileWith(content);
+    const load = () => loadApiConfig({ REFUNDS_CARRIER_SECRETS: file });
+    expect(load).toThrow(`REFUNDS_CARRIER_SECRETS ${file} is invalid: `);
+    expect(load).toThrow(message);
+    expect(load).not.toThrow(ups.secret);
+  });
+
+  it('stops on a missing file or one that is not JSON, naming the variable and the file', () => {
+    const missing = path.join(dir, 'nowhere.json');
+    expect(() => loadApiConfig({ REFUNDS_CARRIER_SECRETS: missing })).toThrow(`REFUNDS_CARRIER_SECRETS ${missing}: no such file`);
+    const garbled = fileWith('{ "ups": [');
+    expect(() => loadApiConfig({ REFUNDS_CARRIER_SECRETS: garbled })).toThrow(`REFUNDS_CARRIER_SECRETS ${garbled}: `);
   });
 });

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { CarrierStatus, ItemCondition, type WarehouseReceipt } from '../../../workflows/schemas';
-import { integer, type Api } from '../input';
+import { carrierKeyFromEnv, integer, type Api } from '../input';
 import { print, UsageError } from '../runtime';
 
 /** `--item "SKU CONDITION [SERIAL]"`: ids never contain spaces, so the parts cannot be confused. */
@@ -23,7 +23,7 @@ function receiptItem(value: string, items: WarehouseReceipt['items'] = []): Ware
 function registerCarrierEvent(program: Command, api: Api): void {
   program
     .command('carrier-event')
-    .description('report a carrier tracking event, signed with CARRIER_WEBHOOK_SECRET as a carrier would')
+    .description('report a carrier tracking event, signed as that carrier would with its key (CARRIER_KEY_ID, CARRIER_WEBHOOK_SECRET)')
     .requiredOption('--carrier <carrier>', 'carrier name, e.g. ups')
     .requiredOption('--tracking <number>', 'tracking number of the return parcel')
     .addOption(new Option('--status <status>', 'tracking status').choices(CarrierStatus.options).makeOptionMandatory())
@@ -41,7 +41,7 @@ function registerCarrierEvent(program: Command, api: Api): void {
         facility?: string;
         weight?: number;
       }) => {
-        if (!process.env.CARRIER_WEBHOOK_SECRET) throw new UsageError('CARRIER_WEBHOOK_SECRET must be set to sign carrier events');
+        const carrierKey = carrierKeyFromEnv(options.carrier);
         const event = {
           eventId: options.eventId ?? `cli-${randomBytes(6).toString('hex')}`,
           carrier: options.carrier,
@@ -51,7 +51,7 @@ function registerCarrierEvent(program: Command, api: Api): void {
           ...(options.facility ? { facilityId: options.facility } : {}),
           ...(options.weight !== undefined ? { weightGrams: options.weight } : {}),
         };
-        const routed = await (await api()).sendCarrierEvent(event);
+        const routed = await (await api({ carrierKey })).sendCarrierEvent(event);
         print({ eventId: event.eventId, ...routed }, () => `Event ${event.eventId} sent to refund ${routed.refundIds.join(', ')}`);
       },
     );
