@@ -1,10 +1,11 @@
 /**
  * Production entry point for an API process: `npx tsx api/main.ts`. Needs DATABASE_URL,
  * REFUNDS_CARRIER_SECRETS and the standard TEMPORAL_* variables; serves on HOST:PORT until
- * SIGINT/SIGTERM, then finishes the requests in flight and stops.
+ * SIGINT/SIGTERM, then finishes the requests in flight and stops. DATABASE_URL is the service role;
+ * migrations are applied only with REFUNDS_MIGRATION_DATABASE_URL (the owner), else checked.
  */
 import { ConfigError, loadConfig } from '../config/worker';
-import { migrate } from '../store/migrate';
+import { ensureSchema, SchemaError } from '../store/migrate';
 import { loadApiConfig, requireCarrierSecrets } from '../config/api';
 import { startApiServer } from './server';
 
@@ -14,7 +15,7 @@ async function main() {
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL must be set for an API process (npm start runs an embedded database instead)');
   const carrierSecrets = requireCarrierSecrets(api);
-  await migrate(config.databaseUrl);
+  await ensureSchema({ databaseUrl: config.databaseUrl, migrationDatabaseUrl: config.migrationDatabaseUrl, log: console.log });
   const server = await startApiServer({
     temporal: config.temporal,
     databaseUrl: config.databaseUrl,
@@ -38,6 +39,6 @@ async function main() {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(error instanceof ConfigError || error instanceof SchemaError ? error.message : error);
   process.exit(1);
 });

@@ -128,9 +128,10 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
   try {
     const { temporal, postgres } = await startServers(dir, opts);
     stops.push(temporal.stop, postgres.stop);
-    await migrate(postgres.databaseUrl);
+    // As in production: the owner migrates, the worker connects as the service role.
+    await migrate(postgres.ownerUrl);
     opts.log(`Temporal ${temporal.address} (SQLite WAL in ${dir}), PostgreSQL ${postgres.databaseUrl}`);
-    const workers = await startWorkers(dir, temporal.address, postgres.databaseUrl, opts, stops);
+    const workers = await startWorkers(dir, temporal.address, postgres.serviceUrl, opts, stops);
     return { dir, temporal, postgres, ...workers, stop };
   } catch (error) {
     await stop();

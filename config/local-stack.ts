@@ -1,7 +1,8 @@
 /**
  * .data/stack.json: where a running `npm start` stack can be reached. Written
- * by dev/start.ts once everything is up, removed when it stops; the CLIs read it
- * so they work against the local stack without any configuration.
+ * by dev/start.ts once everything is up (mode 0600: it holds database
+ * passwords), removed when it stops; the CLIs read it so they work against the
+ * local stack without any configuration.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 export interface StackInfo {
   temporalAddress: string;
   namespace: string;
+  /** The service role's URL, as the worker and the API use it. */
   databaseUrl: string;
+  /** The schema owner's URL (embedded database only), for refunds-admin: the service role may only read principals. */
+  ownerDatabaseUrl?: string;
   /** Absent when Temporal was not started locally (TEMPORAL_ADDRESS was set). */
   uiUrl?: string;
   /** The HTTP API, e.g. http://127.0.0.1:3000 (the refunds CLI's default). */

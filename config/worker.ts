@@ -13,11 +13,20 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL');
+
+/** The user a postgres:// URL names, if it names one. */
+function userOf(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).username) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const Env = z.object({
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
-    .optional(),
+  DATABASE_URL: postgresUrl.optional(),
+  REFUNDS_MIGRATION_DATABASE_URL: postgresUrl.optional(),
   REFUNDS_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
   REFUNDS_POLICY_FILE: z.string().min(1).optional(),
   REFUNDS_PAYMENT_GATEWAY: z.enum(['ledger']).default('ledger'),
@@ -31,9 +40,34 @@ const Env = z.object({
     .optional(),
 });
 
+/** The service connects as one role and migrates as another: the owner's URL is never the run-time one. */
+const EnvWithRoles = Env.superRefine((vars, ctx) => {
+  const migrationUrl = vars.REFUNDS_MIGRATION_DATABASE_URL;
+  if (!migrationUrl) return;
+  if (!vars.DATABASE_URL) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REFUNDS_MIGRATION_DATABASE_URL'],
+      message: "is only used with DATABASE_URL (the service role's URL); set both, or neither for npm start's embedded database",
+    });
+    return;
+  }
+  const owner = userOf(migrationUrl);
+  if (owner !== undefined && owner === userOf(vars.DATABASE_URL)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REFUNDS_MIGRATION_DATABASE_URL'],
+      message: `must connect as the schema owner, not as DATABASE_URL's role (${owner}), which the worker and the API run as`,
+    });
+  }
+});
+
 export interface Config {
   temporal: { address: string; namespace: string; connectionOptions: ReturnType<typeof loadClientConnectConfig>['connectionOptions'] };
+  /** The service role's URL: what the worker and the API connect as at run time. */
   databaseUrl: string | undefined;
+  /** The schema owner's URL: when set, the process applies pending migrations with it; otherwise it only checks none is pending. */
+  migrationDatabaseUrl: string | undefined;
   taskQueue: string;
   policy: Policy;
   paymentGateway: 'ledger';
@@ -59,7 +93,7 @@ export function loadPolicyFile(path: string): Policy {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = Env.safeParse(env);
+  const parsed = EnvWithRoles.safeParse(env);
   if (!parsed.success) throw new ConfigError(`invalid configuration: ${describeIssues(parsed.error)}`);
   const vars = parsed.data;
   let temporal: ReturnType<typeof loadClientConnectConfig>;
@@ -75,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       connectionOptions: temporal.connectionOptions,
     },
     databaseUrl: vars.DATABASE_URL,
+    migrationDatabaseUrl: vars.REFUNDS_MIGRATION_DATABASE_URL,
     taskQueue: vars.REFUNDS_TASK_QUEUE,
     policy: vars.REFUNDS_POLICY_FILE ? loadPolicyFile(vars.REFUNDS_POLICY_FILE) : defaultPolicy,
     paymentGateway: vars.REFUNDS_PAYMENT_GATEWAY,

@@ -25,7 +25,7 @@ import {
   writeOwnerFile,
 } from './processes';
 import { isAlive } from '../config/local-stack';
-import { createDatabaseIfMissing, ping } from '../store/database-server';
+import { createDatabaseIfMissing, ping, provisionRoles } from '../store/database-server';
 
 const execFileAsync = promisify(execFile);
 
@@ -50,7 +50,12 @@ export interface EmbeddedPostgresOptions {
 }
 
 export interface EmbeddedPostgresServer {
+  /** The superuser `postgres` on the database: administration, and tests that tamper on purpose. */
   databaseUrl: string;
+  /** refunds_owner, which owns the database and its schema: migrations, refunds-admin. */
+  ownerUrl: string;
+  /** refunds_service: what the worker and the API connect as (store/database-server.ts). */
+  serviceUrl: string;
   port: number;
   pid: number;
   stop(): Promise<void>;
@@ -100,12 +105,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     }
     if (child.pid) await writeOwnerFile(ownerFile, child.pid);
     await createDatabaseIfMissing(serverUrl, database);
+    // The server runs as the superuser: it creates the owner and service roles (new passwords each start).
+    const roles = await provisionRoles(serverUrl, database);
+    return { databaseUrl: urlOf(port, database), ...roles, port, pid: child.pid ?? -1, stop };
   } catch (err) {
     await stop();
     throw err instanceof ReadyTimeout ? new Error(err.message + serverOutput(tail)) : err;
   }
-
-  return { databaseUrl: urlOf(port, database), port, pid: child.pid ?? -1, stop };
 }
 
 function urlOf(port: number, database: string): string {

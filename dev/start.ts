@@ -1,7 +1,8 @@
 /**
  * `npm start`: the refund service on one machine. Starts what the environment
  * does not provide (a Temporal dev server unless TEMPORAL_ADDRESS is set, an
- * embedded PostgreSQL unless DATABASE_URL is set), applies the migrations, and
+ * embedded PostgreSQL unless DATABASE_URL is set), applies the migrations (as the
+ * schema owner; the product connects as the service role), and
  * runs the worker and the HTTP API until Ctrl-C (the dev server's Web UI only
  * through a read-only proxy, dev/read-only-ui.ts); then stops everything in
  * reverse order. With the embedded database, the first start also creates demo
@@ -12,7 +13,7 @@
  * stack is (config/local-stack.ts reads it).
  */
 import { existsSync, rmSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { loadApiConfig, requireCarrierSecrets, type ApiConfig } from '../config/api';
@@ -20,7 +21,7 @@ import type { CarrierSecrets } from '../client/carrier-signature';
 import { startApiServer } from '../api/server';
 import { ConfigError, loadConfig } from '../config/worker';
 import { runWorker } from '../worker/worker';
-import { migrate } from '../store/migrate';
+import { ensureSchema } from '../store/migrate';
 import { describeIssues } from '../workflows/schemas';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { ensureDemoCredentials } from './demo-credentials';
@@ -51,6 +52,13 @@ const Env = z.object({
   TEMPORAL_ADDRESS: z.preprocess(unsetIfEmpty, z.string().optional()),
   TEMPORAL_NAMESPACE: z.preprocess(unsetIfEmpty, z.string().default('default')),
   DATABASE_URL: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+      .optional(),
+  ),
+  REFUNDS_MIGRATION_DATABASE_URL: z.preprocess(
     unsetIfEmpty,
     z
       .string()
@@ -88,30 +96,37 @@ async function main(): Promise<void> {
   await claimStackFile();
 
   // Temporal and PostgreSQL are independent, so they start side by side.
-  const [temporal, databaseUrl] = await startAll([startTemporal(env), startPostgres(env)]);
+  const [temporal, database] = await startAll([startTemporal(env), startPostgres(env)]);
+  const databaseUrl = database.serviceUrl;
 
   say(`Temporal server   ${temporal.address}  (namespace ${temporal.namespace})`);
   if (temporal.uiUrl) say(`Temporal Web UI   ${temporal.uiUrl}  (read-only; change refunds through the API)`);
-  say(`PostgreSQL        ${env.DATABASE_URL ? redact(databaseUrl) : databaseUrl}`);
+  say(
+    `PostgreSQL        ${redact(databaseUrl)}${env.DATABASE_URL ? '' : "  (the service role; its URL and the owner role's are in .data/stack.json)"}`,
+  );
 
-  await migrate(databaseUrl, (msg) => say(`migrations: ${msg}`));
+  await ensureSchema({ databaseUrl, migrationDatabaseUrl: database.ownerUrl, log: (msg) => say(`migrations: ${msg}`) });
 
   const info: StackInfo = {
     temporalAddress: temporal.address,
     namespace: temporal.namespace,
     databaseUrl,
+    ...(env.DATABASE_URL ? {} : { ownerDatabaseUrl: database.ownerUrl }),
     uiUrl: temporal.uiUrl,
     apiUrl: `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}`,
     pid: process.pid,
   };
-  await writeFile(stackFile, `${JSON.stringify(info, null, 2)}\n`);
+  // It holds database passwords: readable by this user only.
+  await writeFile(stackFile, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  await chmod(stackFile, 0o600);
   services.push({ name: 'stack file', stop: () => rm(stackFile, { force: true }) });
   process.on('exit', () => rmSync(stackFile, { force: true }));
 
   // Embedded database: demo principals and carrier keys (unless REFUNDS_CARRIER_SECRETS names some). DATABASE_URL: only what is configured.
   let carrierSecrets = api.carrierSecrets;
   if (!env.DATABASE_URL) {
-    const demo = await ensureDemoCredentials(databaseUrl, demoCredentialsFile);
+    // Principals are the owner's to write; the service role only reads them.
+    const demo = await ensureDemoCredentials(database.ownerUrl!, demoCredentialsFile);
     carrierSecrets ??= demo.credentials.carrierSecrets;
     const where = path.relative(process.cwd(), demoCredentialsFile);
     const carriers = Object.keys(demo.credentials.carrierSecrets).join(', ');
@@ -127,6 +142,7 @@ async function main(): Promise<void> {
 /** The API's configuration, checked before anything starts; production mode needs its carriers' keys. */
 function apiConfig(env: Env): ApiConfig {
   try {
+    loadConfig(process.env); // the worker's variables too, e.g. REFUNDS_MIGRATION_DATABASE_URL only with DATABASE_URL
     const api = loadApiConfig(process.env);
     if (env.DATABASE_URL) requireCarrierSecrets(api);
     return api;
@@ -216,8 +232,9 @@ async function startWebUi(env: Env, upstream: string | undefined): Promise<strin
   return ui.url;
 }
 
-async function startPostgres(env: Env): Promise<string> {
-  if (env.DATABASE_URL) return env.DATABASE_URL;
+/** The service role's URL, and the owner's when there is one to migrate with. */
+async function startPostgres(env: Env): Promise<{ serviceUrl: string; ownerUrl: string | undefined }> {
+  if (env.DATABASE_URL) return { serviceUrl: env.DATABASE_URL, ownerUrl: env.REFUNDS_MIGRATION_DATABASE_URL };
   const postgres = await startEmbeddedPostgres({
     dataDir: path.join(dataDir, 'postgres'),
     port: env.REFUNDS_DEV_PG_PORT,
@@ -231,7 +248,7 @@ async function startPostgres(env: Env): Promise<string> {
     );
   });
   services.push({ name: 'PostgreSQL', stop: postgres.stop });
-  return postgres.databaseUrl;
+  return { serviceUrl: postgres.serviceUrl, ownerUrl: postgres.ownerUrl };
 }
 
 function startWorker(opts: { temporalAddress: string; namespace: string; databaseUrl: string }): void {

@@ -10,7 +10,12 @@ export type PoolClient = pg.PoolClient;
 export type Db = Pick<pg.PoolClient, 'query'>;
 
 export function createPool(databaseUrl: string, max = 10): pg.Pool {
-  return new pg.Pool({ connectionString: databaseUrl, max, application_name: 'refund-approvals' });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'refund-approvals' });
+  // An idle connection the server ends (a restart, a failover, or a shutdown just after pool.end(),
+  // which resolves before its sockets close) has already left the pool, and the next query opens a
+  // new one; unhandled, its 'error' event would end the process.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** Runs `work` in one transaction: all of it is written, or none of it. */

@@ -11,13 +11,23 @@ import { Role } from '../workflows/schemas';
 import { createPool, type Pool } from './pool';
 import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey, type Principal } from './principals';
 
-/** The service's database: DATABASE_URL, or the embedded one of a running `npm start`. */
+/**
+ * The service's database as a role that may write principals (the schema owner; the service role
+ * only reads them): DATABASE_URL, or the embedded one of a running `npm start`.
+ */
 async function withDatabase<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
-  const databaseUrl = process.env.DATABASE_URL || (await readLocalStack())?.databaseUrl;
+  const stack = process.env.DATABASE_URL ? undefined : await readLocalStack();
+  const databaseUrl = process.env.DATABASE_URL || stack?.ownerDatabaseUrl || stack?.databaseUrl;
   if (!databaseUrl) throw new UsageError('set DATABASE_URL, or start the local stack with npm start');
   const pool = createPool(databaseUrl, 2);
   try {
     return await work(pool);
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42501') throw error;
+    throw new Error(
+      `${(error as Error).message}: refunds-admin writes principals and API keys, which the service role may only read; ` +
+        `set DATABASE_URL to the schema owner's URL (docs/configuration.md, "Database roles")`,
+    );
   } finally {
     await pool.end();
   }
@@ -92,7 +102,7 @@ function registerPrincipalCommands(program: Command): void {
 export function buildAdminProgram(): Command {
   const program = jsonOption(new Command('refunds-admin'))
     .description('Refund approvals administration, directly in the database: API principals and their keys')
-    .addHelpText('after', `\nEnvironment: DATABASE_URL (default: the running local stack).\n${EXIT_CODES_HELP}`)
+    .addHelpText('after', `\nEnvironment: DATABASE_URL, the schema owner's (default: the running local stack).\n${EXIT_CODES_HELP}`)
     .showSuggestionAfterError()
     .exitOverride();
   registerPrincipalCommands(program);

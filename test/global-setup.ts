@@ -1,8 +1,10 @@
 /**
  * Starts the real components once per test run: a Temporal dev server (in
  * memory, with the refund search attributes), an embedded PostgreSQL with the
- * migrations applied, and one workflow bundle every test worker can load.
- * Tests reach them through test/support/stack.ts.
+ * owner and service roles and the migrations applied by the owner, and one
+ * workflow bundle every test worker can load. The product under test connects
+ * as the service role, as in production. Tests reach them through
+ * test/support/stack.ts.
  */
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,6 +14,8 @@ import { startEmbeddedPostgres } from '../dev/postgres';
 import { resolveTemporalBinary } from '../dev/temporal-binary';
 import { startTemporalDevServer } from '../dev/temporal-server';
 import { migrate } from '../store/migrate';
+import { createPool } from '../store/pool';
+import { installFakeProcessor } from './support/scripted-gateway';
 import { buildWorkflowBundle } from '../worker/workflow-bundle';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 
@@ -19,8 +23,12 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** host:port of the test Temporal server (namespace "default"). */
     temporalAddress: string;
-    /** postgres:// URL of the migrated test database. */
+    /** postgres:// URL of the migrated test database, as the service role (refunds_service). */
     databaseUrl: string;
+    /** The same database as the schema owner (refunds_owner). */
+    ownerDatabaseUrl: string;
+    /** The same database as the superuser, for tests that tamper on purpose. */
+    adminDatabaseUrl: string;
     /** Path of the prebuilt workflow bundle, for Worker.create({ workflowBundle: { codePath } }). */
     workflowBundlePath: string;
   }
@@ -63,7 +71,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
         logFile: path.join(tempDir, 'postgres.log'),
       });
       stops.push(postgres.stop);
-      await migrate(postgres.databaseUrl);
+      await migrate(postgres.ownerUrl);
+      const owner = createPool(postgres.ownerUrl, 1);
+      try {
+        await installFakeProcessor(owner);
+      } finally {
+        await owner.end();
+      }
       return postgres;
     }),
     timed('workflow bundle', async () => {
@@ -82,7 +96,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   project.provide('temporalAddress', temporal.value.address);
-  project.provide('databaseUrl', postgres.value.databaseUrl);
+  project.provide('databaseUrl', postgres.value.serviceUrl);
+  project.provide('ownerDatabaseUrl', postgres.value.ownerUrl);
+  project.provide('adminDatabaseUrl', postgres.value.databaseUrl);
   project.provide('workflowBundlePath', bundle.value);
   console.log(`test stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${timings.join(', ')})`);
 

@@ -1,9 +1,10 @@
 /**
- * Production entry point for a worker process: `tsx worker/main.ts`. Needs DATABASE_URL and the
- * standard TEMPORAL_* variables; applies pending migrations, then runs until SIGINT/SIGTERM.
+ * Production entry point for a worker process: `tsx worker/main.ts`. Needs DATABASE_URL (the
+ * service role) and the standard TEMPORAL_* variables; applies pending migrations as the owner when
+ * REFUNDS_MIGRATION_DATABASE_URL is set, or else checks none is pending; then runs until SIGINT/SIGTERM.
  */
 import { ConfigError, loadConfig } from '../config/worker';
-import { migrate } from '../store/migrate';
+import { ensureSchema, SchemaError } from '../store/migrate';
 import { runWorker } from './worker';
 
 async function main() {
@@ -12,11 +13,11 @@ async function main() {
     throw new ConfigError('DATABASE_URL must be set for a worker process (npm start runs an embedded database instead)');
   const controller = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
-  await migrate(config.databaseUrl);
+  await ensureSchema({ databaseUrl: config.databaseUrl, migrationDatabaseUrl: config.migrationDatabaseUrl, log: console.log });
   await runWorker({ databaseUrl: config.databaseUrl, signal: controller.signal });
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(error instanceof ConfigError || error instanceof SchemaError ? error.message : error);
   process.exit(1);
 });

@@ -44,7 +44,8 @@ beforeAll(async () => {
 afterAll(async () => api?.close());
 
 describe('refunds-admin principal', () => {
-  const db = () => ({ DATABASE_URL: testStack().databaseUrl });
+  // refunds-admin writes principals: it connects as the schema owner, never as the service role.
+  const db = () => ({ DATABASE_URL: testStack().ownerDatabaseUrl });
 
   it('adds a principal and prints its key once as JSON; the key authenticates', async () => {
     const id = uniqueId('emp-approver');

@@ -110,13 +110,13 @@ describe('authentication and roles', () => {
   it('refuses a revoked principal’s key, at once', async () => {
     const temp = await api.principal('emp-leaver', ['ops']);
     expect((await api.call('GET', '/v1/refunds/stuck', temp)).statusCode).toBe(200);
-    await revokePrincipal(api.h.pool, temp.id);
+    await revokePrincipal(api.owner, temp.id);
     expectProblem(await api.call('GET', '/v1/refunds/stuck', temp), 401, 'unauthenticated');
   });
 
   it('refuses a rotated-out key and accepts its replacement', async () => {
     const temp = await api.principal('emp-rotating', ['ops']);
-    const fresh = await rotateApiKey(api.h.pool, temp.id);
+    const fresh = await rotateApiKey(api.owner, temp.id);
     expectProblem(await api.call('GET', '/v1/refunds/stuck', temp), 401, 'unauthenticated');
     expect((await api.call('GET', '/v1/refunds/stuck', { id: temp.id, apiKey: fresh })).statusCode).toBe(200);
   });

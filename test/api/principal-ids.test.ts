@@ -35,9 +35,9 @@ afterAll(async () => api?.close());
 
 const json = (response: { body: string }) => JSON.parse(response.body) as Record<string, unknown>;
 
-/** The database as refunds-admin (and an insider with write access to the principals) reaches it. */
-const principalsDb = () => api.h.pool;
-const principalsDatabaseUrl = () => testStack().databaseUrl;
+/** The database as refunds-admin (and an insider with write access to the principals) reaches it: the schema owner. */
+const principalsDb = () => api.owner;
+const principalsDatabaseUrl = () => testStack().ownerDatabaseUrl;
 
 /** A principal row in another case, with its own API key, written straight to the tables as an insider with database access could. */
 async function sqlAlias(of: TestPrincipal, roles: Role[], approvalLimit: string | null = null): Promise<TestPrincipal> {

@@ -1,8 +1,10 @@
 /**
  * The PostgreSQL side on its own, against a real server: the audit chain (append-only, retry-safe,
  * and every kind of tampering detected), the read model's forward-only updates and stuck listing,
- * and the payout ledger under duplicate and concurrent calls. Tampering happens in a database of
- * its own, so the shared chain other test files verify stays intact.
+ * and the payout ledger under duplicate and concurrent calls. The product's writes go through the
+ * service role, as in production. Tampering happens in a database of its own, so the shared chain
+ * other test files verify stays intact, and as the superuser: the service role could not do it
+ * (least-privilege.test.ts), only a privileged insider can.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAuditFacts, auditHash, verifyAuditChain } from '../../store/audit-trail';
@@ -11,26 +13,27 @@ import { payOut, PaymentDeclinedError, type PaymentGateway, type PayoutRequest }
 import { getRefundRow, listStuckRefunds, upsertRefundRow } from '../../store/read-model';
 import type { ReadModelSnapshot } from '../../workflows/read-model-snapshot';
 import type { AuditFact } from '../../workflows/refund-model';
-import { migrate } from '../../store/migrate';
 import { nextId } from '../support/fixtures';
-import { testStack } from '../support/stack';
+import { asOwner, newPool, scratchDatabase, type ScratchDatabase } from '../support/stack';
 
+/** The service role on the shared test database. */
 let pool: Pool;
+let tamperDb: ScratchDatabase;
+/** The service role on the tamper database: appends and verifies as the product does. */
+let chainPool: Pool;
+/** The superuser on the tamper database: the privileged insider who tampers. */
 let tamperPool: Pool;
-let tamperDb: string;
 
 beforeAll(async () => {
-  pool = createPool(testStack().databaseUrl, 5);
-  tamperDb = `audit_tamper_${process.pid}_${Date.now()}`;
-  await pool.query(`CREATE DATABASE ${tamperDb}`);
-  const url = new URL(testStack().databaseUrl);
-  url.pathname = `/${tamperDb}`;
-  await migrate(url.toString());
-  tamperPool = createPool(url.toString(), 3);
+  pool = newPool(5);
+  tamperDb = await scratchDatabase('audit_tamper');
+  chainPool = createPool(tamperDb.serviceUrl, 3);
+  tamperPool = createPool(tamperDb.adminUrl, 3);
 });
 afterAll(async () => {
+  await chainPool?.end();
   await tamperPool?.end();
-  await pool?.query(`DROP DATABASE IF EXISTS ${tamperDb}`).catch(() => undefined);
+  await tamperDb?.drop().catch(() => undefined);
   await pool?.end();
 });
 
@@ -73,31 +76,31 @@ describe('audit trail', () => {
   it('chains rows, skips facts a retried write already stored, and refuses gaps', async () => {
     const refundId = nextId('audit');
     const facts = [fact('refund_requested', { amount: 5_000, note: 'ünïcødé ✓' }), fact('carrier_event', { status: 'delivered' })];
-    await withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 1, facts));
+    await withTransaction(chainPool, (c) => appendAuditFacts(c, refundId, 1, facts));
     // The same activity retried after its first attempt had committed: nothing new.
-    expect(await withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 1, facts))).toBe(0);
+    expect(await withTransaction(chainPool, (c) => appendAuditFacts(c, refundId, 1, facts))).toBe(0);
     // A retry that overlaps: only the new fact is written.
-    expect(await withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 2, [facts[1]!, fact('paid')]))).toBe(1);
-    await expect(withTransaction(tamperPool, (c) => appendAuditFacts(c, refundId, 9, [fact('late')]))).rejects.toThrow(/would have a gap/);
-    const rows = await tamperPool.query('SELECT refund_seq, kind FROM audit_log WHERE refund_id = $1 ORDER BY seq', [refundId]);
+    expect(await withTransaction(chainPool, (c) => appendAuditFacts(c, refundId, 2, [facts[1]!, fact('paid')]))).toBe(1);
+    await expect(withTransaction(chainPool, (c) => appendAuditFacts(c, refundId, 9, [fact('late')]))).rejects.toThrow(/would have a gap/);
+    const rows = await chainPool.query('SELECT refund_seq, kind FROM audit_log WHERE refund_id = $1 ORDER BY seq', [refundId]);
     expect(rows.rows).toEqual([
       { refund_seq: 1, kind: 'refund_requested' },
       { refund_seq: 2, kind: 'carrier_event' },
       { refund_seq: 3, kind: 'paid' },
     ]);
-    expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(chainPool)).toMatchObject({ ok: true });
   });
 
   it('keeps one unbroken chain under concurrent writers', async () => {
     await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        withTransaction(tamperPool, (c) => appendAuditFacts(c, nextId(`conc${i}`), 1, [fact('a'), fact('b')])),
+        withTransaction(chainPool, (c) => appendAuditFacts(c, nextId(`conc${i}`), 1, [fact('a'), fact('b')])),
       ),
     );
-    expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(chainPool)).toMatchObject({ ok: true });
   });
 
-  it('refuses UPDATE, DELETE and TRUNCATE', async () => {
+  it('refuses UPDATE, DELETE and TRUNCATE even to the superuser while the guard is on', async () => {
     await expect(tamperPool.query(`UPDATE audit_log SET actor = 'someone-else'`)).rejects.toThrow(/append-only/);
     await expect(tamperPool.query(`DELETE FROM audit_log`)).rejects.toThrow(/append-only/);
     await expect(tamperPool.query(`TRUNCATE audit_log`)).rejects.toThrow(/append-only/);
@@ -114,7 +117,7 @@ describe('audit trail', () => {
     };
     const victim = async () => {
       const refundId = nextId('victim');
-      await withTransaction(tamperPool, (c) =>
+      await withTransaction(chainPool, (c) =>
         appendAuditFacts(c, refundId, 1, [fact('approved', { approverId: 'emp-a' }), fact('paid', { amount: 100 })]),
       );
       const row = await tamperPool.query('SELECT * FROM audit_log WHERE refund_id = $1 ORDER BY seq LIMIT 1', [refundId]);
@@ -124,12 +127,12 @@ describe('audit trail', () => {
     it('an edited row', async () => {
       const row = await victim();
       await withTriggerOff(`UPDATE audit_log SET data = '{"approverId": "emp-b"}' WHERE seq = $1`, [row.seq]);
-      expect(await verifyAuditChain(tamperPool)).toMatchObject({
+      expect(await verifyAuditChain(chainPool)).toMatchObject({
         ok: false,
         brokenAt: { seq: row.seq, reason: 'hash does not match the row content' },
       });
       await withTriggerOff(`UPDATE audit_log SET data = $2 WHERE seq = $1`, [row.seq, JSON.stringify(row.data)]);
-      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+      expect(await verifyAuditChain(chainPool)).toMatchObject({ ok: true });
     });
 
     it('an edited row whose own hash was recomputed: the next row no longer links to it', async () => {
@@ -146,19 +149,19 @@ describe('audit trail', () => {
         prevHash: full.prev_hash,
       });
       await withTriggerOff(`UPDATE audit_log SET actor = 'emp-x', hash = $2 WHERE seq = $1`, [row.seq, forged]);
-      expect(await verifyAuditChain(tamperPool)).toMatchObject({
+      expect(await verifyAuditChain(chainPool)).toMatchObject({
         ok: false,
         brokenAt: { seq: row.seq + 1, reason: 'prev_hash does not match the previous row' },
       });
       await withTriggerOff(`UPDATE audit_log SET actor = 'system', hash = $2 WHERE seq = $1`, [row.seq, row.hash]);
-      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+      expect(await verifyAuditChain(chainPool)).toMatchObject({ ok: true });
     });
 
     it('a deleted row', async () => {
       const row = await victim();
       const full = await tamperPool.query('SELECT * FROM audit_log WHERE seq = $1', [row.seq]);
       await withTriggerOff('DELETE FROM audit_log WHERE seq = $1', [row.seq]);
-      expect(await verifyAuditChain(tamperPool)).toMatchObject({
+      expect(await verifyAuditChain(chainPool)).toMatchObject({
         ok: false,
         brokenAt: { seq: row.seq + 1, reason: `row ${row.seq} is missing` },
       });
@@ -168,7 +171,7 @@ describe('audit trail', () => {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [r.seq, r.refund_id, r.refund_seq, r.kind, r.actor, r.occurred_at, JSON.stringify(r.data), r.recorded_at, r.prev_hash, r.hash],
       );
-      expect(await verifyAuditChain(tamperPool)).toMatchObject({ ok: true });
+      expect(await verifyAuditChain(chainPool)).toMatchObject({ ok: true });
     });
   });
 });
@@ -221,8 +224,13 @@ describe('payout ledger', () => {
     }
   }
   const input = (refundId: string, amount = 7_500) => ({ refundId, customerId: 'c-1', amount, currency: 'EUR' });
+  // The service role only writes the ledger; reading it back takes the owner.
   const ledger = async (refundId: string) =>
-    (await pool.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [refundId])).rows;
+    (
+      await asOwner((owner) =>
+        owner.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [refundId]),
+      )
+    ).rows;
 
   it('writes one ledger pair however many times the payout runs, even concurrently', async () => {
     const refundId = nextId('pay');

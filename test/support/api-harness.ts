@@ -17,7 +17,8 @@ import { buildApp, type ApiLimits } from '../../api/app';
 import { addPrincipal } from '../../store/principals';
 import type { Role } from '../../workflows/schemas';
 import { startRefundHarness, type RefundHarness } from './refund-harness';
-import { uniqueId } from './stack';
+import type { Pool } from '../../store/pool';
+import { ownerPool, uniqueId } from './stack';
 
 export interface TestPrincipal {
   id: string;
@@ -27,6 +28,8 @@ export interface TestPrincipal {
 export interface ApiHarness {
   h: RefundHarness;
   app: FastifyInstance;
+  /** The schema owner's pool, as refunds-admin connects: principals are written with it (the service role only reads them). */
+  owner: Pool;
   /** The app's carrier keys: one each for ups and dhl (unless the harness was given others). */
   carrierSecrets: CarrierSecrets;
   /** The first key of `carrier`, as that carrier holds it. */
@@ -59,6 +62,7 @@ export function newCarrierKey(carrier: string): CarrierKey {
 
 export async function startApiHarness(options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets } = {}): Promise<ApiHarness> {
   const h = await startRefundHarness();
+  const owner = ownerPool();
   const carrierSecrets = options.carrierSecrets ?? newCarrierSecrets('ups', 'dhl');
   const app = await buildApp({ refunds: h.refunds, pool: h.pool, carrierSecrets, limits: options.limits ?? {} });
   const carrierKey = (carrier: string): CarrierSigningKey => {
@@ -82,11 +86,12 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
   return {
     h,
     app,
+    owner,
     carrierSecrets,
     carrierKey,
     async principal(name, roles, approvalLimit) {
       const id = uniqueId(name);
-      const { apiKey } = await addPrincipal(h.pool, { id, roles, ...(approvalLimit ? { approvalLimit } : {}) });
+      const { apiKey } = await addPrincipal(owner, { id, roles, ...(approvalLimit ? { approvalLimit } : {}) });
       return { id, apiKey };
     },
     call,
@@ -103,6 +108,7 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
     },
     async close() {
       await app.close();
+      await owner.end();
       await h.close();
     },
   };

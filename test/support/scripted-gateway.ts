@@ -5,6 +5,7 @@
  * same key returns the first charge and moves no money. Per refund, a script says how it
  * misbehaves: time out before or after charging, decline, or hang after charging.
  */
+import { serviceRole } from '../../store/database-server';
 import type { Pool } from '../../store/pool';
 import {
   GatewayTimeoutError,
@@ -16,13 +17,20 @@ import {
 
 export type GatewayStep = 'ok' | 'timeout_before_charge' | 'timeout_after_charge' | 'decline' | 'hang_after_charge';
 
-export async function installFakeProcessor(pool: Pool): Promise<void> {
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS fake_processor`);
-  await pool.query(`CREATE TABLE IF NOT EXISTS fake_processor.charges (
+/**
+ * Creates the processor's schema, once per run (test/global-setup.ts), as the schema owner: the
+ * gateway runs inside the worker, which connects as the service role, so that role gets the rows.
+ */
+export async function installFakeProcessor(ownerPool: Pool): Promise<void> {
+  await ownerPool.query(`CREATE SCHEMA IF NOT EXISTS fake_processor`);
+  await ownerPool.query(`CREATE TABLE IF NOT EXISTS fake_processor.charges (
     idempotency_key text PRIMARY KEY, reference text NOT NULL, amount bigint NOT NULL, currency text NOT NULL,
     charged_at timestamptz NOT NULL DEFAULT now())`);
-  await pool.query(`CREATE TABLE IF NOT EXISTS fake_processor.calls (
+  await ownerPool.query(`CREATE TABLE IF NOT EXISTS fake_processor.calls (
     id bigserial PRIMARY KEY, idempotency_key text NOT NULL, outcome text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
+  await ownerPool.query(`GRANT USAGE ON SCHEMA fake_processor TO ${serviceRole}`);
+  await ownerPool.query(`GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA fake_processor TO ${serviceRole}`);
+  await ownerPool.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA fake_processor TO ${serviceRole}`);
 }
 
 export class ScriptedGateway implements PaymentGateway {

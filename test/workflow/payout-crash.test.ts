@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
-import { chargesFor, installFakeProcessor, ScriptedGateway } from '../support/scripted-gateway';
+import { asOwner } from '../support/stack';
+import { chargesFor, ScriptedGateway } from '../support/scripted-gateway';
 import { startDyingWorker, type ChildWorker } from '../support/child-worker';
 
 let h: RefundHarness;
@@ -14,7 +15,6 @@ let child: ChildWorker | undefined;
 
 beforeAll(async () => {
   h = await startRefundHarness({ startWorker: false });
-  await installFakeProcessor(h.pool);
 });
 afterAll(async () => {
   child?.proc.kill('SIGKILL');
@@ -44,9 +44,10 @@ it('pays exactly once when the worker is killed mid-payout', async () => {
   const done = await h.refunds.waitForState(request.refundId, ['refunded'], 30_000);
   expect(done.payout?.reference).toBe(`ch_${request.refundId}`);
   expect(await chargesFor(h.pool, request.refundId)).toBe(1);
-  const ledger = await h.pool.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [
-    request.refundId,
-  ]);
+  // The service role only writes the ledger; reading it back takes the owner.
+  const ledger = await asOwner((owner) =>
+    owner.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [request.refundId]),
+  );
   expect(ledger.rows).toEqual([
     { direction: 'credit', amount: 4_200 },
     { direction: 'debit', amount: 4_200 },

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
+import { asOwner } from '../support/stack';
 import { startDyingWorker, type ChildWorker } from '../support/child-worker';
 
 let h: RefundHarness;
@@ -47,9 +48,10 @@ it('records each step once when the worker dies between writing a transition and
   expect((await h.refunds.verifyAudit()).ok).toBe(true);
   const row = await h.refunds.getRefundRow(request.refundId);
   expect(row?.state).toBe('refunded');
-  const ledger = await h.pool.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [
-    request.refundId,
-  ]);
+  // The service role only writes the ledger; reading it back takes the owner.
+  const ledger = await asOwner((owner) =>
+    owner.query('SELECT direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [request.refundId]),
+  );
   expect(ledger.rows).toEqual([
     { direction: 'credit', amount: 4_300 },
     { direction: 'debit', amount: 4_300 },

@@ -10,14 +10,14 @@ import { refundWorkflowId } from '../../workflows/messages';
 import type { RefundRequest } from '../../workflows/schemas';
 import { approver, carrierEvent, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
-import { chargesFor, installFakeProcessor, ScriptedGateway } from '../support/scripted-gateway';
+import { asOwner } from '../support/stack';
+import { chargesFor, ScriptedGateway } from '../support/scripted-gateway';
 
 let h: RefundHarness;
 let gateway: ScriptedGateway;
 
 beforeAll(async () => {
   h = await startRefundHarness({ gateway: (pool) => (gateway = new ScriptedGateway(pool)) });
-  await installFakeProcessor(h.pool);
 });
 afterAll(async () => h?.close());
 
@@ -32,9 +32,10 @@ async function withEvidence(request: RefundRequest, scannedBy = 'emp-scan-1') {
 }
 
 async function ledgerOf(refundId: string) {
-  const result = await h.pool.query('SELECT account, direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [
-    refundId,
-  ]);
+  // The service role only writes the ledger; reading it back takes the owner.
+  const result = await asOwner((owner) =>
+    owner.query('SELECT account, direction, amount FROM ledger_entries WHERE refund_id = $1 ORDER BY direction', [refundId]),
+  );
   return result.rows;
 }
 
