@@ -5,6 +5,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { z } from 'zod';
+import { defaultApiLimits } from '../config/api';
 import { auditTrailOf, verifyAuditChain, type AuditRow, type AuditVerification } from '../store/audit-trail';
 import {
   breakerHistory,
@@ -16,6 +17,16 @@ import {
   type OpsAlert,
 } from '../store/breakers';
 import { requestHash } from '../store/canonical';
+import {
+  deliverableCarrierEvents,
+  expireStaleCarrierEvents,
+  listCarrierEvents,
+  markCarrierEventDelivered,
+  pendingEventsOfParcel,
+  storeCarrierEvent,
+  type CarrierEventStatus,
+  type InboxEvent,
+} from '../store/carrier-inbox';
 import type { Pool } from '../store/pool';
 import { findRefundsByTracking, getRefundRow, listStuckRefunds, type RefundRow, type StuckQuery } from '../store/read-model';
 import {
@@ -48,6 +59,7 @@ import {
 import {
   ApprovalRefusedError,
   CancelRefusedError,
+  CarrierEventConflictError,
   InvalidInputError,
   RefundConflictError,
   RefundError,
@@ -61,6 +73,35 @@ export interface RefundsServiceOptions {
   /** The service's PostgreSQL (read model and audit trail). */
   pool: Pool;
   taskQueue?: string;
+  /**
+   * How long a carrier event no refund has claimed stays deliverable; older ones are reported
+   * (expired), not retried. Default: the default policy's return window.
+   */
+  carrierEventMaxPendingMs?: number;
+}
+
+/** What became of a carrier event: stored, and signalled to the refunds of its parcel that exist now. */
+export interface CarrierEventReceipt {
+  eventId: string;
+  /** The refunds that have the event (now or from an earlier delivery of the same event). */
+  refundIds: string[];
+  /** Refunds of this parcel that have already finished: the event changes nothing there. */
+  finishedRefundIds: string[];
+  /** True while no refund has the event yet: it is stored and delivered when its refund appears. */
+  pending: boolean;
+}
+
+/** One round of delivering stored events: what reached its refunds, what expired, what failed (and stays pending). */
+export interface CarrierEventSweep {
+  delivered: InboxEvent[];
+  expired: InboxEvent[];
+  failures: Array<{ event: InboxEvent; refundId: string; error: unknown }>;
+}
+
+interface Delivery {
+  refundIds: string[];
+  finishedRefundIds: string[];
+  failures: Array<{ refundId: string; error: unknown }>;
 }
 
 export interface RefundRequested {
@@ -88,11 +129,13 @@ export class RefundsService {
   private readonly temporal: Client;
   private readonly pool: Pool;
   private readonly taskQueue: string;
+  private readonly carrierEventMaxPendingMs: number;
 
   constructor(options: RefundsServiceOptions) {
     this.temporal = options.temporal;
     this.pool = options.pool;
     this.taskQueue = options.taskQueue ?? TASK_QUEUE_DEFAULT;
+    this.carrierEventMaxPendingMs = options.carrierEventMaxPendingMs ?? defaultApiLimits.carrierEventMaxPendingMs;
   }
 
   /**
@@ -117,13 +160,31 @@ export class RefundsService {
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       });
-      return { refundId: request.refundId, workflowId, created: true, recorded: await this.waitUntilRecorded(request.refundId) };
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       const existing = await this.temporal.workflow.getHandle(workflowId).describe();
       if (existing.memo?.requestHash !== hash) throw new RefundConflictError(request.refundId);
-      return { refundId: request.refundId, workflowId, created: false, recorded: await this.waitUntilRecorded(request.refundId) };
+      return { refundId: request.refundId, workflowId, created: false, recorded: await this.recordedWithEvents(request) };
     }
+    return { refundId: request.refundId, workflowId, created: true, recorded: await this.recordedWithEvents(request) };
+  }
+
+  /**
+   * Waits for the refund's first row, then delivers the carrier events that arrived for its parcel
+   * before it. If the row is late, or delivery fails, the sweep (deliverPendingCarrierEvents) does it.
+   */
+  private async recordedWithEvents(request: RefundRequest): Promise<boolean> {
+    const recorded = await this.waitUntilRecorded(request.refundId);
+    if (recorded && 'carrier' in request.return) {
+      const pending = await pendingEventsOfParcel(
+        this.pool,
+        request.return.carrier,
+        request.return.trackingNumber,
+        this.carrierEventMaxPendingMs,
+      );
+      for (const entry of pending) await this.deliverStored(entry).catch(() => undefined);
+    }
+    return recorded;
   }
 
   /** Waits (briefly) for the workflow's first write to the read model. */
@@ -138,27 +199,82 @@ export class RefundsService {
   }
 
   /**
-   * Records a carrier tracking event on the refund whose return parcel it tracks.
-   * A repeated event id is accepted and changes nothing; so is an event for a refund that has
-   * already finished (carriers report late), listed in `finishedRefundIds`.
+   * Records a carrier tracking event: stores it first (idempotent by carrier and event id), then
+   * signals it to the refunds waiting for its parcel. An event no refund waits for yet is kept
+   * and delivered when the refund is requested (or by the sweep): `pending: true`. The same
+   * event again changes nothing; another body under a known event id is kept as a conflict and
+   * throws CarrierEventConflictError. Late events for finished refunds are listed in `finishedRefundIds`.
    */
-  async recordCarrierEvent(input: unknown): Promise<{ refundIds: string[]; finishedRefundIds: string[] }> {
+  async recordCarrierEvent(input: unknown): Promise<CarrierEventReceipt> {
     const event = parse(CarrierEvent, 'carrier event', input);
-    const refunds = await findRefundsByTracking(this.pool, event.carrier, event.trackingNumber);
-    if (refunds.length === 0) {
-      throw new RefundNotFoundError(`no refund is waiting for ${event.carrier} parcel ${event.trackingNumber}`);
+    const stored = await storeCarrierEvent(this.pool, event);
+    if (stored.outcome === 'conflict') throw new CarrierEventConflictError(event.carrier, event.eventId);
+    let entry = stored.entry;
+    let finishedRefundIds: string[] = [];
+    // A repeat of an event still pending is another chance to deliver it.
+    if (entry.deliveredAt === null) {
+      const delivery = await this.deliverStored(entry);
+      finishedRefundIds = delivery.finishedRefundIds;
+      entry = delivery.entry;
+    } else {
+      finishedRefundIds = await this.finishedAmong(entry.deliveredTo);
     }
-    const routed = { refundIds: [] as string[], finishedRefundIds: [] as string[] };
+    return {
+      eventId: event.eventId,
+      refundIds: entry.deliveredTo.filter((id) => !finishedRefundIds.includes(id)),
+      finishedRefundIds,
+      pending: entry.deliveredAt === null,
+    };
+  }
+
+  /**
+   * Signals a stored event to every refund of its parcel and records which have it. Complete (no
+   * longer pending) once at least one refund exists and every one of them has it.
+   */
+  private async deliverStored(entry: InboxEvent): Promise<Delivery & { entry: InboxEvent }> {
+    const event = parse(CarrierEvent, 'stored carrier event', entry.event);
+    const refunds = await findRefundsByTracking(this.pool, event.carrier, event.trackingNumber);
+    const delivery: Delivery = { refundIds: [], finishedRefundIds: [], failures: [] };
     for (const refund of refunds) {
       try {
         await this.withRefund(refund.refundId, (handle) => handle.signal(carrierEventSignal, event));
-        routed.refundIds.push(refund.refundId);
+        delivery.refundIds.push(refund.refundId);
       } catch (error) {
-        if (!(await this.finishedRefund(refund.refundId, error))) throw error;
-        routed.finishedRefundIds.push(refund.refundId);
+        if (await this.finishedRefund(refund.refundId, error)) delivery.finishedRefundIds.push(refund.refundId);
+        else delivery.failures.push({ refundId: refund.refundId, error });
       }
     }
-    return routed;
+    const reached = [...delivery.refundIds, ...delivery.finishedRefundIds];
+    const complete = refunds.length > 0 && delivery.failures.length === 0;
+    const updated = reached.length > 0 || complete ? await markCarrierEventDelivered(this.pool, entry.id, reached, complete) : entry;
+    return { ...delivery, entry: updated };
+  }
+
+  /** The refunds among `refundIds` that have finished. */
+  private async finishedAmong(refundIds: readonly string[]): Promise<string[]> {
+    const rows = await Promise.all(refundIds.map((id) => getRefundRow(this.pool, id)));
+    return rows.filter((row) => row !== undefined && isTerminal(row.state)).map((row) => row!.refundId);
+  }
+
+  /**
+   * One round of the carrier event sweep: reports (expires) pending events older than the return
+   * window, then delivers up to `limit` pending events whose refund now exists. Events whose
+   * delivery fails stay pending for the next round.
+   */
+  async deliverPendingCarrierEvents(limit = 100): Promise<CarrierEventSweep> {
+    const expired = await expireStaleCarrierEvents(this.pool, this.carrierEventMaxPendingMs, limit);
+    const sweep: CarrierEventSweep = { delivered: [], expired, failures: [] };
+    for (const entry of await deliverableCarrierEvents(this.pool, limit, this.carrierEventMaxPendingMs)) {
+      const delivery = await this.deliverStored(entry);
+      if (delivery.entry.deliveredAt !== null) sweep.delivered.push(delivery.entry);
+      sweep.failures.push(...delivery.failures.map((failure) => ({ event: entry, ...failure })));
+    }
+    return sweep;
+  }
+
+  /** Carrier events still pending (including expired ones) or kept as conflicts, oldest first. */
+  listCarrierEvents(status: CarrierEventStatus, limit = 100): Promise<InboxEvent[]> {
+    return listCarrierEvents(this.pool, status, limit);
   }
 
   /** Records a warehouse receipt scan. `scannedBy` is the authenticated scanner. */

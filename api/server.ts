@@ -7,6 +7,7 @@ import type { FastifyServerOptions } from 'fastify';
 import { createPool } from '../store/pool';
 import { RefundsService } from './refunds-service';
 import { buildApp } from './app';
+import { startCarrierEventSweep } from './carrier-event-sweep';
 import type { ApiConfig } from '../config/api';
 import type { CarrierSecrets } from '../client/carrier-signature';
 
@@ -33,6 +34,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       temporal: new Client({ connection, namespace: options.temporal.namespace }),
       pool,
       taskQueue: options.taskQueue,
+      carrierEventMaxPendingMs: options.api.limits.carrierEventMaxPendingMs,
     });
     const app = await buildApp({
       refunds,
@@ -42,12 +44,19 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       logger: options.logger ?? false,
     });
     await app.listen({ host: options.api.host, port: options.api.port });
+    // Delivers carrier events stored but not signalled (refund not recorded yet, or a process that died in between).
+    const sweep = startCarrierEventSweep(
+      refunds,
+      { intervalMs: options.api.limits.carrierEventSweepIntervalMs, batchSize: options.api.limits.carrierEventSweepBatch },
+      app.log,
+    );
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : options.api.port;
     const host = options.api.host.includes(':') ? `[${options.api.host}]` : options.api.host;
     return {
       url: `http://${host}:${port}`,
       async close() {
+        await sweep.stop();
         await app.close();
         await pool.end();
         await connection.close();

@@ -3,9 +3,10 @@
  * the fields of the service's own types: a field added to one and not the other fails to compile.
  */
 import type { z } from 'zod';
-import type { AuditVerificationView, BreakerView, OpsAlertView, RefundView } from '../client/views';
+import type { AuditVerificationView, BreakerView, CarrierEventAccepted, OpsAlertView, RefundView } from '../client/views';
 import type { AuditVerification } from '../store/audit-trail';
 import type { Breaker, OpsAlert } from '../store/breakers';
+import type { CarrierEventReceipt } from './refunds-service';
 import type { RefundStatus } from '../workflows/messages';
 import type { RecordedApproval } from '../workflows/refund-model';
 
@@ -21,4 +22,5 @@ export type ViewChecks = [
   Assert<Equal<RecordedApproval, z.infer<typeof RefundView>['approvals'][number]>>,
   Assert<Equal<Breaker, z.infer<typeof BreakerView>>>,
   Assert<Equal<OpsAlert, z.infer<typeof OpsAlertView>>>,
+  Assert<Equal<CarrierEventReceipt, z.infer<typeof CarrierEventAccepted>>>,
 ];

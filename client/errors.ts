@@ -13,7 +13,8 @@ export type RefundErrorCode =
   | 'approval_refused'
   | 'cancel_refused'
   | 'refund_finished'
-  | 'refund_starting';
+  | 'refund_starting'
+  | 'carrier_event_conflict';
 
 export class RefundError extends Error {
   override name = 'RefundError';
@@ -87,5 +88,22 @@ export class CancelRefusedError extends RefundError {
   override name = 'CancelRefusedError';
   constructor(message: string) {
     super('cancel_refused', message);
+  }
+}
+
+/**
+ * A carrier event id already received with a different body. The new body is kept for operations
+ * (GET /v1/ops/carrier-events?status=conflict) and never delivered.
+ */
+export class CarrierEventConflictError extends RefundError {
+  override name = 'CarrierEventConflictError';
+  constructor(
+    readonly carrier: string,
+    readonly eventId: string,
+  ) {
+    super(
+      'carrier_event_conflict',
+      `event ${eventId} of ${carrier} was already received with a different body; this body is kept for operations and not delivered`,
+    );
   }
 }

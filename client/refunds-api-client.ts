@@ -15,7 +15,16 @@ import {
   signCarrierPayload,
 } from './carrier-signature';
 import { InvalidInputError } from './errors';
-import type { AuditVerification, Breaker, OpsAlert, Problem, RefundView, StuckRefund } from './views';
+import type {
+  AuditVerification,
+  Breaker,
+  CarrierEventAccepted,
+  OpsAlert,
+  Problem,
+  RefundView,
+  StoredCarrierEvent,
+  StuckRefund,
+} from './views';
 
 export interface RefundsApiClientOptions {
   /** e.g. http://127.0.0.1:3000 */
@@ -59,8 +68,13 @@ export class RefundsApiClient {
     return { created: status === 201, refund: body as RefundView };
   }
 
-  /** Sends a tracking event the way a carrier does, signed with the carrier's key; the event must name that carrier. */
-  async sendCarrierEvent(input: z.input<typeof CarrierEvent>): Promise<{ refundIds: string[]; finishedRefundIds: string[] }> {
+  /**
+   * Sends a tracking event the way a carrier does, signed with the carrier's key; the event must
+   * name that carrier. The API answers 202 once the event is stored: `pending` is true when no
+   * refund has it yet (it is delivered when the refund is requested). The same event id with a
+   * different body throws RefundApiError 409 (carrier-event-conflict).
+   */
+  async sendCarrierEvent(input: z.input<typeof CarrierEvent>): Promise<CarrierEventAccepted> {
     const key = this.carrierKey();
     const event = parse(CarrierEvent, 'carrier event', input);
     if (canonicalCarrier(event.carrier) !== canonicalCarrier(key.carrier)) {
@@ -76,7 +90,7 @@ export class RefundsApiClient {
       { [CARRIER_SIGNATURE_HEADER]: signCarrierPayload(key, raw) },
       false,
     );
-    return body as { refundIds: string[]; finishedRefundIds: string[] };
+    return body as CarrierEventAccepted;
   }
 
   /** Records a receipt scan; the scanner is whoever the API key belongs to. */
@@ -136,6 +150,15 @@ export class RefundsApiClient {
   async undeliveredAlerts(limit?: number): Promise<OpsAlert[]> {
     const search = limit !== undefined ? `?limit=${limit}` : '';
     return ((await this.send('GET', `/v1/ops/alerts${search}`)).body as { alerts: OpsAlert[] }).alerts;
+  }
+
+  /** Carrier events no refund has taken yet (`pending`, expired ones included) or kept as `conflict`s, oldest first. */
+  async listCarrierEvents(status: 'pending' | 'conflict', limit?: number): Promise<StoredCarrierEvent[]> {
+    if (status !== 'pending' && status !== 'conflict') {
+      throw new InvalidInputError('carrier event listing', [{ path: 'status', message: 'must be "pending" or "conflict"' }]);
+    }
+    const params = new URLSearchParams({ status, ...(limit !== undefined ? { limit: String(limit) } : {}) });
+    return ((await this.send('GET', `/v1/ops/carrier-events?${params}`)).body as { events: StoredCarrierEvent[] }).events;
   }
 
   /** The configured carrier key, checked before anything is signed. */

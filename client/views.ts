@@ -118,9 +118,29 @@ export type StuckRefund = z.infer<typeof StuckRefund>;
 export const StuckList = z.object({ refunds: z.array(StuckRefund) });
 
 export const CarrierEventAccepted = z.object({
-  refundIds: z.array(z.string()).describe('the refunds that received the event'),
+  eventId: z.string(),
+  refundIds: z.array(z.string()).describe('the refunds that have received the event'),
   finishedRefundIds: z.array(z.string()).describe('refunds of this parcel that have already finished: the event changes nothing there'),
+  pending: z
+    .boolean()
+    .describe('true when no refund has the event yet: it is stored and delivered as soon as a refund for this parcel is requested'),
 });
+export type CarrierEventAccepted = z.infer<typeof CarrierEventAccepted>;
+
+export const StoredCarrierEvent = z.object({
+  carrier: z.string(),
+  eventId: z.string(),
+  trackingNumber: z.string(),
+  status: z.string().describe('the tracking status the event reports'),
+  receivedAt: z.string(),
+  conflict: z.boolean().describe('a different body under an event id already received: kept, never delivered'),
+  deliveredTo: z.array(z.string()),
+  deliveredAt: z.string().nullable(),
+  expiredAt: z.string().nullable().describe('set when the event stayed undelivered past the return window: no longer retried'),
+  event: z.record(z.string(), z.unknown()).describe('the event as received'),
+});
+export type StoredCarrierEvent = z.infer<typeof StoredCarrierEvent>;
+export const CarrierEventList = z.object({ events: z.array(StoredCarrierEvent) });
 
 export const ScanAccepted = z.object({ refundId: z.string(), eventId: z.string() });
 

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { CarrierSecrets } from '../client/carrier-signature';
 import { CARRIER_SECRETS_VARIABLE, loadCarrierSecretsFile } from './carrier-secrets';
 import { ConfigError } from './worker';
+import { defaultPolicy } from '../workflows/policy';
 import { describeIssues } from '../workflows/schemas';
 
 export interface ApiLimits {
@@ -20,6 +21,12 @@ export interface ApiLimits {
   handlerTimeoutMs: number;
   /** Longest a client may take to send its whole request. */
   requestTimeoutMs: number;
+  /** How often the API delivers stored carrier events whose refund has appeared since. */
+  carrierEventSweepIntervalMs: number;
+  /** Most carrier events one sweep round delivers. */
+  carrierEventSweepBatch: number;
+  /** How long a carrier event no refund has claimed is kept deliverable; then it is reported, not retried. */
+  carrierEventMaxPendingMs: number;
 }
 
 export const defaultApiLimits: ApiLimits = {
@@ -28,6 +35,10 @@ export const defaultApiLimits: ApiLimits = {
   bodyLimitBytes: 256 * 1024,
   handlerTimeoutMs: 30_000,
   requestTimeoutMs: 30_000,
+  carrierEventSweepIntervalMs: 5_000,
+  carrierEventSweepBatch: 100,
+  // No refund is requested for a parcel after its return window.
+  carrierEventMaxPendingMs: msToNumber(defaultPolicy.timers.returnWindow as Parameters<typeof msToNumber>[0]),
 };
 
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
@@ -71,6 +82,9 @@ const ApiEnv = z.object({
   REFUNDS_API_BODY_LIMIT: integer('REFUNDS_API_BODY_LIMIT', defaultApiLimits.bodyLimitBytes, 1024, 50 * 1024 * 1024),
   REFUNDS_API_HANDLER_TIMEOUT: duration('REFUNDS_API_HANDLER_TIMEOUT', defaultApiLimits.handlerTimeoutMs),
   REFUNDS_API_REQUEST_TIMEOUT: duration('REFUNDS_API_REQUEST_TIMEOUT', defaultApiLimits.requestTimeoutMs),
+  REFUNDS_CARRIER_EVENT_SWEEP_INTERVAL: duration('REFUNDS_CARRIER_EVENT_SWEEP_INTERVAL', defaultApiLimits.carrierEventSweepIntervalMs),
+  REFUNDS_CARRIER_EVENT_SWEEP_BATCH: integer('REFUNDS_CARRIER_EVENT_SWEEP_BATCH', defaultApiLimits.carrierEventSweepBatch, 1, 10_000),
+  REFUNDS_CARRIER_EVENT_MAX_PENDING: duration('REFUNDS_CARRIER_EVENT_MAX_PENDING', defaultApiLimits.carrierEventMaxPendingMs),
 });
 
 export interface ApiConfig {
@@ -95,6 +109,9 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       bodyLimitBytes: vars.REFUNDS_API_BODY_LIMIT,
       handlerTimeoutMs: vars.REFUNDS_API_HANDLER_TIMEOUT,
       requestTimeoutMs: vars.REFUNDS_API_REQUEST_TIMEOUT,
+      carrierEventSweepIntervalMs: vars.REFUNDS_CARRIER_EVENT_SWEEP_INTERVAL,
+      carrierEventSweepBatch: vars.REFUNDS_CARRIER_EVENT_SWEEP_BATCH,
+      carrierEventMaxPendingMs: vars.REFUNDS_CARRIER_EVENT_MAX_PENDING,
     },
   };
 }

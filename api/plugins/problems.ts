@@ -26,6 +26,7 @@ const problemTypes = {
   refund_conflict: { status: 409, title: 'Refund id already used for a different request' },
   refund_not_found: { status: 404, title: 'Refund not found' },
   refund_finished: { status: 409, title: 'Refund has finished' },
+  carrier_event_conflict: { status: 409, title: 'Carrier event id already used for a different event' },
   breaker_lift_refused: { status: 403, title: 'Breaker lift refused' },
   breaker_not_tripped: { status: 409, title: 'No tripped breaker' },
   not_found: { status: 404, title: 'Not found' },
@@ -98,6 +99,8 @@ function fromRefundError(error: RefundError): ProblemError {
       return problem('refund_not_found', error.message);
     case 'refund_finished':
       return problem('refund_finished', error.message);
+    case 'carrier_event_conflict':
+      return problem('carrier_event_conflict', error.message);
     case 'refund_starting':
       return problem('refund_starting', `${error.message}; retry in a second`, {}, { 'retry-after': '1' });
   }

@@ -23,11 +23,13 @@ export function registerEvidenceRoutes(app: FastifyInstance, { refunds, pool, ca
           'Signed with a key of the carrier the body names: ' +
           '`X-Carrier-Signature: t=<unix seconds>,k=<key id>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. ' +
           "An unknown key, another carrier's key, a bad HMAC or a timestamp more than 5 minutes from the server clock is refused. " +
-          'A repeated event id is accepted and changes nothing. ' +
-          'Routed to the refund waiting for this carrier and tracking number.',
+          'A verified event is stored before anything else, then signalled to the refunds waiting for this carrier and tracking number. ' +
+          'An event for a parcel no refund waits for yet is accepted all the same (`pending: true`) and delivered as soon as its refund is requested. ' +
+          'The same event id with the same body again changes nothing and answers as before; ' +
+          'with a different body it is kept as a conflict for operations, never delivered, and answered 409.',
         security: [{ carrierSignature: [] }],
         body: CarrierEvent,
-        response: { 202: CarrierEventAccepted, ...problems(400, 401, 404, 413, 415, 422, 429) },
+        response: { 202: CarrierEventAccepted, ...problems(400, 401, 409, 413, 415, 422, 429) },
       },
     },
     async (request, reply) => {

@@ -1,6 +1,6 @@
 /**
- * What operations watch: refunds waiting too long, the audit hash chain, and alerts the
- * notifier has not delivered yet.
+ * What operations watch: refunds waiting too long, the audit hash chain, alerts the notifier
+ * has not delivered yet, and carrier events no refund has taken (pending or conflicting).
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { activeStates } from '../../workflows/refund-model';
 import { requireRole } from '../plugins/authentication';
 import { IsoDuration } from '../iso-duration';
-import { AuditVerificationView, OpsAlertList, RefundState, StuckList } from '../../client/views';
+import { AuditVerificationView, CarrierEventList, OpsAlertList, RefundState, StuckList } from '../../client/views';
 import { bearer, problems, withAuth, type RouteDeps } from './shared';
 
 const StuckQuery = z.strictObject({
@@ -21,6 +21,12 @@ const StuckQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 const AlertsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+const CarrierEventsQuery = z.strictObject({
+  status: z
+    .enum(['pending', 'conflict'])
+    .describe('pending: stored, no refund has it yet (expired ones included); conflict: an event id received again with a different body'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
 export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }: RouteDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -89,5 +95,26 @@ export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }
       },
     },
     async (request) => ({ alerts: await refunds.undeliveredAlerts(request.query.limit) }),
+  );
+
+  api.get(
+    '/v1/ops/carrier-events',
+    {
+      onRequest: requireRole(pool, 'ops'),
+      schema: {
+        tags: ['operations'],
+        summary: 'Carrier events not delivered to any refund, or kept as conflicts, oldest first',
+        description:
+          'Pending events wait for a refund of their parcel and are delivered when it is requested; `expiredAt` is set on those ' +
+          'that waited past the return window, which are no longer retried. Conflicts are event ids received again with a different body.',
+        security: bearer,
+        querystring: CarrierEventsQuery,
+        response: { 200: CarrierEventList, ...problems(422, ...withAuth) },
+      },
+    },
+    async (request) => {
+      const events = await refunds.listCarrierEvents(request.query.status, request.query.limit);
+      return { events: events.map(({ id: _id, event, ...rest }) => ({ ...rest, status: event.status, event })) };
+    },
   );
 }

@@ -1,6 +1,6 @@
 /** How the `refunds` command shows things to people: aligned tables and a refund at a glance. */
 import { formatMinor } from '../../workflows/currencies';
-import type { Breaker, OpsAlert, RefundView, StuckRefund } from '../views';
+import type { Breaker, OpsAlert, RefundView, StoredCarrierEvent, StuckRefund } from '../views';
 
 /** Columns padded to their widest cell; the last column is not padded. */
 export function table(headers: string[], rows: string[][]): string {
@@ -83,6 +83,21 @@ export function showStuck(refunds: StuckRefund[]): string {
   return table(
     ['refund', 'state', 'waiting for', 'since', 'for', 'amount'],
     refunds.map((r) => [r.refundId, r.state, r.waitingFor ?? '-', when(r.since), ago(r.since), formatMinor(r.amount, r.currency)]),
+  );
+}
+
+export function showCarrierEvents(status: 'pending' | 'conflict', events: StoredCarrierEvent[]): string {
+  if (events.length === 0) return status === 'pending' ? 'No pending carrier events.' : 'No conflicting carrier events.';
+  return table(
+    ['received', 'carrier', 'event', 'tracking', 'status', status === 'pending' ? 'expired' : 'note'],
+    events.map((e) => [
+      when(e.receivedAt),
+      e.carrier,
+      e.eventId,
+      e.trackingNumber,
+      e.status,
+      status === 'pending' ? (e.expiredAt ? `${when(e.expiredAt)} (not retried)` : '-') : 'different body, not delivered',
+    ]),
   );
 }
 

@@ -101,7 +101,7 @@ describe('a carrier reporting a parcel', () => {
     const args = ['carrier-event', '--carrier', 'ups', '--tracking', tracking(request).trackingNumber, '--status', 'in_transit', '--json'];
     const sent = await refunds(args, { CARRIER_KEY_ID: ups.keyId, CARRIER_WEBHOOK_SECRET: ups.secret });
     expect(sent.code, sent.stderr).toBe(0);
-    expect(JSON.parse(sent.stdout)).toMatchObject({ refundIds: [request.refundId], finishedRefundIds: [] });
+    expect(JSON.parse(sent.stdout)).toMatchObject({ refundIds: [request.refundId], finishedRefundIds: [], pending: false });
 
     const missing = await refunds(args, { CARRIER_WEBHOOK_SECRET: ups.secret });
     expect(missing.code).toBe(2);
@@ -116,6 +116,28 @@ describe('a carrier reporting a parcel', () => {
       detail: `key ${dhl.keyId} belongs to another carrier; an event for ups must be signed with a key of ups`,
     });
     expect((await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents.map((e) => e.status)).toEqual(['in_transit']);
+  });
+});
+
+describe('a carrier event before its refund', () => {
+  it('is reported as stored and pending, and listed by `refunds carrier-events` for operations', async () => {
+    const request = refundOf(4_500);
+    const ups = api.carrierKey('ups');
+    const eventId = uniqueId('cli-early');
+    const sent = await refunds(
+      ['carrier-event', '--carrier', 'ups', '--tracking', tracking(request).trackingNumber, '--status', 'delivered', '--event-id', eventId],
+      { CARRIER_KEY_ID: ups.keyId, CARRIER_WEBHOOK_SECRET: ups.secret },
+    );
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stdout).toContain(`Event ${eventId} stored; no refund waits for this parcel yet`);
+
+    const ops = await api.principal('emp-ops', ['ops']);
+    const listedPending = await refunds(['carrier-events', '--limit', '1000', '--json'], { REFUNDS_API_KEY: ops.apiKey });
+    expect(listedPending.code, listedPending.stderr).toBe(0);
+    const { events } = JSON.parse(listedPending.stdout) as { events: Array<{ eventId: string; status: string; deliveredAt: null }> };
+    expect(events.find((e) => e.eventId === eventId)).toMatchObject({ status: 'delivered', deliveredAt: null });
+    const table = await refunds(['carrier-events', '--limit', '1000'], { REFUNDS_API_KEY: ops.apiKey });
+    expect(table.stdout).toMatch(new RegExp(`ups\\s+${eventId}\\s+${tracking(request).trackingNumber}\\s+delivered`));
   });
 });
 

@@ -218,9 +218,10 @@ describe('POST /v1/carrier-events', () => {
   it('routes a signed event to the refund by carrier and tracking number', async () => {
     const request = refundOf(4_500);
     await requested(request);
-    const response = await api.carrierPost(carrierEvent(request, 'delivered'));
+    const event = carrierEvent(request, 'delivered');
+    const response = await api.carrierPost(event);
     expect(response.statusCode, response.body).toBe(202);
-    expect(json(response)).toEqual({ refundIds: [request.refundId], finishedRefundIds: [] });
+    expect(json(response)).toEqual({ eventId: event.eventId, refundIds: [request.refundId], finishedRefundIds: [], pending: false });
     await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
   });
 
@@ -229,9 +230,10 @@ describe('POST /v1/carrier-events', () => {
     await requested(request);
     await api.call('POST', `/v1/refunds/${request.refundId}/cancel`, service, { reason: 'customer kept the item' });
     await api.h.refunds.waitForState(request.refundId, ['cancelled']);
-    const response = await api.carrierPost(carrierEvent(request, 'delivered'));
+    const event = carrierEvent(request, 'delivered');
+    const response = await api.carrierPost(event);
     expect(response.statusCode, response.body).toBe(202);
-    expect(json(response)).toEqual({ refundIds: [], finishedRefundIds: [request.refundId] });
+    expect(json(response)).toEqual({ eventId: event.eventId, refundIds: [], finishedRefundIds: [request.refundId], pending: false });
   });
 
   it('accepts a replayed event and changes nothing', async () => {
@@ -333,8 +335,11 @@ describe('POST /v1/carrier-events', () => {
     }
   });
 
-  it('answers 404 for a parcel no refund waits for, and 422 for a signed but invalid event', async () => {
-    expectProblem(await api.carrierPost(carrierEvent(refundOf(4_500), 'delivered')), 404, 'refund-not-found');
+  it('accepts an event for a parcel no refund waits for yet as pending, and answers 422 for a signed but invalid event', async () => {
+    const early = carrierEvent(refundOf(4_500), 'delivered');
+    const pending = await api.carrierPost(early);
+    expect(pending.statusCode, pending.body).toBe(202);
+    expect(json(pending)).toEqual({ eventId: early.eventId, refundIds: [], finishedRefundIds: [], pending: true });
     const problem = expectProblem(
       await api.carrierPost({ ...carrierEvent(refundOf(4_500), 'delivered'), weightGrams: -3 }),
       422,
@@ -826,6 +831,7 @@ describe('service endpoints', () => {
         'POST /v1/employees/{employeeId}/breaker/lift',
         'GET /v1/employees/{employeeId}/breakers',
         'GET /v1/ops/alerts',
+        'GET /v1/ops/carrier-events',
         'GET /healthz',
         'GET /metrics',
       ].sort(),

@@ -56,9 +56,12 @@ async function returned(request: RefundRequest): Promise<RefundView> {
   expect(created).toBe(true);
   expect(refund.state).toBe('awaiting_carrier');
   await as.carrier.sendCarrierEvent(carrierEvent(request, 'in_transit', { occurredAt: new Date(Date.now() - 120_000).toISOString() }));
-  expect(await as.carrier.sendCarrierEvent(carrierEvent(request, 'delivered', { weightGrams: 1_000 }))).toEqual({
+  const delivered = carrierEvent(request, 'delivered', { weightGrams: 1_000 });
+  expect(await as.carrier.sendCarrierEvent(delivered)).toEqual({
+    eventId: delivered.eventId,
     refundIds: [request.refundId],
     finishedRefundIds: [],
+    pending: false,
   });
   await until(request.refundId, ['awaiting_warehouse']);
   await as.scanner.recordWarehouseScan(request.refundId, matchingReceipt(request));

@@ -124,6 +124,7 @@ describe('what else the service role may do', () => {
     expect(await privileges()).toEqual({
       api_keys: ['SELECT'],
       audit_log: ['SELECT', 'INSERT'],
+      carrier_events: ['SELECT', 'INSERT', 'UPDATE (delivered_at, delivered_to, expired_at)'],
       customer_identity_links: ['SELECT', 'INSERT'],
       employee_breakers: ['SELECT', 'INSERT', 'UPDATE (lift_reason, lifted_at, lifted_by)'],
       insider_actions: ['SELECT', 'INSERT'],
@@ -148,13 +149,16 @@ describe('what else the service role may do', () => {
     expect(rows.map((r) => r.proname)).toEqual(['append_audit_facts']);
   });
 
-  it('cannot mint principals, change a refund’s amount or a payout’s, or rewrite the ledger', async () => {
+  it('cannot mint principals, change a refund’s amount or a payout’s, rewrite the ledger or a carrier’s event', async () => {
     await refused(`INSERT INTO principals (id, roles) VALUES ('emp-mallory', '{approver}')`, /permission denied for table principals/);
     await refused(`UPDATE api_keys SET revoked_at = NULL`, /permission denied for table api_keys/);
     await refused(`UPDATE refunds SET amount = 1`, /permission denied for table refunds/);
     await refused(`UPDATE payouts SET amount = 1`, /permission denied for table payouts/);
     await refused(`DELETE FROM ledger_entries`, /permission denied for table ledger_entries/);
     await refused(`DELETE FROM employee_breakers`, /permission denied for table employee_breakers/);
+    // What a carrier sent is kept as received: never rewritten, never deleted.
+    await refused(`UPDATE carrier_events SET event = '{}'`, /permission denied for table carrier_events/);
+    await refused(`DELETE FROM carrier_events`, /permission denied for table carrier_events/);
   });
 });
 

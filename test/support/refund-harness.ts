@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Pool } from '../../store/pool';
 import type { PaymentGateway } from '../../activities/payments';
+import { startCarrierEventSweep, type RunningSweep } from '../../api/carrier-event-sweep';
 import { RefundsService } from '../../api/refunds-service';
 import type { Policy } from '../../workflows/policy';
 import { createRefundWorker } from '../../worker/worker';
@@ -18,6 +19,8 @@ export interface RefundHarness {
   pool: Pool;
   taskQueue: string;
   native: NativeConnection;
+  /** The carrier event sweep an API process runs, every 200 ms (undefined when the harness was started without it). */
+  sweep: RunningSweep | undefined;
   /** Stops the worker (for crash and restart tests); `startWorker` starts a new one, optionally with another policy. */
   stopWorker(): Promise<void>;
   startWorker(gateway?: PaymentGateway, policy?: Policy): Promise<void>;
@@ -25,7 +28,7 @@ export interface RefundHarness {
 }
 
 export async function startRefundHarness(
-  options: { policy?: Policy; gateway?: (pool: Pool) => PaymentGateway; startWorker?: boolean } = {},
+  options: { policy?: Policy; gateway?: (pool: Pool) => PaymentGateway; startWorker?: boolean; sweepCarrierEvents?: boolean } = {},
 ): Promise<RefundHarness> {
   const { workflowBundlePath } = testStack();
   const temporal = await connectClient();
@@ -54,15 +57,27 @@ export async function startRefundHarness(
   };
   if (options.startWorker !== false) await startWorker();
 
+  const refunds = new RefundsService({ temporal, pool, taskQueue });
+  // As in an API process: carrier events that came before their refund's first row are delivered once it is there.
+  const sweep =
+    options.sweepCarrierEvents === false
+      ? undefined
+      : startCarrierEventSweep(
+          refunds,
+          { intervalMs: 200, batchSize: 100 },
+          { info: () => undefined, warn: () => undefined, error: console.error },
+        );
   return {
-    refunds: new RefundsService({ temporal, pool, taskQueue }),
+    refunds,
     temporal,
     pool,
     taskQueue,
     native,
+    sweep,
     stopWorker,
     startWorker,
     async close() {
+      await sweep?.stop();
       await stopWorker();
       await pool.end();
       await native.close();

@@ -190,9 +190,14 @@ describe('evidence', () => {
     expect((error as InvalidInputError).issues[0]?.path).toBe('weightGrams');
   });
 
-  it('answers not-found for a parcel no refund is waiting for', async () => {
-    const error = await h.refunds.recordCarrierEvent(carrierEvent(refundOf(4_000), 'delivered')).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(RefundNotFoundError);
+  it('keeps an event for a parcel no refund is waiting for yet, pending', async () => {
+    const event = carrierEvent(refundOf(4_000), 'delivered');
+    expect(await h.refunds.recordCarrierEvent(event)).toEqual({
+      eventId: event.eventId,
+      refundIds: [],
+      finishedRefundIds: [],
+      pending: true,
+    });
   });
 });
 

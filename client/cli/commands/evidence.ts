@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { CarrierStatus, ItemCondition, type WarehouseReceipt } from '../../../workflows/schemas';
 import { carrierKeyFromEnv, integer, type Api } from '../input';
 import { print, UsageError } from '../runtime';
+import type { CarrierEventAccepted } from '../../views';
 
 /** `--item "SKU CONDITION [SERIAL]"`: ids never contain spaces, so the parts cannot be confused. */
 function receiptItem(value: string, items: WarehouseReceipt['items'] = []): WarehouseReceipt['items'] {
@@ -18,6 +19,13 @@ function receiptItem(value: string, items: WarehouseReceipt['items'] = []): Ware
     ...items,
     { sku, condition: condition as WarehouseReceipt['items'][number]['condition'], ...(serialNumber ? { serialNumber } : {}) },
   ];
+}
+
+function describeCarrierEvent(accepted: CarrierEventAccepted): string {
+  const finished = accepted.finishedRefundIds.length ? ` (finished, unchanged: ${accepted.finishedRefundIds.join(', ')})` : '';
+  if (accepted.pending)
+    return `Event ${accepted.eventId} stored; no refund waits for this parcel yet: it is delivered when one is requested`;
+  return `Event ${accepted.eventId} delivered to refund ${accepted.refundIds.join(', ') || '-'}${finished}`;
 }
 
 function registerCarrierEvent(program: Command, api: Api): void {
@@ -52,7 +60,7 @@ function registerCarrierEvent(program: Command, api: Api): void {
           ...(options.weight !== undefined ? { weightGrams: options.weight } : {}),
         };
         const routed = await (await api({ carrierKey })).sendCarrierEvent(event);
-        print({ eventId: event.eventId, ...routed }, () => `Event ${event.eventId} sent to refund ${routed.refundIds.join(', ')}`);
+        print(routed, () => describeCarrierEvent(routed));
       },
     );
 }

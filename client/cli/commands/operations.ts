@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { refundStates } from '../../../workflows/refund-model';
 import { integer, type Api } from '../input';
-import { showRefund, showStuck } from '../output';
+import { showCarrierEvents, showRefund, showStuck } from '../output';
 import { EXIT, print } from '../runtime';
 
 export function registerOperationsCommands(program: Command, api: Api): void {
@@ -28,6 +28,16 @@ export function registerOperationsCommands(program: Command, api: Api): void {
         ...(options.limit !== undefined ? { limit: options.limit } : {}),
       });
       print({ refunds }, () => showStuck(refunds));
+    });
+
+  program
+    .command('carrier-events')
+    .description('carrier events no refund has taken yet, or kept as conflicts, oldest first (operations)')
+    .addOption(new Option('--status <status>', 'pending or conflict').choices(['pending', 'conflict']).default('pending'))
+    .option('--limit <n>', 'at most this many', integer('--limit'))
+    .action(async (options: { status: 'pending' | 'conflict'; limit?: number }) => {
+      const events = await (await api()).listCarrierEvents(options.status, options.limit);
+      print({ events }, () => showCarrierEvents(options.status, events));
     });
 
   program
