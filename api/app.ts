@@ -10,6 +10,8 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { type ApiLimits, defaultApiLimits } from '../config/api';
 import type { CarrierSecrets } from '../client/carrier-signature';
 import type { Pool } from '../store/pool';
+import { MAX_ID_LENGTH } from '../workflows/schemas';
+import { defaultPolicy, type Policy } from '../workflows/policy';
 import type { RefundsService } from './refunds-service';
 import { parseJsonKeepingRawBody } from './plugins/json-body';
 import { countRequests, createApiMetrics } from './plugins/metrics';
@@ -20,7 +22,8 @@ import { registerDecisionRoutes } from './routes/decisions';
 import { registerEvidenceRoutes } from './routes/evidence';
 import { registerOperationsRoutes } from './routes/operations';
 import { registerRefundRoutes } from './routes/refunds';
-import { registerServiceRoutes } from './routes/service';
+import { type ReadinessCheck, registerServiceRoutes } from './routes/service';
+import { databaseReadiness } from '../store/readiness';
 import type { RouteDeps } from './routes/shared';
 
 export { API_VERSION } from './plugins/openapi';
@@ -32,6 +35,13 @@ export interface ApiDeps {
   /** Each carrier's webhook signing keys (REFUNDS_CARRIER_SECRETS); a carrier signs only with its own. */
   carrierSecrets: CarrierSecrets;
   limits?: Partial<ApiLimits>;
+  /**
+   * What /readyz checks besides the database (api/server.ts adds Temporal); each resolves with why
+   * its dependency is not ready, or undefined.
+   */
+  readinessChecks?: Record<string, ReadinessCheck>;
+  /** The policy whose limits refund requests must keep to (the worker's, REFUNDS_POLICY_FILE); the built-in one if not given. */
+  policy?: Policy;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -43,6 +53,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     handlerTimeout: limits.handlerTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     return503OnClosing: true,
+    // Every id the API accepts must fit in a path segment, even with each character percent-encoded.
+    routerOptions: { maxParamLength: 3 * MAX_ID_LENGTH },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -55,16 +67,29 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // Rate limiting and the OpenAPI document cover only the routes registered after them.
   await registerOpenApi(app);
 
-  const routeDeps: RouteDeps = { refunds: deps.refunds, pool: deps.pool, carrierSecrets: deps.carrierSecrets, metrics };
+  const routeDeps: RouteDeps = {
+    refunds: deps.refunds,
+    pool: deps.pool,
+    carrierSecrets: deps.carrierSecrets,
+    metrics,
+    policy: deps.policy ?? defaultPolicy,
+  };
   registerRefundRoutes(app, routeDeps);
   registerEvidenceRoutes(app, routeDeps);
   registerDecisionRoutes(app, routeDeps);
   registerOperationsRoutes(app, routeDeps);
   registerBreakerRoutes(app, routeDeps);
-  registerServiceRoutes(app, metrics);
+  registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
 
   await app.ready();
   return app;
+}
+
+function databaseCheck(pool: Pool): ReadinessCheck {
+  return async () => {
+    const status = await databaseReadiness(pool);
+    return status.ready ? undefined : status.reason;
+  };
 }
 
 async function limitRatePerPrincipal(app: FastifyInstance, limits: ApiLimits): Promise<void> {

@@ -6,13 +6,48 @@
 import { z } from 'zod';
 import { isCurrency } from './currencies';
 
-/** A printable-ASCII identifier of at most 128 characters; `what` names the field in error messages. */
+/** The first C0 control or DEL in `value`: PostgreSQL refuses NUL in text, and none of them belongs in a field anyone reads. */
+function firstControlCharacter(value: string): number | undefined {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return code;
+  }
+  return undefined;
+}
+
+/**
+ * The one refinement that refuses control characters (U+0000–U+001F, U+007F) anywhere in a
+ * string, before any trimming; `what` names the field: "reason must not contain control
+ * characters (found U+0000)".
+ */
+export function noControlCharacters(what: string) {
+  return (value: string, ctx: z.RefinementCtx) => {
+    const found = firstControlCharacter(value);
+    if (found === undefined) return;
+    const codePoint = `U+${found.toString(16).toUpperCase().padStart(4, '0')}`;
+    ctx.addIssue({ code: 'custom', message: `${what} must not contain control characters (found ${codePoint})` });
+  };
+}
+
+/** A string that may hold no control characters; `what` names the field in error messages. */
+export const plainString = (what: string) => z.string({ error: `${what} must be a string` }).superRefine(noControlCharacters(what));
+
+/** Free text of 1 to `max` characters after trimming, without control characters. */
+export const text = (what: string, max: number) =>
+  plainString(what).trim().min(1, `${what} must not be empty`).max(max, `${what} must be at most ${max} characters`);
+
+/**
+ * The longest id or principal id, in characters. Refund and employee ids are also URL path
+ * segments: the API accepts a path parameter as long as such an id fully percent-encoded.
+ */
+export const MAX_ID_LENGTH = 128;
+
+/** A printable-ASCII identifier of at most MAX_ID_LENGTH characters; `what` names the field in error messages. */
 export const id = (what: string) =>
-  z
-    .string({ error: `${what} must be a string` })
+  plainString(what)
     .trim()
     .min(1, `${what} must not be empty`)
-    .max(128, `${what} must be at most 128 characters`)
+    .max(MAX_ID_LENGTH, `${what} must be at most ${MAX_ID_LENGTH} characters`)
     .regex(/^[\x21-\x7e]+$/, `${what} must be printable ASCII without spaces`);
 
 /**
@@ -31,11 +66,7 @@ export function canonicalPrincipalId(raw: string): string {
 
 /** A person's or a service's id, canonical (trimmed, lowercased); `what` names the field in error messages. */
 export const principalId = (what: string) =>
-  z
-    .string({ error: `${what} must be a string` })
-    .trim()
-    .toLowerCase()
-    .regex(PRINCIPAL_ID_PATTERN, `${what} must be ${PRINCIPAL_ID_ALPHABET}`);
+  plainString(what).trim().toLowerCase().regex(PRINCIPAL_ID_PATTERN, `${what} must be ${PRINCIPAL_ID_ALPHABET}`);
 
 /** A principal's id, canonical, as one schema. */
 export const PrincipalId = principalId('principal id');
@@ -58,7 +89,7 @@ export const RefundItem = z.strictObject({
   quantity: z.number().int('quantity must be a whole number').min(1).max(1000),
   unitAmount: MinorUnits,
   serialNumber: id('serialNumber').optional(),
-  category: z.string().trim().min(1).max(64),
+  category: text('category', 64),
   /** The weight of one unit as shipped, if the catalogue knows it: the parcel's expected weight. */
   weightGrams: z.number().int('weightGrams must be a whole number of grams').positive().max(1_000_000).optional(),
 });
@@ -94,16 +125,24 @@ export const CustomerProfile = z.strictObject({
 });
 export type CustomerProfile = z.infer<typeof CustomerProfile>;
 
+/** Refund ids the API's own paths take (GET /v1/refunds/stuck is the stuck list): no refund may have one. */
+export const RESERVED_REFUND_IDS: readonly string[] = ['stuck'];
+
+export const RefundId = id('refundId').refine((value) => !RESERVED_REFUND_IDS.includes(value), {
+  error: (issue) =>
+    `refundId ${JSON.stringify(issue.input)} is reserved: /v1/refunds/${issue.input} is another resource; choose another id`,
+});
+
 export const RefundRequest = z
   .strictObject({
-    refundId: id('refundId'),
+    refundId: RefundId,
     orderId: id('orderId'),
     customerId: id('customerId'),
     currency: Currency,
     items: z.array(RefundItem).min(1, 'items must list at least one item').max(100),
     /** The employee who asked for the refund, or "customer" for self-service. */
     initiatedBy: principalId('initiatedBy'),
-    reason: z.string().trim().min(1, 'reason must not be empty').max(500),
+    reason: text('reason', 500),
     return: ReturnMethod,
     customer: CustomerProfile.optional(),
   })
@@ -198,7 +237,7 @@ export type Approver = z.infer<typeof Approver>;
 
 export const ApprovalDecision = z.strictObject({
   decision: z.enum(['approve', 'reject']),
-  reason: z.string().trim().min(1).max(500).optional(),
+  reason: text('reason', 500).optional(),
 });
 export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
 
@@ -213,13 +252,13 @@ export const BreakerLift = z.strictObject({
   employeeId: principalId('employeeId'),
   liftedBy: principalId('liftedBy'),
   roles: z.array(Role).min(1),
-  reason: z.string().trim().min(1, 'reason must not be empty').max(500),
+  reason: text('reason', 500),
 });
 export type BreakerLift = z.infer<typeof BreakerLift>;
 
 export const CancelCommand = z.strictObject({
   cancelledBy: principalId('cancelledBy'),
-  reason: z.string().trim().min(1, 'reason must not be empty').max(500),
+  reason: text('reason', 500),
 });
 export type CancelCommand = z.infer<typeof CancelCommand>;
 

@@ -5,12 +5,24 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { RefundRequest } from '../../workflows/schemas';
+import { formatMinor } from '../../workflows/currencies';
+import { maxRefundAmount, type Policy } from '../../workflows/policy';
+import { RefundRequest, refundAmount } from '../../workflows/schemas';
+import { problem } from '../plugins/problems';
 import { principalOf, requireRole } from '../plugins/authentication';
 import { RefundView } from '../../client/views';
 import { bearer, problems, RefundPath, refundView, withAuth, type RouteDeps } from './shared';
 
-export function registerRefundRoutes(app: FastifyInstance, { refunds, pool }: RouteDeps): void {
+/** A refund above the policy's largest amount is refused before it starts: 422 naming `items`. */
+function checkRefundLimit(request: RefundRequest, policy: Policy): void {
+  const amount = refundAmount(request);
+  const max = maxRefundAmount(policy, request.currency);
+  if (amount <= max) return;
+  const message = `the refund amount ${formatMinor(amount, request.currency)} is above the largest refund accepted, ${formatMinor(max, request.currency)} (policy limits.maxRefundAmount)`;
+  throw problem('invalid_input', `items: ${message}`, { errors: [{ path: 'items', message }] });
+}
+
+export function registerRefundRoutes(app: FastifyInstance, { refunds, pool, policy }: RouteDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post(
@@ -35,6 +47,7 @@ export function registerRefundRoutes(app: FastifyInstance, { refunds, pool }: Ro
     },
     async (request, reply) => {
       const principal = principalOf(request);
+      checkRefundLimit(request.body, policy);
       const result = await refunds.requestRefund(request.body, { requestedBy: principal.id });
       reply.code(result.created ? 201 : 200).header('location', `/v1/refunds/${encodeURIComponent(result.refundId)}`);
       return refundView(refunds, result.refundId);

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { Pool } from '../../store/pool';
 import type { RefundStatus } from '../../workflows/messages';
+import type { Policy } from '../../workflows/policy';
 import { id } from '../../workflows/schemas';
 import type { RefundsService } from '../refunds-service';
 import type { ApiMetrics } from '../plugins/metrics';
@@ -17,6 +18,8 @@ export interface RouteDeps {
   pool: Pool;
   carrierSecrets: CarrierSecrets;
   metrics: ApiMetrics;
+  /** The service's policy, for the limits checked where a refund is requested. */
+  policy: Policy;
 }
 
 export const RefundPath = z.strictObject({ refundId: id('refundId') });

@@ -834,6 +834,7 @@ describe('service endpoints', () => {
         'GET /v1/ops/carrier-events',
         'GET /healthz',
         'GET /metrics',
+        'GET /readyz',
       ].sort(),
     );
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['bearerAuth', 'carrierSignature']);

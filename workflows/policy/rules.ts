@@ -49,6 +49,15 @@ export function thresholdsFor(policy: Policy, currency: string): Thresholds {
   return { ...(result as Omit<Thresholds, 'approverLimits'>), approverLimits: limits };
 }
 
+/** The largest refund a policy accepts when it names no limit, in major units of the refund's currency. */
+export const DEFAULT_MAX_REFUND_AMOUNT = '1000000.00';
+
+/** The largest refund the policy accepts in `currency`, in its minor units. */
+export function maxRefundAmount(policy: Policy, currency: string): number {
+  const limits = policy.limits;
+  return thresholdMinor(limits?.maxRefundAmountByCurrency?.[currency] ?? limits?.maxRefundAmount ?? DEFAULT_MAX_REFUND_AMOUNT, currency);
+}
+
 /** The largest refund the policy lets someone with these roles approve, or undefined for no policy limit. */
 export function roleApprovalLimit(policy: Policy, currency: string, roles: readonly Role[]): number | undefined {
   const limits = thresholdsFor(policy, currency).approverLimits;

@@ -1,7 +1,7 @@
 /** The policy's shape: what a valid policy file says, with the rules that keep its numbers consistent. */
 import { msToNumber } from '@temporalio/common';
 import { z } from 'zod';
-import { Currency, Role } from '../schemas';
+import { Currency, plainString, Role } from '../schemas';
 
 const DurationString = z.string().refine(
   (value) => {
@@ -95,9 +95,19 @@ export type RiskReasonCode = z.infer<typeof RiskReasonCode>;
 
 export const Policy = z
   .strictObject({
-    version: z.string().min(1),
+    version: plainString('version').min(1),
     amounts: MoneyThresholds,
     amountsByCurrency: z.record(Currency, MoneyThresholds.partial()),
+    /**
+     * The largest refund the service accepts, in major units of its currency (default
+     * DEFAULT_MAX_REFUND_AMOUNT), with overrides per currency. Checked where a refund is requested.
+     */
+    limits: z
+      .strictObject({
+        maxRefundAmount: DecimalAmount.optional(),
+        maxRefundAmountByCurrency: z.record(Currency, DecimalAmount).optional(),
+      })
+      .optional(),
     /** Approvals by risk band and amount tier (small ≤ autoApproveMax < mid ≤ singleApprovalMax < large). `block` rejects. */
     approvals: z.strictObject({ low: AmountTiers, medium: AmountTiers, high: AmountTiers }),
     /** The score at which each band starts (0–100). */
@@ -136,7 +146,7 @@ export const Policy = z
     /** How far the warehouse's weight may be from the expected weight, as a fraction (0.2 = 20 %). */
     weightTolerance: z.number().min(0).max(10),
     /** Categories that ring fraud targets because they resell well. */
-    highResaleCategories: z.array(z.string().min(1)),
+    highResaleCategories: z.array(plainString('highResaleCategories').min(1)),
     /** When each risk signal fires (money thresholds are in `amounts`). */
     signals: z.strictObject({
       customer: z.strictObject({
