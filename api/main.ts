@@ -3,9 +3,12 @@
  * REFUNDS_CARRIER_SECRETS and the standard TEMPORAL_* variables; serves on HOST:PORT until
  * SIGINT/SIGTERM, then finishes the requests in flight and stops. DATABASE_URL is the service role;
  * migrations are applied only with REFUNDS_MIGRATION_DATABASE_URL (the owner), else checked.
+ * It serves while PostgreSQL is down (/readyz answers 503) and gets the schema ready in the
+ * background, retrying with backoff.
  */
 import { ConfigError, loadConfig } from '../config/worker';
-import { ensureSchema, SchemaError } from '../store/migrate';
+import { SchemaError } from '../store/migrate';
+import { waitForSchema } from '../store/readiness';
 import { loadApiConfig, requireCarrierSecrets } from '../config/api';
 import { startApiServer } from './server';
 
@@ -15,18 +18,30 @@ async function main() {
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL must be set for an API process (npm start runs an embedded database instead)');
   const carrierSecrets = requireCarrierSecrets(api);
-  await ensureSchema({ databaseUrl: config.databaseUrl, migrationDatabaseUrl: config.migrationDatabaseUrl, log: console.log });
   const server = await startApiServer({
     temporal: config.temporal,
     databaseUrl: config.databaseUrl,
     taskQueue: config.taskQueue,
     api: { ...api, carrierSecrets },
     dbPoolSize: config.dbPoolSize,
+    policy: config.policy,
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
   console.log(`refund API listening on ${server.url} (OpenAPI at ${server.url}/openapi.json)`);
+  const stopWaiting = new AbortController();
+  waitForSchema({
+    databaseUrl: config.databaseUrl,
+    migrationDatabaseUrl: config.migrationDatabaseUrl,
+    backoff: config.dbRetry,
+    log: console.log,
+    signal: stopWaiting.signal,
+  }).then(
+    () => console.log('database ready'),
+    () => undefined, // only an abort ends the wait: the process is stopping
+  );
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
+      stopWaiting.abort();
       server.close().then(
         () => process.exit(0),
         (error: unknown) => {

@@ -1,6 +1,7 @@
 /**
  * Runs the HTTP API on a real port with its own Temporal client and PostgreSQL pool. Used by the
- * production entry point (api/main.ts) and by `npm start`.
+ * production entry point (api/main.ts) and by `npm start`. It starts whether or not PostgreSQL and
+ * Temporal answer yet (both are connected on first use); /readyz says when they do.
  */
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import type { FastifyServerOptions } from 'fastify';
@@ -10,6 +11,16 @@ import { buildApp } from './app';
 import { startCarrierEventSweep } from './carrier-event-sweep';
 import type { ApiConfig } from '../config/api';
 import type { CarrierSecrets } from '../client/carrier-signature';
+import type { Policy } from '../workflows/policy';
+
+/** Temporal is ready when its frontend answers a health check. */
+function temporalCheck(connection: Connection) {
+  return async () => {
+    await connection.ensureConnected();
+    const { status } = await connection.healthService.check({});
+    return status === 1 ? undefined : `health status ${String(status)}`;
+  };
+}
 
 export interface ApiServerOptions {
   temporal: { address: string; namespace: string; connectionOptions?: ConnectionOptions };
@@ -17,6 +28,8 @@ export interface ApiServerOptions {
   taskQueue: string;
   api: ApiConfig & { carrierSecrets: CarrierSecrets };
   dbPoolSize?: number;
+  /** The policy whose limits refund requests must keep to (the worker's). */
+  policy?: Policy;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -27,7 +40,7 @@ export interface ApiServer {
 }
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
-  const connection = await Connection.connect({ ...options.temporal.connectionOptions, address: options.temporal.address });
+  const connection = Connection.lazy({ ...options.temporal.connectionOptions, address: options.temporal.address });
   const pool = createPool(options.databaseUrl, options.dbPoolSize ?? 10);
   try {
     const refunds = new RefundsService({
@@ -41,6 +54,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       pool,
       carrierSecrets: options.api.carrierSecrets,
       limits: options.api.limits,
+      ...(options.policy ? { policy: options.policy } : {}),
+      readinessChecks: { temporal: temporalCheck(connection) },
       logger: options.logger ?? false,
     });
     await app.listen({ host: options.api.host, port: options.api.port });

@@ -33,6 +33,8 @@ const Env = z.object({
   REFUNDS_WORKER_MAX_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(200),
   REFUNDS_WORKER_MAX_WORKFLOW_TASKS: z.coerce.number().int().min(1).max(10_000).default(200),
   REFUNDS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+  REFUNDS_DB_RETRY_INITIAL_MS: z.coerce.number().int().min(10).max(600_000).default(500),
+  REFUNDS_DB_RETRY_MAX_MS: z.coerce.number().int().min(10).max(600_000).default(30_000),
   REFUNDS_WORKFLOW_BUNDLE: z
     .string()
     .min(1)
@@ -74,6 +76,8 @@ export interface Config {
   maxConcurrentActivities: number;
   maxConcurrentWorkflowTasks: number;
   dbPoolSize: number;
+  /** Backoff between attempts to reach the database at start (doubling from initialMs up to maxMs). */
+  dbRetry: { initialMs: number; maxMs: number };
   /** A workflow bundle built beforehand; without one the worker bundles the workflows at start. */
   workflowBundle: string | undefined;
 }
@@ -116,6 +120,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConcurrentActivities: vars.REFUNDS_WORKER_MAX_ACTIVITIES,
     maxConcurrentWorkflowTasks: vars.REFUNDS_WORKER_MAX_WORKFLOW_TASKS,
     dbPoolSize: vars.REFUNDS_DB_POOL_SIZE,
+    dbRetry: {
+      initialMs: vars.REFUNDS_DB_RETRY_INITIAL_MS,
+      maxMs: Math.max(vars.REFUNDS_DB_RETRY_INITIAL_MS, vars.REFUNDS_DB_RETRY_MAX_MS),
+    },
     workflowBundle: vars.REFUNDS_WORKFLOW_BUNDLE,
   };
 }
