@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { failureTypes } from '../workflows/messages';
 import type { Policy } from '../workflows/policy';
 import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
-import type { AuditFact } from '../workflows/refund-model';
+import type { AuditFact, AuditHead } from '../workflows/refund-model';
 import type { RefundRequest } from '../workflows/schemas';
 import { appendAuditFacts } from '../store/audit-trail';
 import { requestHash } from '../store/canonical';
@@ -42,9 +42,10 @@ export function createActivities({ pool, policy, gateway }: RefundActivityDeps) 
     /**
      * Writes a transition: the audit facts, the read-model row and the records the risk engine
      * counts from (insider actions, customer identity; breakers tripped by them), in one transaction.
+     * Answers with the refund's audit head afterwards, which the workflow keeps as its own copy.
      */
-    async recordProgress(input: ProgressInput): Promise<void> {
-      await withTransaction(pool, async (client) => {
+    async recordProgress(input: ProgressInput): Promise<AuditHead | null> {
+      return withTransaction(pool, async (client) => {
         const hash = input.request ? requestHash(input.request) : undefined;
         if (!(await upsertRefundRow(client, input.refund, hash))) {
           throw ApplicationFailure.nonRetryable(
@@ -54,9 +55,8 @@ export function createActivities({ pool, policy, gateway }: RefundActivityDeps) 
         }
         if (input.request) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
         await recordInsiderActions(client, policy, input.refund, input.firstSeq, input.facts);
-        // Last: the audit chain's lock is held from the append until the commit, which every
-        // refund's transitions wait for, so nothing else may run in between.
-        await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);
+        // Last: the refund's chain lock is held from the append until the commit.
+        return (await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts)).head;
       });
     },
 

@@ -6,7 +6,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUp
 import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { z } from 'zod';
 import { defaultApiLimits } from '../config/api';
-import { auditTrailOf, verifyAuditChain, type AuditRow, type AuditVerification } from '../store/audit-trail';
+import { auditTrailOf, type AuditRow, type AuditVerification } from '../store/audit-trail';
 import {
   breakerHistory,
   employeeAuditSubject,
@@ -28,6 +28,7 @@ import {
   type InboxEvent,
 } from '../store/carrier-inbox';
 import type { Pool } from '../store/pool';
+import { verifyAuditTrail, type AuditVerifierOptions, type AuditVerifyRequest } from './audit-verification';
 import { findRefundsByTracking, getRefundRow, listStuckRefunds, type RefundRow, type StuckQuery } from '../store/read-model';
 import {
   cancelUpdate,
@@ -73,6 +74,8 @@ export interface RefundsServiceOptions {
   /** The service's PostgreSQL (read model and audit trail). */
   pool: Pool;
   taskQueue?: string;
+  /** The pinned audit keys and the checkpoint export file, for audit verification. */
+  audit?: AuditVerifierOptions;
   /**
    * How long a carrier event no refund has claimed stays deliverable; older ones are reported
    * (expired), not retried. Default: the default policy's return window.
@@ -129,12 +132,14 @@ export class RefundsService {
   private readonly temporal: Client;
   private readonly pool: Pool;
   private readonly taskQueue: string;
+  private readonly audit: AuditVerifierOptions;
   private readonly carrierEventMaxPendingMs: number;
 
   constructor(options: RefundsServiceOptions) {
     this.temporal = options.temporal;
     this.pool = options.pool;
     this.taskQueue = options.taskQueue ?? TASK_QUEUE_DEFAULT;
+    this.audit = options.audit ?? {};
     this.carrierEventMaxPendingMs = options.carrierEventMaxPendingMs ?? defaultApiLimits.carrierEventMaxPendingMs;
   }
 
@@ -369,9 +374,13 @@ export class RefundsService {
     return listStuckRefunds(this.pool, query);
   }
 
-  /** Recomputes the whole audit chain. */
-  verifyAudit(): Promise<AuditVerification> {
-    return verifyAuditChain(this.pool);
+  /**
+   * Verifies the audit trail: every chain, the read model against them, the signed checkpoints
+   * and the export file; with `workflows`, the in-flight refunds' own heads too. Says what was
+   * found and where (`findings`).
+   */
+  verifyAudit(request: AuditVerifyRequest = {}): Promise<AuditVerification> {
+    return verifyAuditTrail({ pool: this.pool, temporal: this.temporal, audit: this.audit }, request);
   }
 
   auditTrail(refundId: string): Promise<AuditRow[]> {

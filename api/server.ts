@@ -7,6 +7,7 @@ import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import type { FastifyServerOptions } from 'fastify';
 import { createPool } from '../store/pool';
 import { RefundsService } from './refunds-service';
+import type { AuditVerifierOptions } from './audit-verification';
 import { buildApp } from './app';
 import { startCarrierEventSweep } from './carrier-event-sweep';
 import type { ApiConfig } from '../config/api';
@@ -28,6 +29,8 @@ export interface ApiServerOptions {
   taskQueue: string;
   api: ApiConfig & { carrierSecrets: CarrierSecrets };
   dbPoolSize?: number;
+  /** The pinned audit keys and the checkpoint export file, for audit verification (config/audit.ts). */
+  audit?: AuditVerifierOptions;
   /** The policy whose limits refund requests must keep to (the worker's). */
   policy?: Policy;
   logger?: FastifyServerOptions['logger'];
@@ -47,6 +50,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       temporal: new Client({ connection, namespace: options.temporal.namespace }),
       pool,
       taskQueue: options.taskQueue,
+      ...(options.audit ? { audit: options.audit } : {}),
       carrierEventMaxPendingMs: options.api.limits.carrierEventMaxPendingMs,
     });
     const app = await buildApp({

@@ -130,8 +130,13 @@ export class RefundsApiClient {
     return ((await this.send('GET', `/v1/refunds/stuck${search}`)).body as { refunds: StuckRefund[] }).refunds;
   }
 
-  async verifyAudit(): Promise<AuditVerification> {
-    return (await this.send('GET', '/v1/audit/verification')).body as AuditVerification;
+  /**
+   * Verifies the audit trail (chains, read model, signed checkpoints); `findings` says what was
+   * found and where. `workflows` also compares each in-flight refund's own audit head.
+   */
+  async verifyAudit(options: { workflows?: boolean } = {}): Promise<AuditVerification> {
+    const search = options.workflows ? '?workflows=true' : '';
+    return (await this.send('GET', `/v1/audit/verification${search}`)).body as AuditVerification;
   }
 
   /** Lifts an employee's tripped circuit breaker; you (an admin) are the one lifting it, and it is audited. */

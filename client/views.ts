@@ -24,8 +24,13 @@ const instant = z.string().meta({ format: 'date-time' });
 
 export const RefundState = z.enum(refundStates);
 
+export const AuditHeadView = z.object({
+  refundSeq: z.number().int().describe('the step within the refund'),
+  hash: z.string().describe('that step’s hash: SHA-256 of its canonical JSON, which includes the previous step’s hash'),
+});
+
 export const TimelineEntry = z.object({
-  seq: z.number().int().describe('position in the service-wide audit chain'),
+  seq: z.number().int().describe('insertion order across the service (increasing, with gaps)'),
   at: instant,
   kind: z
     .string()
@@ -91,6 +96,9 @@ export const RefundView = z
     outcome: z.object({ code: z.string(), message: z.string(), by: z.string().optional() }).nullable(),
     deadlines: z.object({ next: instant.nullable(), stuckAfter: instant.nullable() }),
     escalations: z.array(z.object({ state: RefundState, at: instant, reason: z.string() })),
+    auditHead: AuditHeadView.nullable().describe(
+      "the refund's last audit step as its workflow wrote it; audit verification holds the database's rows to it",
+    ),
     timeline: z
       .array(TimelineEntry)
       .describe(
@@ -144,12 +152,58 @@ export const CarrierEventList = z.object({ events: z.array(StoredCarrierEvent) }
 
 export const ScanAccepted = z.object({ refundId: z.string(), eventId: z.string() });
 
+export const AuditFindingView = z
+  .object({
+    check: z
+      .enum([
+        'row_hash',
+        'chain_link',
+        'step_sequence',
+        'legacy_chain',
+        'read_model',
+        'checkpoint_chain',
+        'checkpoint_root',
+        'checkpoint_signature',
+        'checkpoint_head',
+        'checkpoint_export',
+        'workflow_head',
+      ])
+      .describe('the check that failed (docs/operations.md, "Audit trail")'),
+    problem: z
+      .enum(['edited', 'rehashed', 'deleted', 'forged', 'unverifiable'])
+      .describe(
+        'what the evidence says happened: edited in place, changed with its hashes recomputed, deleted, a signature forged, or not checkable',
+      ),
+    subject: z.string().optional().describe('the refund id, or `employee <id>`'),
+    refundSeq: z.number().int().optional().describe('the step within the subject'),
+    seq: z.number().int().optional().describe('the row, when it is there'),
+    checkpointId: z.number().int().optional(),
+    detail: z.string(),
+  })
+  .meta({ id: 'AuditFinding' });
+
 export const AuditVerificationView = z.object({
-  ok: z.boolean(),
+  ok: z.boolean().describe('true when nothing was found'),
   rowsChecked: z.number().int(),
+  subjectsChecked: z.number().int().describe('hash chains checked: one per refund, one per employee with breaker records'),
   lastSeq: z.number().int(),
   lastHash: z.string(),
-  brokenAt: z.object({ seq: z.number().int(), refundId: z.string(), reason: z.string() }).optional(),
+  brokenAt: z
+    .object({ seq: z.number().int(), refundId: z.string(), reason: z.string() })
+    .optional()
+    .describe('the first finding, in the shape older clients read'),
+  checkpoints: z.object({
+    checked: z.number().int(),
+    latest: z.object({ id: z.number().int(), createdAt: instant, root: z.string(), keyId: z.string() }).nullable(),
+    exportFile: z.object({
+      path: z.string().nullable(),
+      state: z.enum(['matched', 'mismatch', 'unavailable', 'not_configured']),
+      lines: z.number().int(),
+    }),
+  }),
+  workflowHeadsChecked: z.number().int().describe("in-flight refunds whose workflow's own audit head was compared (?workflows=true)"),
+  findings: z.array(AuditFindingView).describe('what was found, and where; at most 1000'),
+  findingsOmitted: z.number().int(),
 });
 
 export type AuditVerification = z.infer<typeof AuditVerificationView>;

@@ -1,65 +1,58 @@
 /**
- * The tamper-evident audit trail. Rows form one hash chain across all refunds: each row's hash
- * covers its content and the previous row's hash, so changing, removing or reordering any row
- * breaks every hash after it. Anyone with read access can verify the chain.
+ * The tamper-evident audit trail: one hash chain per subject (a refund, or an employee's breaker
+ * record; store/audit-chain.ts), anchored by signed checkpoints (store/audit-checkpoints.ts).
+ * Appending to one subject never waits for another. Anyone with read access can verify the chains
+ * and the read model against them; with the pinned audit public keys, the checkpoints too.
  */
-import type { AuditFact } from '../workflows/refund-model';
-import { canonicalJson, sha256Hex } from './canonical';
-import type { Pool, PoolClient } from './pool';
+import { activeStates, type AuditFact, type AuditHead } from '../workflows/refund-model';
+import type { PublicKey } from '../workflows/statements';
+import {
+  AUDIT_COLUMNS,
+  AuditFindings,
+  auditHashParts,
+  checkHeads,
+  toAuditRow,
+  walkLegacyChain,
+  walkSubjectChains,
+  type AuditFinding,
+  type AuditRow,
+  type ChainWalk,
+} from './audit-chain';
+import { verifyCheckpoints, type CheckpointExport, type CheckpointSummary } from './audit-checkpoints';
+import { checkReadModel } from './audit-read-model';
+import type { Db, Pool, PoolClient } from './pool';
 
-export const GENESIS_HASH = '0'.repeat(64);
-/** Serialises appends so that sequence numbers and hashes form one unbroken chain (append_audit_facts takes it too). */
-const AUDIT_CHAIN_LOCK = 7_001_001;
+export {
+  auditChecks,
+  auditHash,
+  auditHashParts,
+  auditProblems,
+  GENESIS_HASH,
+  type AuditCheck,
+  type AuditFinding,
+  type AuditProblem,
+  type AuditRow,
+} from './audit-chain';
 
-export interface AuditRow {
-  seq: number;
-  refundId: string;
-  refundSeq: number;
-  kind: string;
-  actor: string;
-  occurredAt: string;
-  data: unknown;
-  prevHash: string;
-  hash: string;
-}
+/** The lock one subject's writers take turns on (append_audit_facts takes it too): (SUBJECT_LOCK, hashtext(subject)). */
+const SUBJECT_LOCK = 7_001_002;
 
-export function auditHash(row: Omit<AuditRow, 'hash'>): string {
-  return sha256Hex(
-    canonicalJson({
-      seq: row.seq,
-      refundId: row.refundId,
-      refundSeq: row.refundSeq,
-      kind: row.kind,
-      actor: row.actor,
-      occurredAt: row.occurredAt,
-      data: row.data,
-      prevHash: row.prevHash,
-    }),
-  );
-}
-
-/**
- * A row's canonical JSON (what auditHash hashes) split around the two values only known under
- * the chain lock: RFC 8785 sorts the keys, so every row reads
- * `{"actor":…,"data":…,"kind":…,"occurredAt":…,"prevHash":"<prevHash>","refundId":…,"refundSeq":…,"seq":<seq>}`,
- * and `head + JSON.stringify(prevHash) + tail + seq + '}'` is exactly that text.
- */
-export function auditHashParts(row: Omit<AuditRow, 'seq' | 'prevHash' | 'hash'>): { head: string; tail: string } {
-  return {
-    head: `{"actor":${canonicalJson(row.actor)},"data":${canonicalJson(row.data)},"kind":${canonicalJson(row.kind)},"occurredAt":${canonicalJson(row.occurredAt)},"prevHash":`,
-    tail: `,"refundId":${canonicalJson(row.refundId)},"refundSeq":${canonicalJson(row.refundSeq)},"seq":`,
-  };
+export interface AuditAppend {
+  /** Facts written now; facts an earlier attempt already wrote are skipped. */
+  appended: number;
+  /** The subject's last step afterwards; null only for a subject with no rows. */
+  head: AuditHead | null;
 }
 
 /**
- * Appends a refund's facts numbered from `firstSeq`, inside the caller's transaction. Facts
- * already written by an earlier attempt of the same activity are skipped, so retries never
- * write a step twice. The database function append_audit_facts (migrations/) takes the chain
- * lock, numbers, hashes and inserts the rows in one round trip; the lock is then held until the
- * caller commits, so callers append last, just before they commit.
+ * Appends a subject's facts numbered from `firstSeq` to its chain, inside the caller's
+ * transaction, and answers with the subject's head afterwards. Facts already written by an
+ * earlier attempt of the same activity are skipped, so retries never write a step twice. The
+ * database function append_audit_facts (migrations/) takes the subject's lock, numbers, hashes
+ * and inserts the rows in one round trip; the lock is held until the caller commits, but only
+ * writers of the same subject wait for it.
  */
-export async function appendAuditFacts(client: PoolClient, refundId: string, firstSeq: number, facts: AuditFact[]): Promise<number> {
-  if (facts.length === 0) return 0;
+export async function appendAuditFacts(client: PoolClient, refundId: string, firstSeq: number, facts: AuditFact[]): Promise<AuditAppend> {
   const rows = facts.map((fact, i) => {
     // Stored as jsonb and hashed as it will read back: undefined fields vanish, as in JSON.
     const data = JSON.parse(JSON.stringify(fact.data)) as unknown;
@@ -71,8 +64,9 @@ export async function appendAuditFacts(client: PoolClient, refundId: string, fir
       ...auditHashParts({ refundId, refundSeq: firstSeq + i, kind: fact.kind, actor: fact.actor, occurredAt, data }),
     };
   });
-  const result = await client.query<{ appended: number }>(
-    'SELECT append_audit_facts($1, $2, $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[], $8::text[]) AS appended',
+  const result = await client.query<{ appended: number; head_seq: number; head_hash: string | null }>(
+    `SELECT appended, head_seq, head_hash
+       FROM append_audit_facts($1, $2, $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[], $8::text[])`,
     [
       refundId,
       firstSeq,
@@ -84,7 +78,8 @@ export async function appendAuditFacts(client: PoolClient, refundId: string, fir
       rows.map((r) => r.tail),
     ],
   );
-  return result.rows[0]!.appended;
+  const row = result.rows[0]!;
+  return { appended: row.appended, head: row.head_hash === null ? null : { refundSeq: row.head_seq, hash: row.head_hash } };
 }
 
 /**
@@ -94,76 +89,133 @@ export async function appendAuditFacts(client: PoolClient, refundId: string, fir
 export async function appendSubjectFacts(client: PoolClient, subject: string, facts: AuditFact[]): Promise<void> {
   if (facts.length === 0) return;
   // Taken before reading the subject's last step, so two writers cannot both claim the next one.
-  await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
+  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SUBJECT_LOCK, subject]);
   const written = await client.query<{ max: number | null }>('SELECT max(refund_seq) AS max FROM audit_log WHERE refund_id = $1', [
     subject,
   ]);
   await appendAuditFacts(client, subject, (written.rows[0]?.max ?? 0) + 1, facts);
 }
 
-export interface AuditVerification {
-  ok: boolean;
-  rowsChecked: number;
-  lastSeq: number;
-  lastHash: string;
-  /** The first row that does not verify, and why. */
-  brokenAt?: { seq: number; refundId: string; reason: string };
+/** A subject's trail, in step order. */
+export async function auditTrailOf(pool: Pool, refundId: string): Promise<AuditRow[]> {
+  const result = await pool.query(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE refund_id = $1 ORDER BY refund_seq`, [refundId]);
+  return result.rows.map(toAuditRow);
 }
 
-function toRow(r: Record<string, unknown>): AuditRow {
+export interface AuditVerification {
+  /** True when nothing was found. */
+  ok: boolean;
+  rowsChecked: number;
+  subjectsChecked: number;
+  /** The highest seq (insertion order) and that row's hash. */
+  lastSeq: number;
+  lastHash: string;
+  /** The first finding, in the shape older clients read. */
+  brokenAt?: { seq: number; refundId: string; reason: string };
+  checkpoints: CheckpointSummary;
+  /** In-flight refunds whose workflow's own audit head was compared with the rows. */
+  workflowHeadsChecked: number;
+  /** What was found, and where; at most 1000 (`findingsOmitted` counts the rest). */
+  findings: AuditFinding[];
+  findingsOmitted: number;
+}
+
+export interface AuditVerifyOptions {
+  /** The audit public keys checkpoints must be signed with (REFUNDS_AUDIT_PUBLIC_KEYS). */
+  publicKeys?: readonly PublicKey[];
+  /** The checkpoint export file as read (store/audit-checkpoint-export.ts), read before this runs. */
+  exported?: CheckpointExport;
+  pageSize?: number;
+}
+
+/**
+ * Verifies the whole trail: every subject's chain (steps, hashes, links; the legacy chain), the
+ * read model against the chains (in one snapshot, so concurrent writes cannot look like
+ * tampering), then the checkpoints (order, links, roots, signatures, anchored heads, export file).
+ */
+export async function verifyAuditChain(pool: Pool, options: AuditVerifyOptions = {}): Promise<AuditVerification> {
+  const findings = new AuditFindings();
+  const walk = await inOneSnapshot(pool, async (db) => {
+    const chains = await walkSubjectChains(db, findings.add, options.pageSize);
+    await walkLegacyChain(db, findings.add, options.pageSize);
+    await checkReadModel(db, findings.add);
+    return chains;
+  });
+  const checkpoints = await verifyCheckpoints(pool, { publicKeys: options.publicKeys ?? [], exported: options.exported }, findings.add);
+  return auditVerification(walk, checkpoints, findings);
+}
+
+/** The verification's summary from what was walked and found. */
+export function auditVerification(
+  walk: ChainWalk,
+  checkpoints: CheckpointSummary,
+  findings: AuditFindings,
+  workflowHeadsChecked = 0,
+): AuditVerification {
+  const first = findings.list[0];
+  const { rowsChecked, subjectsChecked, lastSeq, lastHash } = walk;
   return {
-    seq: Number(r.seq),
-    refundId: String(r.refund_id),
-    refundSeq: Number(r.refund_seq),
-    kind: String(r.kind),
-    actor: String(r.actor),
-    occurredAt: (r.occurred_at as Date).toISOString(),
-    data: r.data,
-    prevHash: String(r.prev_hash),
-    hash: String(r.hash),
+    ok: findings.list.length === 0 && findings.omitted === 0,
+    rowsChecked,
+    subjectsChecked,
+    lastSeq,
+    lastHash,
+    ...(first ? { brokenAt: { seq: first.seq ?? 0, refundId: first.subject ?? '', reason: `${first.check}: ${first.detail}` } } : {}),
+    checkpoints,
+    workflowHeadsChecked,
+    findings: findings.list,
+    findingsOmitted: findings.omitted,
   };
 }
 
-/** Walks the whole chain in order, recomputing every hash; reads in pages so it scales. */
-export async function verifyAuditChain(pool: Pool, pageSize = 5000): Promise<AuditVerification> {
-  let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
-  const nextRefundSeq = new Map<string, number>();
-  for (;;) {
-    const page = await pool.query(
-      `SELECT seq, refund_id, refund_seq, kind, actor, occurred_at, data, prev_hash, hash
-       FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2`,
-      [expectedSeq, pageSize],
-    );
-    for (const raw of page.rows) {
-      const row = toRow(raw);
-      const broken = (reason: string): AuditVerification => ({
-        ok: false,
-        rowsChecked: expectedSeq - 1,
-        lastSeq: expectedSeq - 1,
-        lastHash: prevHash,
-        brokenAt: { seq: row.seq, refundId: row.refundId, reason },
-      });
-      if (row.seq !== expectedSeq) return broken(`row ${expectedSeq} is missing`);
-      if (row.prevHash !== prevHash) return broken('prev_hash does not match the previous row');
-      const { hash, ...content } = row;
-      if (auditHash(content) !== hash) return broken('hash does not match the row content');
-      const wantRefundSeq = nextRefundSeq.get(row.refundId) ?? 1;
-      if (row.refundSeq !== wantRefundSeq) return broken(`refund step ${wantRefundSeq} is missing`);
-      nextRefundSeq.set(row.refundId, wantRefundSeq + 1);
-      prevHash = hash;
-      expectedSeq += 1;
-    }
-    if (page.rows.length < pageSize) break;
-  }
-  return { ok: true, rowsChecked: expectedSeq - 1, lastSeq: expectedSeq - 1, lastHash: prevHash };
+/** Adds findings to a verification already made (the workflows' own heads, checked by the API). */
+export function withFindings(
+  verification: AuditVerification,
+  more: readonly AuditFinding[],
+  workflowHeadsChecked: number,
+): AuditVerification {
+  const findings = new AuditFindings();
+  for (const finding of [...verification.findings, ...more]) findings.add(finding);
+  findings.omitted += verification.findingsOmitted;
+  return auditVerification(verification, verification.checkpoints, findings, workflowHeadsChecked);
 }
 
-export async function auditTrailOf(pool: Pool, refundId: string): Promise<AuditRow[]> {
-  const result = await pool.query(
-    `SELECT seq, refund_id, refund_seq, kind, actor, occurred_at, data, prev_hash, hash
-     FROM audit_log WHERE refund_id = $1 ORDER BY seq`,
-    [refundId],
+/**
+ * Holds the rows to the heads the refunds' workflows keep (their `auditHead`): each must still be
+ * on the refund's chain with that hash. Returns what does not.
+ */
+export async function checkWorkflowHeads(pool: Pool, heads: ReadonlyArray<{ refundId: string; head: AuditHead }>): Promise<AuditFinding[]> {
+  const found: AuditFinding[] = [];
+  await checkHeads(
+    pool,
+    heads.map((h) => ({ subject: h.refundId, ...h.head })),
+    (head) => ({ check: 'workflow_head', anchoredBy: `that the refund's workflow holds as its head (${head.hash.slice(0, 12)}…)` }),
+    (finding) => found.push(finding),
   );
-  return result.rows.map(toRow);
+  return found;
+}
+
+/** In-flight refunds (by the read model), for checking their workflows' heads; at most `limit`. */
+export async function refundsInFlight(pool: Pool, limit: number): Promise<string[]> {
+  const { rows } = await pool.query<{ refund_id: string }>(
+    'SELECT refund_id FROM refunds WHERE state = ANY($1::text[]) ORDER BY refund_id LIMIT $2',
+    [activeStates, limit],
+  );
+  return rows.map((r) => r.refund_id);
+}
+
+/** Runs `work` in one read-only REPEATABLE READ transaction: every query sees the same snapshot. */
+async function inOneSnapshot<T>(pool: Pool, work: (db: Db) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }

@@ -16,6 +16,7 @@ import {
   nextDeadline,
   stuckAfter,
   waitingFor,
+  type AuditHead,
   type Escalation,
   type ReceivedCarrierEvent,
   type ReceivedScan,
@@ -79,6 +80,12 @@ export interface RefundStatus {
   outcome: NonNullable<RefundModel['outcome']> | null;
   deadlines: { next: string | null; stuckAfter: string | null };
   escalations: Escalation[];
+  /**
+   * The refund's audit head as the workflow last wrote it (step and hash); null before its first
+   * write, and for refunds whose earlier writes did not answer with one. Audit verification holds
+   * the database's rows to it.
+   */
+  auditHead: AuditHead | null;
 }
 
 export function refundStatus(model: RefundModel): RefundStatus {
@@ -125,6 +132,7 @@ export function refundStatus(model: RefundModel): RefundStatus {
       stuckAfter: stuckAt !== undefined ? new Date(stuckAt).toISOString() : null,
     },
     escalations: model.escalations,
+    auditHead: model.auditHead ?? null,
   };
 }
 

@@ -212,9 +212,11 @@ export class RefundRun {
     const snapshot = readModelSnapshot(current, workflowInfo().workflowId, this.flushed + batch.length);
     if (batch.length > 0) {
       const first = this.flushed === 0 ? { request: this.request } : {};
-      await this.activities.recordProgress({ refund: snapshot, firstSeq: this.flushed + 1, facts: batch, ...first });
+      const head = await this.activities.recordProgress({ refund: snapshot, firstSeq: this.flushed + 1, facts: batch, ...first });
       this.pending.splice(0, batch.length);
       this.flushed += batch.length;
+      // Writes recorded before recordProgress answered with the head replay with no result: no head.
+      if (head) this.model = { ...this.current, auditHead: head };
     }
     // The model as written, not as it may have moved on during the write.
     this.publish(current);

@@ -21,6 +21,13 @@ const StuckQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 const AlertsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+const AuditQuery = z.strictObject({
+  workflows: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true')
+    .describe("also compare each in-flight refund's workflow head (its status query) with the rows; up to 1000 refunds"),
+});
 const CarrierEventsQuery = z.strictObject({
   status: z
     .enum(['pending', 'conflict'])
@@ -72,13 +79,17 @@ export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }
       onRequest: requireRole(pool, 'ops', 'admin'),
       schema: {
         tags: ['operations'],
-        summary: 'Verify the whole audit hash chain',
-        description: 'Recomputes every row’s hash; `brokenAt` names the first row that does not verify.',
+        summary: 'Verify the audit trail: every hash chain, the read model, the signed checkpoints',
+        description:
+          'Recomputes every row’s hash and link in each subject’s chain, holds the read model to the chains, and checks the signed ' +
+          'checkpoints (order, roots, signatures against the pinned audit keys, anchored heads, the export file). `findings` says ' +
+          'what was edited, deleted or rehashed and where; `brokenAt` is the first of them.',
         security: bearer,
-        response: { 200: AuditVerificationView, ...problems(...withAuth) },
+        querystring: AuditQuery,
+        response: { 200: AuditVerificationView, ...problems(422, ...withAuth) },
       },
     },
-    async () => refunds.verifyAudit(),
+    async (request) => refunds.verifyAudit({ workflows: request.query.workflows }),
   );
 
   api.get(

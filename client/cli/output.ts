@@ -1,6 +1,6 @@
 /** How the `refunds` command shows things to people: aligned tables and a refund at a glance. */
 import { formatMinor } from '../../workflows/currencies';
-import type { Breaker, OpsAlert, RefundView, StoredCarrierEvent, StuckRefund } from '../views';
+import type { AuditVerification, Breaker, OpsAlert, RefundView, StoredCarrierEvent, StuckRefund } from '../views';
 
 /** Columns padded to their widest cell; the last column is not padded. */
 export function table(headers: string[], rows: string[][]): string {
@@ -128,5 +128,35 @@ export function showAlerts(alerts: OpsAlert[]): string {
       a.employeeId ?? '-',
       typeof a.details.reason === 'string' ? a.details.reason : '-',
     ]),
+  );
+}
+
+export function showAuditVerification(result: AuditVerification): string {
+  const { checkpoints } = result;
+  const latest = checkpoints.latest;
+  const anchored = latest
+    ? `${checkpoints.checked} checkpoints (latest #${latest.id} at ${when(latest.createdAt)}, root ${latest.root.slice(0, 16)}…, key ${latest.keyId})`
+    : 'no checkpoints yet';
+  const file = checkpoints.exportFile;
+  const exported = file.state === 'not_configured' ? 'no export file' : `export file ${file.state}${file.path ? ` (${file.path})` : ''}`;
+  const workflows = result.workflowHeadsChecked > 0 ? `; ${result.workflowHeadsChecked} workflow heads compared` : '';
+  const summary = `${result.rowsChecked} rows in ${result.subjectsChecked} chains; ${anchored}; ${exported}${workflows}`;
+  if (result.ok) return `Audit trail verified: ${summary}`;
+  const more = result.findingsOmitted > 0 ? `\n… and ${result.findingsOmitted} more` : '';
+  return (
+    [
+      `AUDIT TRAIL BROKEN: ${result.findings.length + result.findingsOmitted} findings (${summary})`,
+      table(
+        ['check', 'problem', 'subject', 'step', 'checkpoint', 'detail'],
+        result.findings.map((f) => [
+          f.check,
+          f.problem,
+          f.subject ?? '-',
+          f.refundSeq === undefined ? '-' : String(f.refundSeq),
+          f.checkpointId === undefined ? '-' : `#${f.checkpointId}`,
+          f.detail,
+        ]),
+      ),
+    ].join('\n') + more
   );
 }

@@ -59,11 +59,12 @@ describe('hashes computed by the database', () => {
       { kind: 'carrier_event', actor: 'carrier:ups', at, data: { status: 'delivered', dropped: undefined, empty: {} } },
       { kind: 'paid', actor: 'system', at, data: { amount: 9_007_199_254_740_991, reference: '</script>\u2028' } },
     ];
-    expect(await withTransaction(pool, (client) => appendAuditFacts(client, refundId, 1, facts))).toBe(3);
+    const appended = await withTransaction(pool, (client) => appendAuditFacts(client, refundId, 1, facts));
     const rows = await auditTrailOf(pool, refundId);
+    expect(appended).toEqual({ appended: 3, head: { refundSeq: 3, hash: rows[2]!.hash } });
     expect(rows.map((row) => row.refundSeq)).toEqual([1, 2, 3]);
     for (const row of rows) expect(row.hash).toBe(auditHash(row));
-    expect(rows[1]!.prevHash).toBe(rows[0]!.hash);
+    expect(rows.map((row) => row.prevHash)).toEqual([GENESIS_HASH, rows[0]!.hash, rows[1]!.hash]);
     expect(rows[1]!.data).toEqual({ status: 'delivered', empty: {} });
   });
 });

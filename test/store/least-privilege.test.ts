@@ -85,9 +85,9 @@ describe('the service role and the audit trail', () => {
   it('appends through the normal path, as the caller (the append function is not SECURITY DEFINER)', async () => {
     const refundId = nextId('lp-append');
     const facts = [fact('refund_requested'), fact('carrier_event'), fact('paid')];
-    expect(await withTransaction(service, (c) => appendAuditFacts(c, refundId, 1, facts))).toBe(3);
+    expect(await withTransaction(service, (c) => appendAuditFacts(c, refundId, 1, facts))).toMatchObject({ appended: 3 });
     // A retried write adds nothing, as before.
-    expect(await withTransaction(service, (c) => appendAuditFacts(c, refundId, 1, facts))).toBe(0);
+    expect(await withTransaction(service, (c) => appendAuditFacts(c, refundId, 1, facts))).toMatchObject({ appended: 0 });
     expect(await verifyAuditChain(service)).toMatchObject({ ok: true });
     const { rows } = await service.query(`SELECT prosecdef FROM pg_proc WHERE proname = 'append_audit_facts'`);
     expect(rows).toEqual([{ prosecdef: false }]);
@@ -123,6 +123,7 @@ describe('what else the service role may do', () => {
   it('holds exactly what the code needs on each table: no DELETE or TRUNCATE anywhere, UPDATE only of the columns it moves', async () => {
     expect(await privileges()).toEqual({
       api_keys: ['SELECT'],
+      audit_checkpoints: ['SELECT', 'INSERT'],
       audit_log: ['SELECT', 'INSERT'],
       carrier_events: ['SELECT', 'INSERT', 'UPDATE (delivered_at, delivered_to, expired_at)'],
       customer_identity_links: ['SELECT', 'INSERT'],
@@ -156,6 +157,8 @@ describe('what else the service role may do', () => {
     await refused(`UPDATE payouts SET amount = 1`, /permission denied for table payouts/);
     await refused(`DELETE FROM ledger_entries`, /permission denied for table ledger_entries/);
     await refused(`DELETE FROM employee_breakers`, /permission denied for table employee_breakers/);
+    await refused(`UPDATE audit_checkpoints SET root = repeat('0', 64)`, /permission denied for table audit_checkpoints/);
+    await refused(`DELETE FROM audit_checkpoints`, /permission denied for table audit_checkpoints/);
     // What a carrier sent is kept as received: never rewritten, never deleted.
     await refused(`UPDATE carrier_events SET event = '{}'`, /permission denied for table carrier_events/);
     await refused(`DELETE FROM carrier_events`, /permission denied for table carrier_events/);

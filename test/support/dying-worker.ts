@@ -31,9 +31,10 @@ const worker = await Worker.create({
   activities: {
     ...activities,
     async recordProgress(input: Parameters<typeof activities.recordProgress>[0]) {
-      await activities.recordProgress(input);
+      const head = await activities.recordProgress(input);
       if (dieAt === 'receipt_recorded' && input.facts.some((fact) => fact.kind === 'warehouse_receipt'))
         process.kill(process.pid, 'SIGKILL');
+      return head;
     },
   },
 });

@@ -12,6 +12,7 @@ export {
   terminalStates,
   type ApproverStanding,
   type AuditFact,
+  type AuditHead,
   type Escalation,
   type ReceivedCarrierEvent,
   type ReceivedScan,

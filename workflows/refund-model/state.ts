@@ -78,6 +78,18 @@ export interface RefundModel {
   escalations: Escalation[];
   /** Evidence the refund refused to count (wrong tracking number, too many events, too late). */
   ignored: Array<{ eventId: string; reason: string; at: string }>;
+  /**
+   * Where the refund's audit chain stood after the workflow's last write, as the write answered.
+   * Set by the workflow after each write, never by the rules, and never read to decide: it is the
+   * workflow's own copy of the head, which verification holds the database to.
+   */
+  auditHead?: AuditHead;
+}
+
+/** The last step of an audit subject's hash chain: its number within the subject and its hash. */
+export interface AuditHead {
+  refundSeq: number;
+  hash: string;
 }
 
 export type RefundEvent =

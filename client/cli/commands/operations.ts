@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { refundStates } from '../../../workflows/refund-model';
 import { integer, type Api } from '../input';
-import { showCarrierEvents, showRefund, showStuck } from '../output';
+import { showAuditVerification, showCarrierEvents, showRefund, showStuck } from '../output';
 import { EXIT, print } from '../runtime';
 
 export function registerOperationsCommands(program: Command, api: Api): void {
@@ -44,14 +44,11 @@ export function registerOperationsCommands(program: Command, api: Api): void {
     .command('audit')
     .description('the audit trail')
     .command('verify')
-    .description('recompute the whole audit hash chain (operations, admins)')
-    .action(async () => {
-      const result = await (await api()).verifyAudit();
-      print(result, () =>
-        result.ok
-          ? `Audit trail verified: ${result.rowsChecked} rows, last hash ${result.lastHash}`
-          : `AUDIT TRAIL BROKEN at row ${result.brokenAt?.seq} (refund ${result.brokenAt?.refundId}): ${result.brokenAt?.reason}`,
-      );
+    .description('verify the audit trail: every hash chain, the read model against them, the signed checkpoints (operations, admins)')
+    .option('--workflows', "also compare each in-flight refund's own audit head, kept by its workflow")
+    .action(async (options: { workflows?: boolean }) => {
+      const result = await (await api()).verifyAudit({ workflows: Boolean(options.workflows) });
+      print(result, () => showAuditVerification(result));
       if (!result.ok) process.exitCode = EXIT.unexpected;
     });
 }
