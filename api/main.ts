@@ -10,11 +10,13 @@ import { ConfigError, loadConfig } from '../config/worker';
 import { SchemaError } from '../store/migrate';
 import { waitForSchema } from '../store/readiness';
 import { loadApiConfig, requireCarrierSecrets } from '../config/api';
+import { loadAuditConfig } from '../config/audit';
 import { startApiServer } from './server';
 
 async function main() {
   const config = loadConfig();
   const api = loadApiConfig();
+  const audit = loadAuditConfig();
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL must be set for an API process (npm start runs an embedded database instead)');
   const carrierSecrets = requireCarrierSecrets(api);
@@ -24,6 +26,7 @@ async function main() {
     taskQueue: config.taskQueue,
     api: { ...api, carrierSecrets },
     dbPoolSize: config.dbPoolSize,
+    audit: { publicKeys: audit.publicKeys, checkpointFile: audit.checkpointFile },
     policy: config.policy,
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });

@@ -24,6 +24,7 @@ import { runWorker } from '../worker/worker';
 import { ensureSchema } from '../store/migrate';
 import { describeIssues } from '../workflows/schemas';
 import { refundSearchAttributes } from '../workflows/search-attributes';
+import { ensureDemoAuditKey, type DemoAudit } from './demo-audit-key';
 import { ensureDemoCredentials } from './demo-credentials';
 import { startEmbeddedPostgres } from './postgres';
 import { startReadOnlyUi } from './read-only-ui';
@@ -132,10 +133,11 @@ async function main(): Promise<void> {
     const carriers = Object.keys(demo.credentials.carrierSecrets).join(', ');
     say(`Demo credentials  ${where}  (${demo.created ? 'created: ' : ''}API keys per role, carrier signing keys for ${carriers})`);
   }
+  const audit = demoAudit();
   // Started before the worker, so Ctrl-C stops the worker first, as the signal arrives.
-  await startApi({ temporal, databaseUrl, api: { ...api, carrierSecrets: carrierSecrets! } });
+  await startApi({ temporal, databaseUrl, api: { ...api, carrierSecrets: carrierSecrets! }, audit });
 
-  startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl });
+  startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl, audit });
   say('Starting the refund worker; press Ctrl-C to stop.');
 }
 
@@ -155,11 +157,13 @@ async function startApi(opts: {
   temporal: { address: string; namespace: string };
   databaseUrl: string;
   api: ApiConfig & { carrierSecrets: CarrierSecrets };
+  audit: DemoAudit;
 }): Promise<void> {
   const server = await startApiServer({
     temporal: { address: opts.temporal.address, namespace: opts.temporal.namespace },
     databaseUrl: opts.databaseUrl,
     taskQueue: loadConfig().taskQueue,
+    audit: { publicKeys: opts.audit.publicKeys, checkpointFile: opts.audit.checkpointFile },
     api: opts.api,
   }).catch((err: unknown) => {
     throw withHint(
@@ -251,9 +255,28 @@ async function startPostgres(env: Env): Promise<{ serviceUrl: string; ownerUrl: 
   return { serviceUrl: postgres.serviceUrl, ownerUrl: postgres.ownerUrl };
 }
 
-function startWorker(opts: { temporalAddress: string; namespace: string; databaseUrl: string }): void {
+/** The worker's audit key (created on the first start) and where checkpoints go; its public key is what verifiers pin. */
+function demoAudit(): DemoAudit {
+  let audit: DemoAudit;
+  try {
+    audit = ensureDemoAuditKey(dataDir);
+  } catch (err) {
+    throw err instanceof ConfigError ? new StartupError(err.message) : err;
+  }
+  const where = path.relative(process.cwd(), audit.keyFile);
+  say(`Audit key         ${where}  (${audit.created ? 'created; ' : ''}pin ${JSON.stringify(audit.key.publicKey)})`);
+  say(`Audit checkpoints every ${audit.intervalMs / 1000} s, exported to ${path.relative(process.cwd(), audit.checkpointFile)}`);
+  return audit;
+}
+
+function startWorker(opts: { temporalAddress: string; namespace: string; databaseUrl: string; audit: DemoAudit }): void {
   const controller = new AbortController();
-  const done = runWorker({ ...opts, signal: controller.signal });
+  const { audit, ...connection } = opts;
+  const done = runWorker({
+    ...connection,
+    audit: { keyFile: audit.keyFile, checkpointFile: audit.checkpointFile },
+    signal: controller.signal,
+  });
   services.push({
     name: 'worker',
     stop: async () => {

@@ -10,6 +10,8 @@ import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
 import type { Policy } from '../workflows/policy';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { loadConfig } from '../config/worker';
+import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
+import { startAuditCheckpointer, type AuditCheckpointer } from './audit-checkpointer';
 import { workflowsPath } from './workflow-bundle';
 
 export interface RefundWorkerOptions {
@@ -68,14 +70,19 @@ export async function runWorker(opts: {
   namespace?: string;
   databaseUrl: string;
   signal: AbortSignal;
+  /** Instead of REFUNDS_AUDIT_KEY and REFUNDS_AUDIT_CHECKPOINT_FILE (npm start's demo key and .data/). */
+  audit?: { keyFile?: string; checkpointFile?: string };
 }): Promise<void> {
   const config = loadConfig();
+  const audit = { ...loadAuditConfig(), ...opts.audit };
+  const auditKey = audit.keyFile ? loadAuditKey(audit.keyFile) : undefined;
   const namespace = opts.namespace ?? config.temporal.namespace;
   const connection = await NativeConnection.connect({
     ...config.temporal.connectionOptions,
     address: opts.temporalAddress ?? config.temporal.address,
   });
   const pool = createPool(opts.databaseUrl, config.dbPoolSize);
+  let checkpointer: AuditCheckpointer | undefined;
   try {
     await ensureSearchAttributes(connection, namespace);
     const worker = await createRefundWorker({
@@ -97,12 +104,32 @@ export async function runWorker(opts: {
     };
     opts.signal.addEventListener('abort', stop, { once: true });
     const running = worker.run();
+    checkpointer = auditCheckpoints(pool, auditKey, audit);
     if (opts.signal.aborted) stop();
     else
       console.log(`refund worker polling task queue "${config.taskQueue}" in namespace "${namespace}" (policy ${config.policy.version})`);
     await running;
   } finally {
+    await checkpointer?.stop();
     await pool.end();
     await connection.close();
   }
+}
+
+/** Signed audit checkpoints, when the worker has an audit key (docs/operations.md, "Audit trail"). */
+function auditCheckpoints(pool: Pool, key: AuditKey | undefined, audit: AuditConfig): AuditCheckpointer | undefined {
+  if (!key) {
+    console.log('audit checkpoints are off: set REFUNDS_AUDIT_KEY to the audit key file (docs/configuration.md)');
+    return undefined;
+  }
+  console.log(
+    `audit checkpoints every ${audit.checkpointIntervalMs / 1000} s, signed with key ${key.keyId}, exported to ${audit.checkpointFile}`,
+  );
+  return startAuditCheckpointer({
+    pool,
+    key,
+    intervalMs: audit.checkpointIntervalMs,
+    exportFile: audit.checkpointFile,
+    log: (message) => console.error(message),
+  });
 }
