@@ -63,6 +63,7 @@ export function showRefund(refund: RefundView): string {
     ],
     ['next deadline', when(refund.deadlines.next)],
     ['stuck after', when(refund.deadlines.stuckAfter)],
+    ['audit head', refund.auditHead ? `step ${refund.auditHead.refundSeq}, ${refund.auditHead.hash.slice(0, 16)}…` : '-'],
   ];
   const width = Math.max(...fields.map(([label]) => label.length));
   const timeline = table(
@@ -131,16 +132,18 @@ export function showAlerts(alerts: OpsAlert[]): string {
   );
 }
 
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
 export function showAuditVerification(result: AuditVerification): string {
   const { checkpoints } = result;
   const latest = checkpoints.latest;
   const anchored = latest
-    ? `${checkpoints.checked} checkpoints (latest #${latest.id} at ${when(latest.createdAt)}, root ${latest.root.slice(0, 16)}…, key ${latest.keyId})`
+    ? `${plural(checkpoints.checked, 'checkpoint')} (latest #${latest.id} at ${when(latest.createdAt)}, root ${latest.root.slice(0, 16)}…, key ${latest.keyId})`
     : 'no checkpoints yet';
   const file = checkpoints.exportFile;
   const exported = file.state === 'not_configured' ? 'no export file' : `export file ${file.state}${file.path ? ` (${file.path})` : ''}`;
   const workflows = result.workflowHeadsChecked > 0 ? `; ${result.workflowHeadsChecked} workflow heads compared` : '';
-  const summary = `${result.rowsChecked} rows in ${result.subjectsChecked} chains; ${anchored}; ${exported}${workflows}`;
+  const summary = `${result.rowsChecked} rows in ${plural(result.subjectsChecked, 'chain')}; ${anchored}; ${exported}${workflows}`;
   if (result.ok) return `Audit trail verified: ${summary}`;
   const more = result.findingsOmitted > 0 ? `\n… and ${result.findingsOmitted} more` : '';
   return (

@@ -169,6 +169,7 @@ describe('an approver and an operations analyst at work', () => {
     expect(shown.stdout).toMatch(/amount\s+450\.00 USD/);
     expect(shown.stdout).toMatch(/waiting for\s+1 more approval/);
     expect(shown.stdout).toMatch(/warehouse_receipt\s+employee:emp-scanner/);
+    expect(shown.stdout).toMatch(/audit head\s+step \d+, [0-9a-f]{16}…/);
   });
 
   it('refuses the requester as approver with exit code 3 and the rule', async () => {
@@ -187,6 +188,9 @@ describe('an approver and an operations analyst at work', () => {
     expect(refund.approvals).toEqual([
       expect.objectContaining({ approverId: approver.id, decision: 'approve', reason: 'receipt matches' }),
     ]);
+    // The decision's answer carries the head of the write that recorded it.
+    expect(refund.auditHead).toEqual({ refundSeq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(refund.auditHead.refundSeq).toBeLessThanOrEqual(refund.timeline.length);
   });
 
   it('lists stuck refunds and verifies the audit trail for operations', async () => {
