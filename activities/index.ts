@@ -8,12 +8,15 @@ import type { Policy } from '../workflows/policy';
 import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
 import type { AuditFact, AuditHead } from '../workflows/refund-model';
 import type { RefundRequest } from '../workflows/schemas';
+import type { RegistryRecords, TrustRoots } from '../workflows/statements';
+import type { Pinned } from '../workflows/decision-verifier';
 import { appendAuditFacts } from '../store/audit-trail';
 import { requestHash } from '../store/canonical';
 import { withTransaction, type Pool } from '../store/pool';
 import { recordCustomerIdentity, recordInsiderActions } from '../store/insider-actions';
 import { payOut, type PaymentGateway, type PayoutReceipt } from './payments';
 import { upsertRefundRow } from '../store/read-model';
+import { registryRecords } from '../store/registry';
 import { approverStanding, assessRisk, type ApproverStandingInput, type RiskInput } from './risk';
 
 export interface ProgressInput {
@@ -30,13 +33,23 @@ export interface RefundActivityDeps {
   /** The policy new refunds pin; its circuit-breaker limits apply to every employee from now on. */
   policy: Policy;
   gateway: PaymentGateway;
+  /** The admins whose endorsements make a registry entry count; new refunds pin them with the policy. */
+  trustRoots: TrustRoots;
 }
 
-export function createActivities({ pool, policy, gateway }: RefundActivityDeps) {
+export function createActivities({ pool, policy, gateway, trustRoots }: RefundActivityDeps) {
   return {
-    /** The policy this refund will follow for its whole life; recorded in its history. */
-    async pinPolicy(): Promise<Policy> {
-      return policy;
+    /** The policy this refund will follow for its whole life, and the trust roots it verifies signed statements with; recorded in its history. */
+    async pinPolicy(): Promise<Pinned> {
+      return { policy, trustRoots };
+    },
+
+    /**
+     * Every registry record naming `principalId`, unverified: the workflow verifies them with its
+     * pinned trust roots, so whatever the database holds counts only if two admins signed it.
+     */
+    async lookupPrincipal(principalId: string): Promise<RegistryRecords> {
+      return registryRecords(pool, principalId);
     },
 
     /**

@@ -36,6 +36,7 @@ import {
   decideUpdate,
   failureTypes,
   refundWorkflowId,
+  SignedDecision,
   statusQuery,
   TASK_QUEUE_DEFAULT,
   warehouseScanSignal,
@@ -45,15 +46,12 @@ import type { ApprovalRefusal } from '../workflows/policy';
 import { isTerminal } from '../workflows/refund-model';
 import type { refundWorkflow } from '../workflows/refund';
 import {
-  ApprovalCommand,
   BreakerLift,
   CancelCommand,
   CarrierEvent,
   RefundOrigin,
   RefundRequest,
   WarehouseScan,
-  type Approver,
-  type ApprovalDecision,
   type Role,
   type WarehouseReceipt,
 } from '../workflows/schemas';
@@ -124,6 +122,13 @@ function parse<S extends z.ZodType>(schema: S, what: string, input: unknown): z.
   const result = schema.safeParse(input);
   if (!result.success) throw InvalidInputError.fromZod(what, result.error);
   return result.data;
+}
+
+function expectDecision(signed: SignedDecision, decision: 'approve' | 'reject'): SignedDecision {
+  if (signed?.statement?.decision !== decision) {
+    throw new InvalidInputError('signed decision', [{ path: 'statement.decision', message: `must be "${decision}"` }]);
+  }
+  return signed;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -300,11 +305,16 @@ export class RefundsService {
     return row && isTerminal(row.state) ? row.state : undefined;
   }
 
-  /** An approver's decision. `approver` is the authenticated principal, never caller-supplied data. */
-  async decide(refundId: string, approver: Approver, decision: ApprovalDecision): Promise<RefundStatus> {
-    const command = parse(ApprovalCommand, 'approval', { approver, decision });
+  /**
+   * An approver's signed decision (see SignedDecision): the workflow believes it only once the
+   * signature verifies with a key the registry gives the approver, so nothing here vouches for it.
+   * Refused with ApprovalRefusedError naming the rule (a separation-of-duties rule, or why the
+   * statement does not count), or InvalidInputError.
+   */
+  async decide(refundId: string, signed: SignedDecision): Promise<RefundStatus> {
+    const decision = parse(SignedDecision, 'signed decision', signed);
     try {
-      return await this.withRefund(refundId, (handle) => handle.executeUpdate(decideUpdate, { args: [command] }));
+      return await this.withRefund(refundId, (handle) => handle.executeUpdate(decideUpdate, { args: [decision] }));
     } catch (error) {
       throw await this.translateUpdateFailure(refundId, error, (cause) => {
         const refusal = cause.details?.[0] as ApprovalRefusal | undefined;
@@ -313,12 +323,12 @@ export class RefundsService {
     }
   }
 
-  approve(refundId: string, approver: Approver, reason?: string): Promise<RefundStatus> {
-    return this.decide(refundId, approver, { decision: 'approve', ...(reason ? { reason } : {}) });
+  approve(refundId: string, signed: SignedDecision): Promise<RefundStatus> {
+    return this.decide(refundId, expectDecision(signed, 'approve'));
   }
 
-  reject(refundId: string, approver: Approver, reason: string): Promise<RefundStatus> {
-    return this.decide(refundId, approver, { decision: 'reject', reason });
+  reject(refundId: string, signed: SignedDecision): Promise<RefundStatus> {
+    return this.decide(refundId, expectDecision(signed, 'reject'));
   }
 
   /** Cancels a refund that has not started paying out. */

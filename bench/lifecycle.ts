@@ -19,6 +19,7 @@ import {
   type NullRefundStatus,
 } from './baseline/workflow';
 import { deliveredEvent, matchingReceipt, refundOf, staffFor, tierOf } from './refunds';
+import type { Signer } from './registry';
 
 export type DriverKind = 'baseline' | 'pipeline';
 
@@ -107,7 +108,7 @@ async function deliverCarrierEvent(refunds: RefundsService, event: CarrierEvent)
   }
 }
 
-export function pipelineDriver(refunds: RefundsService, temporal: Client): Driver {
+export function pipelineDriver(refunds: RefundsService, temporal: Client, sign: Signer): Driver {
   return lifecycleDriver('pipeline', {
     async request(request) {
       await refunds.requestRefund(request);
@@ -115,7 +116,7 @@ export function pipelineDriver(refunds: RefundsService, temporal: Client): Drive
     },
     carrierEvent: (_, event) => deliverCarrierEvent(refunds, event),
     warehouseScan: (_, request, scannedBy) => refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), scannedBy),
-    approve: async (_, request, approver) => void (await refunds.approve(request.refundId, approver)),
+    approve: async (_, request, approver) => void (await refunds.decide(request.refundId, sign(request, approver.approverId))),
   });
 }
 

@@ -33,6 +33,9 @@ export function staffFor(): { initiatedBy: string; scanner: string; approvers: [
   };
 }
 
+/** Every approver `staffFor` hands out, to register before the run. */
+export const benchApprovers = Array.from({ length: 1000 }, (_, n) => `emp-approver-${n}`);
+
 function approver(approverId: string): Approver {
   return { approverId, roles: ['approver'], approvalLimit: 10_000_000 };
 }

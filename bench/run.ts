@@ -21,6 +21,8 @@ import { describeMachine, markdownReport, svgChart, type BenchResults } from './
 import { clusterLikeDynamicConfig, startBenchStack, type BenchStack } from './stack';
 import { runStuckListing } from './stuck-listing';
 import { pgStatementStats, runThroughput } from './throughput';
+import { benchSigner } from './registry';
+import { benchApprovers } from './refunds';
 
 const list = (what: string) =>
   z
@@ -138,6 +140,7 @@ async function runParts(
       {
         refunds,
         temporal,
+        sign: await benchSigner(pool, stack.trust, benchApprovers),
         baselineTaskQueue: stack.baselineTaskQueue,
         pids: {
           workers: { pipeline: stack.refundWorker.pid, baseline: stack.baselineWorker.pid },

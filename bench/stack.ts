@@ -18,6 +18,7 @@ import { migrate } from '../store/migrate';
 import { peakRssMiB } from './process-stats';
 import { buildWorkflowBundle } from '../worker/workflow-bundle';
 import { loadConfig } from '../config/worker';
+import { writeBenchTrustRoots, type BenchTrust } from './registry';
 import { buildBaselineBundle } from './baseline/bundle';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 
@@ -32,6 +33,8 @@ export interface BenchStack {
   /** The refund worker's task queue. */
   taskQueue: string;
   baselineTaskQueue: string;
+  /** The admins whose keys the refund worker pins, to register the approvers with. */
+  trust: BenchTrust;
   stop(): Promise<void>;
 }
 
@@ -171,12 +174,14 @@ async function startWorkers(
   databaseUrl: string,
   opts: BenchStackOptions,
   stops: Array<() => Promise<void>>,
-): Promise<Pick<BenchStack, 'refundWorker' | 'baselineWorker' | 'taskQueue' | 'baselineTaskQueue'>> {
+): Promise<Pick<BenchStack, 'refundWorker' | 'baselineWorker' | 'taskQueue' | 'baselineTaskQueue' | 'trust'>> {
   const taskQueue = 'bench-refunds';
   const baselineTaskQueue = 'bench-baseline';
   const temporalEnv = { TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_NAMESPACE: 'default' };
   const refundEnv: Record<string, string> = { ...temporalEnv, DATABASE_URL: databaseUrl, REFUNDS_TASK_QUEUE: taskQueue, ...opts.workerEnv };
   const baselineEnv: Record<string, string> = { ...temporalEnv, BENCH_BASELINE_TASK_QUEUE: baselineTaskQueue };
+  const trust = await writeBenchTrustRoots(dir);
+  refundEnv.REFUNDS_TRUST_ROOTS = trust.file;
   if (!opts.bundleAtStart) {
     // As in production: the workflows are bundled once, before any worker starts.
     refundEnv.REFUNDS_WORKFLOW_BUNDLE = path.join(dir, 'workflow-bundle.js');
@@ -199,5 +204,5 @@ async function startWorkers(
   opts.log(
     `baseline worker pid ${baselineWorker.pid} polling "${baselineTaskQueue}" after ${baselineWorker.startSeconds.toFixed(1)} s, ${baselineWorker.startPeakRssMiB} MiB`,
   );
-  return { refundWorker, baselineWorker, taskQueue, baselineTaskQueue };
+  return { refundWorker, baselineWorker, taskQueue, baselineTaskQueue, trust };
 }

@@ -7,6 +7,7 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../store/pool';
 import type { RefundsService } from '../api/refunds-service';
+import type { Signer } from './registry';
 import { baselineDriver, closedLoop, pipelineDriver, type Driver, type DriverKind, type LifecycleTimes } from './lifecycle';
 import { peakRssMiB, percentiles, resetPeakRss, treeCpuSeconds, type Percentiles } from './process-stats';
 
@@ -212,6 +213,8 @@ export async function runThroughput(
   deps: {
     refunds: RefundsService;
     temporal: Client;
+    /** Signs the pipeline's approvals as registered approvers. */
+    sign: Signer;
     baselineTaskQueue: string;
     pids: Pids;
     statements?: StatementStats | undefined;
@@ -219,7 +222,7 @@ export async function runThroughput(
   },
   opts: ThroughputOptions,
 ): Promise<ThroughputResult> {
-  const drivers = [baselineDriver(deps.temporal, deps.baselineTaskQueue), pipelineDriver(deps.refunds, deps.temporal)];
+  const drivers = [baselineDriver(deps.temporal, deps.baselineTaskQueue), pipelineDriver(deps.refunds, deps.temporal, deps.sign)];
   const measured: MeasuredRun[] = [];
   for (const concurrency of opts.concurrencies) {
     for (let repetition = 1; repetition <= opts.repetitions; repetition++) {

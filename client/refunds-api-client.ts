@@ -6,6 +6,7 @@
  */
 import type { RefundState } from '../workflows/refund-model';
 import { ApprovalDecision, BreakerLift, CarrierEvent, RefundRequest, WarehouseReceipt } from '../workflows/schemas';
+import { base64urlDecode, newNonce, signStatement } from '../workflows/statements';
 import type { z } from 'zod';
 import {
   canonicalCarrier,
@@ -16,6 +17,7 @@ import {
 } from './carrier-signature';
 import { InvalidInputError } from './errors';
 import type {
+  ApprovalBody,
   AuditVerification,
   Breaker,
   CarrierEventAccepted,
@@ -33,7 +35,16 @@ export interface RefundsApiClientOptions {
   apiKey?: string;
   /** Only for sending carrier events: the carrier's signing key, `{ carrier, keyId, secret }`. */
   carrierKey?: CarrierSigningKey;
+  /** Only for approving and rejecting: the approver's registered Ed25519 key (`refunds-admin principal add` writes it). */
+  signingKey?: SigningKey;
   timeoutMs?: number;
+}
+
+/** A principal's signing key: its id, the key's id in the registry, and the 32-byte secret key (or its base64url). */
+export interface SigningKey {
+  principalId: string;
+  keyId: string;
+  secretKey: Uint8Array | string;
 }
 
 /** The API refused or failed a request; `problem` is its RFC 9457 answer. */
@@ -99,8 +110,38 @@ export class RefundsApiClient {
     return (await this.send('POST', `${this.refundPath(refundId)}/warehouse-scans`, body)).body as { refundId: string; eventId: string };
   }
 
+  /**
+   * Decides a refund as the approver whose signing key this client holds: reads the refund's amount
+   * and currency, signs the decision for exactly those and sends it. The workflow verifies the
+   * signature against the key registry, so a decision signed for another amount counts for nothing.
+   */
   async decide(refundId: string, decision: z.input<typeof ApprovalDecision>): Promise<RefundView> {
-    const body = parse(ApprovalDecision, 'approval', decision);
+    const { decision: verdict, reason } = parse(ApprovalDecision, 'approval', decision);
+    const key = this.options.signingKey;
+    if (!key)
+      throw new InvalidInputError('approval', [{ path: '', message: 'a signing key is needed to sign decisions (REFUNDS_SIGNING_KEY)' }]);
+    const secretKey = typeof key.secretKey === 'string' ? base64urlDecode(key.secretKey) : key.secretKey;
+    if (secretKey?.length !== 32)
+      throw new InvalidInputError('signing key', [{ path: 'secretKey', message: 'must be 32 bytes (base64url)' }]);
+    const refund = await this.getRefund(refundId);
+    const { statement, signature } = signStatement(
+      {
+        kind: 'decision',
+        refundId: refund.refundId,
+        amount: refund.amount,
+        currency: refund.currency,
+        decision: verdict,
+        ...(reason ? { reason } : {}),
+        approverId: key.principalId,
+        keyId: key.keyId,
+        alg: 'ed25519',
+        signedAt: new Date().toISOString(),
+        nonce: newNonce(),
+      },
+      secretKey,
+    );
+    const { amount, currency, signedAt, nonce, keyId } = statement;
+    const body: ApprovalBody = { decision: verdict, ...(reason ? { reason } : {}), amount, currency, keyId, signedAt, nonce, signature };
     return (await this.send('POST', `${this.refundPath(refundId)}/approvals`, body)).body as RefundView;
   }
 

@@ -8,8 +8,8 @@
 import { z } from 'zod';
 import { ActiveBreaker, insiderRoles, RiskAssessment } from '../workflows/policy';
 import { refundStates } from '../workflows/refund-model';
+import { DecisionStatement, Signature, type Signed } from '../workflows/statements';
 import {
-  ApprovalDecision,
   CancelCommand,
   CarrierEvent,
   Currency,
@@ -262,4 +262,21 @@ export const OpsAlertList = z.object({ alerts: z.array(OpsAlertView).describe('o
 
 /** Request bodies: the message schemas themselves, less what the API takes from the caller's identity. */
 export const CancelBody = CancelCommand.omit({ cancelledBy: true });
-export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, ApprovalDecision, CancelBody, Role };
+
+/**
+ * An approval or rejection over HTTP: the caller's signed decision statement, less what the API
+ * fills in (the refund id from the path, the approver from the API key, `kind` and `alg`). The
+ * signature must cover the whole statement as `signedDecisionOf` rebuilds it.
+ */
+export const ApprovalBody = DecisionStatement.omit({ kind: true, refundId: true, approverId: true, alg: true })
+  .extend({ signature: Signature })
+  .meta({ id: 'ApprovalBody' });
+export type ApprovalBody = z.infer<typeof ApprovalBody>;
+
+/** The signed statement an approval body stands for, about `refundId`, by `approverId`. */
+export function signedDecisionOf(refundId: string, approverId: string, body: ApprovalBody): Signed<DecisionStatement> {
+  const { signature, ...fields } = body;
+  return { statement: { kind: 'decision', refundId, approverId, alg: 'ed25519', ...fields }, signature };
+}
+
+export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, ApprovalBody, CancelBody, Role };

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages';
 import { defaultPolicy, Policy } from '../workflows/policy';
 import { describeIssues } from '../workflows/schemas';
+import { TrustRoots } from '../workflows/statements';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -29,6 +30,7 @@ const Env = z.object({
   REFUNDS_MIGRATION_DATABASE_URL: postgresUrl.optional(),
   REFUNDS_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
   REFUNDS_POLICY_FILE: z.string().min(1).optional(),
+  REFUNDS_TRUST_ROOTS: z.string().min(1).optional(),
   REFUNDS_PAYMENT_GATEWAY: z.enum(['ledger']).default('ledger'),
   REFUNDS_WORKER_MAX_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(200),
   REFUNDS_WORKER_MAX_WORKFLOW_TASKS: z.coerce.number().int().min(1).max(10_000).default(200),
@@ -72,6 +74,8 @@ export interface Config {
   migrationDatabaseUrl: string | undefined;
   taskQueue: string;
   policy: Policy;
+  /** The admins whose keys make registry entries count (REFUNDS_TRUST_ROOTS); a worker needs them. */
+  trustRoots: TrustRoots | undefined;
   paymentGateway: 'ledger';
   maxConcurrentActivities: number;
   maxConcurrentWorkflowTasks: number;
@@ -96,6 +100,21 @@ export function loadPolicyFile(path: string): Policy {
   return parsed.data;
 }
 
+/** Reads and validates the trust roots file (REFUNDS_TRUST_ROOTS), or throws a ConfigError naming the variable. */
+export function loadTrustRootsFile(path: string): TrustRoots {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`REFUNDS_TRUST_ROOTS ${path}: ${(error as Error).message}`);
+  }
+  const parsed = TrustRoots.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(`REFUNDS_TRUST_ROOTS ${path} is invalid: ${describeIssues(parsed.error, { root: '(root)' })}`);
+  }
+  return parsed.data;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvWithRoles.safeParse(env);
   if (!parsed.success) throw new ConfigError(`invalid configuration: ${describeIssues(parsed.error)}`);
@@ -116,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     migrationDatabaseUrl: vars.REFUNDS_MIGRATION_DATABASE_URL,
     taskQueue: vars.REFUNDS_TASK_QUEUE,
     policy: vars.REFUNDS_POLICY_FILE ? loadPolicyFile(vars.REFUNDS_POLICY_FILE) : defaultPolicy,
+    trustRoots: vars.REFUNDS_TRUST_ROOTS ? loadTrustRootsFile(vars.REFUNDS_TRUST_ROOTS) : undefined,
     paymentGateway: vars.REFUNDS_PAYMENT_GATEWAY,
     maxConcurrentActivities: vars.REFUNDS_WORKER_MAX_ACTIVITIES,
     maxConcurrentWorkflowTasks: vars.REFUNDS_WORKER_MAX_WORKFLOW_TASKS,

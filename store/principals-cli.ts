@@ -7,9 +7,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readLocalStack } from '../config/local-stack';
 import { table, when } from '../client/cli/output';
 import { EXIT, EXIT_CODES_HELP, jsonOption, print, runCli, UsageError } from '../client/cli/runtime';
+import { isCurrency } from '../workflows/currencies';
 import { Role } from '../workflows/schemas';
 import { createPool, type Pool } from './pool';
 import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey, type Principal } from './principals';
+import { RegistryError } from './registry';
+import { issueSigningKey, keyFileFor, registerRegistryCommands } from './registry-cli';
 
 /**
  * The service's database as a role that may write principals (the schema owner; the service role
@@ -46,6 +49,12 @@ function showPrincipals(principals: Array<Principal & { activeKeys: number }>): 
   );
 }
 
+function currencyList(value: string, values: string[] = []): string[] {
+  const currency = value.trim().toUpperCase();
+  if (!isCurrency(currency)) throw new InvalidArgumentError(`"${value}" is not an ISO 4217 currency code`);
+  return [...values, currency];
+}
+
 function registerPrincipalCommands(program: Command): void {
   const principal = program.command('principal').description('API principals and their keys (administrators; talks to the database)');
   principal
@@ -59,21 +68,38 @@ function registerPrincipalCommands(program: Command): void {
       '--approval-limit <amount>',
       "approvers: the largest refund they may approve, in major units of the refund's currency, e.g. 1000.00",
     )
-    .action(async (id: string, options: { role: Array<(typeof Role.options)[number]>; approvalLimit?: string }) => {
-      const { principal: added, apiKey } = await withDatabase((pool) =>
-        addPrincipal(pool, {
+    .option('--key-file <file>', 'where to write the signing key (mode 0600; default ./<id>.signing-key.json)')
+    .option('--currency <code>', 'approvers: a currency the approval limit is registered in (repeat; default USD, EUR, GBP)', currencyList)
+    .action(async (id: string, options: PrincipalAddOptions) => {
+      const keyFile = await keyFileFor(id, options.keyFile);
+      const { added, apiKey, key } = await withDatabase(async (pool) => {
+        const { principal: added, apiKey } = await addPrincipal(pool, {
           id,
           roles: options.role,
           ...(options.approvalLimit !== undefined ? { approvalLimit: options.approvalLimit } : {}),
-        }),
-      );
-      print({ id: added.id, apiKey, roles: added.roles, approvalLimit: added.approvalLimit }, () =>
+        });
+        const key = await issueSigningKey(pool, added, { keyFile, ...(options.currency ? { currencies: options.currency } : {}) });
+        return { added, apiKey, key };
+      });
+      const json = {
+        id: added.id,
+        apiKey,
+        roles: added.roles,
+        approvalLimit: added.approvalLimit,
+        keyId: key.keyId,
+        keyFile: key.keyFile,
+        registryEntry: key.entry,
+      };
+      print(json, () =>
         [
           `Principal ${added.id} (${added.roles.join(', ')}${added.approvalLimit ? `, approval limit ${added.approvalLimit}` : ''})`,
           `API key (shown once): ${apiKey}`,
+          `Signing key ${key.keyId} written to ${key.keyFile} (mode 0600; REFUNDS_SIGNING_KEY for refunds approve|reject)`,
+          `Registry entry version 1 stored; it counts once two trust-root admins endorse it: refunds-admin principal endorse ${added.id} --admin-key <file>`,
         ].join('\n'),
       );
     });
+  registerRegistryCommands(principal, program, withDatabase);
   principal
     .command('revoke')
     .description('revoke a principal and all its API keys, at once')
@@ -101,7 +127,9 @@ function registerPrincipalCommands(program: Command): void {
 
 export function buildAdminProgram(): Command {
   const program = jsonOption(new Command('refunds-admin'))
-    .description('Refund approvals administration, directly in the database: API principals and their keys')
+    .description(
+      'Refund approvals administration, directly in the database: API principals, their API and signing keys, registry endorsements',
+    )
     .addHelpText('after', `\nEnvironment: DATABASE_URL, the schema owner's (default: the running local stack).\n${EXIT_CODES_HELP}`)
     .showSuggestionAfterError()
     .exitOverride();
@@ -109,7 +137,16 @@ export function buildAdminProgram(): Command {
   return program;
 }
 
-const principalExitCode = (error: unknown) =>
-  error instanceof PrincipalError ? (error.code === 'principal_not_found' ? EXIT.notFound : EXIT.refused) : undefined;
+interface PrincipalAddOptions {
+  role: Array<(typeof Role.options)[number]>;
+  approvalLimit?: string;
+  keyFile?: string;
+  currency?: string[];
+}
+
+const principalExitCode = (error: unknown) => {
+  if (error instanceof RegistryError) return error.code === 'entry_not_found' ? EXIT.notFound : EXIT.refused;
+  return error instanceof PrincipalError ? (error.code === 'principal_not_found' ? EXIT.notFound : EXIT.refused) : undefined;
+};
 
 process.exitCode = await runCli(buildAdminProgram(), process.argv.slice(2), principalExitCode);

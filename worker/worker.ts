@@ -8,8 +8,9 @@ import { createActivities } from '../activities';
 import { createPool, type Pool } from '../store/pool';
 import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
 import type { Policy } from '../workflows/policy';
+import type { TrustRoots } from '../workflows/statements';
 import { refundSearchAttributes } from '../workflows/search-attributes';
-import { loadConfig } from '../config/worker';
+import { ConfigError, loadConfig } from '../config/worker';
 import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
 import { startAuditCheckpointer, type AuditCheckpointer } from './audit-checkpointer';
 import { workflowsPath } from './workflow-bundle';
@@ -20,6 +21,8 @@ export interface RefundWorkerOptions {
   taskQueue: string;
   pool: Pool;
   policy: Policy;
+  /** The admins whose endorsements make registry entries count; each new refund pins them. */
+  trustRoots: TrustRoots;
   gateway?: PaymentGateway;
   /** A prebuilt workflow bundle (worker/workflow-bundle.ts); otherwise the workflows are bundled at start. */
   workflowBundlePath?: string;
@@ -32,7 +35,12 @@ export async function createRefundWorker(options: RefundWorkerOptions): Promise<
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({ pool: options.pool, policy: options.policy, gateway: options.gateway ?? new LedgerOnlyGateway() }),
+    activities: createActivities({
+      pool: options.pool,
+      policy: options.policy,
+      trustRoots: options.trustRoots,
+      gateway: options.gateway ?? new LedgerOnlyGateway(),
+    }),
     ...options.tuning,
   });
 }
@@ -74,6 +82,10 @@ export async function runWorker(opts: {
   audit?: { keyFile?: string; checkpointFile?: string };
 }): Promise<void> {
   const config = loadConfig();
+  const trustRoots = config.trustRoots;
+  if (!trustRoots) {
+    throw new ConfigError('REFUNDS_TRUST_ROOTS must name the trust roots file for a worker: without it no signed decision can be verified');
+  }
   const audit = { ...loadAuditConfig(), ...opts.audit };
   const auditKey = audit.keyFile ? loadAuditKey(audit.keyFile) : undefined;
   const namespace = opts.namespace ?? config.temporal.namespace;
@@ -91,6 +103,7 @@ export async function runWorker(opts: {
       taskQueue: config.taskQueue,
       pool,
       policy: config.policy,
+      trustRoots,
       ...(config.workflowBundle ? { workflowBundlePath: config.workflowBundle } : {}),
       tuning: {
         maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

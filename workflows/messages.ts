@@ -5,6 +5,7 @@
  * caller at once with the rule it broke, and never enters the refund's history.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
 import type { ApprovalRequirement, EvidenceFinding, RiskAssessment } from './policy';
 import {
   activeStates,
@@ -24,7 +25,8 @@ import {
   type RefundModel,
   type RefundState,
 } from './refund-model';
-import type { ApprovalCommand, CancelCommand, CarrierEvent, RefundRequest, WarehouseScan } from './schemas';
+import type { CancelCommand, CarrierEvent, RefundRequest, WarehouseScan } from './schemas';
+import { DecisionStatement, Signature, type Signed } from './statements';
 
 export const TASK_QUEUE_DEFAULT = 'refunds';
 
@@ -33,9 +35,18 @@ export function refundWorkflowId(refundId: string): string {
   return `refund-${refundId}`;
 }
 
+/**
+ * An approver's decision as the workflow receives it: a decision statement and the approver's
+ * Ed25519 signature over its canonical bytes. The workflow believes it only once the signature
+ * verifies with a key the registry gives the approver; roles and limits come from the registry,
+ * never from the message.
+ */
+export const SignedDecision = z.strictObject({ statement: DecisionStatement, signature: Signature });
+export type SignedDecision = Signed<DecisionStatement>;
+
 export const carrierEventSignal = defineSignal<[CarrierEvent]>('carrierEvent');
 export const warehouseScanSignal = defineSignal<[WarehouseScan]>('warehouseScan');
-export const decideUpdate = defineUpdate<RefundStatus, [ApprovalCommand]>('decide');
+export const decideUpdate = defineUpdate<RefundStatus, [SignedDecision]>('decide');
 export const cancelUpdate = defineUpdate<RefundStatus, [CancelCommand]>('cancel');
 export const statusQuery = defineQuery<RefundStatus>('status');
 

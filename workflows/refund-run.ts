@@ -8,14 +8,13 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
-  patched,
   proxyActivities,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RefundActivities } from '../activities';
 import type { ApprovalRefusal, Policy } from './policy';
-import { failureTypes, refundStatus, type RefundStatus } from './messages';
+import { failureTypes, refundStatus, SignedDecision, type RefundStatus } from './messages';
 import {
   applyEvent,
   checkApproval,
@@ -24,6 +23,7 @@ import {
   isTerminal,
   newRefund,
   nextDeadline,
+  precheckDecision,
   reviewFindings,
   scannerIds,
   type AuditFact,
@@ -31,9 +31,9 @@ import {
   type RefundModel,
 } from './refund-model';
 import {
-  ApprovalCommand,
   CancelCommand,
   CarrierEvent,
+  type ApprovalCommand,
   describeIssues,
   WarehouseScan,
   type RefundOrigin,
@@ -41,14 +41,10 @@ import {
 } from './schemas';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
+import { DecisionVerifier, type Pinned } from './decision-verifier';
 
-/** Approvals since the approver check: refunds started before it replay their approvals as they were applied. */
-const APPROVER_STANDING_CHECK = 'approver-standing-check';
-/** Refunds started before this wrote facts applied during a write only at their next change, and replay that way. */
-const WRITE_FACTS_FROM_DURING_A_WRITE = 'write-facts-from-during-a-write';
-
-/** The activities on the service's own database; whether they run locally is fixed when the refund starts. */
-export type DatabaseActivities = Pick<RefundActivities, 'recordProgress' | 'assessRisk' | 'approverStanding'>;
+/** The activities on the service's own database, run as local activities. */
+export type DatabaseActivities = Pick<RefundActivities, 'recordProgress' | 'assessRisk' | 'approverStanding' | 'lookupPrincipal'>;
 
 /** Retried without limit: a payout that never completes is escalated, never silently dropped. */
 const payoutActivity = (policy: Policy) =>
@@ -72,14 +68,17 @@ export class RefundRun {
   private version = 0;
   /** The search attributes last upserted, as `state|stuck`. */
   private published: string | undefined;
+  /** Checks signed decisions against the registry under the pinned trust roots; set at start. */
+  private verifier: DecisionVerifier | undefined;
 
   constructor(
     private readonly request: RefundRequest,
     private readonly activities: DatabaseActivities,
   ) {}
 
-  /** The refund under its pinned policy, with the messages that came first applied in order. */
-  start(policy: Policy, origin: RefundOrigin | undefined): void {
+  /** The refund under its pinned policy and trust roots, with the messages that came first applied in order. */
+  start({ policy, trustRoots }: Pinned, origin: RefundOrigin | undefined): void {
+    this.verifier = new DecisionVerifier(trustRoots, this.activities.lookupPrincipal);
     const started = newRefund(this.request, policy, new Date(workflowInfo().startTime.getTime()).toISOString(), origin);
     this.model = started.model;
     this.pending.push(...started.facts);
@@ -108,34 +107,54 @@ export class RefundRun {
     else this.rejectMalformed('warehouseScan', describeIssues(scan.error));
   }
 
+  /** Refuses at once, outside history, what needs no registry look-up: see `precheckDecision`. */
   validateDecision(raw: unknown): void {
-    const command = ApprovalCommand.safeParse(raw);
-    if (!command.success) throw invalidMessage(describeIssues(command.error));
+    const signed = SignedDecision.safeParse(raw);
+    if (!signed.success) throw invalidMessage(describeIssues(signed.error, { root: 'decision' }));
     const refusal = this.model
-      ? checkApproval(this.model, command.data)
+      ? precheckDecision(this.model, signed.data.statement)
       : { rule: 'not_awaiting_approval' as const, message: 'refund is starting, not awaiting approval' };
     if (refusal) throw approvalRefused(refusal);
   }
 
+  /**
+   * A signed decision counts only once its signature verifies with a key the registry gives its
+   * signer, under the trust roots this refund pinned, for this refund's own amount and currency;
+   * roles and limits come from the registry. Every refusal here is written to the audit trail.
+   */
   async decide(raw: unknown): Promise<RefundStatus> {
-    const command = ApprovalCommand.parse(raw);
-    if (!patched(APPROVER_STANDING_CHECK)) {
-      this.apply({ type: 'approval', command, at: now() });
-      return refundStatus(this.current);
+    const signed = SignedDecision.parse(raw);
+    const verdict = await this.verifier!.verify(signed, {
+      refundId: this.request.refundId,
+      amount: this.current.amount,
+      currency: this.request.currency,
+    });
+    this.pending.push(...verdict.facts.map((fact) => ({ ...fact, at: now() })));
+    if (!verdict.ok) {
+      this.version++;
+      await this.recorded();
+      throw approvalRefused(verdict.refusal);
     }
+    const { command, statement } = verdict;
     // The approver's own activity and circuit breaker are checked here, in the workflow, so no
     // caller can skip the check; a rejection needs no check.
     const standing =
       command.decision.decision === 'approve' ? await this.activities.approverStanding(this.standingInput(command)) : undefined;
-    // The refund may have moved on while the check ran (new evidence, another decision).
+    // The refund may have moved on while the checks ran (new evidence, another decision).
     const refusal = checkApproval(this.current, command);
     if (refusal) throw approvalRefused(refusal);
-    this.apply({ type: 'approval', command, ...(standing ? { standing } : {}), at: now() });
-    // Answer once the decision is in the audit trail and the read model, where the next check
-    // counts it. A decision that ends the refund answers at once: the last write closes the refund.
+    this.apply({ type: 'approval', command, statement, ...(standing ? { standing } : {}), at: now() });
+    await this.recorded();
+    return refundStatus(this.current);
+  }
+
+  /**
+   * Waits until what is applied now is in the audit trail and the read model, where the next
+   * check counts it. Once the refund has ended, the last write closes it: no need to wait.
+   */
+  private async recorded(): Promise<void> {
     const recorded = this.flushed + this.pending.length;
     await condition(() => this.flushed >= recorded || isTerminal(this.current.state));
-    return refundStatus(this.current);
   }
 
   validateCancel(raw: unknown): void {
@@ -238,7 +257,7 @@ export class RefundRun {
   /** Waits until something changes the model, or until the model's next deadline passes. */
   private async waitForChange(until?: () => boolean): Promise<void> {
     // Facts applied while the last write was in flight are written now, not after the next change.
-    if (this.pending.length > 0 && patched(WRITE_FACTS_FROM_DURING_A_WRITE)) return;
+    if (this.pending.length > 0) return;
     const seen = this.version;
     const deadline = nextDeadline(this.current);
     const changed = () => this.version !== seen || (until?.() ?? false);

@@ -4,7 +4,7 @@
  * and only calls the payout activity once the model says `paying`. The handlers and the main
  * loop share one RefundRun (refund-run.ts), which owns the refund's state.
  */
-import { ApplicationFailure, patched, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RefundActivities } from '../activities';
 import { pinnedPolicy } from './policy';
@@ -21,38 +21,33 @@ import { RefundRun } from './refund-run';
 import { describeIssues, RefundOrigin, RefundRequest } from './schemas';
 
 const { pinPolicy } = proxyLocalActivities<RefundActivities>({ startToCloseTimeout: '10 seconds' });
-const databaseActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds' },
-} as const;
 /**
  * The activities that only read and write the service's own PostgreSQL run as local activities:
  * inside the workflow task, with no task-queue round trip and no history events of their own.
  * A worker that dies before its task completes runs them again, which each of them allows:
  * audit facts already written are skipped by refund_seq, the read model only moves forward,
- * and the risk and approver checks only read.
+ * and the risk, approver and registry look-ups only read.
  */
-const databaseActivities = {
-  local: proxyLocalActivities<RefundActivities>(databaseActivityOptions),
-  remote: proxyActivities<RefundActivities>(databaseActivityOptions),
-};
-/** Refunds started before the database activities ran locally ran them as ordinary activities, and replay that way. */
-const DATABASE_ACTIVITIES_LOCAL = 'database-activities-local';
+const databaseActivities = proxyLocalActivities<RefundActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds' },
+});
 
 export async function refundWorkflow(input: RefundRequest, originInput?: RefundOrigin): Promise<RefundStatus> {
   const request = parseOrFail(RefundRequest, input, 'invalid refund request');
-  const run = new RefundRun(request, databaseActivities[patched(DATABASE_ACTIVITIES_LOCAL) ? 'local' : 'remote']);
+  const run = new RefundRun(request, databaseActivities);
   const origin = parseOrFail(RefundOrigin.optional(), originInput, 'invalid refund origin');
 
   // Registered before the first await, so messages that come with the start are not lost; they
-  // wait in the run until the policy is pinned.
+  // wait in the run until the policy and the trust roots are pinned.
   setHandler(statusQuery, () => run.status());
   setHandler(carrierEventSignal, (raw) => run.carrierEvent(raw));
   setHandler(warehouseScanSignal, (raw) => run.warehouseScan(raw));
   setHandler(decideUpdate, (raw) => run.decide(raw), { validator: (raw) => run.validateDecision(raw) });
   setHandler(cancelUpdate, (raw) => run.cancel(raw), { validator: (raw) => run.validateCancel(raw) });
 
-  run.start(pinnedPolicy(await pinPolicy()), origin);
+  const pinned = await pinPolicy();
+  run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, origin);
   return run.run();
 }
 

@@ -1,15 +1,15 @@
 /**
- * Decisions on a refund: approvers approve or reject it (with the limit of their principal, in
- * the refund's currency), refund services or operations cancel it before payout. The client and
- * the workflow enforce the rules; problems.ts turns their refusals into answers.
+ * Decisions on a refund: approvers approve or reject it with a decision they signed (the workflow
+ * verifies the signature against the key registry; roles and limits come from there), refund
+ * services or operations cancel it before payout. The workflow enforces the rules; problems.ts
+ * turns its refusals into answers.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { ApprovalDecision } from '../../workflows/schemas';
-import { RefundNotFoundError } from '../../client/errors';
-import { approverOf } from '../../store/principals';
+import { formatMinor } from '../../workflows/currencies';
+import { ApprovalRefusedError, RefundNotFoundError } from '../../client/errors';
 import { principalOf, requireRole } from '../plugins/authentication';
-import { CancelBody, RefundView } from '../../client/views';
+import { ApprovalBody, CancelBody, RefundView, signedDecisionOf } from '../../client/views';
 import { bearer, problems, RefundPath, refundView, withAuth, type RouteDeps } from './shared';
 
 export function registerDecisionRoutes(app: FastifyInstance, { refunds, pool, metrics }: RouteDeps): void {
@@ -23,12 +23,15 @@ export function registerDecisionRoutes(app: FastifyInstance, { refunds, pool, me
         tags: ['approvers'],
         summary: 'Approve or reject a refund',
         description:
-          'The approver is the authenticated caller, with their approval limit (major units, applied in the refund’s currency). ' +
-          'A separation-of-duties refusal answers 403 with the `rule`; a refund that is not awaiting approval answers 409 (`not_awaiting_approval`). ' +
-          'Answers with the refund’s new status.',
+          'A decision statement the approver signed with their registered Ed25519 key: the API adds the refund id (from the path), ' +
+          'the approver (the authenticated caller), `kind: "decision"` and `alg: "ed25519"`, and the signature must cover that whole ' +
+          'statement (RFC 8785 canonical JSON). The workflow verifies it against the key registry; the approver’s roles and limits ' +
+          'come from their registry entry. A refusal answers 403 with the `rule` (a separation-of-duties rule, or why the statement ' +
+          'does not count: `bad_signature`, `unknown_principal`, `amount_mismatch`, …); a refund that is not awaiting approval answers ' +
+          '409 (`not_awaiting_approval`). Answers with the refund’s new status.',
         security: bearer,
         params: RefundPath,
-        body: ApprovalDecision,
+        body: ApprovalBody,
         response: { 200: RefundView, ...problems(400, 404, 409, 413, 415, 422, ...withAuth) },
       },
     },
@@ -37,7 +40,16 @@ export function registerDecisionRoutes(app: FastifyInstance, { refunds, pool, me
       const principal = principalOf(request);
       const row = await refunds.getRefundRow(refundId);
       if (!row) throw new RefundNotFoundError(`refund ${refundId} not found`);
-      const status = await refunds.decide(refundId, approverOf(principal, row.currency), request.body);
+      // A courtesy only: the workflow checks the amount against its own, whatever is said here.
+      const { amount, currency } = request.body;
+      if (amount !== row.amount || currency !== row.currency) {
+        const signed = formatMinor(amount, currency);
+        throw new ApprovalRefusedError(
+          'amount_mismatch',
+          `the decision is for ${signed}; the refund is ${formatMinor(row.amount, row.currency)}`,
+        );
+      }
+      const status = await refunds.decide(refundId, signedDecisionOf(refundId, principal.id, request.body));
       metrics.approvals.inc({ decision: request.body.decision });
       return refundView(refunds, refundId, status);
     },

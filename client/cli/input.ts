@@ -4,6 +4,7 @@ import { readLocalStack } from '../../config/local-stack';
 import type { CarrierSigningKey } from '../carrier-signature';
 import { RefundsApiClient } from '../refunds-api-client';
 import { UsageError } from './runtime';
+import { readSigningKeyFile } from './signing-key';
 
 /** A client for the refund API, made when a command runs (after its options are parsed); carrier-event adds its key. */
 export type Api = (extra?: { carrierKey?: CarrierSigningKey }) => Promise<RefundsApiClient>;
@@ -27,6 +28,7 @@ export async function apiClient(options: { apiUrl?: string; carrierKey?: Carrier
     baseUrl,
     ...(process.env.REFUNDS_API_KEY ? { apiKey: process.env.REFUNDS_API_KEY } : {}),
     ...(options.carrierKey ? { carrierKey: options.carrierKey } : {}),
+    ...(process.env.REFUNDS_SIGNING_KEY ? { signingKey: await readSigningKeyFile(process.env.REFUNDS_SIGNING_KEY) } : {}),
   });
 }
 

@@ -4,9 +4,14 @@
  * listening on a port. Exit codes are part of the contract scripts rely on.
  */
 import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeSigningKeyFile } from '../../client/cli/signing-key';
 import { authenticate } from '../../store/principals';
+import { registryRecords } from '../../store/registry';
 import type { RefundRequest } from '../../workflows/schemas';
 import { startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
 import { tripBreaker } from '../support/breakers';
@@ -18,6 +23,15 @@ const refundsAdminBin = fileURLToPath(new URL('../../store/refunds-admin.mjs', i
 
 let api: ApiHarness;
 let baseUrl: string;
+/** Key files (signing keys, admin keys), mode 0600, as their owners keep them. */
+const keysDir = mkdtempSync(path.join(os.tmpdir(), 'refunds-keys-'));
+
+/** Writes `who`'s signing key to a key file and returns its path, for REFUNDS_SIGNING_KEY. */
+async function keyFileOf(who: { principalId: string; keyId: string; secretKey: Uint8Array }): Promise<string> {
+  const file = path.join(keysDir, `${who.principalId}.${uniqueId('key')}.json`);
+  await writeSigningKeyFile(file, who);
+  return file;
+}
 
 interface Run {
   code: number;
@@ -41,7 +55,10 @@ beforeAll(async () => {
   api = await startApiHarness();
   baseUrl = await api.listen();
 });
-afterAll(async () => api?.close());
+afterAll(async () => {
+  await api?.close();
+  rmSync(keysDir, { recursive: true, force: true });
+});
 
 describe('refunds-admin principal', () => {
   // refunds-admin writes principals: it connects as the schema owner, never as the service role.
@@ -49,8 +66,9 @@ describe('refunds-admin principal', () => {
 
   it('adds a principal and prints its key once as JSON; the key authenticates', async () => {
     const id = uniqueId('emp-approver');
+    const keyFile = path.join(keysDir, `${id}.json`);
     const added = await refundsAdmin(
-      ['principal', 'add', id, '--role', 'approver', '--role', 'ops', '--approval-limit', '1000.00', '--json'],
+      ['principal', 'add', id, '--role', 'approver', '--role', 'ops', '--approval-limit', '1000.00', '--key-file', keyFile, '--json'],
       db(),
     );
     expect(added.code, added.stderr).toBe(0);
@@ -60,14 +78,21 @@ describe('refunds-admin principal', () => {
       apiKey: expect.stringMatching(/^rk_[A-Za-z0-9_-]{43}$/),
       roles: ['approver', 'ops'],
       approvalLimit: '1000.00',
+      keyId: `${id}.k1`,
+      keyFile,
+      registryEntry: { principalId: id, version: 1, approvalLimits: { USD: 100_000, EUR: 100_000, GBP: 100_000 } },
     });
+    // The signing key: readable by its owner only, and not in the database.
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const secret = (JSON.parse(readFileSync(keyFile, 'utf8')) as { secretKey: string }).secretKey;
+    expect(JSON.stringify(await registryRecords(api.h.pool, id))).not.toContain(secret);
     expect(await authenticate(api.h.pool, output.apiKey)).toMatchObject({ id, roles: ['approver', 'ops'] });
     // Only the hash is stored.
     const stored = await api.h.pool.query('SELECT key_hash FROM api_keys WHERE principal_id = $1', [id]);
     expect(stored.rows[0].key_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(stored.rows)).not.toContain(output.apiKey);
 
-    const again = await refundsAdmin(['principal', 'add', id, '--role', 'ops'], db());
+    const again = await refundsAdmin(['principal', 'add', id, '--role', 'ops', '--key-file', path.join(keysDir, `${id}.again.json`)], db());
     expect(again.code).toBe(3);
     expect(again.stderr).toContain('already exists');
 
@@ -78,6 +103,52 @@ describe('refunds-admin principal', () => {
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(await authenticate(api.h.pool, output.apiKey)).toBeUndefined();
     expect((await refundsAdmin(['principal', 'revoke', uniqueId('nobody')], db())).code).toBe(4);
+  });
+
+  it('registers an approver whose decisions count once two trust-root admins have endorsed the entry', async () => {
+    const id = uniqueId('emp-approver');
+    const keyFile = path.join(keysDir, `${id}.json`);
+    const added = await refundsAdmin(
+      ['principal', 'add', id, '--role', 'approver', '--approval-limit', '5000.00', '--key-file', keyFile, '--json'],
+      db(),
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const { apiKey } = JSON.parse(added.stdout) as { apiKey: string };
+    const request = refundOf(45_000);
+    await api.h.refunds.requestRefund(request);
+    await api.h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+    await api.h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), uniqueId('emp-scanner'));
+    await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    const approve = () => refunds(['approve', request.refundId, '--json'], { REFUNDS_API_KEY: apiKey, REFUNDS_SIGNING_KEY: keyFile });
+
+    // Not endorsed yet, then endorsed by one admin: refused.
+    expect((await approve()).stderr).toContain('entry_not_endorsed');
+    const [first, second] = api.h.registry.admins;
+    const adminKey = async (admin: typeof first) =>
+      keyFileOf({ principalId: admin!.adminId, keyId: admin!.keyId, secretKey: admin!.secretKey });
+    const endorsed = await refundsAdmin(['principal', 'endorse', id, '--admin-key', await adminKey(first), '--json'], db());
+    expect(endorsed.code, endorsed.stderr).toBe(0);
+    expect(JSON.parse(endorsed.stdout).endorsements).toHaveLength(1);
+    const refused = await approve();
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('entry_not_endorsed');
+
+    // The second admin's endorsement makes it count.
+    expect((await refundsAdmin(['principal', 'endorse', id, '--admin-key', await adminKey(second)], db())).code).toBe(0);
+    const approved = await approve();
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(JSON.parse(approved.stdout).approvals).toEqual([expect.objectContaining({ approverId: id, decision: 'approve' })]);
+
+    expect((await refundsAdmin(['principal', 'endorse', uniqueId('nobody'), '--admin-key', await adminKey(first)], db())).code).toBe(4);
+  });
+
+  it('refuses a signing key file others may read', async () => {
+    const file = path.join(keysDir, `${uniqueId('loose')}.json`);
+    await writeSigningKeyFile(file, { principalId: 'emp-x', keyId: 'emp-x.k1', secretKey: new Uint8Array(32).fill(3) });
+    chmodSync(file, 0o644);
+    const result = await refunds(['approve', 'r-1'], { REFUNDS_API_KEY: `rk_${'B'.repeat(43)}`, REFUNDS_SIGNING_KEY: file });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('chmod 600');
   });
 
   it('refuses bad input with exit code 2, naming what is wrong', async () => {
@@ -146,6 +217,7 @@ describe('an approver and an operations analyst at work', () => {
   let approver: TestPrincipal;
   let requester: TestPrincipal;
   let ops: TestPrincipal;
+  const as = async (who: TestPrincipal) => ({ REFUNDS_API_KEY: who.apiKey, REFUNDS_SIGNING_KEY: await keyFileOf(who.signingKey!) });
 
   beforeAll(async () => {
     [approver, requester, ops] = await Promise.all([
@@ -173,15 +245,13 @@ describe('an approver and an operations analyst at work', () => {
   });
 
   it('refuses the requester as approver with exit code 3 and the rule', async () => {
-    const refused = await refunds(['approve', request.refundId], { REFUNDS_API_KEY: requester.apiKey });
+    const refused = await refunds(['approve', request.refundId], await as(requester));
     expect(refused.code).toBe(3);
     expect(refused.stderr).toContain('rule: approver_is_requester');
   });
 
   it('approves as the caller, and prints JSON for scripts', async () => {
-    const approved = await refunds(['approve', request.refundId, '--reason', 'receipt matches', '--json'], {
-      REFUNDS_API_KEY: approver.apiKey,
-    });
+    const approved = await refunds(['approve', request.refundId, '--reason', 'receipt matches', '--json'], await as(approver));
     expect(approved.code, approved.stderr).toBe(0);
     const refund = JSON.parse(approved.stdout);
     expect(['paying', 'refunded']).toContain(refund.state);

@@ -403,8 +403,11 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
     await withEvidence(request, scannerApprover);
     await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
   });
-  const approve = (who: TestPrincipal, body: unknown = { decision: 'approve', reason: 'receipt matches' }) =>
-    api.call('POST', `/v1/refunds/${request.refundId}/approvals`, who, body);
+  const approve = (who: TestPrincipal, extra: Record<string, unknown> = {}) =>
+    api.call('POST', `/v1/refunds/${request.refundId}/approvals`, who, {
+      ...api.decisionBody(who, request, { decision: 'approve', reason: 'receipt matches' }),
+      ...extra,
+    });
 
   it.each([
     ['the employee who requested it', () => approver3, 'approver_is_requester'],
@@ -416,8 +419,26 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
   });
 
   it('refuses an approval that names its own approver', async () => {
-    const problem = expectProblem(await approve(approver1, { decision: 'approve', approverId: approver2.id }), 422, 'invalid-input');
+    const problem = expectProblem(await approve(approver1, { approverId: approver2.id }), 422, 'invalid-input');
     expect(problem.errors).toEqual([{ path: 'approverId', message: 'is not a known field' }]);
+  });
+
+  it('refuses a decision the signature does not cover, one signed for another amount, and one signed with another approver’s key', async () => {
+    const url = `/v1/refunds/${request.refundId}/approvals`;
+    const altered = { ...api.decisionBody(approver1, request), reason: 'changed after signing' };
+    expect(expectProblem(await api.call('POST', url, approver1, altered), 403, 'approval-refused').rule).toBe('bad_signature');
+    const cheaper = api.decisionBody(approver1, { refundId: request.refundId, amount: 100, currency: 'USD' });
+    expect(expectProblem(await api.call('POST', url, approver1, cheaper), 403, 'approval-refused').rule).toBe('amount_mismatch');
+    const borrowed = api.decisionBody(approver2, request);
+    expect(expectProblem(await api.call('POST', url, approver1, borrowed), 403, 'approval-refused').rule).toBe('unknown_key');
+    const kinds = (await api.h.refunds.auditTrail(request.refundId)).map((row) => [row.kind, (row.data as { rule?: string }).rule]);
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        ['statement_rejected', 'bad_signature'],
+        ['statement_rejected', 'unknown_key'],
+      ]),
+    );
+    expect((await api.h.refunds.getRefund(request.refundId)).approvals).toEqual([]);
   });
 
   it('takes two distinct approvals, refusing the same approver twice, then refuses any more with 409', async () => {
@@ -450,12 +471,17 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
     await api.call('POST', `/v1/refunds/${relayed.refundId}/warehouse-scans`, scanner, matchingReceipt(relayed));
     await api.h.refunds.waitForState(relayed.refundId, ['awaiting_approval']);
     const problem = expectProblem(
-      await api.call('POST', `/v1/refunds/${relayed.refundId}/approvals`, serviceApprover, { decision: 'approve' }),
+      await api.call('POST', `/v1/refunds/${relayed.refundId}/approvals`, serviceApprover, api.decisionBody(serviceApprover, relayed)),
       403,
       'approval-refused',
     );
     expect(problem.rule).toBe('approver_is_requester');
-    const rejected = await api.call('POST', `/v1/refunds/${relayed.refundId}/approvals`, approver1, { decision: 'reject', reason: 'no' });
+    const rejected = await api.call(
+      'POST',
+      `/v1/refunds/${relayed.refundId}/approvals`,
+      approver1,
+      api.decisionBody(approver1, relayed, { decision: 'reject', reason: 'no' }),
+    );
     expect(json(rejected)).toMatchObject({ state: 'rejected', outcome: { code: 'approver_rejected', by: approver1.id } });
   });
 
@@ -463,18 +489,26 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
     const early = refundOf(50_000);
     await requested(early);
     const problem = expectProblem(
-      await api.call('POST', `/v1/refunds/${early.refundId}/approvals`, approver1, { decision: 'approve' }),
+      await api.call('POST', `/v1/refunds/${early.refundId}/approvals`, approver1, api.decisionBody(approver1, early)),
       409,
       'not-awaiting-approval',
     );
     expect(problem.rule).toBe('not_awaiting_approval');
     expectProblem(
-      await api.call('POST', '/v1/refunds/r-no-such-refund/approvals', approver1, { decision: 'approve' }),
+      await api.call(
+        'POST',
+        '/v1/refunds/r-no-such-refund/approvals',
+        approver1,
+        api.decisionBody(approver1, { refundId: 'r-no-such-refund', amount: 100, currency: 'USD' }),
+      ),
       404,
       'refund-not-found',
     );
     const invalid = expectProblem(
-      await api.call('POST', `/v1/refunds/${early.refundId}/approvals`, approver1, { decision: 'maybe' }),
+      await api.call('POST', `/v1/refunds/${early.refundId}/approvals`, approver1, {
+        ...api.decisionBody(approver1, early),
+        decision: 'maybe',
+      }),
       422,
       'invalid-input',
     );
@@ -488,12 +522,12 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
     await withEvidence(yen);
     await api.h.refunds.waitForState(yen.refundId, ['awaiting_approval']);
     const problem = expectProblem(
-      await api.call('POST', `/v1/refunds/${yen.refundId}/approvals`, junior, { decision: 'approve' }),
+      await api.call('POST', `/v1/refunds/${yen.refundId}/approvals`, junior, api.decisionBody(junior, yen)),
       403,
       'approval-refused',
     );
     expect(problem.rule).toBe('approval_limit_below_amount');
-    expect(problem.detail).toContain('(10)');
+    expect(problem.detail).toMatch(/may approve up to .*10\b/);
   });
 });
 
@@ -561,7 +595,7 @@ describe('GET /v1/refunds/{refundId}', () => {
     const request = refundOf(4_500, { initiatedBy: agent });
     await withEvidence(request);
     await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
-    const approved = await api.call('POST', `/v1/refunds/${request.refundId}/approvals`, insider, { decision: 'approve' });
+    const approved = await api.call('POST', `/v1/refunds/${request.refundId}/approvals`, insider, api.decisionBody(insider, request));
     expect(approved.statusCode, approved.body).toBe(200);
 
     const response = await api.call('GET', `/v1/refunds/${request.refundId}`, ops);

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RefundView } from '../../client/views';
 import { InvalidInputError } from '../../client/errors';
-import { RefundApiError, RefundsApiClient } from '../../client/refunds-api-client';
+import { RefundApiError, RefundsApiClient, type SigningKey } from '../../client/refunds-api-client';
 import type { RefundState } from '../../workflows/refund-model';
 import type { RefundRequest } from '../../workflows/schemas';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
@@ -26,13 +26,19 @@ beforeAll(async () => {
     api.principal('emp-approver-2', ['approver'], '5000.00'),
     api.principal('emp-ops', ['ops']),
   ]);
-  const client = (apiKey?: string) => new RefundsApiClient({ baseUrl, ...(apiKey ? { apiKey } : {}), carrierKey: api.carrierKey('ups') });
+  const client = (apiKey?: string, signingKey?: SigningKey) =>
+    new RefundsApiClient({
+      baseUrl,
+      ...(apiKey ? { apiKey } : {}),
+      ...(signingKey ? { signingKey } : {}),
+      carrierKey: api.carrierKey('ups'),
+    });
   as = {
     service: client(service.apiKey),
     carrier: client(),
     scanner: client(scanner.apiKey),
-    approver1: client(approver1.apiKey),
-    approver2: client(approver2.apiKey),
+    approver1: client(approver1.apiKey, approver1.signingKey),
+    approver2: client(approver2.apiKey, approver2.signingKey),
     ops: client(ops.apiKey),
   };
 });

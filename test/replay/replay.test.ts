@@ -12,7 +12,7 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refundWorkflowId } from '../../workflows/messages';
-import { approver, carrierEvent, fastPolicy, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
+import { carrierEvent, fastPolicy, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
 import { testStack } from '../support/stack';
 
@@ -41,8 +41,8 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
     await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
     await h.refunds.recordCarrierEvent(carrierEvent(request, 'in_transit'));
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
-    await h.refunds.approve(request.refundId, approver('emp-a'));
-    await h.refunds.approve(request.refundId, approver('emp-b'));
+    await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-a'));
+    await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-b'));
     await h.refunds.waitForState(request.refundId, ['refunded']);
     return request.refundId;
   },
@@ -85,7 +85,10 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
     const request = refundOf(15_000, { return: { method: 'none' } });
     await h.refunds.requestRefund(request);
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
-    await h.refunds.reject(request.refundId, approver('emp-a'), 'no return, no refund');
+    await h.refunds.decide(
+      request.refundId,
+      await h.registry.approval(request, 'emp-a', { decision: 'reject', reason: 'no return, no refund' }),
+    );
     await h.refunds.waitForState(request.refundId, ['rejected']);
     return request.refundId;
   },

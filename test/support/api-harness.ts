@@ -14,16 +14,23 @@ import {
   signCarrierPayload,
 } from '../../client/carrier-signature';
 import { buildApp, type ApiLimits } from '../../api/app';
-import { addPrincipal } from '../../store/principals';
+import { addPrincipal, approvalLimitIn } from '../../store/principals';
+import type { ApprovalBody } from '../../client/views';
 import type { Role } from '../../workflows/schemas';
 import { startRefundHarness, type RefundHarness } from './refund-harness';
 import type { Pool } from '../../store/pool';
+import type { DecisionSubject, SigningKey } from './registry-world';
 import { ownerPool, uniqueId } from './stack';
 
 export interface TestPrincipal {
   id: string;
   apiKey: string;
+  /** Approvers: their registered signing key. */
+  signingKey?: SigningKey;
 }
+
+/** The currencies an approver's limit (major units, as the principal has it) is registered in. */
+const LIMIT_CURRENCIES = ['USD', 'EUR', 'GBP', 'JPY'];
 
 export interface ApiHarness {
   h: RefundHarness;
@@ -34,8 +41,10 @@ export interface ApiHarness {
   carrierSecrets: CarrierSecrets;
   /** The first key of `carrier`, as that carrier holds it. */
   carrierKey(carrier: string): CarrierSigningKey;
-  /** A new principal with a unique id starting with `name`. */
+  /** A new principal with a unique id starting with `name`; an approver is also registered, with a signing key and its limit in each currency. */
   principal(name: string, roles: Role[], approvalLimit?: string): Promise<TestPrincipal>;
+  /** The body of an approval or rejection by `who`, signed with their key for `refund` (as the typed client signs it). */
+  decisionBody(who: TestPrincipal, refund: DecisionSubject, decision?: { decision: 'approve' | 'reject'; reason?: string }): ApprovalBody;
   /** A JSON request as `who`; the body is sent exactly as given when it is a string. */
   call(
     method: 'GET' | 'POST',
@@ -92,7 +101,15 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
     async principal(name, roles, approvalLimit) {
       const id = uniqueId(name);
       const { apiKey } = await addPrincipal(owner, { id, roles, ...(approvalLimit ? { approvalLimit } : {}) });
-      return { id, apiKey };
+      if (!roles.includes('approver')) return { id, apiKey };
+      const limits = Object.fromEntries(LIMIT_CURRENCIES.map((c) => [c, approvalLimitIn(approvalLimit ?? null, c)]));
+      return { id, apiKey, signingKey: await h.registry.registerApprover(id, { roles, limits }) };
+    },
+    decisionBody(who, refund, decision = { decision: 'approve' }) {
+      const key = who.signingKey ?? { principalId: who.id, keyId: `${who.id}.k1`, secretKey: new Uint8Array(32).fill(1) };
+      const { statement, signature } = h.registry.sign(refund, who.id, key, decision);
+      const { amount, currency, keyId, signedAt, nonce, reason } = statement;
+      return { decision: statement.decision, ...(reason ? { reason } : {}), amount, currency, keyId, signedAt, nonce, signature };
     },
     call,
     carrierPost(body, sign = {}) {

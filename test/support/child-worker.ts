@@ -1,6 +1,7 @@
 /** Starts test/support/dying-worker.ts as a child process on a harness's task queue. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { TrustRoots } from '../../workflows/statements';
 import { testStack } from './stack';
 
 export interface ChildWorker {
@@ -9,7 +10,11 @@ export interface ChildWorker {
   exited: Promise<unknown>;
 }
 
-export function startDyingWorker(taskQueue: string, dieAt: 'payout_charged' | 'receipt_recorded'): Promise<ChildWorker> {
+export function startDyingWorker(
+  taskQueue: string,
+  dieAt: 'payout_charged' | 'receipt_recorded',
+  trustRoots: TrustRoots,
+): Promise<ChildWorker> {
   const stack = testStack();
   const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./dying-worker.ts', import.meta.url))], {
     env: {
@@ -19,6 +24,7 @@ export function startDyingWorker(taskQueue: string, dieAt: 'payout_charged' | 'r
       REFUNDS_TASK_QUEUE: taskQueue,
       WORKFLOW_BUNDLE_PATH: stack.workflowBundlePath,
       DIE_AT: dieAt,
+      TRUST_ROOTS: JSON.stringify(trustRoots),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -8,6 +8,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { createPool } from '../../store/pool';
 import { LedgerOnlyGateway } from '../../activities/payments';
+import { TrustRoots } from '../../workflows/statements';
 import { fastPolicy } from './fixtures';
 import { ScriptedGateway } from './scripted-gateway';
 
@@ -22,7 +23,7 @@ if (dieAt !== 'payout_charged' && dieAt !== 'receipt_recorded') throw new Error(
 const connection = await NativeConnection.connect({ address: env('TEMPORAL_ADDRESS') });
 const pool = createPool(env('DATABASE_URL'), 3);
 const gateway = dieAt === 'payout_charged' ? new ScriptedGateway(pool, 'hang_after_charge') : new LedgerOnlyGateway();
-const activities = createActivities({ pool, policy: fastPolicy, gateway });
+const activities = createActivities({ pool, policy: fastPolicy, gateway, trustRoots: TrustRoots.parse(JSON.parse(env('TRUST_ROOTS'))) });
 const worker = await Worker.create({
   connection,
   namespace: 'default',

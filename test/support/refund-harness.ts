@@ -11,7 +11,8 @@ import { RefundsService } from '../../api/refunds-service';
 import type { Policy } from '../../workflows/policy';
 import { createRefundWorker } from '../../worker/worker';
 import { fastPolicy } from './fixtures';
-import { connectClient, connectNative, newPool, testStack, uniqueId } from './stack';
+import { createRegistryWorld, type RegistryWorld } from './registry-world';
+import { connectClient, connectNative, newPool, ownerPool, testStack, uniqueId } from './stack';
 
 export interface RefundHarness {
   refunds: RefundsService;
@@ -21,6 +22,8 @@ export interface RefundHarness {
   native: NativeConnection;
   /** The carrier event sweep an API process runs, every 200 ms (undefined when the harness was started without it). */
   sweep: RunningSweep | undefined;
+  /** This file's trust roots (pinned by its worker) and approvers, for signed decisions. */
+  registry: RegistryWorld;
   /** Stops the worker (for crash and restart tests); `startWorker` starts a new one, optionally with another policy. */
   stopWorker(): Promise<void>;
   startWorker(gateway?: PaymentGateway, policy?: Policy): Promise<void>;
@@ -28,12 +31,21 @@ export interface RefundHarness {
 }
 
 export async function startRefundHarness(
-  options: { policy?: Policy; gateway?: (pool: Pool) => PaymentGateway; startWorker?: boolean; sweepCarrierEvents?: boolean } = {},
+  options: {
+    policy?: Policy;
+    gateway?: (pool: Pool) => PaymentGateway;
+    startWorker?: boolean;
+    sweepCarrierEvents?: boolean;
+    registry?: RegistryWorld;
+  } = {},
 ): Promise<RefundHarness> {
   const { workflowBundlePath } = testStack();
   const temporal = await connectClient();
   const native = await connectNative();
   const pool = newPool();
+  // The registry is written as the schema owner, as refunds-admin does; the service only reads it.
+  const owner = ownerPool();
+  const registry = options.registry ?? createRegistryWorld(owner);
   const taskQueue = uniqueId('refunds');
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -45,6 +57,7 @@ export async function startRefundHarness(
       taskQueue,
       pool,
       policy,
+      trustRoots: registry.trustRoots,
       ...(gateway ? { gateway } : {}),
       workflowBundlePath,
     });
@@ -74,12 +87,14 @@ export async function startRefundHarness(
     taskQueue,
     native,
     sweep,
+    registry,
     stopWorker,
     startWorker,
     async close() {
       await sweep?.stop();
       await stopWorker();
       await pool.end();
+      await owner.end();
       await native.close();
       await temporal.connection.close();
     },

@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 it('pays exactly once when the worker is killed mid-payout', async () => {
-  child = await startDyingWorker(h.taskQueue, 'payout_charged');
+  child = await startDyingWorker(h.taskQueue, 'payout_charged', h.registry.trustRoots);
   const request = refundOf(4_200);
   await h.refunds.requestRefund(request);
   await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));

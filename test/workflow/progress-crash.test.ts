@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 it('records each step once when the worker dies between writing a transition and completing its task', async () => {
-  const dying = await startDyingWorker(h.taskQueue, 'receipt_recorded');
+  const dying = await startDyingWorker(h.taskQueue, 'receipt_recorded', h.registry.trustRoots);
   child = dying;
   const request = refundOf(4_300);
   await h.refunds.requestRefund(request);

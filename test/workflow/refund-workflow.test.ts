@@ -8,8 +8,9 @@ import { verifyAuditChain } from '../../store/audit-trail';
 import { ApprovalRefusedError, CancelRefusedError, InvalidInputError, RefundConflictError, RefundNotFoundError } from '../../client';
 import { refundWorkflowId } from '../../workflows/messages';
 import type { RefundRequest } from '../../workflows/schemas';
-import { approver, carrierEvent, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
+import { carrierEvent, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
+import type { ApproverOptions } from '../support/registry-world';
 import { asOwner } from '../support/stack';
 import { chargesFor, ScriptedGateway } from '../support/scripted-gateway';
 
@@ -71,7 +72,10 @@ describe('approval tiers', () => {
     await withEvidence(request);
     const waiting = await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     expect(waiting).toMatchObject({ approvalsRequired: 1, approvalsStillNeeded: 1, waitingFor: '1 more approval' });
-    const after = await h.refunds.approve(request.refundId, approver('emp-approver-1'), 'receipt matches');
+    const after = await h.refunds.decide(
+      request.refundId,
+      await h.registry.approval(request, 'emp-approver-1', { reason: 'receipt matches' }),
+    );
     expect(after.state).toBe('paying');
     const done = await h.refunds.waitForState(request.refundId, ['refunded']);
     expect(done.approvals).toEqual([
@@ -85,12 +89,12 @@ describe('approval tiers', () => {
     });
     await withEvidence(request);
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
-    const first = await h.refunds.approve(request.refundId, approver('emp-approver-1'));
+    const first = await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-approver-1'));
     expect(first).toMatchObject({ state: 'awaiting_approval', approvalsRequired: 2, approvalsStillNeeded: 1 });
-    await expect(h.refunds.approve(request.refundId, approver('emp-approver-1'))).rejects.toMatchObject({
+    await expect(h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-approver-1'))).rejects.toMatchObject({
       rule: 'approver_already_decided',
     });
-    const second = await h.refunds.approve(request.refundId, approver('emp-approver-2'));
+    const second = await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-approver-2'));
     expect(second.state).toBe('paying');
     await h.refunds.waitForState(request.refundId, ['refunded']);
     expect(await chargesFor(h.pool, request.refundId)).toBe(1);
@@ -100,7 +104,10 @@ describe('approval tiers', () => {
     const request = refundOf(50_000);
     await withEvidence(request);
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
-    const rejected = await h.refunds.reject(request.refundId, approver('emp-approver-1'), 'customer is on the watch list');
+    const rejected = await h.refunds.decide(
+      request.refundId,
+      await h.registry.approval(request, 'emp-approver-1', { decision: 'reject', reason: 'customer is on the watch list' }),
+    );
     expect(rejected).toMatchObject({ state: 'rejected', outcome: { code: 'approver_rejected', by: 'emp-approver-1' } });
     expect(await ledgerOf(request.refundId)).toEqual([]);
   });
@@ -113,13 +120,18 @@ describe('separation of duties, checked inside the workflow', () => {
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
   });
 
-  it.each([
-    ['the requester', approver('emp-requester'), 'approver_is_requester'],
-    ['the scanner', approver('emp-scanner'), 'approver_is_scanner'],
-    ['an approver whose limit is below the amount', approver('emp-junior', 100_000), 'approval_limit_below_amount'],
-    ['someone without the approver role', approver('emp-ops', 10_000_000, ['ops']), 'approver_role_required'],
-  ] as const)('refuses %s with the rule it broke', async (_who, person, rule) => {
-    const refusal = await h.refunds.approve(request.refundId, person).catch((e: unknown) => e);
+  const cases: Array<[string, string, ApproverOptions, string]> = [
+    ['the requester', 'emp-requester', {}, 'approver_is_requester'],
+    ['the requester, in another case', 'EMP-Requester', {}, 'approver_is_requester'],
+    ['the scanner', 'emp-scanner', {}, 'approver_is_scanner'],
+    ['an approver whose limit is below the amount', 'emp-junior', { limits: { USD: 100_000 } }, 'approval_limit_below_amount'],
+    ['an approver with no limit in the refund’s currency', 'emp-euro', { limits: { EUR: 10_000_000 } }, 'approval_limit_below_amount'],
+    ['someone without the approver role', 'emp-ops', { roles: ['ops'] }, 'approver_role_required'],
+  ];
+  it.each(cases)('refuses %s with the rule it broke', async (_who, person, registration, rule) => {
+    await h.registry.registerApprover(person.toLowerCase(), registration);
+    const signed = h.registry.sign(request, person, h.registry.keyOf(person.toLowerCase()));
+    const refusal = await h.refunds.decide(request.refundId, signed).catch((e: unknown) => e);
     expect(refusal).toBeInstanceOf(ApprovalRefusedError);
     expect(refusal).toMatchObject({ code: 'approval_refused', rule });
   });
@@ -134,7 +146,9 @@ describe('separation of duties, checked inside the workflow', () => {
     const early = refundOf(50_000);
     await h.refunds.requestRefund(early);
     await h.refunds.waitForState(early.refundId, ['awaiting_carrier']);
-    await expect(h.refunds.approve(early.refundId, approver('emp-approver-1'))).rejects.toMatchObject({ rule: 'not_awaiting_approval' });
+    await expect(h.refunds.decide(early.refundId, await h.registry.approval(early, 'emp-approver-1'))).rejects.toMatchObject({
+      rule: 'not_awaiting_approval',
+    });
   });
 
   it('refuses an approval on a refund that has finished', async () => {
@@ -142,7 +156,9 @@ describe('separation of duties, checked inside the workflow', () => {
     await withEvidence(paid);
     await h.refunds.waitForState(paid.refundId, ['refunded']);
     await new Promise((r) => setTimeout(r, 200));
-    await expect(h.refunds.approve(paid.refundId, approver('emp-approver-1'))).rejects.toMatchObject({ rule: 'not_awaiting_approval' });
+    await expect(h.refunds.decide(paid.refundId, await h.registry.approval(paid, 'emp-approver-1'))).rejects.toMatchObject({
+      rule: 'not_awaiting_approval',
+    });
   });
 });
 

@@ -3,6 +3,7 @@
  * HTTP API serializes and documents exactly these shapes.
  */
 import { z } from 'zod';
+import type { StatementRule } from '../statements';
 
 export const riskBands = ['low', 'medium', 'high', 'block'] as const;
 export type RiskBand = (typeof riskBands)[number];
@@ -56,7 +57,10 @@ export type EvidenceFinding =
 
 export type ApprovalRequirement = { outcome: 'reject'; reason: string } | { outcome: 'approve'; approvals: number; reasons: string[] };
 
-/** The separation-of-duties and authority rules an approval must pass. */
+/**
+ * The separation-of-duties and authority rules an approval must pass. A statement's missing role
+ * or limit is reported as `approver_role_required` or `approval_limit_below_amount`.
+ */
 export type ApprovalRule =
   | 'not_awaiting_approval'
   | 'approver_role_required'
@@ -64,7 +68,10 @@ export type ApprovalRule =
   | 'approver_is_scanner'
   | 'approver_already_decided'
   | 'approval_limit_below_amount'
-  | 'role_limit_below_amount';
+  | 'role_limit_below_amount'
+  // A signed decision that does not verify (workflows/statements), or one already acted on.
+  | Exclude<StatementRule, 'role_missing' | 'limit_exceeded'>
+  | 'statement_replayed';
 
 export interface ApprovalRefusal {
   rule: ApprovalRule;

@@ -11,6 +11,7 @@ import {
   type RiskBand,
 } from '../policy';
 import type { ApprovalCommand } from '../schemas';
+import { canonicalId, type DecisionStatement } from '../statements';
 import { scannerIds } from './evidence';
 import { cancellableStates, type RefundModel } from './state';
 
@@ -49,6 +50,38 @@ export function checkApproval(model: RefundModel, command: ApprovalCommand): App
       rule: 'role_limit_below_amount',
       message: `policy ${model.policy.version} lets ${approver.roles.join(', ')} approve up to ${formatMinor(roleLimit, currency)}; the refund is ${formatMinor(model.amount, currency)}`,
     };
+  }
+  return undefined;
+}
+
+/**
+ * What can be told of a signed decision before its signer is looked up: whether the refund awaits
+ * a decision, the statement is about this refund, for its amount and currency, and the approver it
+ * names neither requested nor scanned it. Names are compared in
+ * canonical form, so a change of case escapes no rule. The update validator calls this, so these
+ * refusals never enter the refund's history; the signature is checked afterwards, in the handler.
+ */
+export function precheckDecision(model: RefundModel, statement: DecisionStatement): ApprovalRefusal | undefined {
+  if (model.state !== 'awaiting_approval') {
+    return { rule: 'not_awaiting_approval', message: `refund is ${model.state}, not awaiting approval` };
+  }
+  if (statement.refundId !== model.request.refundId) {
+    return { rule: 'wrong_refund', message: `the statement is about refund ${statement.refundId}, not ${model.request.refundId}` };
+  }
+  const currency = model.request.currency;
+  if (statement.amount !== model.amount || statement.currency !== currency) {
+    return {
+      rule: 'amount_mismatch',
+      message: `the decision is for ${formatMinor(statement.amount, statement.currency)}; the refund is ${formatMinor(model.amount, currency)}`,
+    };
+  }
+  const approverId = canonicalId(statement.approverId);
+  const requesters = [model.request.initiatedBy, model.requestedBy].filter((id) => id !== undefined).map(canonicalId);
+  if (requesters.includes(approverId)) {
+    return { rule: 'approver_is_requester', message: `${approverId} requested this refund and cannot decide it` };
+  }
+  if (scannerIds(model).map(canonicalId).includes(approverId)) {
+    return { rule: 'approver_is_scanner', message: `${approverId} scanned this return and cannot decide it` };
   }
   return undefined;
 }

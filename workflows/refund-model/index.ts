@@ -20,8 +20,9 @@ export {
   type RefundEvent,
   type RefundModel,
   type RefundState,
+  type VerifiedStatement,
 } from './state';
 export { delivery, dueForCarrierAcceptanceReview, evidenceFindings, reviewFindings, scannerIds } from './evidence';
-export { approvalsGiven, approvalsStillNeeded, breakersOn, checkApproval, checkCancel } from './approvals';
+export { approvalsGiven, approvalsStillNeeded, breakersOn, checkApproval, checkCancel, precheckDecision } from './approvals';
 export { isStuck, nextDeadline, stuckAfter, waitingFor } from './deadlines';
 export { applyEvent, newRefund } from './transitions';

@@ -98,10 +98,17 @@ export type RefundEvent =
   | { type: 'return_window_elapsed'; at: string }
   | { type: 'stage_overdue'; state: RefundState; at: string }
   | { type: 'risk_assessed'; risk: RiskAssessment; evidenceVersion: number; at: string }
-  | { type: 'approval'; command: ApprovalCommand; standing?: ApproverStanding; at: string }
+  | { type: 'approval'; command: ApprovalCommand; standing?: ApproverStanding; statement?: VerifiedStatement; at: string }
   | { type: 'cancel'; command: CancelCommand; at: string }
   | { type: 'payout_succeeded'; reference: string; at: string }
   | { type: 'payout_failed'; code: string; message: string; at: string };
+
+/** The signed statement an approval was verified from: its id, the key that signed it, the registry version of its signer. */
+export interface VerifiedStatement {
+  statementId: string;
+  keyId: string;
+  registryVersion: number;
+}
 
 /** What the audit trail records for one step: who did what, with the evidence. */
 export interface AuditFact {

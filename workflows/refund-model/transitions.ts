@@ -199,7 +199,12 @@ function onApproval(model: RefundModel, event: EventOf<'approval'>, facts: Audit
     kind: decision.decision === 'approve' ? 'approved' : 'approval_rejected',
     actor: `employee:${approver.approverId}`,
     at,
-    data: { ...approval, roles: approver.roles, approvalLimit: approver.approvalLimit },
+    data: {
+      ...approval,
+      roles: approver.roles,
+      approvalLimit: approver.approvalLimit,
+      ...(event.statement ? { statement: event.statement } : {}),
+    },
   });
   let decided: RefundModel = { ...model, approvals: [...model.approvals, approval] };
   if (decision.decision === 'approve' && event.standing) {

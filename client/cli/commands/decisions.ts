@@ -11,13 +11,13 @@ const decided = (refund: RefundView) =>
 const decisions = [
   {
     name: 'approve',
-    description: 'approve a refund (approvers); you are the approver',
+    description: 'approve a refund (approvers): signed with your key (REFUNDS_SIGNING_KEY); you are the approver',
     reasonRequired: false,
     act: (c: RefundsApiClient, id: string, reason?: string) => c.approve(id, reason),
   },
   {
     name: 'reject',
-    description: 'reject a refund (approvers)',
+    description: 'reject a refund (approvers): signed with your key (REFUNDS_SIGNING_KEY)',
     reasonRequired: true,
     act: (c: RefundsApiClient, id: string, reason?: string) => c.reject(id, reason!),
   },
