@@ -6,7 +6,8 @@
  * runs the worker and the HTTP API until Ctrl-C (the dev server's Web UI only
  * through a read-only proxy, dev/read-only-ui.ts); then stops everything in
  * reverse order. With the embedded database, the first start also creates demo
- * principals and carrier signing keys for ups, dhl and fedex (dev/demo-credentials.ts).
+ * principals and carrier signing keys for ups, dhl and fedex (dev/demo-credentials.ts),
+ * and the demo trust roots, signing keys and endorsed registry entries (dev/demo-registry.ts).
  *
  * Data lives in .data/ (Temporal's SQLite file and the PostgreSQL cluster), so
  * refunds survive a restart. .data/stack.json tells CLIs where the running
@@ -25,7 +26,8 @@ import { ensureSchema } from '../store/migrate';
 import { describeIssues } from '../workflows/schemas';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { ensureDemoAuditKey, type DemoAudit } from './demo-audit-key';
-import { ensureDemoCredentials } from './demo-credentials';
+import { demoPrincipals, ensureDemoCredentials } from './demo-credentials';
+import { ensureDemoRegistry } from './demo-registry';
 import { startEmbeddedPostgres } from './postgres';
 import { startReadOnlyUi } from './read-only-ui';
 import { readLocalStack, stackFilePath, type StackInfo } from '../config/local-stack';
@@ -132,6 +134,14 @@ async function main(): Promise<void> {
     const where = path.relative(process.cwd(), demoCredentialsFile);
     const carriers = Object.keys(demo.credentials.carrierSecrets).join(', ');
     say(`Demo credentials  ${where}  (${demo.created ? 'created: ' : ''}API keys per role, carrier signing keys for ${carriers})`);
+    // The worker pins these trust roots unless REFUNDS_TRUST_ROOTS names others.
+    const registry = await ensureDemoRegistry(database.ownerUrl!, dataDir, demoPrincipals);
+    process.env.REFUNDS_TRUST_ROOTS ||= registry.trustRootsFile;
+    const registered = registry.registered.length ? `; registered now: ${registry.registered.join(', ')}` : '';
+    say(
+      `Signing keys      ${path.relative(process.cwd(), registry.keysDir)}/<id>.json  (REFUNDS_SIGNING_KEY for approve and reject${registered})`,
+    );
+    say(`Trust roots       ${path.relative(process.cwd(), process.env.REFUNDS_TRUST_ROOTS)}`);
   }
   const audit = demoAudit();
   // Started before the worker, so Ctrl-C stops the worker first, as the signal arrives.
