@@ -12,7 +12,7 @@ import { Role } from '../workflows/schemas';
 import { createPool, type Pool } from './pool';
 import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey, type Principal } from './principals';
 import { RegistryError } from './registry';
-import { issueSigningKey, keyFileFor, registerRegistryCommands } from './registry-cli';
+import { issueSigningKey, keyFileFor, newPrincipalId, registerRegistryCommands } from './registry-cli';
 
 /**
  * The service's database as a role that may write principals (the schema owner; the service role
@@ -71,13 +71,11 @@ function registerPrincipalCommands(program: Command): void {
     .option('--key-file <file>', 'where to write the signing key (mode 0600; default ./<id>.signing-key.json)')
     .option('--currency <code>', 'approvers: a currency the approval limit is registered in (repeat; default USD, EUR, GBP)', currencyList)
     .action(async (id: string, options: PrincipalAddOptions) => {
-      const keyFile = await keyFileFor(id, options.keyFile);
+      const input = { id, roles: options.role, ...(options.approvalLimit !== undefined ? { approvalLimit: options.approvalLimit } : {}) };
       const { added, apiKey, key } = await withDatabase(async (pool) => {
-        const { principal: added, apiKey } = await addPrincipal(pool, {
-          id,
-          roles: options.role,
-          ...(options.approvalLimit !== undefined ? { approvalLimit: options.approvalLimit } : {}),
-        });
+        // Everything that can refuse the principal does so before its key file is written.
+        const keyFile = await keyFileFor(await newPrincipalId(pool, input), options.keyFile);
+        const { principal: added, apiKey } = await addPrincipal(pool, input);
         const key = await issueSigningKey(pool, added, { keyFile, ...(options.currency ? { currencies: options.currency } : {}) });
         return { added, apiKey, key };
       });

@@ -11,7 +11,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { print, UsageError } from '../client/cli/runtime';
 import { readSigningKeyFile, writeSigningKeyFile } from '../client/cli/signing-key';
-import { approvalLimitIn, type Principal } from './principals';
+import { InvalidInputError } from '../client/errors';
+import { approvalLimitIn, NewPrincipal, PrincipalError, type Principal } from './principals';
 import type { Pool } from './pool';
 import { addEndorsement, addRegistryEntry, findEntry, type StoredEntry } from './registry';
 import { endorseEntry, generateKeyPair, type RegistryEntry } from '../workflows/statements';
@@ -27,9 +28,19 @@ export interface IssuedKey {
   entry: RegistryEntry;
 }
 
+/** The canonical id of a principal about to be added, once its input is valid and no principal has that id. */
+export async function newPrincipalId(pool: Pool, input: NewPrincipal): Promise<string> {
+  const parsed = NewPrincipal.safeParse(input);
+  if (!parsed.success) throw InvalidInputError.fromZod('principal', parsed.error);
+  const id = parsed.data.id;
+  const found = await pool.query('SELECT 1 FROM principals WHERE lower(id) = lower($1)', [id]);
+  if (found.rowCount) throw new PrincipalError('principal_exists', `principal ${id} already exists`);
+  return id;
+}
+
 /** Where a principal's key file goes; refused before anything is written if it exists or its folder is not writable. */
 export async function keyFileFor(principalId: string, keyFile: string | undefined): Promise<string> {
-  const file = path.resolve(keyFile ?? `${principalId.trim().toLowerCase()}.signing-key.json`);
+  const file = path.resolve(keyFile ?? `${principalId}.signing-key.json`);
   if (existsSync(file)) throw new UsageError(`the key file ${file} already exists; choose another with --key-file`);
   await access(path.dirname(file), constants.W_OK).catch(() => {
     throw new UsageError(`cannot write the key file ${file}: its folder does not exist or is not writable`);

@@ -5,6 +5,9 @@
  * and PostgreSQL; `refunds-admin` as a child process.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiKeyHash, authenticate, newApiKey, revokePrincipal } from '../../store/principals';
@@ -56,7 +59,12 @@ function expectProblem(response: { statusCode: number; body: string }, status: n
 }
 
 const approve = (request: RefundRequest, who: TestPrincipal) =>
-  api.call('POST', `/v1/refunds/${request.refundId}/approvals`, who, { decision: 'approve', reason: 'receipt matches' });
+  api.call(
+    'POST',
+    `/v1/refunds/${request.refundId}/approvals`,
+    who,
+    api.decisionBody(who, request, { decision: 'approve', reason: 'receipt matches' }),
+  );
 
 /** Delivers the carrier's delivery and the warehouse's matching scan, and waits for the approvals. */
 async function withEvidence(request: RefundRequest): Promise<void> {
@@ -83,7 +91,8 @@ describe('a principal row in another case', () => {
 
   it('does not give a second approval on a two-approval refund', async () => {
     const canonical = await api.principal('emp-approver-2', ['approver'], '100000.00');
-    const alias = await sqlAlias(canonical, ['approver'], '100000.00');
+    // The alias row's API key, with the signing key of the principal it aliases.
+    const alias = { ...(await sqlAlias(canonical, ['approver'], '100000.00')), signingKey: canonical.signingKey! };
 
     // 1,500.00 USD: two distinct approvers.
     const request = refundOf(150_000);
@@ -174,7 +183,8 @@ describe('refunds-admin principal add', () => {
 
   it('stores EMP-X as emp-x, and refuses emp-x again as the same principal', async () => {
     const id = uniqueId('emp-x');
-    const added = await refundsAdmin(['principal', 'add', id.toUpperCase(), '--role', 'ops', '--json']);
+    const keyFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'refunds-keys-')), 'key.json');
+    const added = await refundsAdmin(['principal', 'add', id.toUpperCase(), '--role', 'ops', '--key-file', keyFile, '--json']);
     expect(added.code, added.stderr).toBe(0);
     expect(JSON.parse(added.stdout)).toMatchObject({ id });
     const stored = await api.h.pool.query('SELECT id FROM principals WHERE lower(id) = $1', [id]);

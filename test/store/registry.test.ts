@@ -16,13 +16,19 @@ import {
   TrustRoots,
   type RegistryEntry,
 } from '../../workflows/statements';
-import { newPool, uniqueId } from '../support/stack';
+import { newPool, ownerPool, uniqueId } from '../support/stack';
 
+// The registry is written by the schema owner (refunds-admin); the service role only reads it.
 let pool: Pool;
+let service: Pool;
 beforeAll(() => {
-  pool = newPool();
+  pool = ownerPool();
+  service = newPool(1);
 });
-afterAll(async () => pool?.end());
+afterAll(async () => {
+  await pool?.end();
+  await service?.end();
+});
 
 const admins = ['admin-x', 'admin-y'].map((adminId) => ({ adminId, keyId: `${adminId}.k1`, secretKey: generateKeyPair('k').secretKey }));
 const roots = TrustRoots.parse({ admins: admins.map((a) => ({ adminId: a.adminId, ...generateKeyPair(a.keyId, a.secretKey).publicKey })) });
@@ -116,5 +122,13 @@ describe('store/registry', () => {
       await expect(pool.query(`TRUNCATE ${table} CASCADE`)).rejects.toThrow(/append-only/);
     }
     expect((await registryRecords(pool, id)).entries).toHaveLength(1);
+  });
+
+  it('lets the service role read the registry and nothing more', async () => {
+    const id = uniqueId('emp-reg');
+    await addRegistryEntry(pool, { entry: entryFor(id) });
+    expect((await registryRecords(service, id)).entries).toHaveLength(1);
+    await expect(addRegistryEntry(service, { entry: entryFor(uniqueId('emp-reg')) })).rejects.toThrow(/permission denied/);
+    await expect(service.query('DELETE FROM registry_endorsements')).rejects.toThrow(/permission denied/);
   });
 });
