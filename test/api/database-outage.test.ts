@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { generateKeyPair } from '../../workflows/statements';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,6 +129,10 @@ describe('PostgreSQL down at start, then restarted while the processes run', () 
     const databaseUrl = `postgres://postgres:postgres@127.0.0.1:${port}/refunds`;
     const secrets = path.join(dir, 'carrier-secrets.json');
     await writeFile(secrets, JSON.stringify({ ups: [{ keyId: 'ups-1', secret: 'x'.repeat(32) }] }));
+    // A worker needs the trust roots its refunds pin; no decision is made here, so any valid ones do.
+    const trustRoots = path.join(dir, 'trust-roots.json');
+    const root = (adminId: string) => ({ adminId, ...generateKeyPair(`${adminId}.k1`).publicKey });
+    await writeFile(trustRoots, JSON.stringify({ admins: [root('admin-a'), root('admin-b')] }));
     const env = {
       DATABASE_URL: databaseUrl,
       TEMPORAL_ADDRESS: testStack().temporalAddress,
@@ -137,6 +142,7 @@ describe('PostgreSQL down at start, then restarted while the processes run', () 
       REFUNDS_DB_RETRY_INITIAL_MS: '100',
       REFUNDS_DB_RETRY_MAX_MS: '400',
       REFUNDS_CARRIER_SECRETS: secrets,
+      REFUNDS_TRUST_ROOTS: trustRoots,
       PORT: '0',
       LOG_LEVEL: 'warn',
     };

@@ -22,7 +22,7 @@
  *   this module cannot tell if one was withheld.
  */
 import { z } from 'zod';
-import { Currency, Role } from '../schemas';
+import { Currency, Role, text } from '../schemas';
 import { canonicalBytes, sha256Hex } from './encoding';
 import {
   canonicalId,
@@ -73,7 +73,7 @@ export const Revocation = z.strictObject({
   principalId: PrincipalId('principalId'),
   /** Absent: the whole principal is frozen. */
   keyId: KeyId().optional(),
-  reason: z.string().trim().min(1, 'reason must not be empty').max(500),
+  reason: text('reason', 500),
   revokedAt: timestamp('revokedAt'),
   adminId: PrincipalId('adminId'),
   adminKeyId: KeyId('adminKeyId'),

@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { formatMinor } from '../currencies';
-import { Currency, describeIssues, id, MinorUnits, RefundRequest, WarehouseReceipt, type Role } from '../schemas';
+import { Currency, describeIssues, id, MinorUnits, RefundRequest, text, WarehouseReceipt, type Role } from '../schemas';
 import { canonicalBytes, sha256Hex } from './encoding';
 import { Alg, canonicalId, KeyId, Nonce, parseForSigning, PrincipalId, Signature, signBytes, verifyBytes } from './keys';
 import type { PrincipalResolution, ResolutionRule, ResolvedPrincipal } from './registry';
@@ -35,7 +35,7 @@ export const DecisionStatement = z.strictObject({
   amount: MinorUnits,
   currency: Currency,
   decision: z.enum(['approve', 'reject'], { error: 'decision must be "approve" or "reject"' }),
-  reason: z.string().trim().min(1, 'reason must not be empty').max(500).optional(),
+  reason: text('reason', 500).optional(),
   approverId: PrincipalId('approverId'),
   ...signing,
 });
