@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { withTransaction, type Pool } from './pool';
 import { majorToMinor, minorUnitExponent } from '../workflows/currencies';
-import { canonicalPrincipalId, principalId, Role, type Approver } from '../workflows/schemas';
+import { canonicalPrincipalId, principalId, Role } from '../workflows/schemas';
 import { InvalidInputError } from '../client/errors';
 
 /** In major units of the refund's own currency: "1000.00" is 1,000 USD for a USD refund, 1,000 JPY for a JPY one. */
@@ -73,11 +73,6 @@ export function approvalLimitIn(limit: string | null, currency: string): number 
   if (limit === null) return 0;
   const [units = '0', fraction = ''] = limit.split('.');
   return majorToMinor(`${units}.${fraction.slice(0, minorUnitExponent(currency)) || '0'}`, currency);
-}
-
-/** The principal as the refund workflow's separation-of-duties rules see it, for a refund in `currency`. */
-export function approverOf(principal: Principal, currency: string): Approver {
-  return { approverId: principal.id, roles: principal.roles, approvalLimit: approvalLimitIn(principal.approvalLimit, currency) };
 }
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
