@@ -37,6 +37,7 @@ import { generateKeyPair } from '../../workflows/statements';
 import { carrierEvent, nextId, refundOf, refundRequest } from '../support/fixtures';
 import { refundHistory } from '../support/refund-history';
 import { connectClient, connectNative, scratchDatabase, testStack, uniqueId, type ScratchDatabase } from '../support/stack';
+import { createRegistryWorld } from '../support/registry-world';
 
 interface Anchored {
   db: ScratchDatabase;
@@ -531,6 +532,8 @@ describe("the workflow's own head", () => {
       taskQueue,
       pool: env.service,
       policy: defaultPolicy,
+      // No decision is made here: any trust roots do.
+      trustRoots: createRegistryWorld(env.service).trustRoots,
       workflowBundlePath: testStack().workflowBundlePath,
     });
     const running = worker.run();
