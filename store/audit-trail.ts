@@ -20,7 +20,7 @@ import {
 } from './audit-chain';
 import { verifyCheckpoints, type CheckpointExport, type CheckpointSummary } from './audit-checkpoints';
 import { checkReadModel } from './audit-read-model';
-import type { Db, Pool, PoolClient } from './pool';
+import { type Db, type Pool, type PoolClient, withTransaction } from './pool';
 
 export {
   auditChecks,
@@ -205,17 +205,6 @@ export async function refundsInFlight(pool: Pool, limit: number): Promise<string
 }
 
 /** Runs `work` in one read-only REPEATABLE READ transaction: every query sees the same snapshot. */
-async function inOneSnapshot<T>(pool: Pool, work: (db: Db) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+function inOneSnapshot<T>(pool: Pool, work: (db: Db) => Promise<T>): Promise<T> {
+  return withTransaction(pool, work, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
 }

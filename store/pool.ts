@@ -18,11 +18,11 @@ export function createPool(databaseUrl: string, max = 10): pg.Pool {
   return pool;
 }
 
-/** Runs `work` in one transaction: all of it is written, or none of it. */
-export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/** Runs `work` in one transaction: all of it is written, or none of it. `begin` may set its isolation level. */
+export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await work(client);
     await client.query('COMMIT');
     return result;
