@@ -14,6 +14,7 @@ import { appendAuditFacts } from '../store/audit-trail';
 import { requestHash } from '../store/canonical';
 import { withTransaction, type Pool } from '../store/pool';
 import { recordCustomerIdentity, recordInsiderActions } from '../store/insider-actions';
+import { classifyWriteError } from './write-failures';
 import { payOut, type PaymentGateway, type PayoutReceipt } from './payments';
 import { upsertRefundRow } from '../store/read-model';
 import { registryRecords } from '../store/registry';
@@ -38,6 +39,22 @@ export interface RefundActivityDeps {
 }
 
 export function createActivities({ pool, policy, gateway, trustRoots }: RefundActivityDeps) {
+  /** The transition's writes, in one transaction; see recordProgress. */
+  const writeProgress = (input: ProgressInput): Promise<AuditHead | null> =>
+    withTransaction(pool, async (client) => {
+      const hash = input.request ? requestHash(input.request) : undefined;
+      if (!(await upsertRefundRow(client, input.refund, hash))) {
+        throw ApplicationFailure.nonRetryable(
+          `refund id ${input.refund.refundId} is already used by a different request`,
+          failureTypes.refundConflict,
+        );
+      }
+      if (input.request) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
+      await recordInsiderActions(client, policy, input.refund, input.firstSeq, input.facts);
+      // Last: the refund's chain lock is held from the append until the commit.
+      return (await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts)).head;
+    });
+
   return {
     /** The policy this refund will follow for its whole life, and the trust roots it verifies signed statements with; recorded in its history. */
     async pinPolicy(): Promise<Pinned> {
@@ -58,18 +75,11 @@ export function createActivities({ pool, policy, gateway, trustRoots }: RefundAc
      * Answers with the refund's audit head afterwards, which the workflow keeps as its own copy.
      */
     async recordProgress(input: ProgressInput): Promise<AuditHead | null> {
-      return withTransaction(pool, async (client) => {
-        const hash = input.request ? requestHash(input.request) : undefined;
-        if (!(await upsertRefundRow(client, input.refund, hash))) {
-          throw ApplicationFailure.nonRetryable(
-            `refund id ${input.refund.refundId} is already used by a different request`,
-            failureTypes.refundConflict,
-          );
-        }
-        if (input.request) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
-        await recordInsiderActions(client, policy, input.refund, input.firstSeq, input.facts);
-        // Last: the refund's chain lock is held from the append until the commit.
-        return (await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts)).head;
+      return writeProgress(input).catch((error: unknown) => {
+        const failure = classifyWriteError(error, input.refund.refundId);
+        // Loud: this refund cannot move until someone looks at the data it tried to write.
+        if (failure !== error) console.error(`refund ${input.refund.refundId}: permanent write failure`, error);
+        throw failure;
       });
     },
 

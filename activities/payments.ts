@@ -5,6 +5,7 @@
  * id, so a retry after a crash or a timeout asks the gateway about the same payment instead of
  * making a new one.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { failureTypes } from '../workflows/messages';
 import type { Pool } from '../store/pool';
@@ -77,7 +78,7 @@ export async function payOut(pool: Pool, gateway: PaymentGateway, input: Omit<Pa
 
   let receipt: PayoutReceipt;
   try {
-    receipt = await gateway.pay(request);
+    receipt = await whileHeartbeating(gateway.pay(request));
   } catch (error) {
     if (error instanceof PaymentDeclinedError) {
       await recordPayoutDeclined(pool, request.idempotencyKey, error.code, error.message);
@@ -89,4 +90,28 @@ export async function payOut(pool: Pool, gateway: PaymentGateway, input: Omit<Pa
   const paid = await recordPayoutPaid(pool, intent, receipt.reference);
   // Another attempt (one that timed out but was still running) may have recorded it first.
   return paid.recordedNow ? receipt : { reference: paid.reference };
+}
+
+/** How often a payout attempt tells the server it is alive while the gateway has not answered. */
+export const PAYOUT_HEARTBEAT_INTERVAL_MS = 1_000;
+
+/**
+ * Heartbeats while `pending` runs, so an attempt on a worker that died is retried after the
+ * activity's heartbeat timeout, not after its whole start-to-close timeout. Outside an activity
+ * (unit tests calling payOut directly) there is nothing to heartbeat to.
+ */
+async function whileHeartbeating<T>(pending: Promise<T>): Promise<T> {
+  let context: Context;
+  try {
+    context = Context.current();
+  } catch {
+    return pending;
+  }
+  context.heartbeat();
+  const timer = setInterval(() => context.heartbeat(), PAYOUT_HEARTBEAT_INTERVAL_MS);
+  try {
+    return await pending;
+  } finally {
+    clearInterval(timer);
+  }
 }

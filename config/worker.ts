@@ -34,6 +34,7 @@ const Env = z.object({
   REFUNDS_PAYMENT_GATEWAY: z.enum(['ledger']).default('ledger'),
   REFUNDS_WORKER_MAX_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(200),
   REFUNDS_WORKER_MAX_WORKFLOW_TASKS: z.coerce.number().int().min(1).max(10_000).default(200),
+  REFUNDS_WORKER_SHUTDOWN_GRACE: z.coerce.number().int().min(0).max(3_600).default(10),
   REFUNDS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
   REFUNDS_DB_RETRY_INITIAL_MS: z.coerce.number().int().min(10).max(600_000).default(500),
   REFUNDS_DB_RETRY_MAX_MS: z.coerce.number().int().min(10).max(600_000).default(30_000),
@@ -79,12 +80,20 @@ export interface Config {
   paymentGateway: 'ledger';
   maxConcurrentActivities: number;
   maxConcurrentWorkflowTasks: number;
+  /**
+   * Seconds a stopping worker lets in-flight tasks finish before cancelling them; it is stopped by
+   * force `shutdownForceExtraSeconds` later, so shutdown never waits longer than the sum.
+   */
+  shutdownGraceSeconds: number;
   dbPoolSize: number;
   /** Backoff between attempts to reach the database at start (doubling from initialMs up to maxMs). */
   dbRetry: { initialMs: number; maxMs: number };
   /** A workflow bundle built beforehand; without one the worker bundles the workflows at start. */
   workflowBundle: string | undefined;
 }
+
+/** After the grace time, cancelled activities get this long to wind down before the worker stops by force. */
+export const shutdownForceExtraSeconds = 5;
 
 export function loadPolicyFile(path: string): Policy {
   let raw: unknown;
@@ -139,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     paymentGateway: vars.REFUNDS_PAYMENT_GATEWAY,
     maxConcurrentActivities: vars.REFUNDS_WORKER_MAX_ACTIVITIES,
     maxConcurrentWorkflowTasks: vars.REFUNDS_WORKER_MAX_WORKFLOW_TASKS,
+    shutdownGraceSeconds: vars.REFUNDS_WORKER_SHUTDOWN_GRACE,
     dbPoolSize: vars.REFUNDS_DB_POOL_SIZE,
     dbRetry: {
       initialMs: vars.REFUNDS_DB_RETRY_INITIAL_MS,

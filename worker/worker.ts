@@ -10,7 +10,7 @@ import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
 import type { Policy } from '../workflows/policy';
 import type { TrustRoots } from '../workflows/statements';
 import { refundSearchAttributes } from '../workflows/search-attributes';
-import { ConfigError, loadConfig } from '../config/worker';
+import { ConfigError, loadConfig, shutdownForceExtraSeconds } from '../config/worker';
 import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
 import { startAuditCheckpointer, type AuditCheckpointer } from './audit-checkpointer';
 import { workflowsPath } from './workflow-bundle';
@@ -26,7 +26,14 @@ export interface RefundWorkerOptions {
   gateway?: PaymentGateway;
   /** A prebuilt workflow bundle (worker/workflow-bundle.ts); otherwise the workflows are bundled at start. */
   workflowBundlePath?: string;
-  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'>;
+  tuning?: Pick<
+    WorkerOptions,
+    | 'maxConcurrentActivityTaskExecutions'
+    | 'maxConcurrentWorkflowTaskExecutions'
+    | 'maxCachedWorkflows'
+    | 'shutdownGraceTime'
+    | 'shutdownForceTime'
+  >;
 }
 
 export async function createRefundWorker(options: RefundWorkerOptions): Promise<Worker> {
@@ -108,6 +115,10 @@ export async function runWorker(opts: {
       tuning: {
         maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
         maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
+        // Shutdown is bounded: in-flight tasks get the grace time, then a few seconds to wind down
+        // after cancellation, then the worker stops anyway (payouts are safe to retry elsewhere).
+        shutdownGraceTime: config.shutdownGraceSeconds * 1_000,
+        shutdownForceTime: (config.shutdownGraceSeconds + shutdownForceExtraSeconds) * 1_000,
       },
     });
     // Shutdown is only valid once the worker runs (an abort during start-up waits for run()), and

@@ -57,6 +57,8 @@ export const failureTypes = {
   cancelRefused: 'CancelRefused',
   paymentDeclined: 'PaymentDeclined',
   refundConflict: 'RefundConflict',
+  /** A decision was applied but its audit fact is not written yet (the database is not taking writes). */
+  decisionNotYetRecorded: 'DecisionNotYetRecorded',
 } as const;
 
 /** The refund as callers see it: small, stable, and enough to act on. */

@@ -8,6 +8,7 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  patched,
   proxyActivities,
   upsertSearchAttributes,
   workflowInfo,
@@ -46,12 +47,24 @@ import { DecisionVerifier, type Pinned } from './decision-verifier';
 /** The activities on the service's own database, run as local activities. */
 export type DatabaseActivities = Pick<RefundActivities, 'recordProgress' | 'assessRisk' | 'approverStanding' | 'lookupPrincipal'>;
 
-/** Retried without limit: a payout that never completes is escalated, never silently dropped. */
+/**
+ * Retried without limit: a payout that never completes is escalated, never silently dropped. The
+ * attempt heartbeats while the gateway has not answered, so an attempt on a dead worker is retried
+ * elsewhere after the heartbeat timeout instead of the whole attempt timeout.
+ */
 const payoutActivity = (policy: Policy) =>
   proxyActivities<RefundActivities>({
     startToCloseTimeout: policy.timers.payoutAttempt,
+    heartbeatTimeout: PAYOUT_HEARTBEAT_TIMEOUT,
     retry: { initialInterval: '1 second', maximumInterval: '5 minutes', nonRetryableErrorTypes: [failureTypes.paymentDeclined] },
   }).payOut;
+
+/** Five missed heartbeats (sent every second) mean the worker running the attempt is gone. */
+const PAYOUT_HEARTBEAT_TIMEOUT = '5 seconds';
+
+/** How long `decide` waits for its decision to be written before answering without it. */
+const DECISION_WRITE_WAIT = '30 seconds';
+const BOUNDED_DECISION_WAIT = 'bounded-decision-wait';
 
 type PayoutResult = { reference: string } | { failure: unknown };
 
@@ -132,6 +145,7 @@ export class RefundRun {
     this.pending.push(...verdict.facts.map((fact) => ({ ...fact, at: now() })));
     if (!verdict.ok) {
       this.version++;
+      // The refusal is the answer either way; its audit fact is written when the database takes it.
       await this.recorded();
       throw approvalRefused(verdict.refusal);
     }
@@ -144,7 +158,7 @@ export class RefundRun {
     const refusal = checkApproval(this.current, command);
     if (refusal) throw approvalRefused(refusal);
     this.apply({ type: 'approval', command, statement, ...(standing ? { standing } : {}), at: now() });
-    await this.recorded();
+    if (!(await this.recorded())) throw decisionNotYetRecorded(this.request.refundId);
     return refundStatus(this.current);
   }
 
@@ -152,9 +166,14 @@ export class RefundRun {
    * Waits until what is applied now is in the audit trail and the read model, where the next
    * check counts it. Once the refund has ended, the last write closes it: no need to wait.
    */
-  private async recorded(): Promise<void> {
+  private async recorded(): Promise<boolean> {
     const recorded = this.flushed + this.pending.length;
-    await condition(() => this.flushed >= recorded || isTerminal(this.current.state));
+    const written = () => this.flushed >= recorded || isTerminal(this.current.state);
+    // Refunds whose histories predate the bound keep waiting without one, as they did.
+    if (!patched(BOUNDED_DECISION_WAIT)) return condition(written).then(() => true);
+    // Bounded: a caller is never left waiting on a database that does not take the write. The
+    // main loop keeps writing (and retrying) on its own, so giving up here loses nothing.
+    return condition(written, DECISION_WRITE_WAIT);
   }
 
   validateCancel(raw: unknown): void {
@@ -314,6 +333,18 @@ function payoutEvent(result: PayoutResult): RefundEvent {
   const cause = result.failure instanceof ActivityFailure ? result.failure.cause : result.failure;
   const code = cause instanceof ApplicationFailure && cause.type ? cause.type : 'PayoutFailed';
   return { type: 'payout_failed', code, message: cause instanceof Error ? cause.message : String(cause), at: now() };
+}
+
+/**
+ * The decision counts (it is applied, and the refund acts on it) but the database has not taken
+ * its audit fact yet; the workflow writes it as soon as the database does. Callers read the
+ * refund's status rather than send the decision again.
+ */
+function decisionNotYetRecorded(refundId: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    message: `the decision on refund ${refundId} is applied but not yet written to the audit trail: the database has not accepted the write for ${DECISION_WRITE_WAIT}; it is written as soon as the database accepts it`,
+    type: failureTypes.decisionNotYetRecorded,
+  });
 }
 
 function invalidMessage(issues: string): ApplicationFailure {

@@ -31,6 +31,10 @@ const { pinPolicy } = proxyLocalActivities<RefundActivities>({ startToCloseTimeo
 const databaseActivities = proxyLocalActivities<RefundActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds' },
+  // Past the first second of a failing write, retries wait on server timers, not inside the
+  // workflow task: meanwhile the workflow still answers updates and fires its own timers (a
+  // decision's bounded wait among them).
+  localRetryThreshold: '1 second',
 });
 
 export async function refundWorkflow(input: RefundRequest, originInput?: RefundOrigin): Promise<RefundStatus> {

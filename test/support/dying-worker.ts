@@ -23,7 +23,9 @@ if (dieAt !== 'payout_charged' && dieAt !== 'receipt_recorded') throw new Error(
 const connection = await NativeConnection.connect({ address: env('TEMPORAL_ADDRESS') });
 const pool = createPool(env('DATABASE_URL'), 3);
 const gateway = dieAt === 'payout_charged' ? new ScriptedGateway(pool, 'hang_after_charge') : new LedgerOnlyGateway();
-const activities = createActivities({ pool, policy: fastPolicy, gateway, trustRoots: TrustRoots.parse(JSON.parse(env('TRUST_ROOTS'))) });
+// A payout attempt keeps the production 30 s timeout, so a retry within seconds can only come from the heartbeat timeout.
+const policy = dieAt === 'payout_charged' ? { ...fastPolicy, timers: { ...fastPolicy.timers, payoutAttempt: '30s' } } : fastPolicy;
+const activities = createActivities({ pool, policy, gateway, trustRoots: TrustRoots.parse(JSON.parse(env('TRUST_ROOTS'))) });
 const worker = await Worker.create({
   connection,
   namespace: 'default',
