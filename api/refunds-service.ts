@@ -446,6 +446,7 @@ export class RefundsService {
     if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
       const cause = error.cause;
       if (cause.type === failureTypes.invalidMessage) return new InvalidInputError('message', [{ path: '', message: cause.message }]);
+      if (cause.type === failureTypes.decisionNotYetRecorded) return new RefundError('decision_not_yet_recorded', cause.message);
       return refused(cause);
     }
     // An update sent to a refund that has already finished: its workflow no longer takes updates.

@@ -14,6 +14,7 @@ export type RefundErrorCode =
   | 'cancel_refused'
   | 'refund_finished'
   | 'refund_starting'
+  | 'decision_not_yet_recorded'
   | 'carrier_event_conflict';
 
 export class RefundError extends Error {

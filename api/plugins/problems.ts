@@ -32,6 +32,7 @@ const problemTypes = {
   not_found: { status: 404, title: 'Not found' },
   rate_limited: { status: 429, title: 'Too many requests' },
   refund_starting: { status: 503, title: 'Refund is starting' },
+  decision_not_yet_recorded: { status: 503, title: 'Decision taken, not yet recorded' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
   internal_error: { status: 500, title: 'Internal error' },
 } as const;
@@ -103,6 +104,9 @@ function fromRefundError(error: RefundError): ProblemError {
       return problem('carrier_event_conflict', error.message);
     case 'refund_starting':
       return problem('refund_starting', `${error.message}; retry in a second`, {}, { 'retry-after': '1' });
+    case 'decision_not_yet_recorded':
+      // The workflow applied the decision and writes it once the database takes it: read the refund, do not decide again.
+      return problem('decision_not_yet_recorded', `${error.message}; read the refund to see it recorded`, {}, { 'retry-after': '5' });
   }
 }
 

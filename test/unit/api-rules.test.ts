@@ -10,6 +10,8 @@ import { type CarrierSecrets, signCarrierPayload, verifyCarrierSignature } from 
 import { loadApiConfig, requireCarrierSecrets } from '../../config/api';
 import { isoDurationMs } from '../../api/iso-duration';
 import { apiKeyHash, approvalLimitIn, NewPrincipal, newApiKey } from '../../store/principals';
+import { problemFor } from '../../api/plugins/problems';
+import { RefundError } from '../../client/errors';
 
 const ups = { keyId: 'ups-2026-11', secret: 'a'.repeat(64) };
 const upsNext = { keyId: 'ups-2027-05', secret: 'c'.repeat(64) };
@@ -242,5 +244,18 @@ describe('carrier secrets configuration (REFUNDS_CARRIER_SECRETS)', () => {
     expect(() => loadApiConfig({ REFUNDS_CARRIER_SECRETS: missing })).toThrow(`REFUNDS_CARRIER_SECRETS ${missing}: no such file`);
     const garbled = fileWith('{ "ups": [');
     expect(() => loadApiConfig({ REFUNDS_CARRIER_SECRETS: garbled })).toThrow(`REFUNDS_CARRIER_SECRETS ${garbled}: `);
+  });
+});
+
+describe('problems for the service errors', () => {
+  it('answers a decision taken but not yet recorded with 503 and a retry hint, never as a refusal', () => {
+    const { problem: answer, internal } = problemFor(
+      new RefundError('decision_not_yet_recorded', 'decision for refund r-1 is not recorded yet'),
+    );
+    expect(internal).toBe(false);
+    expect(answer.problem.status).toBe(503);
+    expect(answer.problem.type).toBe('/problems/decision-not-yet-recorded');
+    expect(answer.problem.detail).toMatch(/read the refund/);
+    expect(answer.headers['retry-after']).toBe('5');
   });
 });
