@@ -3,9 +3,10 @@
  * PostgreSQL, plus a client for it. One per test file.
  */
 import type { Client } from '@temporalio/client';
-import type { NativeConnection, Worker } from '@temporalio/worker';
+import { type NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities, type RefundActivities } from '../../activities';
 import type { Pool } from '../../store/pool';
-import type { PaymentGateway } from '../../activities/payments';
+import { LedgerOnlyGateway, type PaymentGateway } from '../../activities/payments';
 import { startCarrierEventSweep, type RunningSweep } from '../../api/carrier-event-sweep';
 import { RefundsService } from '../../api/refunds-service';
 import type { Policy } from '../../workflows/policy';
@@ -30,6 +31,9 @@ export interface RefundHarness {
   close(): Promise<void>;
 }
 
+type RecordProgress = RefundActivities['recordProgress'];
+export type RecordProgressWrapper = (input: Parameters<RecordProgress>[0], write: RecordProgress) => ReturnType<RecordProgress>;
+
 export async function startRefundHarness(
   options: {
     policy?: Policy;
@@ -37,6 +41,8 @@ export async function startRefundHarness(
     startWorker?: boolean;
     sweepCarrierEvents?: boolean;
     registry?: RegistryWorld;
+    /** Stands in front of the worker's recordProgress, to make the database refuse writes as a test needs. */
+    recordProgress?: RecordProgressWrapper;
   } = {},
 ): Promise<RefundHarness> {
   const { workflowBundlePath } = testStack();
@@ -51,6 +57,19 @@ export async function startRefundHarness(
   let running: Promise<void> | undefined;
 
   const startWorker = async (gateway = options.gateway?.(pool), policy = options.policy ?? fastPolicy) => {
+    const wrap = options.recordProgress;
+    if (wrap) {
+      const activities = createActivities({ pool, policy, gateway: gateway ?? new LedgerOnlyGateway(), trustRoots: registry.trustRoots });
+      worker = await Worker.create({
+        connection: native,
+        namespace: 'default',
+        taskQueue,
+        workflowBundle: { codePath: workflowBundlePath },
+        activities: { ...activities, recordProgress: (input: Parameters<RecordProgress>[0]) => wrap(input, activities.recordProgress) },
+      });
+      running = worker.run();
+      return;
+    }
     worker = await createRefundWorker({
       connection: native,
       namespace: 'default',

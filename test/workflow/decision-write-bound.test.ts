@@ -5,47 +5,25 @@
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createActivities } from '../../activities';
-import { LedgerOnlyGateway } from '../../activities/payments';
 import { decideUpdate, failureTypes, refundWorkflowId } from '../../workflows/messages';
-import { carrierEvent, fastPolicy, matchingReceipt, refundRequest } from '../support/fixtures';
+import { carrierEvent, matchingReceipt, refundRequest } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
-import { testStack, uniqueId } from '../support/stack';
+import { uniqueId } from '../support/stack';
 
 let h: RefundHarness;
-let worker: Worker | undefined;
-let running: Promise<void> | undefined;
 /** While set, every write carrying an approval fails as an unreachable database would (retryable). */
 let refuseApprovals = true;
 
 beforeAll(async () => {
-  h = await startRefundHarness({ startWorker: false });
-  const activities = createActivities({
-    pool: h.pool,
-    policy: fastPolicy,
-    gateway: new LedgerOnlyGateway(),
-    trustRoots: h.registry.trustRoots,
-  });
-  worker = await Worker.create({
-    connection: h.native,
-    namespace: 'default',
-    taskQueue: h.taskQueue,
-    workflowBundle: { codePath: testStack().workflowBundlePath },
-    activities: {
-      ...activities,
-      async recordProgress(input: Parameters<typeof activities.recordProgress>[0]) {
-        if (refuseApprovals && input.facts.some((fact) => fact.kind === 'approved')) throw new Error('connection terminated unexpectedly');
-        return activities.recordProgress(input);
-      },
+  h = await startRefundHarness({
+    recordProgress: async (input, write) => {
+      if (refuseApprovals && input.facts.some((fact) => fact.kind === 'approved')) throw new Error('connection terminated unexpectedly');
+      return write(input);
     },
   });
-  running = worker.run();
 });
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
   await h?.close();
 });
 

@@ -5,52 +5,29 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createActivities } from '../../activities';
-import { LedgerOnlyGateway } from '../../activities/payments';
 import { PERMANENT_WRITE_FAILURE } from '../../activities/write-failures';
 import { refundWorkflowId } from '../../workflows/messages';
-import { carrierEvent, fastPolicy, refundOf } from '../support/fixtures';
+import { carrierEvent, refundOf } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
-import { testStack } from '../support/stack';
 
 let h: RefundHarness;
-let worker: Worker | undefined;
-let running: Promise<void> | undefined;
 let attempts = 0;
 
 beforeAll(async () => {
-  h = await startRefundHarness({ startWorker: false });
-  const activities = createActivities({
-    pool: h.pool,
-    policy: fastPolicy,
-    gateway: new LedgerOnlyGateway(),
-    trustRoots: h.registry.trustRoots,
-  });
-  worker = await Worker.create({
-    connection: h.native,
-    namespace: 'default',
-    taskQueue: h.taskQueue,
-    workflowBundle: { codePath: testStack().workflowBundlePath },
-    activities: {
-      ...activities,
-      // The carrier event's fact reaches PostgreSQL with a NUL in it, as a defect upstream would send it.
-      async recordProgress(input: Parameters<typeof activities.recordProgress>[0]) {
-        if (!input.facts.some((fact) => fact.kind === 'carrier_event')) return activities.recordProgress(input);
-        attempts++;
-        const facts = input.facts.map((fact) =>
-          fact.kind === 'carrier_event' ? { ...fact, data: { ...fact.data, note: 'a\u0000b' } } : fact,
-        );
-        return activities.recordProgress({ ...input, facts });
-      },
+  h = await startRefundHarness({
+    // The carrier event's fact reaches PostgreSQL with a NUL in it, as a defect upstream would send it.
+    recordProgress: async (input, write) => {
+      if (!input.facts.some((fact) => fact.kind === 'carrier_event')) return write(input);
+      attempts++;
+      const facts = input.facts.map((fact) =>
+        fact.kind === 'carrier_event' ? { ...fact, data: { ...fact.data, note: 'a\u0000b' } } : fact,
+      );
+      return write({ ...input, facts });
     },
   });
-  running = worker.run();
 });
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
   await h?.close();
 });
 
