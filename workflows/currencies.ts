@@ -28,6 +28,9 @@ for (const [list, exponent] of [
   for (const code of list.split(' ')) exponents.set(code, exponent);
 }
 
+/** The codes of the table, as one pattern: what an OpenAPI document can say of a currency field. */
+export const CURRENCY_PATTERN = new RegExp(`^(${[...exponents.keys()].sort().join('|')})$`);
+
 export function isCurrency(code: string): boolean {
   return exponents.has(code);
 }

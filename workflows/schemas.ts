@@ -4,7 +4,7 @@
  * Objects are strict: an unknown field is an error, not silently dropped.
  */
 import { z } from 'zod';
-import { isCurrency } from './currencies';
+import { CURRENCY_PATTERN } from './currencies';
 
 /** The first C0 control or DEL in `value`: PostgreSQL refuses NUL in text, and none of them belongs in a field anyone reads. */
 function firstControlCharacter(value: string): number | undefined {
@@ -15,22 +15,30 @@ function firstControlCharacter(value: string): number | undefined {
   return undefined;
 }
 
-/**
- * The one refinement that refuses control characters (U+0000–U+001F, U+007F) anywhere in a
- * string, before any trimming; `what` names the field: "reason must not contain control
- * characters (found U+0000)".
- */
-export function noControlCharacters(what: string) {
-  return (value: string, ctx: z.RefinementCtx) => {
-    const found = firstControlCharacter(value);
-    if (found === undefined) return;
-    const codePoint = `U+${found.toString(16).toUpperCase().padStart(4, '0')}`;
-    ctx.addIssue({ code: 'custom', message: `${what} must not contain control characters (found ${codePoint})` });
-  };
-}
+/** No C0 control or DEL anywhere: as a pattern, so the API's OpenAPI document says it too. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the pattern is there to refuse them
+const NO_CONTROL_CHARACTERS = /^[^\x00-\x1f\x7f]*$/;
 
 /** A string that may hold no control characters; `what` names the field in error messages. */
-export const plainString = (what: string) => z.string({ error: `${what} must be a string` }).superRefine(noControlCharacters(what));
+export const plainString = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .regex(NO_CONTROL_CHARACTERS, { error: (issue) => controlCharacterMessage(what, issue.input) });
+
+function controlCharacterMessage(what: string, input: unknown): string {
+  const found = typeof input === 'string' ? firstControlCharacter(input) : undefined;
+  const codePoint = `U+${(found ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+  return `${what} must not contain control characters (found ${codePoint})`;
+}
+
+/**
+ * The same refusal, before trimming, for strings whose own pattern already excludes control
+ * characters (ids): one pattern in the OpenAPI document, not two.
+ */
+const controlFreeString = (what: string) =>
+  z.string({ error: `${what} must be a string` }).superRefine((value, ctx) => {
+    if (firstControlCharacter(value) !== undefined) ctx.addIssue({ code: 'custom', message: controlCharacterMessage(what, value) });
+  });
 
 /** Free text of 1 to `max` characters after trimming, without control characters. */
 export const text = (what: string, max: number) =>
@@ -44,11 +52,22 @@ export const MAX_ID_LENGTH = 128;
 
 /** A printable-ASCII identifier of at most MAX_ID_LENGTH characters; `what` names the field in error messages. */
 export const id = (what: string) =>
-  plainString(what)
-    .trim()
-    .min(1, `${what} must not be empty`)
-    .max(MAX_ID_LENGTH, `${what} must be at most ${MAX_ID_LENGTH} characters`)
-    .regex(/^[\x21-\x7e]+$/, `${what} must be printable ASCII without spaces`);
+  controlFreeString(what)
+    .regex(ID_INPUT, { error: (issue) => idMessage(what, issue.input) })
+    .trim();
+
+/**
+ * An id as accepted, surrounding spaces included (they are trimmed): one pattern, so the API's
+ * OpenAPI document states what the server takes.
+ */
+const ID_INPUT = new RegExp(`^ *[\\x21-\\x7e]{1,${MAX_ID_LENGTH}} *$`);
+
+function idMessage(what: string, input: unknown): string {
+  const trimmed = typeof input === 'string' ? input.trim() : '';
+  if (trimmed === '') return `${what} must not be empty`;
+  if (trimmed.length > MAX_ID_LENGTH) return `${what} must be at most ${MAX_ID_LENGTH} characters`;
+  return `${what} must be printable ASCII without spaces`;
+}
 
 /**
  * The alphabet of a principal's id (an employee, a service, "customer"), after trimming and
@@ -66,7 +85,14 @@ export function canonicalPrincipalId(raw: string): string {
 
 /** A person's or a service's id, canonical (trimmed, lowercased); `what` names the field in error messages. */
 export const principalId = (what: string) =>
-  plainString(what).trim().toLowerCase().regex(PRINCIPAL_ID_PATTERN, `${what} must be ${PRINCIPAL_ID_ALPHABET}`);
+  controlFreeString(what).regex(PRINCIPAL_ID_INPUT, `${what} must be ${PRINCIPAL_ID_ALPHABET}`).trim().toLowerCase();
+
+/**
+ * What is accepted before canonicalising: the alphabet in either case, with surrounding spaces.
+ * Checked on the input (rather than PRINCIPAL_ID_PATTERN on the result), so the API's OpenAPI
+ * document states what the server takes.
+ */
+const PRINCIPAL_ID_INPUT = /^ *[A-Za-z0-9][A-Za-z0-9._@:-]{0,127} *$/;
 
 /** A principal's id, canonical, as one schema. */
 export const PrincipalId = principalId('principal id');
@@ -82,7 +108,7 @@ export const MinorUnits = z
 
 export const Currency = z
   .string({ error: 'currency must be a string' })
-  .refine(isCurrency, { error: (issue) => `unknown ISO 4217 currency ${JSON.stringify(issue.input)}` });
+  .regex(CURRENCY_PATTERN, { error: (issue) => `unknown ISO 4217 currency ${JSON.stringify(issue.input)}` });
 
 export const RefundItem = z.strictObject({
   sku: id('sku'),

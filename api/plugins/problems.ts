@@ -30,6 +30,7 @@ const problemTypes = {
   breaker_lift_refused: { status: 403, title: 'Breaker lift refused' },
   breaker_not_tripped: { status: 409, title: 'No tripped breaker' },
   not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
   rate_limited: { status: 429, title: 'Too many requests' },
   refund_starting: { status: 503, title: 'Refund is starting' },
   decision_not_yet_recorded: { status: 503, title: 'Decision taken, not yet recorded' },
@@ -167,12 +168,29 @@ export function problemFor(error: unknown): { problem: ProblemError; internal: b
 /** Every error and every unknown route is answered as a problem; refusals are counted, faults logged. */
 export function answerWithProblems(app: FastifyInstance, metrics: ApiMetrics): void {
   app.setErrorHandler(async (error, request, reply) => {
-    const { problem: answer, internal } = problemFor(error);
+    // A request no route takes can still fail before the not-found handler runs (a body-carrying
+    // method without a Content-Type): it gets the answer for its route, not for its body.
+    const { problem: answer, internal } = request.is404 ? { problem: noRoute(app, request), internal: false } : problemFor(error);
     if (internal) request.log.error({ err: error }, 'request failed');
     if (answer.problem.status < 500) metrics.refusals.inc({ type: answer.problem.type, rule: answer.problem.rule ?? '' });
     return reply.code(answer.problem.status).headers(answer.headers).type(PROBLEM_CONTENT_TYPE).send(answer.problem);
   });
   app.setNotFoundHandler(async (request) => {
-    throw problem('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
+    throw noRoute(app, request);
   });
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/** 405 with `Allow` when the path exists under other methods (QUERY, TRACE, …), otherwise 404. */
+function noRoute(app: FastifyInstance, request: { method: string; url: string }): ProblemError {
+  const path = request.url.split('?')[0] ?? '/';
+  const allowed = METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
+  if (allowed.length === 0) return problem('not_found', `no route ${request.method} ${path}`);
+  return problem(
+    'method_not_allowed',
+    `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`,
+    {},
+    { allow: allowed.join(', ') },
+  );
 }

@@ -50,7 +50,7 @@ export function registerEvidenceRoutes(app: FastifyInstance, { refunds, pool, ca
         security: bearer,
         params: RefundPath,
         body: WarehouseReceipt,
-        response: { 202: ScanAccepted, ...problems(400, 404, 413, 415, 422, ...withAuth) },
+        response: { 202: ScanAccepted, ...problems(400, 404, 409, 413, 415, 422, ...withAuth) },
       },
     },
     async (request, reply) => {

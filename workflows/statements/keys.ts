@@ -38,11 +38,15 @@ export const KeyId = (what = 'keyId') =>
 
 export const Alg = z.literal('ed25519', { error: 'alg must be "ed25519"' });
 
-/** Unpadded base64url of exactly `length` bytes. */
+/**
+ * Unpadded base64url of exactly `length` bytes: as a pattern (ceil(8 × length / 6) characters of
+ * the alphabet, which is exactly what decodes to that length), so the API's OpenAPI document says
+ * what the server accepts.
+ */
 export const Base64urlBytes = (what: string, length: number) =>
   z
     .string({ error: `${what} must be a string` })
-    .refine((text) => base64urlDecode(text)?.length === length, `${what} must be unpadded base64url of ${length} bytes`);
+    .regex(new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((8 * length) / 6)}}$`), `${what} must be unpadded base64url of ${length} bytes`);
 
 export const Signature = Base64urlBytes('signature', 64);
 
