@@ -16,6 +16,7 @@ import type { RefundsService } from './refunds-service';
 import { parseJsonKeepingRawBody } from './plugins/json-body';
 import { countRequests, createApiMetrics } from './plugins/metrics';
 import { registerOpenApi } from './plugins/openapi';
+import { honourIdempotencyKeys } from './plugins/idempotency';
 import { answerWithProblems, problem } from './plugins/problems';
 import { registerBreakerRoutes } from './routes/breakers';
 import { registerDecisionRoutes } from './routes/decisions';
@@ -64,6 +65,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   countRequests(app, metrics);
   answerWithProblems(app, metrics);
   await limitRatePerPrincipal(app, limits);
+  honourIdempotencyKeys(app, deps.pool);
   // Rate limiting and the OpenAPI document cover only the routes registered after them.
   await registerOpenApi(app);
 

@@ -311,10 +311,13 @@ export class RefundsService {
    * Refused with ApprovalRefusedError naming the rule (a separation-of-duties rule, or why the
    * statement does not count), or InvalidInputError.
    */
-  async decide(refundId: string, signed: SignedDecision): Promise<RefundStatus> {
+  /** `updateId`: the same id sent again answers with the first decision's outcome (the API's Idempotency-Key). */
+  async decide(refundId: string, signed: SignedDecision, updateId?: string): Promise<RefundStatus> {
     const decision = parse(SignedDecision, 'signed decision', signed);
     try {
-      return await this.withRefund(refundId, (handle) => handle.executeUpdate(decideUpdate, { args: [decision] }));
+      return await this.withRefund(refundId, (handle) =>
+        handle.executeUpdate(decideUpdate, { args: [decision], ...(updateId ? { updateId } : {}) }),
+      );
     } catch (error) {
       throw await this.translateUpdateFailure(refundId, error, (cause) => {
         const refusal = cause.details?.[0] as ApprovalRefusal | undefined;
@@ -332,10 +335,12 @@ export class RefundsService {
   }
 
   /** Cancels a refund that has not started paying out. */
-  async cancel(refundId: string, cancelledBy: string, reason: string): Promise<RefundStatus> {
+  async cancel(refundId: string, cancelledBy: string, reason: string, updateId?: string): Promise<RefundStatus> {
     const command = parse(CancelCommand, 'cancel', { cancelledBy, reason });
     try {
-      return await this.withRefund(refundId, (handle) => handle.executeUpdate(cancelUpdate, { args: [command] }));
+      return await this.withRefund(refundId, (handle) =>
+        handle.executeUpdate(cancelUpdate, { args: [command], ...(updateId ? { updateId } : {}) }),
+      );
     } catch (error) {
       throw await this.translateUpdateFailure(refundId, error, (cause) => new CancelRefusedError(cause.message));
     }

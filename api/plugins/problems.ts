@@ -14,6 +14,7 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 const problemTypes = {
   invalid_input: { status: 422, title: 'Invalid input' },
+  idempotency_key_reused: { status: 422, title: 'Idempotency key used for another request' },
   malformed_request: { status: 400, title: 'Malformed request' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   payload_too_large: { status: 413, title: 'Request body too large' },

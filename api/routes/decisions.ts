@@ -9,6 +9,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { formatMinor } from '../../workflows/currencies';
 import { ApprovalRefusedError, RefundNotFoundError } from '../../client/errors';
 import { principalOf, requireRole } from '../plugins/authentication';
+import { updateIdOf } from '../plugins/idempotency';
 import { ApprovalBody, CancelBody, RefundView, signedDecisionOf } from '../../client/views';
 import { bearer, problems, RefundPath, refundView, withAuth, type RouteDeps } from './shared';
 
@@ -49,7 +50,7 @@ export function registerDecisionRoutes(app: FastifyInstance, { refunds, pool, me
           `the decision is for ${signed}; the refund is ${formatMinor(row.amount, row.currency)}`,
         );
       }
-      const status = await refunds.decide(refundId, signedDecisionOf(refundId, principal.id, request.body));
+      const status = await refunds.decide(refundId, signedDecisionOf(refundId, principal.id, request.body), updateIdOf(request));
       metrics.approvals.inc({ decision: request.body.decision });
       return refundView(refunds, refundId, status);
     },
@@ -71,7 +72,7 @@ export function registerDecisionRoutes(app: FastifyInstance, { refunds, pool, me
     },
     async (request) => {
       const { refundId } = request.params;
-      const status = await refunds.cancel(refundId, principalOf(request).id, request.body.reason);
+      const status = await refunds.cancel(refundId, principalOf(request).id, request.body.reason, updateIdOf(request));
       return refundView(refunds, refundId, status);
     },
   );

@@ -127,6 +127,7 @@ describe('what else the service role may do', () => {
       audit_log: ['SELECT', 'INSERT'],
       carrier_events: ['SELECT', 'INSERT', 'UPDATE (delivered_at, delivered_to, expired_at)'],
       customer_identity_links: ['SELECT', 'INSERT'],
+      idempotency_keys: ['SELECT', 'INSERT', 'UPDATE (answer, answered_at, created_at, fingerprint, status)'],
       employee_breakers: ['SELECT', 'INSERT', 'UPDATE (lift_reason, lifted_at, lifted_by)'],
       insider_actions: ['SELECT', 'INSERT'],
       ledger_entries: ['INSERT'],
