@@ -173,6 +173,8 @@ async function startApi(opts: {
     temporal: { address: opts.temporal.address, namespace: opts.temporal.namespace },
     databaseUrl: opts.databaseUrl,
     taskQueue: loadConfig().taskQueue,
+    // The roots the worker pins (the demo admins' unless REFUNDS_TRUST_ROOTS names others), for the registry routes.
+    trustRoots: loadConfig().trustRoots,
     audit: { publicKeys: opts.audit.publicKeys, checkpointFile: opts.audit.checkpointFile },
     api: opts.api,
   }).catch((err: unknown) => {

@@ -11,6 +11,7 @@ import { isCurrency } from '../workflows/currencies';
 import { Role } from '../workflows/schemas';
 import { createPool, type Pool } from './pool';
 import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey, type Principal } from './principals';
+import { databaseAdminActor } from './principal-audit';
 import { RegistryError } from './registry';
 import { issueSigningKey, keyFileFor, newPrincipalId, registerRegistryCommands } from './registry-cli';
 
@@ -75,7 +76,7 @@ function registerPrincipalCommands(program: Command): void {
       const { added, apiKey, key } = await withDatabase(async (pool) => {
         // Everything that can refuse the principal does so before its key file is written.
         const keyFile = await keyFileFor(await newPrincipalId(pool, input), options.keyFile);
-        const { principal: added, apiKey } = await addPrincipal(pool, input);
+        const { principal: added, apiKey } = await addPrincipal(pool, input, databaseAdminActor());
         const key = await issueSigningKey(pool, added, { keyFile, ...(options.currency ? { currencies: options.currency } : {}) });
         return { added, apiKey, key };
       });
@@ -103,7 +104,7 @@ function registerPrincipalCommands(program: Command): void {
     .description('revoke a principal and all its API keys, at once')
     .argument('<id>')
     .action(async (id: string) => {
-      const revoked = await withDatabase((pool) => revokePrincipal(pool, id));
+      const revoked = await withDatabase((pool) => revokePrincipal(pool, id, databaseAdminActor()));
       print(revoked, () => `Principal ${revoked.id} revoked at ${when(revoked.revokedAt)}`);
     });
   principal
@@ -111,7 +112,7 @@ function registerPrincipalCommands(program: Command): void {
     .description("revoke a principal's keys and print a new one, once")
     .argument('<id>')
     .action(async (id: string) => {
-      const apiKey = await withDatabase((pool) => rotateApiKey(pool, id));
+      const apiKey = await withDatabase((pool) => rotateApiKey(pool, id, databaseAdminActor()));
       print({ id, apiKey }, () => `New API key for ${id} (shown once; the old keys no longer work): ${apiKey}`);
     });
   principal
