@@ -103,7 +103,7 @@ export function registryView(principalId: string, stored: StoredRegistry, roots:
     }),
     revocations: stored.revocations.map((r, index) => {
       const reason = resolution.ignored.find((i) => i.record === 'revocation' && i.index === index)?.reason;
-      return { revocation: r.signed, counts: reason === undefined, ...(reason ? { reason } : {}), addedAt: r.addedAt };
+      return { signed: r.signed, counts: reason === undefined, ...(reason ? { reason } : {}), addedAt: r.addedAt };
     }),
   };
 }

@@ -44,7 +44,7 @@ export const RegistryEntryView = z
 export type RegistryEntryView = z.infer<typeof RegistryEntryView>;
 
 export const RevocationView = z.object({
-  revocation: z.unknown().describe('the revocation as stored (Revocation)'),
+  signed: z.unknown().describe('the revocation and its signature as stored ({ revocation, signature }); unverified when counts is false'),
   counts: z.boolean(),
   reason: z.string().optional(),
   addedAt: instant,
