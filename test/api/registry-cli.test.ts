@@ -5,7 +5,7 @@
  * secret key; refusals exit as the rest of the CLI does.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +109,17 @@ describe('refunds principal', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists/);
     expect(readFileSync(keyFile, 'utf8')).toBe(before);
+    expect((await registryRecords(api.h.pool, newbie.id)).entries).toHaveLength(1);
+
+    // A version the registry already has: refused by the API, and the key file just written is removed again.
+    const stray = path.join(home, `${newbie.id}.stray.json`);
+    const taken = await refunds(
+      ['principal', 'add', newbie.id, '--role', 'approver', '--approval-limit', '1.00', '--version', '1', '--key-file', stray, '--json'],
+      env,
+    );
+    expect(taken.code).toBe(3);
+    expect(JSON.parse(taken.stderr)).toMatchObject({ error: { rule: 'version_taken', status: 409 } });
+    expect(existsSync(stray)).toBe(false);
     expect((await registryRecords(api.h.pool, newbie.id)).entries).toHaveLength(1);
   });
 

@@ -201,6 +201,15 @@ describe('refusals, each naming its rule and storing nothing', () => {
     expect(await endorsementsStored()).toBe(1);
   });
 
+  it('leaves on the audit trail only what was stored', async () => {
+    const trail = await auditTrailOf(api.h.pool, principalAuditSubject(target.id));
+    expect(trail.map((row) => [row.kind, row.actor])).toEqual([
+      ['principal_added', 'refunds-admin'],
+      ['registry_entry_proposed', `employee:${admins[2]!.id}`],
+      ['registry_entry_endorsed', `employee:${admins[0]!.id}`],
+    ]);
+  });
+
   it('an entry with a secret key, another principal, or a version already taken', async () => {
     const withSecret = { ...entry, version: 2, keys: [{ ...entry.keys[0]!, secretKey: 'AAAA' }] };
     expectRefused(await propose(target, withSecret as unknown as RegistryEntry), 422, 'invalid-input');
