@@ -1,8 +1,9 @@
 /**
- * `refunds principal` as child processes against the API on a real port: a principal makes its
- * own key pair (the key file mode 0600 under its config folder, never overwritten) and proposes
- * its entry; two trust-root admins approve it with their key files; the server never holds the
- * secret key; refusals exit as the rest of the CLI does.
+ * `refunds principal` as child processes against the API on a real port: a principal created with
+ * `refunds-admin principal add --no-signing-key` makes its own key pair (the key file mode 0600
+ * under its config folder, never overwritten) and proposes its entry; two trust-root admins
+ * approve it with their key files; the server never holds the secret key; refusals exit as the
+ * rest of the CLI does.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -15,9 +16,10 @@ import { addPrincipal } from '../../store/principals';
 import { registryRecords } from '../../store/registry';
 import { resolvePrincipal } from '../../workflows/statements';
 import { startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
-import { uniqueId } from '../support/stack';
+import { testStack, uniqueId } from '../support/stack';
 
 const refundsBin = fileURLToPath(new URL('../../client/cli/refunds.mjs', import.meta.url));
+const refundsAdminBin = fileURLToPath(new URL('../../store/refunds-admin.mjs', import.meta.url));
 
 let api: ApiHarness;
 let baseUrl: string;
@@ -31,16 +33,16 @@ interface Run {
   stderr: string;
 }
 
-function refunds(args: string[], env: Record<string, string>): Promise<Run> {
+/** Runs `bin <args>` with only the environment given (plus PATH and a HOME of its own), as a script would. */
+function run(bin: string, args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
-      refundsBin,
-      args,
-      { env: { PATH: process.env.PATH ?? '', HOME: home, REFUNDS_API_URL: baseUrl, ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(bin, args, { env: { PATH: process.env.PATH ?? '', HOME: home, ...env }, timeout: 30_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
+
+const refunds = (args: string[], env: Record<string, string>) => run(refundsBin, args, { REFUNDS_API_URL: baseUrl, ...env });
 
 const asAdmin = (i: number) => ({ REFUNDS_API_KEY: admins[i]!.apiKey, REFUNDS_SIGNING_KEY: admins[i]!.keyFile });
 
@@ -78,10 +80,18 @@ describe('refunds principal', () => {
   let entryHash: string;
   const config = path.join(home, 'config');
 
-  beforeAll(async () => {
+  it('refunds-admin principal add --no-signing-key: the principal and its API key only, no key file, no registry entry', async () => {
     const id = uniqueId('emp-cli-newbie');
-    const { apiKey } = await addPrincipal(api.owner, { id, roles: ['approver'], approvalLimit: '1000.00' });
-    newbie = { id, apiKey };
+    const added = await run(
+      refundsAdminBin,
+      ['principal', 'add', id, '--role', 'approver', '--approval-limit', '1000.00', '--no-signing-key', '--json'],
+      { DATABASE_URL: testStack().ownerDatabaseUrl },
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const output = JSON.parse(added.stdout) as { apiKey: string };
+    expect(output).not.toHaveProperty('keyFile');
+    expect((await registryRecords(api.h.pool, id)).entries).toEqual([]);
+    newbie = { id, apiKey: output.apiKey };
   });
 
   it('add: makes the key pair here, writes the secret key 0600 under the config folder, proposes the public key', async () => {
