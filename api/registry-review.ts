@@ -9,6 +9,7 @@ import type { StoredEntry, StoredRegistry } from '../store/registry';
 import {
   canonicalBytes,
   canonicalId,
+  RegistryEntry,
   resolvePrincipal,
   verifyBytes,
   type Endorsement,
@@ -66,7 +67,7 @@ export function checkRevocation(signed: SignedRevocation, callerId: string, root
 export function registryView(principalId: string, stored: StoredRegistry, roots: TrustRoots, now: Date): RegistryView {
   const id = canonicalId(principalId);
   const records = {
-    entries: stored.entries.map((e) => ({ entry: e.entry, endorsements: e.endorsements })),
+    entries: stored.entries.map((e) => ({ entry: e.entry, endorsements: e.endorsements }) as unknown),
     revocations: stored.revocations.map((r) => r.signed),
   };
   const resolution = resolvePrincipal(records, id, roots, now);
@@ -83,24 +84,7 @@ export function registryView(principalId: string, stored: StoredRegistry, roots:
           revokedKeyIds: current.revokedKeyIds,
         }
       : { ok: false, ...(resolution.ok ? {} : { rule: resolution.rule, message: resolution.message }) },
-    entries: stored.entries.map((e, index) => {
-      // Each entry alone, without revocations: whether its endorsements make it count.
-      const alone = resolvePrincipal({ entries: [records.entries[index]], revocations: [] }, id, roots, now);
-      const ignored = alone.ignored;
-      const entryReason = ignored.find((i) => i.record === 'entry')?.reason;
-      // A frozen-status entry counts too: it is what freezes the principal.
-      const counts = alone.ok || (alone.rule === 'principal_frozen' && entryReason === undefined);
-      return {
-        version: e.entry.version,
-        entryHash: e.entryHash,
-        entry: e.entry,
-        endorsements: e.endorsements.map((d, position) => endorsementView(d, ignored, position)),
-        counts,
-        ...(entryReason ? { reason: entryReason } : {}),
-        current: counts && current?.version === e.entry.version,
-        addedAt: e.addedAt,
-      };
-    }),
+    entries: stored.entries.map((e, index) => entryView(e, records.entries[index], id, roots, now, current?.version)),
     revocations: stored.revocations.map((r, index) => {
       const reason = resolution.ignored.find((i) => i.record === 'revocation' && i.index === index)?.reason;
       return { signed: r.signed, counts: reason === undefined, ...(reason ? { reason } : {}), addedAt: r.addedAt };
@@ -108,7 +92,39 @@ export function registryView(principalId: string, stored: StoredRegistry, roots:
   };
 }
 
-function endorsementView(endorsement: Endorsement, ignored: IgnoredRecord[], position: number) {
-  const reason = ignored.find((i) => i.record === 'endorsement' && i.endorsement === position)?.reason;
-  return { adminId: endorsement.adminId, keyId: endorsement.keyId, counts: reason === undefined, ...(reason ? { reason } : {}) };
+type StoredRegistryEntry = StoredRegistry['entries'][number];
+
+/** One stored entry as an admin reviews it: whether it counts alone (revocations aside), and each endorsement. */
+function entryView(e: StoredRegistryEntry, record: unknown, id: string, roots: TrustRoots, now: Date, currentVersion?: number) {
+  const parsed = RegistryEntry.safeParse(e.entry);
+  const alone = resolvePrincipal({ entries: [record], revocations: [] }, id, roots, now);
+  const ignored = alone.ignored;
+  const entryReason = parsed.success ? ignored.find((i) => i.record === 'entry')?.reason : 'malformed';
+  // A frozen-status entry counts too: it is what freezes the principal.
+  const counts = alone.ok || (alone.rule === 'principal_frozen' && entryReason === undefined);
+  return {
+    version: e.version,
+    entryHash: e.entryHash,
+    // A row written straight into the table may not be an entry at all: shown as stored, never as one.
+    entry: parsed.success ? parsed.data : null,
+    ...(parsed.success ? {} : { stored: e.entry }),
+    endorsements: e.endorsements.map((d, position) => endorsementView(d, ignored, position, parsed.success)),
+    counts,
+    ...(entryReason ? { reason: entryReason } : {}),
+    current: counts && currentVersion === e.version,
+    addedAt: e.addedAt,
+  };
+}
+
+/** An endorsement of a malformed entry endorses nothing. */
+function endorsementView(raw: unknown, ignored: IgnoredRecord[], position: number, entryValid: boolean) {
+  const endorsement = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<Record<'adminId' | 'keyId', unknown>>;
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  const reason = entryValid ? ignored.find((i) => i.record === 'endorsement' && i.endorsement === position)?.reason : 'malformed';
+  return {
+    adminId: text(endorsement.adminId),
+    keyId: text(endorsement.keyId),
+    counts: reason === undefined,
+    ...(reason ? { reason } : {}),
+  };
 }

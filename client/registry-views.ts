@@ -23,8 +23,8 @@ export const RevocationBody = z.strictObject({ revocation: Revocation, signature
 export type RevocationBody = z.infer<typeof RevocationBody>;
 
 export const EndorsementView = z.object({
-  adminId: z.string(),
-  keyId: z.string(),
+  adminId: z.string().nullable().describe('null for a malformed endorsement'),
+  keyId: z.string().nullable(),
   counts: z.boolean().describe('a trust-root admin’s valid signature, once per admin, never the principal’s own'),
   reason: z.string().optional().describe('why it does not count: not_a_trust_root, bad_signature, own_entry, duplicate_admin, malformed'),
 });
@@ -33,7 +33,8 @@ export const RegistryEntryView = z
   .object({
     version: z.number().int(),
     entryHash: z.string().describe('SHA-256 of the entry’s RFC 8785 canonical JSON: what the admins sign; compare it out of band'),
-    entry: RegistryEntry,
+    entry: RegistryEntry.nullable().describe('null when the stored row is not a valid entry (`reason: malformed`; see `stored`)'),
+    stored: z.unknown().optional().describe('a malformed row as stored'),
     endorsements: z.array(EndorsementView),
     counts: z.boolean().describe('two distinct trust-root admins validly endorsed it (revocations aside)'),
     reason: z.string().optional().describe('why it does not count: too_few_endorsements, issued_in_future, malformed'),

@@ -247,9 +247,12 @@ async function endorsementsOf(db: Db, entryId: number): Promise<Endorsement[]> {
   return result.rows.map((row) => row.endorsement as Endorsement);
 }
 
-/** A principal's stored registry, as it is, with when each record was added: what an admin reviews. */
+/**
+ * A principal's stored registry, as it is, with when each record was added: what an admin
+ * reviews. Records are unverified and may be malformed (a row written straight into the tables).
+ */
 export interface StoredRegistry {
-  entries: Array<StoredEntry & { addedAt: string }>;
+  entries: Array<{ entryId: number; version: number; entry: unknown; entryHash: string; endorsements: unknown[]; addedAt: string }>;
   revocations: Array<{ signed: unknown; addedAt: string }>;
 }
 
@@ -257,7 +260,7 @@ export interface StoredRegistry {
 export async function storedRegistryOf(db: Db, principalId: string): Promise<StoredRegistry> {
   const id = canonicalId(principalId);
   const entries = await db.query(
-    `SELECT e.id, e.entry, e.entry_hash, e.added_at,
+    `SELECT e.id, e.version, e.entry, e.entry_hash, e.added_at,
             coalesce(jsonb_agg(d.endorsement ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '[]'::jsonb) AS endorsements
      FROM registry_entries e LEFT JOIN registry_endorsements d ON d.entry_id = e.id
      WHERE e.principal_id = $1 GROUP BY e.id ORDER BY e.id`,
@@ -267,9 +270,10 @@ export async function storedRegistryOf(db: Db, principalId: string): Promise<Sto
   return {
     entries: entries.rows.map((row) => ({
       entryId: Number(row.id),
-      entry: row.entry as RegistryEntry,
+      version: Number(row.version),
+      entry: row.entry as unknown,
       entryHash: String(row.entry_hash),
-      endorsements: row.endorsements as Endorsement[],
+      endorsements: row.endorsements as unknown[],
       addedAt: (row.added_at as Date).toISOString(),
     })),
     revocations: revocations.rows.map((row) => ({ signed: row.revocation, addedAt: (row.added_at as Date).toISOString() })),

@@ -258,6 +258,44 @@ describe('revocation', () => {
   });
 });
 
+describe('reviewing a registry with rows written straight into the tables', () => {
+  it('shows a malformed entry and endorsement as stored, counting for nothing, beside the real ones', async () => {
+    const approver = await api.principal('emp-sql-rows', ['approver'], '5000.00');
+    const inserted = await api.owner.query(
+      `INSERT INTO registry_entries (principal_id, version, entry, entry_hash) VALUES ($1, 7, '{"kind":"registry_entry","version":7}', 'x') RETURNING id`,
+      [approver.id],
+    );
+    await api.owner.query(
+      `INSERT INTO registry_endorsements (entry_id, endorsement)
+       SELECT id, '"garbage"' FROM registry_entries WHERE principal_id = $1`,
+      [approver.id],
+    );
+    expect(inserted.rowCount).toBe(1);
+    const view = await registryOf(approver.id);
+    expect(view.resolution).toMatchObject({ ok: true, version: 1 });
+    expect(view.entries).toEqual([
+      expect.objectContaining({
+        version: 1,
+        counts: true,
+        current: true,
+        endorsements: [
+          expect.objectContaining({ counts: true }),
+          expect.objectContaining({ counts: true }),
+          { adminId: null, keyId: null, counts: false, reason: 'malformed' },
+        ],
+      }),
+      expect.objectContaining({
+        version: 7,
+        entry: null,
+        stored: { kind: 'registry_entry', version: 7 },
+        counts: false,
+        reason: 'malformed',
+        endorsements: [{ adminId: null, keyId: null, counts: false, reason: 'malformed' }],
+      }),
+    ]);
+  });
+});
+
 describe('the audit trail', () => {
   it('still verifies with the principals’ chains on it', async () => {
     const verification = await verifyAuditChain(api.h.pool);

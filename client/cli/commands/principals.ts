@@ -35,6 +35,7 @@ const limits = (entry: RegistryEntry) =>
 /** One entry as an admin reviews it before endorsing. */
 export function describeEntry(view: RegistryEntryView): string {
   const { entry } = view;
+  if (!entry) return `Entry version ${view.version} (${view.entryHash}): malformed, counts for nothing: ${JSON.stringify(view.stored)}`;
   const endorsed = view.endorsements.map((e) => `${e.adminId} (${e.keyId}${e.counts ? '' : `, does not count: ${e.reason}`})`);
   const state = view.current ? 'current' : view.counts ? 'endorsed' : `pending (${view.reason ?? 'not endorsed'})`;
   return [
@@ -179,6 +180,7 @@ function registerAdminCommands(principal: Command, api: Api): void {
       const client = await api();
       const key = await adminKey();
       const target = entryToEndorse(await client.principalRegistry(id), options.version, options.entryHash);
+      if (!target.entry) throw new UsageError(`version ${target.version} of ${id} is malformed; it cannot be endorsed`);
       const endorsement = endorseEntry(target.entry, { adminId: key.principalId, keyId: key.keyId, secretKey: key.secretKey });
       const view = await client.endorseRegistryEntry(id, target.version, { ...endorsement, entryHash: target.entryHash });
       const after = entryToEndorse(view, target.version, target.entryHash);
