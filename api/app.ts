@@ -12,6 +12,7 @@ import type { CarrierSecrets } from '../client/carrier-signature';
 import type { Pool } from '../store/pool';
 import { MAX_ID_LENGTH } from '../workflows/schemas';
 import { defaultPolicy, type Policy } from '../workflows/policy';
+import type { TrustRoots } from '../workflows/statements';
 import type { RefundsService } from './refunds-service';
 import { parseJsonKeepingRawBody } from './plugins/json-body';
 import { countRequests, createApiMetrics } from './plugins/metrics';
@@ -23,6 +24,7 @@ import { registerDecisionRoutes } from './routes/decisions';
 import { registerEvidenceRoutes } from './routes/evidence';
 import { registerOperationsRoutes } from './routes/operations';
 import { registerRefundRoutes } from './routes/refunds';
+import { registerRegistryRoutes } from './routes/registry';
 import { type ReadinessCheck, registerServiceRoutes } from './routes/service';
 import { databaseReadiness } from '../store/readiness';
 import type { RouteDeps } from './routes/shared';
@@ -43,6 +45,8 @@ export interface ApiDeps {
   readinessChecks?: Record<string, ReadinessCheck>;
   /** The policy whose limits refund requests must keep to (the worker's, REFUNDS_POLICY_FILE); the built-in one if not given. */
   policy?: Policy;
+  /** The trust roots the workers pin (REFUNDS_TRUST_ROOTS): the registry routes check endorsements against them early. */
+  trustRoots?: TrustRoots;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -75,12 +79,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     carrierSecrets: deps.carrierSecrets,
     metrics,
     policy: deps.policy ?? defaultPolicy,
+    ...(deps.trustRoots ? { trustRoots: deps.trustRoots } : {}),
   };
   registerRefundRoutes(app, routeDeps);
   registerEvidenceRoutes(app, routeDeps);
   registerDecisionRoutes(app, routeDeps);
   registerOperationsRoutes(app, routeDeps);
   registerBreakerRoutes(app, routeDeps);
+  registerRegistryRoutes(app, routeDeps);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
 
   await app.ready();

@@ -28,6 +28,7 @@ async function main() {
     dbPoolSize: config.dbPoolSize,
     audit: { publicKeys: audit.publicKeys, checkpointFile: audit.checkpointFile },
     policy: config.policy,
+    ...(config.trustRoots ? { trustRoots: config.trustRoots } : {}),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
   console.log(`refund API listening on ${server.url} (OpenAPI at ${server.url}/openapi.json)`);

@@ -13,6 +13,7 @@ import { startCarrierEventSweep } from './carrier-event-sweep';
 import type { ApiConfig } from '../config/api';
 import type { CarrierSecrets } from '../client/carrier-signature';
 import type { Policy } from '../workflows/policy';
+import type { TrustRoots } from '../workflows/statements';
 
 /** Temporal is ready when its frontend answers a health check. */
 function temporalCheck(connection: Connection) {
@@ -33,6 +34,8 @@ export interface ApiServerOptions {
   audit?: AuditVerifierOptions;
   /** The policy whose limits refund requests must keep to (the worker's). */
   policy?: Policy;
+  /** The trust roots the workers pin (REFUNDS_TRUST_ROOTS), for the registry routes. */
+  trustRoots?: TrustRoots;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -59,6 +62,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       carrierSecrets: options.api.carrierSecrets,
       limits: options.api.limits,
       ...(options.policy ? { policy: options.policy } : {}),
+      ...(options.trustRoots ? { trustRoots: options.trustRoots } : {}),
       readinessChecks: { temporal: temporalCheck(connection) },
       logger: options.logger ?? false,
     });

@@ -4,3 +4,4 @@ export { RefundApiError, RefundsApiClient, type RefundsApiClientOptions, type Si
 export { CARRIER_SIGNATURE_HEADER, type CarrierKey, type CarrierSigningKey, signCarrierPayload } from './carrier-signature';
 export type { AuditVerification, Breaker, OpsAlert, Problem, RefundView, StuckRefund } from './views';
 export * from '../workflows/schemas';
+export type { RegistryEntryView, RegistryView, RevocationStored, StoredEntryView } from './registry-views';

@@ -6,7 +6,7 @@
  */
 import type { RefundState } from '../workflows/refund-model';
 import { ApprovalDecision, BreakerLift, CarrierEvent, RefundRequest, WarehouseReceipt } from '../workflows/schemas';
-import { base64urlDecode, newNonce, signStatement } from '../workflows/statements';
+import { base64urlDecode, newNonce, RegistryEntry, signStatement } from '../workflows/statements';
 import type { z } from 'zod';
 import {
   canonicalCarrier,
@@ -16,6 +16,7 @@ import {
   signCarrierPayload,
 } from './carrier-signature';
 import { InvalidInputError } from './errors';
+import { EndorsementBody, RevocationBody, type RegistryView, type RevocationStored, type StoredEntryView } from './registry-views';
 import type {
   ApprovalBody,
   AuditVerification,
@@ -207,6 +208,33 @@ export class RefundsApiClient {
     return ((await this.send('GET', `/v1/ops/carrier-events?${params}`)).body as { events: StoredCarrierEvent[] }).events;
   }
 
+  /**
+   * Proposes a principal's registry entry (public keys only), as an admin or as the principal
+   * itself; it counts once two trust-root admins endorse it. `created` is false when it was there.
+   */
+  async proposeRegistryEntry(input: z.input<typeof RegistryEntry>): Promise<StoredEntryView> {
+    const entry = parse(RegistryEntry, 'registry entry', input);
+    return (await this.send('POST', `${this.principalPath(entry.principalId)}/registry-entries`, entry)).body as StoredEntryView;
+  }
+
+  /** A principal's registry: every entry (pending or current) with its endorsements, its revocations, and what counts now. */
+  async principalRegistry(principalId: string): Promise<RegistryView> {
+    return (await this.send('GET', `${this.principalPath(principalId)}/registry`)).body as RegistryView;
+  }
+
+  /** Posts your endorsement (made with `endorseEntry` and your trust-root key) of a principal's entry at `version`. */
+  async endorseRegistryEntry(principalId: string, version: number, input: z.input<typeof EndorsementBody>): Promise<RegistryView> {
+    const body = parse(EndorsementBody, 'endorsement', input);
+    const path = `${this.principalPath(principalId)}/registry-entries/${encodeURIComponent(String(version))}/endorsements`;
+    return (await this.send('POST', path, body)).body as RegistryView;
+  }
+
+  /** Posts your signed revocation (`signRevocation`) of a principal's key, or of the whole principal. */
+  async revokeRegistryKey(input: z.input<typeof RevocationBody>): Promise<RevocationStored> {
+    const body = parse(RevocationBody, 'revocation', input);
+    return (await this.send('POST', `${this.principalPath(body.revocation.principalId)}/revocations`, body)).body as RevocationStored;
+  }
+
   /** The configured carrier key, checked before anything is signed. */
   private carrierKey(): CarrierSigningKey {
     const key = this.options.carrierKey;
@@ -219,6 +247,10 @@ export class RefundsApiClient {
     ];
     if (!key || issues.length > 0) throw new InvalidInputError('carrier key', issues);
     return key;
+  }
+
+  private principalPath(principalId: string): string {
+    return `/v1/principals/${encodeURIComponent(principalId)}`;
   }
 
   private employeePath(employeeId: string): string {

@@ -221,7 +221,10 @@ export const Problem = z
       .array(z.object({ path: z.string().describe('dotted path of the field, e.g. items.0.unitAmount'), message: z.string() }))
       .optional()
       .describe('invalid input: every field at fault'),
-    rule: z.string().optional().describe('refused approvals: the separation-of-duties rule, e.g. approver_is_requester'),
+    rule: z
+      .string()
+      .optional()
+      .describe('the rule that refused: for approvals, e.g. approver_is_requester; for registry changes, e.g. bad_signature, own_entry'),
     requiredRoles: z.array(z.string()).optional().describe('role_required: any of these roles may call the endpoint'),
   })
   .meta({ id: 'Problem' });

@@ -19,7 +19,7 @@ import { firstKeyId } from '../store/registry-cli';
 import { Role } from '../workflows/schemas';
 import { endorseEntry, generateKeyPair, publicKeyOf, resolvePrincipal, TrustRoots, type RegistryEntry } from '../workflows/statements';
 
-const DEMO_ADMINS = ['demo-admin-a', 'demo-admin-b', 'demo-admin-c'];
+export const DEMO_ADMINS = ['demo-admin-a', 'demo-admin-b', 'demo-admin-c'];
 const LIMIT_CURRENCIES = ['USD', 'EUR', 'GBP'];
 
 type Key = { principalId: string; keyId: string; secretKey: Uint8Array };

@@ -27,7 +27,8 @@ import { describeIssues } from '../workflows/schemas';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { ensureDemoAuditKey, type DemoAudit } from './demo-audit-key';
 import { demoPrincipals, ensureDemoCredentials } from './demo-credentials';
-import { ensureDemoRegistry } from './demo-registry';
+import { ensureDemoAdmins } from './demo-admins';
+import { DEMO_ADMINS, ensureDemoRegistry } from './demo-registry';
 import { startEmbeddedPostgres } from './postgres';
 import { startReadOnlyUi } from './read-only-ui';
 import { readLocalStack, stackFilePath, type StackInfo } from '../config/local-stack';
@@ -142,6 +143,11 @@ async function main(): Promise<void> {
       `Signing keys      ${path.relative(process.cwd(), registry.keysDir)}/<id>.json  (REFUNDS_SIGNING_KEY for approve and reject${registered})`,
     );
     say(`Trust roots       ${path.relative(process.cwd(), process.env.REFUNDS_TRUST_ROOTS)}`);
+    // The demo admins also call the API (refunds principal approve) with admin API keys of their own.
+    const admins = await ensureDemoAdmins(database.ownerUrl!, demoCredentialsFile, DEMO_ADMINS);
+    say(
+      `Demo admins       ${DEMO_ADMINS.join(', ')}: API keys in ${where}${admins.length ? ` (issued now: ${admins.join(', ')})` : ''}, trust-root keys ${path.relative(process.cwd(), path.join(dataDir, 'registry'))}/<id>.key.json`,
+    );
   }
   const audit = demoAudit();
   // Started before the worker, so Ctrl-C stops the worker first, as the signal arrives.
@@ -173,6 +179,8 @@ async function startApi(opts: {
     temporal: { address: opts.temporal.address, namespace: opts.temporal.namespace },
     databaseUrl: opts.databaseUrl,
     taskQueue: loadConfig().taskQueue,
+    // The roots the worker pins (the demo admins' unless REFUNDS_TRUST_ROOTS names others), for the registry routes.
+    trustRoots: loadConfig().trustRoots,
     audit: { publicKeys: opts.audit.publicKeys, checkpointFile: opts.audit.checkpointFile },
     api: opts.api,
   }).catch((err: unknown) => {

@@ -11,6 +11,7 @@ import { isCurrency } from '../workflows/currencies';
 import { Role } from '../workflows/schemas';
 import { createPool, type Pool } from './pool';
 import { addPrincipal, listPrincipals, PrincipalError, revokePrincipal, rotateApiKey, type Principal } from './principals';
+import { databaseAdminActor } from './principal-audit';
 import { RegistryError } from './registry';
 import { issueSigningKey, keyFileFor, newPrincipalId, registerRegistryCommands } from './registry-cli';
 
@@ -69,14 +70,17 @@ function registerPrincipalCommands(program: Command): void {
       "approvers: the largest refund they may approve, in major units of the refund's currency, e.g. 1000.00",
     )
     .option('--key-file <file>', 'where to write the signing key (mode 0600; default ./<id>.signing-key.json)')
+    .option('--no-signing-key', 'no signing key or registry entry: the principal makes its own with `refunds principal add`')
     .option('--currency <code>', 'approvers: a currency the approval limit is registered in (repeat; default USD, EUR, GBP)', currencyList)
     .action(async (id: string, options: PrincipalAddOptions) => {
       const input = { id, roles: options.role, ...(options.approvalLimit !== undefined ? { approvalLimit: options.approvalLimit } : {}) };
       const { added, apiKey, key } = await withDatabase(async (pool) => {
         // Everything that can refuse the principal does so before its key file is written.
-        const keyFile = await keyFileFor(await newPrincipalId(pool, input), options.keyFile);
-        const { principal: added, apiKey } = await addPrincipal(pool, input);
-        const key = await issueSigningKey(pool, added, { keyFile, ...(options.currency ? { currencies: options.currency } : {}) });
+        const id = await newPrincipalId(pool, input);
+        const keyFile = options.signingKey ? await keyFileFor(id, options.keyFile) : undefined;
+        const { principal: added, apiKey } = await addPrincipal(pool, input, databaseAdminActor());
+        const currencies = options.currency ? { currencies: options.currency } : {};
+        const key = keyFile ? await issueSigningKey(pool, added, { keyFile, ...currencies }) : undefined;
         return { added, apiKey, key };
       });
       const json = {
@@ -84,16 +88,19 @@ function registerPrincipalCommands(program: Command): void {
         apiKey,
         roles: added.roles,
         approvalLimit: added.approvalLimit,
-        keyId: key.keyId,
-        keyFile: key.keyFile,
-        registryEntry: key.entry,
+        ...(key ? { keyId: key.keyId, keyFile: key.keyFile, registryEntry: key.entry } : {}),
       };
+      const signing = key
+        ? [
+            `Signing key ${key.keyId} written to ${key.keyFile} (mode 0600; REFUNDS_SIGNING_KEY for refunds approve|reject)`,
+            `Registry entry version 1 stored; it counts once two trust-root admins endorse it: refunds-admin principal endorse ${added.id} --admin-key <file>`,
+          ]
+        : [`No signing key: the principal makes its own and proposes it with: refunds principal add ${added.id} --role …`];
       print(json, () =>
         [
           `Principal ${added.id} (${added.roles.join(', ')}${added.approvalLimit ? `, approval limit ${added.approvalLimit}` : ''})`,
           `API key (shown once): ${apiKey}`,
-          `Signing key ${key.keyId} written to ${key.keyFile} (mode 0600; REFUNDS_SIGNING_KEY for refunds approve|reject)`,
-          `Registry entry version 1 stored; it counts once two trust-root admins endorse it: refunds-admin principal endorse ${added.id} --admin-key <file>`,
+          ...signing,
         ].join('\n'),
       );
     });
@@ -103,7 +110,7 @@ function registerPrincipalCommands(program: Command): void {
     .description('revoke a principal and all its API keys, at once')
     .argument('<id>')
     .action(async (id: string) => {
-      const revoked = await withDatabase((pool) => revokePrincipal(pool, id));
+      const revoked = await withDatabase((pool) => revokePrincipal(pool, id, databaseAdminActor()));
       print(revoked, () => `Principal ${revoked.id} revoked at ${when(revoked.revokedAt)}`);
     });
   principal
@@ -111,7 +118,7 @@ function registerPrincipalCommands(program: Command): void {
     .description("revoke a principal's keys and print a new one, once")
     .argument('<id>')
     .action(async (id: string) => {
-      const apiKey = await withDatabase((pool) => rotateApiKey(pool, id));
+      const apiKey = await withDatabase((pool) => rotateApiKey(pool, id, databaseAdminActor()));
       print({ id, apiKey }, () => `New API key for ${id} (shown once; the old keys no longer work): ${apiKey}`);
     });
   principal
@@ -139,6 +146,8 @@ interface PrincipalAddOptions {
   role: Array<(typeof Role.options)[number]>;
   approvalLimit?: string;
   keyFile?: string;
+  /** False with --no-signing-key. */
+  signingKey: boolean;
   currency?: string[];
 }
 

@@ -2,9 +2,11 @@
  * Principals: who may call the API (an employee's or a service's id), with which roles and, for
  * approvers, up to which amount. Each holds API keys that are random, shown once when issued and
  * stored only as SHA-256 hashes, so a copy of the database does not let anyone act as anyone.
+ * Every change is written to the principal's audit chain in the same transaction (never the key).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { auditPrincipalChange, DATABASE_ADMIN_ACTOR } from './principal-audit';
 import { withTransaction, type Pool } from './pool';
 import { majorToMinor, minorUnitExponent } from '../workflows/currencies';
 import { canonicalPrincipalId, principalId, Role } from '../workflows/schemas';
@@ -92,7 +94,11 @@ function toPrincipal(row: Record<string, unknown>): Principal {
 }
 
 /** Creates a principal with one API key, and returns the key: the only time it is ever shown. */
-export async function addPrincipal(pool: Pool, input: NewPrincipal): Promise<{ principal: Principal; apiKey: string }> {
+export async function addPrincipal(
+  pool: Pool,
+  input: NewPrincipal,
+  actor = DATABASE_ADMIN_ACTOR,
+): Promise<{ principal: Principal; apiKey: string }> {
   const parsed = NewPrincipal.safeParse(input);
   if (!parsed.success) throw InvalidInputError.fromZod('principal', parsed.error);
   const { id: principalId, roles, approvalLimit } = parsed.data;
@@ -107,7 +113,14 @@ export async function addPrincipal(pool: Pool, input: NewPrincipal): Promise<{ p
     );
     if (!inserted.rows[0]) throw new PrincipalError('principal_exists', `principal ${principalId} already exists`);
     await client.query('INSERT INTO api_keys (key_hash, principal_id) VALUES ($1, $2)', [apiKeyHash(apiKey), principalId]);
-    return toPrincipal(inserted.rows[0]);
+    const added = toPrincipal(inserted.rows[0]);
+    await auditPrincipalChange(client, principalId, {
+      kind: 'principal_added',
+      actor,
+      at: added.createdAt,
+      data: { roles: added.roles, approvalLimit: added.approvalLimit, apiKeys: 1 },
+    });
+    return added;
   });
   return { principal, apiKey };
 }
@@ -119,7 +132,7 @@ const ROWS_OF_PRINCIPAL = 'SELECT * FROM principals WHERE lower(id) = $1 ORDER B
  * Revokes every key of an active principal and issues a new one (a lost or leaked key). Keys of
  * rows that differ only in case are revoked too; the new key belongs to the canonical row if there is one.
  */
-export async function rotateApiKey(pool: Pool, id: string): Promise<string> {
+export async function rotateApiKey(pool: Pool, id: string, actor = DATABASE_ADMIN_ACTOR): Promise<string> {
   const principalId = canonicalPrincipalId(id);
   const apiKey = newApiKey();
   await withTransaction(pool, async (client) => {
@@ -127,8 +140,12 @@ export async function rotateApiKey(pool: Pool, id: string): Promise<string> {
     if (!found.rows[0]) throw new PrincipalError('principal_not_found', `principal ${principalId} not found`);
     if (found.rows.some((row) => row.revoked_at)) throw new PrincipalError('principal_revoked', `principal ${principalId} is revoked`);
     const rowIds = found.rows.map((row) => String(row.id));
-    await client.query('UPDATE api_keys SET revoked_at = now() WHERE principal_id = ANY($1::text[]) AND revoked_at IS NULL', [rowIds]);
+    const retired = await client.query(
+      'UPDATE api_keys SET revoked_at = now() WHERE principal_id = ANY($1::text[]) AND revoked_at IS NULL',
+      [rowIds],
+    );
     await client.query('INSERT INTO api_keys (key_hash, principal_id) VALUES ($1, $2)', [apiKeyHash(apiKey), rowIds[0]]);
+    await auditPrincipalChange(client, principalId, { kind: 'api_key_rotated', actor, data: { apiKeysRevoked: retired.rowCount ?? 0 } });
   });
   return apiKey;
 }
@@ -137,18 +154,27 @@ export async function rotateApiKey(pool: Pool, id: string): Promise<string> {
  * Revokes a principal and all its keys, at once and for good, including rows that differ from
  * its id only in case. Revoking twice changes nothing.
  */
-export async function revokePrincipal(pool: Pool, id: string): Promise<Principal> {
+export async function revokePrincipal(pool: Pool, id: string, actor = DATABASE_ADMIN_ACTOR): Promise<Principal> {
   const principalId = canonicalPrincipalId(id);
   return withTransaction(pool, async (client) => {
     const found = await client.query(`${ROWS_OF_PRINCIPAL} FOR UPDATE`, [principalId]);
     if (!found.rows[0]) throw new PrincipalError('principal_not_found', `principal ${principalId} not found`);
     const rowIds = found.rows.map((row) => String(row.id));
+    const wasRevoked = found.rows.every((row) => row.revoked_at);
     const revoked = await client.query(
       'UPDATE principals SET revoked_at = coalesce(revoked_at, now()) WHERE id = ANY($1::text[]) RETURNING *',
       [rowIds],
     );
-    await client.query('UPDATE api_keys SET revoked_at = now() WHERE principal_id = ANY($1::text[]) AND revoked_at IS NULL', [rowIds]);
-    return toPrincipal(revoked.rows.find((row) => row.id === rowIds[0])!);
+    const keys = await client.query('UPDATE api_keys SET revoked_at = now() WHERE principal_id = ANY($1::text[]) AND revoked_at IS NULL', [
+      rowIds,
+    ]);
+    const principal = toPrincipal(revoked.rows.find((row) => row.id === rowIds[0])!);
+    // Revoking twice changes nothing, and so is not audited twice.
+    if (!wasRevoked || keys.rowCount) {
+      const data = { revokedAt: principal.revokedAt, apiKeysRevoked: keys.rowCount ?? 0 };
+      await auditPrincipalChange(client, principalId, { kind: 'principal_revoked', actor, data });
+    }
+    return principal;
   });
 }
 

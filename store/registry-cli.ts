@@ -14,6 +14,7 @@ import { readSigningKeyFile, writeSigningKeyFile } from '../client/cli/signing-k
 import { InvalidInputError } from '../client/errors';
 import { approvalLimitIn, NewPrincipal, PrincipalError, type Principal } from './principals';
 import type { Pool } from './pool';
+import { databaseAdminActor } from './principal-audit';
 import { addEndorsement, addRegistryEntry, findEntry, type StoredEntry } from './registry';
 import { endorseEntry, generateKeyPair, type RegistryEntry } from '../workflows/statements';
 
@@ -79,7 +80,7 @@ export async function issueSigningKey(
     issuedAt: new Date().toISOString(),
   };
   await writeSigningKeyFile(keyFile, { principalId: principal.id, keyId, secretKey });
-  await addRegistryEntry(pool, { entry });
+  await addRegistryEntry(pool, { entry }, databaseAdminActor());
   return { keyId, keyFile, entry };
 }
 
@@ -119,7 +120,8 @@ export function registerRegistryCommands(principal: Command, program: Command, w
       const stored = await withDatabase(async (pool) => {
         const target = await findEntry(pool, { principalId: id, ...(options.version ? { version: options.version } : {}) });
         const endorsement = endorseEntry(target.entry, { adminId: admin.principalId, keyId: admin.keyId, secretKey: admin.secretKey });
-        return addEndorsement(pool, { principalId: id, version: target.entry.version, entryHash: target.entryHash }, endorsement);
+        const which = { principalId: id, version: target.entry.version, entryHash: target.entryHash };
+        return addEndorsement(pool, which, endorsement, databaseAdminActor());
       });
       print(stored, () => describeEntry(stored));
     });

@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { BreakerLiftError } from '../../store/breakers';
+import { RegistryError } from '../../store/registry';
 import { RefundError, type InputIssue } from '../../client/errors';
 import { Problem } from '../../client/views';
 import type { ApiMetrics } from './metrics';
@@ -30,6 +31,9 @@ const problemTypes = {
   carrier_event_conflict: { status: 409, title: 'Carrier event id already used for a different event' },
   breaker_lift_refused: { status: 403, title: 'Breaker lift refused' },
   breaker_not_tripped: { status: 409, title: 'No tripped breaker' },
+  registry_refused: { status: 403, title: 'Registry change refused' },
+  registry_conflict: { status: 409, title: 'Registry change conflicts' },
+  registry_entry_not_found: { status: 404, title: 'Registry entry not found' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   rate_limited: { status: 429, title: 'Too many requests' },
@@ -121,6 +125,12 @@ function fromBreakerLiftError(error: BreakerLiftError): ProblemError {
   }
 }
 
+function fromRegistryError(error: RegistryError): ProblemError {
+  return error.code === 'entry_not_found'
+    ? problem('registry_entry_not_found', error.message)
+    : problem('registry_conflict', error.message, { rule: error.code });
+}
+
 /** The problem for any error a request can end in; `internal` is true for the ones worth logging as faults. */
 export function problemFor(error: unknown): { problem: ProblemError; internal: boolean } {
   if (error instanceof ProblemError) return { problem: error, internal: false };
@@ -130,6 +140,7 @@ export function problemFor(error: unknown): { problem: ProblemError; internal: b
   }
   if (error instanceof RefundError) return { problem: fromRefundError(error), internal: false };
   if (error instanceof BreakerLiftError) return { problem: fromBreakerLiftError(error), internal: false };
+  if (error instanceof RegistryError) return { problem: fromRegistryError(error), internal: false };
   const fastifyError = error as Partial<FastifyError> & { name?: string };
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Pool } from '../../store/pool';
 import type { RefundStatus } from '../../workflows/messages';
 import type { Policy } from '../../workflows/policy';
+import type { TrustRoots } from '../../workflows/statements';
 import { id } from '../../workflows/schemas';
 import type { RefundsService } from '../refunds-service';
 import type { ApiMetrics } from '../plugins/metrics';
@@ -20,6 +21,8 @@ export interface RouteDeps {
   metrics: ApiMetrics;
   /** The service's policy, for the limits checked where a refund is requested. */
   policy: Policy;
+  /** The admins whose endorsements count (REFUNDS_TRUST_ROOTS), for the registry routes' early checks. */
+  trustRoots?: TrustRoots;
 }
 
 export const RefundPath = z.strictObject({ refundId: id('refundId') });

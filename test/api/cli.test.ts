@@ -281,7 +281,7 @@ describe('an approver and an operations analyst at work', () => {
     ['a role the command needs', ['stuck'], 'approver', 3],
     ['a malformed duration', ['stuck', '--older-than', 'two hours'], 'ops', 2],
     ['an unknown command', ['refund-everything'], 'ops', 2],
-    ['principal commands (refunds-admin has them)', ['principal', 'list'], 'ops', 2],
+    ['principal list (refunds-admin has it; refunds has the registry commands)', ['principal', 'list'], 'ops', 2],
     ['a missing option', ['reject', 'r-1'], 'approver', 2],
   ] as const)('exits with its code for %s', async (_what, args, who, code) => {
     const key = who === 'ops' ? ops.apiKey : who === 'approver' ? approver.apiKey : who === 'bogus' ? `rk_${'B'.repeat(43)}` : undefined;

@@ -135,9 +135,9 @@ describe('what else the service role may do', () => {
       payouts: ['SELECT', 'INSERT', 'UPDATE (attempts, failure_code, failure_message, gateway_reference, paid_at, status, updated_at)'],
       pgmigrations: ['SELECT'],
       principals: ['SELECT'],
-      registry_endorsements: ['SELECT'],
-      registry_entries: ['SELECT'],
-      registry_revocations: ['SELECT'],
+      registry_endorsements: ['SELECT', 'INSERT'],
+      registry_entries: ['SELECT', 'INSERT'],
+      registry_revocations: ['SELECT', 'INSERT'],
       refunds: [
         'SELECT',
         'INSERT',

@@ -124,11 +124,17 @@ describe('store/registry', () => {
     expect((await registryRecords(pool, id)).entries).toHaveLength(1);
   });
 
-  it('lets the service role read the registry and nothing more', async () => {
+  it('lets the service role read and append to the registry (as the API does), never change or remove a record', async () => {
     const id = uniqueId('emp-reg');
     await addRegistryEntry(pool, { entry: entryFor(id) });
     expect((await registryRecords(service, id)).entries).toHaveLength(1);
-    await expect(addRegistryEntry(service, { entry: entryFor(uniqueId('emp-reg')) })).rejects.toThrow(/permission denied/);
-    await expect(service.query('DELETE FROM registry_endorsements')).rejects.toThrow(/permission denied/);
+    const appended = uniqueId('emp-reg');
+    await addRegistryEntry(service, { entry: entryFor(appended) }, 'employee:admin-x');
+    expect((await registryRecords(service, appended)).entries).toHaveLength(1);
+    for (const table of ['registry_entries', 'registry_endorsements', 'registry_revocations']) {
+      await expect(service.query(`DELETE FROM ${table}`)).rejects.toThrow(/permission denied/);
+      await expect(service.query(`UPDATE ${table} SET added_at = now()`)).rejects.toThrow(/permission denied/);
+      await expect(service.query(`TRUNCATE ${table}`)).rejects.toThrow(/permission denied/);
+    }
   });
 });

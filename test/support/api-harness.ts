@@ -73,7 +73,13 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
   const h = await startRefundHarness();
   const owner = ownerPool();
   const carrierSecrets = options.carrierSecrets ?? newCarrierSecrets('ups', 'dhl');
-  const app = await buildApp({ refunds: h.refunds, pool: h.pool, carrierSecrets, limits: options.limits ?? {} });
+  const app = await buildApp({
+    refunds: h.refunds,
+    pool: h.pool,
+    carrierSecrets,
+    limits: options.limits ?? {},
+    trustRoots: h.registry.trustRoots,
+  });
   const carrierKey = (carrier: string): CarrierSigningKey => {
     const key = carrierSecrets[canonicalCarrier(carrier)]?.[0];
     if (!key) throw new Error(`the harness has no key for carrier ${carrier}`);

@@ -204,13 +204,9 @@ describe('forged decisions sent straight to Temporal never pay', () => {
     ]);
     const signed = h.registry.sign(request, approverId, { keyId: key.publicKey.keyId, secretKey: key.secretKey });
     await expectAuditedRefusal(request, signed, 'entry_not_endorsed');
-    // The worker's and the API's own role may only read the registry.
+    // The worker's and the API's own role may append to the registry (the API's registry routes), never change a record.
     await expect(
-      h.pool.query('INSERT INTO registry_entries (principal_id, version, entry, entry_hash) VALUES ($1, 9, $2, $3)', [
-        approverId,
-        entry,
-        'x',
-      ]),
+      h.pool.query('UPDATE registry_entries SET entry = $2 WHERE principal_id = $1', [approverId, { ...entry, version: 9 }]),
     ).rejects.toThrow(/permission denied/);
     const ignored = (await trail(request.refundId)).find((row) => row.kind === 'registry_records_ignored')?.data as {
       ignored: Array<{ reason: string }>;
