@@ -10,6 +10,7 @@ import type { StoredCarrierEvent } from '../../client/views';
 import type { CarrierEvent, RefundRequest } from '../../workflows/schemas';
 import { startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
 import { carrierEvent, refundOf } from '../support/fixtures';
+import { signedCarrierEvent } from '../support/carrier-keys';
 
 let api: ApiHarness;
 let service: TestPrincipal;
@@ -68,7 +69,10 @@ describe('an event before its refund', () => {
     await requestRefund(request);
     const event = carrierEvent(request, 'delivered');
     // What a process that stopped right after storing leaves behind.
-    expect(await storeCarrierEvent(api.h.pool, event)).toMatchObject({ outcome: 'new', entry: { deliveredAt: null } });
+    expect(await storeCarrierEvent(api.h.pool, event, signedCarrierEvent(event, { secrets: api.carrierSecrets }))).toMatchObject({
+      outcome: 'new',
+      entry: { deliveredAt: null },
+    });
     await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
     expect(await inbox(event)).toMatchObject({ deliveredTo: [request.refundId], deliveredAt: expect.any(String) });
   });

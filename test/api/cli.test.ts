@@ -116,8 +116,8 @@ describe('refunds-admin principal', () => {
     const { apiKey } = JSON.parse(added.stdout) as { apiKey: string };
     const request = refundOf(45_000);
     await api.h.refunds.requestRefund(request);
-    await api.h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
-    await api.h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), uniqueId('emp-scanner'));
+    await api.h.carrierEvent(carrierEvent(request, 'delivered'));
+    await api.h.scan(request.refundId, matchingReceipt(request), uniqueId('emp-scanner'));
     await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     const approve = () => refunds(['approve', request.refundId, '--json'], { REFUNDS_API_KEY: apiKey, REFUNDS_SIGNING_KEY: keyFile });
 
@@ -227,9 +227,9 @@ describe('an approver and an operations analyst at work', () => {
     ]);
     request = refundOf(45_000, { initiatedBy: requester.id });
     await api.h.refunds.requestRefund(request);
-    await api.h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+    await api.h.carrierEvent(carrierEvent(request, 'delivered'));
     await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-    await api.h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scanner');
+    await api.h.scan(request.refundId, matchingReceipt(request), 'emp-scanner');
     await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
   });
 

@@ -57,7 +57,12 @@ async function withEvidence(request: RefundRequest, scannedBy = scanner): Promis
   const delivered = await api.carrierPost(carrierEvent(request, 'delivered'));
   expect(delivered.statusCode, delivered.body).toBe(202);
   await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-  const scan = await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scannedBy, matchingReceipt(request));
+  const scan = await api.call(
+    'POST',
+    `/v1/refunds/${request.refundId}/warehouse-scans`,
+    scannedBy,
+    api.scanBody(scannedBy, request.refundId, matchingReceipt(request)),
+  );
   expect(scan.statusCode, scan.body).toBe(202);
 }
 
@@ -354,7 +359,12 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     const request = refundOf(4_500);
     await requested(request);
     const receipt = matchingReceipt(request);
-    const response = await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, receipt);
+    const response = await api.call(
+      'POST',
+      `/v1/refunds/${request.refundId}/warehouse-scans`,
+      scanner,
+      api.scanBody(scanner, request.refundId, receipt),
+    );
     expect(response.statusCode, response.body).toBe(202);
     expect(json(response)).toEqual({ refundId: request.refundId, eventId: receipt.eventId });
     await expect
@@ -367,7 +377,7 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     await requested(request);
     const problem = expectProblem(
       await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, {
-        ...matchingReceipt(request),
+        ...api.scanBody(scanner, request.refundId, matchingReceipt(request)),
         scannedBy: 'emp-someone-else',
       }),
       422,
@@ -375,7 +385,12 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     );
     expect(problem.errors).toEqual([{ path: 'scannedBy', message: 'is not a known field' }]);
     expectProblem(
-      await api.call('POST', '/v1/refunds/r-no-such-refund/warehouse-scans', scanner, matchingReceipt(request)),
+      await api.call(
+        'POST',
+        '/v1/refunds/r-no-such-refund/warehouse-scans',
+        scanner,
+        api.scanBody(scanner, 'r-no-such-refund', matchingReceipt(request)),
+      ),
       404,
       'refund-not-found',
     );
@@ -387,7 +402,12 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     await api.call('POST', `/v1/refunds/${request.refundId}/cancel`, service, { reason: 'customer kept the item' });
     await api.h.refunds.waitForState(request.refundId, ['cancelled']);
     const problem = expectProblem(
-      await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, matchingReceipt(request)),
+      await api.call(
+        'POST',
+        `/v1/refunds/${request.refundId}/warehouse-scans`,
+        scanner,
+        api.scanBody(scanner, request.refundId, matchingReceipt(request)),
+      ),
       409,
       'refund-finished',
     );
@@ -468,7 +488,12 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
     const delivered = await api.carrierPost(carrierEvent(relayed, 'delivered'));
     expect(delivered.statusCode).toBe(202);
     await api.h.refunds.waitForState(relayed.refundId, ['awaiting_warehouse']);
-    await api.call('POST', `/v1/refunds/${relayed.refundId}/warehouse-scans`, scanner, matchingReceipt(relayed));
+    await api.call(
+      'POST',
+      `/v1/refunds/${relayed.refundId}/warehouse-scans`,
+      scanner,
+      api.scanBody(scanner, relayed.refundId, matchingReceipt(relayed)),
+    );
     await api.h.refunds.waitForState(relayed.refundId, ['awaiting_approval']);
     const problem = expectProblem(
       await api.call('POST', `/v1/refunds/${relayed.refundId}/approvals`, serviceApprover, api.decisionBody(serviceApprover, relayed)),
