@@ -396,6 +396,40 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     );
   });
 
+  it('takes the signature fields in the body: missing or malformed ones are refused naming the field, and nothing is sent', async () => {
+    const request = refundOf(4_500);
+    await requested(request);
+    const signed = api.scanBody(scanner, request.refundId, matchingReceipt(request));
+    const post = (body: unknown) => api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, body);
+    for (const field of ['keyId', 'signedAt', 'nonce', 'signature'] as const) {
+      const { [field]: _dropped, ...missing } = signed;
+      const problem = expectProblem(await post(missing), 422, 'invalid-input');
+      expect(problem.errors).toEqual([{ path: field, message: expect.any(String) }]);
+    }
+    const malformed = expectProblem(await post({ ...signed, signature: 'not-a-signature' }), 422, 'invalid-input');
+    expect(malformed.errors).toEqual([{ path: 'signature', message: expect.stringContaining('signature') }]);
+    const badTime = expectProblem(await post({ ...signed, signedAt: 'yesterday' }), 422, 'invalid-input');
+    expect(badTime.errors).toEqual([{ path: 'signedAt', message: expect.stringContaining('ISO 8601') }]);
+    expect((await api.h.refunds.getRefund(request.refundId)).evidence.receipts).toEqual([]);
+  });
+
+  it('refuses with 403 and the rule a scan no registered key of the caller signed, and nothing is sent', async () => {
+    const request = refundOf(4_500);
+    await requested(request);
+    const receipt = matchingReceipt(request);
+    const post = (body: unknown) => api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, body);
+    // Signed for another refund: the statement the API rebuilds (with this refund's id) does not verify.
+    const elsewhere = api.scanBody(scanner, `${request.refundId}-other`, receipt);
+    expect(expectProblem(await post(elsewhere), 403, 'scan-refused').rule).toBe('bad_signature');
+    // Signed by someone else with their key, sent with the scanner's API key.
+    const other = await api.principal('wh-other', ['warehouse']);
+    const borrowed = api.scanBody(other, request.refundId, receipt);
+    expect(expectProblem(await post(borrowed), 403, 'scan-refused').rule).toBe('unknown_key');
+    expect(expectProblem(await post({ ...borrowed, keyId: scanner.signingKey!.keyId }), 403, 'scan-refused').rule).toBe('bad_signature');
+    const status = await api.h.refunds.getRefund(request.refundId);
+    expect(status.evidence.receipts).toEqual([]);
+  });
+
   it('refuses a scan of a refund that has finished with 409', async () => {
     const request = refundOf(4_500);
     await requested(request);

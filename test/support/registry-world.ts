@@ -112,6 +112,15 @@ export function createRegistryWorld(pool: Pool): RegistryWorld {
     admins: admins.map((a) => ({ adminId: a.adminId, ...generateKeyPair(a.keyId, a.secretKey).publicKey })),
   });
   const registered = new Map<string, { key: SigningKey; version: number }>();
+  // First registrations under way: concurrent first scans by one scanner register it once, not twice at version 1.
+  const registering = new Map<string, Promise<SigningKey>>();
+  const registeredOnce = (principalId: string, register: () => Promise<SigningKey>): Promise<SigningKey> => {
+    const known = registered.get(principalId)?.key;
+    if (known) return Promise.resolve(known);
+    const pending = registering.get(principalId) ?? register().finally(() => registering.delete(principalId));
+    registering.set(principalId, pending);
+    return pending;
+  };
 
   const sign: RegistryWorld['sign'] = (refund, approverId, key, options = {}) => {
     const decision = options.decision ?? 'approve';
@@ -176,7 +185,7 @@ export function createRegistryWorld(pool: Pool): RegistryWorld {
       return known.key;
     },
     async approval(refund, approverId, options = {}) {
-      const key = registered.get(approverId)?.key ?? (await world.registerApprover(approverId));
+      const key = await registeredOnce(approverId, () => world.registerApprover(approverId));
       return sign(refund, approverId, options.key ?? key, options);
     },
     sign,
@@ -184,7 +193,7 @@ export function createRegistryWorld(pool: Pool): RegistryWorld {
       return world.registerApprover(principalId, { roles: ['warehouse'], limits: {}, ...options });
     },
     async signedScan(refundId, scannerId, receipt, options = {}) {
-      const key = registered.get(scannerId)?.key ?? (await world.registerScanner(scannerId));
+      const key = await registeredOnce(scannerId, () => world.registerScanner(scannerId));
       return signScan(refundId, scannerId, receipt, options.key ?? key, options);
     },
     signScan,
