@@ -31,7 +31,15 @@ import {
   type RefundEvent,
   type RefundModel,
 } from './refund-model';
-import { CancelCommand, type ApprovalCommand, describeIssues, type RefundOrigin, type RefundRequest } from './schemas';
+import {
+  CancelCommand,
+  CarrierEvent,
+  type ApprovalCommand,
+  describeIssues,
+  WarehouseScan,
+  type RefundOrigin,
+  type RefundRequest,
+} from './schemas';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
 import { DecisionVerifier, type Pinned } from './decision-verifier';
@@ -62,6 +70,8 @@ const PAYOUT_HEARTBEAT_TIMEOUT = '5 seconds';
 /** How long `decide` waits for its decision to be written before answering without it. */
 const DECISION_WRITE_WAIT = '30 seconds';
 const BOUNDED_DECISION_WAIT = 'bounded-decision-wait';
+/** Evidence verified inside the workflow; histories from before replay their evidence as it was believed then. */
+const VERIFIED_EVIDENCE = 'verified-evidence';
 
 type PayoutResult = { reference: string } | { failure: unknown };
 
@@ -115,13 +125,27 @@ export class RefundRun {
   }
 
   /** A carrier event counts once the worker verified the carrier's signature on its raw body; see `verifyCarrierEvent`. */
-  carrierEvent(raw: unknown): Promise<void> {
+  carrierEvent(raw: unknown): Promise<void> | void {
+    if (!patched(VERIFIED_EVIDENCE)) return this.legacyEvidence('carrierEvent', CarrierEvent, raw);
     return this.inTurn(() => this.verifyCarrierEvent(raw));
   }
 
   /** A warehouse scan counts once its receipt statement verifies as signed by a registered warehouse principal; see `verifyScan`. */
-  warehouseScan(raw: unknown): Promise<void> {
+  warehouseScan(raw: unknown): Promise<void> | void {
+    if (!patched(VERIFIED_EVIDENCE)) return this.legacyEvidence('warehouseScan', WarehouseScan, raw);
     return this.inTurn(() => this.verifyScan(raw));
+  }
+
+  /**
+   * Only while replaying a history recorded before evidence was verified: the message is applied
+   * as it was then, so the refund replays as it ran. Any message handled live takes the verified path.
+   */
+  private legacyEvidence(kind: 'carrierEvent' | 'warehouseScan', schema: typeof CarrierEvent | typeof WarehouseScan, raw: unknown) {
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) return this.rejectMalformed(kind, describeIssues(parsed.error));
+    const at = now();
+    if (kind === 'carrierEvent') this.apply({ type: 'carrier_event', event: parsed.data as CarrierEvent, at });
+    else this.apply({ type: 'warehouse_scan', scan: parsed.data as WarehouseScan, at });
   }
 
   /** Runs `step` after every evidence message that came before, and after the start. */

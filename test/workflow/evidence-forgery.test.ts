@@ -119,6 +119,14 @@ describe('a warehouse scan sent straight to Temporal', () => {
     await expectUnchanged(request.refundId, 'awaiting_warehouse');
   });
 
+  it('in the unsigned shape of before (receipt and scannedBy) is malformed, not believed', async () => {
+    const request = await delivered();
+    await scanToTemporal(request.refundId, { receipt: matchingReceipt(request), scannedBy: scanner });
+    const [rejected] = await auditRows(request.refundId, 'message_rejected', 1);
+    expect(rejected).toMatchObject({ message: 'warehouseScan', issues: expect.stringContaining('statement') });
+    await expectUnchanged(request.refundId, 'awaiting_warehouse');
+  });
+
   it('twice, the same signed statement, counts once and the repeat is audited', async () => {
     // 450.00 needs an approval: the refund waits, so the repeat reaches a live refund.
     const request = refundOf(45_000);
