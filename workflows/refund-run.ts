@@ -292,7 +292,8 @@ export class RefundRun {
     // An approval that finished the refund answers its caller before the workflow closes.
     await condition(allHandlersFinished);
     // A verification that was under way when the refund finished may have left a refusal to write.
-    if (this.pending.length > 0) await this.flush();
+    // (Histories from before verified evidence have no such write.)
+    if (this.pending.length > 0 && patched(VERIFIED_EVIDENCE)) await this.flush();
     return refundStatus(this.current);
   }
 
