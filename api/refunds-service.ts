@@ -217,10 +217,11 @@ export class RefundsService {
   /**
    * Records a carrier tracking event, given as the carrier sent it (the raw body and the signature
    * header, which the API has checked): stores it first (idempotent by carrier and event id), then
-   * signals those exact bytes to the refunds waiting for its parcel, each of which verifies them. An event no refund waits for yet is kept
-   * and delivered when the refund is requested (or by the sweep): `pending: true`. The same
-   * event again changes nothing; another body under a known event id is kept as a conflict and
-   * throws CarrierEventConflictError. Late events for finished refunds are listed in `finishedRefundIds`.
+   * signals those exact bytes to the refunds waiting for its parcel, each of which verifies them.
+   * An event no refund waits for yet is kept and delivered when the refund is requested (or by the
+   * sweep): `pending: true`. The same event again changes nothing; another body under a known event
+   * id is kept as a conflict and throws CarrierEventConflictError. Late events for finished refunds
+   * are listed in `finishedRefundIds`.
    */
   async recordCarrierEvent(input: SignedBody): Promise<CarrierEventReceipt> {
     const signed = parse(SignedCarrierEvent, 'carrier event', input);
