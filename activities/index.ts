@@ -10,6 +10,9 @@ import type { AuditFact, AuditHead } from '../workflows/refund-model';
 import type { RefundRequest } from '../workflows/schemas';
 import type { RegistryRecords, TrustRoots } from '../workflows/statements';
 import type { Pinned } from '../workflows/decision-verifier';
+import type { CarrierEventCheck } from '../workflows/carrier-event';
+import type { SignedCarrierEvent } from '../workflows/messages';
+import { verifyCarrierHmac, type CarrierSecrets } from '../config/carrier-signature';
 import { appendAuditFacts } from '../store/audit-trail';
 import { requestHash } from '../store/canonical';
 import { withTransaction, type Pool } from '../store/pool';
@@ -36,9 +39,11 @@ export interface RefundActivityDeps {
   gateway: PaymentGateway;
   /** The admins whose endorsements make a registry entry count; new refunds pin them with the policy. */
   trustRoots: TrustRoots;
+  /** Every carrier's webhook keys (REFUNDS_CARRIER_SECRETS): carrier events count only when one of them signed the raw body. */
+  carrierSecrets: CarrierSecrets;
 }
 
-export function createActivities({ pool, policy, gateway, trustRoots }: RefundActivityDeps) {
+export function createActivities({ pool, policy, gateway, trustRoots, carrierSecrets }: RefundActivityDeps) {
   /** The transition's writes, in one transaction; see recordProgress. */
   const writeProgress = (input: ProgressInput): Promise<AuditHead | null> =>
     withTransaction(pool, async (client) => {
@@ -67,6 +72,19 @@ export function createActivities({ pool, policy, gateway, trustRoots }: RefundAc
      */
     async lookupPrincipal(principalId: string): Promise<RegistryRecords> {
       return registryRecords(pool, principalId);
+    },
+
+    /**
+     * Whether a carrier event's raw body carries a valid HMAC from a key of the carrier it names.
+     * Only the verdict goes into the refund's history, never a secret. The age of the signature is
+     * not checked here: the API bounded it at receipt, and the carrier event inbox may deliver an
+     * event long after (it came before its refund existed).
+     */
+    async verifyCarrierEvent(input: SignedCarrierEvent): Promise<CarrierEventCheck> {
+      const check = verifyCarrierHmac(carrierSecrets, input.rawBody, input.signature === '' ? undefined : input.signature);
+      return check.ok
+        ? { ok: true, carrier: check.carrier, keyId: check.keyId }
+        : { ok: false, rule: check.refusal, message: check.reason };
     },
 
     /**

@@ -26,6 +26,7 @@ import {
   storeCarrierEvent,
   type CarrierEventStatus,
   type InboxEvent,
+  type SignedBody,
 } from '../store/carrier-inbox';
 import type { Pool } from '../store/pool';
 import { verifyAuditTrail, type AuditVerifierOptions, type AuditVerifyRequest } from './audit-verification';
@@ -36,7 +37,9 @@ import {
   decideUpdate,
   failureTypes,
   refundWorkflowId,
+  SignedCarrierEvent,
   SignedDecision,
+  SignedWarehouseScan,
   statusQuery,
   TASK_QUEUE_DEFAULT,
   warehouseScanSignal,
@@ -45,16 +48,7 @@ import {
 import type { ApprovalRefusal } from '../workflows/policy';
 import { isTerminal } from '../workflows/refund-model';
 import type { refundWorkflow } from '../workflows/refund';
-import {
-  BreakerLift,
-  CancelCommand,
-  CarrierEvent,
-  RefundOrigin,
-  RefundRequest,
-  WarehouseScan,
-  type Role,
-  type WarehouseReceipt,
-} from '../workflows/schemas';
+import { BreakerLift, CancelCommand, CarrierEvent, RefundOrigin, RefundRequest, type Role } from '../workflows/schemas';
 import {
   ApprovalRefusedError,
   CancelRefusedError,
@@ -64,7 +58,10 @@ import {
   RefundError,
   RefundFinishedError,
   RefundNotFoundError,
+  ScanRefusedError,
 } from '../client/errors';
+import { registryRecords } from '../store/registry';
+import { canonicalBytes, SignedRegistryEntry, verifyBytes } from '../workflows/statements';
 
 export interface RefundsServiceOptions {
   /** A connected Temporal client. */
@@ -129,6 +126,15 @@ function expectDecision(signed: SignedDecision, decision: 'approve' | 'reject'):
     throw new InvalidInputError('signed decision', [{ path: 'statement.decision', message: `must be "${decision}"` }]);
   }
   return signed;
+}
+
+/** A body the API already parsed once; anything else is invalid input, never a 500. */
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new InvalidInputError('carrier event', [{ path: 'rawBody', message: 'must be a JSON object' }]);
+  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -209,15 +215,18 @@ export class RefundsService {
   }
 
   /**
-   * Records a carrier tracking event: stores it first (idempotent by carrier and event id), then
-   * signals it to the refunds waiting for its parcel. An event no refund waits for yet is kept
-   * and delivered when the refund is requested (or by the sweep): `pending: true`. The same
-   * event again changes nothing; another body under a known event id is kept as a conflict and
-   * throws CarrierEventConflictError. Late events for finished refunds are listed in `finishedRefundIds`.
+   * Records a carrier tracking event, given as the carrier sent it (the raw body and the signature
+   * header, which the API has checked): stores it first (idempotent by carrier and event id), then
+   * signals those exact bytes to the refunds waiting for its parcel, each of which verifies them.
+   * An event no refund waits for yet is kept and delivered when the refund is requested (or by the
+   * sweep): `pending: true`. The same event again changes nothing; another body under a known event
+   * id is kept as a conflict and throws CarrierEventConflictError. Late events for finished refunds
+   * are listed in `finishedRefundIds`.
    */
-  async recordCarrierEvent(input: unknown): Promise<CarrierEventReceipt> {
-    const event = parse(CarrierEvent, 'carrier event', input);
-    const stored = await storeCarrierEvent(this.pool, event);
+  async recordCarrierEvent(input: SignedBody): Promise<CarrierEventReceipt> {
+    const signed = parse(SignedCarrierEvent, 'carrier event', input);
+    const event = parse(CarrierEvent, 'carrier event', parseJson(signed.rawBody));
+    const stored = await storeCarrierEvent(this.pool, event, signed);
     if (stored.outcome === 'conflict') throw new CarrierEventConflictError(event.carrier, event.eventId);
     let entry = stored.entry;
     let finishedRefundIds: string[] = [];
@@ -243,11 +252,13 @@ export class RefundsService {
    */
   private async deliverStored(entry: InboxEvent): Promise<Delivery & { entry: InboxEvent }> {
     const event = parse(CarrierEvent, 'stored carrier event', entry.event);
+    if (entry.rawBody === null || entry.signature === null) throw new Error(`carrier event ${entry.id}: ${entry.undeliverable}`);
+    const signed = { rawBody: entry.rawBody, signature: entry.signature };
     const refunds = await findRefundsByTracking(this.pool, event.carrier, event.trackingNumber);
     const delivery: Delivery = { refundIds: [], finishedRefundIds: [], failures: [] };
     for (const refund of refunds) {
       try {
-        await this.withRefund(refund.refundId, (handle) => handle.signal(carrierEventSignal, event));
+        await this.withRefund(refund.refundId, (handle) => handle.signal(carrierEventSignal, signed));
         delivery.refundIds.push(refund.refundId);
       } catch (error) {
         if (await this.finishedRefund(refund.refundId, error)) delivery.finishedRefundIds.push(refund.refundId);
@@ -287,14 +298,36 @@ export class RefundsService {
     return listCarrierEvents(this.pool, status, limit);
   }
 
-  /** Records a warehouse receipt scan. `scannedBy` is the authenticated scanner. */
-  async recordWarehouseScan(refundId: string, receipt: WarehouseReceipt | unknown, scannedBy: string): Promise<void> {
-    const scan = parse(WarehouseScan, 'warehouse scan', { receipt, scannedBy });
+  /**
+   * Records a warehouse receipt scan: the scanner's signed receipt statement (see
+   * SignedWarehouseScan). The workflow believes it only once the signature verifies with a key the
+   * registry gives a warehouse principal, so nothing here vouches for it.
+   */
+  async recordWarehouseScan(refundId: string, signed: SignedWarehouseScan): Promise<void> {
+    const scan = parse(SignedWarehouseScan, 'signed warehouse scan', signed);
+    await this.precheckScan(scan);
     try {
       await this.withRefund(refundId, (handle) => handle.signal(warehouseScanSignal, scan));
     } catch (error) {
       const finished = await this.finishedRefund(refundId, error);
       throw finished ? new RefundFinishedError(refundId, finished) : error;
+    }
+  }
+
+  /**
+   * A courtesy: refuses at once (ScanRefusedError) a scan that no key the registry lists for the
+   * scanner can have signed, so a scanner with a wrong key hears about it; a signal has no answer.
+   * The workflow verifies every scan against endorsed entries under its pinned trust roots,
+   * whatever is checked here.
+   */
+  private async precheckScan({ statement, signature }: SignedWarehouseScan): Promise<void> {
+    const records = await registryRecords(this.pool, statement.scannedBy);
+    const keys = records.entries
+      .flatMap((record) => SignedRegistryEntry.safeParse(record).data?.entry.keys ?? [])
+      .filter((key) => key.keyId === statement.keyId);
+    if (keys.length === 0) throw new ScanRefusedError('unknown_key', `${statement.scannedBy} has no registered key ${statement.keyId}`);
+    if (!keys.some((key) => verifyBytes(signature, canonicalBytes(statement), key.publicKey))) {
+      throw new ScanRefusedError('bad_signature', `the signature does not verify with ${statement.scannedBy}'s key ${statement.keyId}`);
     }
   }
 

@@ -96,10 +96,11 @@ function lifecycleDriver(kind: DriverKind, messages: RefundMessages): Driver {
  * Sends a carrier's webhook the way carriers do: when the refund is not routable yet (under
  * heavy load requestRefund can return before the refund is in the read model), it is sent again.
  */
-async function deliverCarrierEvent(refunds: RefundsService, event: CarrierEvent): Promise<void> {
+async function deliverCarrierEvent(refunds: RefundsService, event: CarrierEvent, sign: Signer): Promise<void> {
+  const signed = sign.carrierEvent(event);
   for (let pause = 20; ; pause = Math.min(pause * 2, 1_000)) {
     try {
-      await refunds.recordCarrierEvent(event);
+      await refunds.recordCarrierEvent(signed);
       return;
     } catch (error) {
       if (!(error instanceof RefundNotFoundError)) throw error;
@@ -114,9 +115,10 @@ export function pipelineDriver(refunds: RefundsService, temporal: Client, sign: 
       await refunds.requestRefund(request);
       return temporal.workflow.getHandle(refundWorkflowId(request.refundId));
     },
-    carrierEvent: (_, event) => deliverCarrierEvent(refunds, event),
-    warehouseScan: (_, request, scannedBy) => refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), scannedBy),
-    approve: async (_, request, approver) => void (await refunds.decide(request.refundId, sign(request, approver.approverId))),
+    carrierEvent: (_, event) => deliverCarrierEvent(refunds, event, sign),
+    warehouseScan: (_, request, scannedBy) =>
+      refunds.recordWarehouseScan(request.refundId, sign.scan(request, scannedBy, matchingReceipt(request))),
+    approve: async (_, request, approver) => void (await refunds.decide(request.refundId, sign.decision(request, approver.approverId))),
   });
 }
 

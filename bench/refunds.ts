@@ -33,6 +33,9 @@ export function staffFor(): { initiatedBy: string; scanner: string; approvers: [
   };
 }
 
+/** Every scanner `staffFor` hands out, to register before the run. */
+export const benchScanners = Array.from({ length: 200 }, (_, n) => `emp-scanner-${n}`);
+
 /** Every approver `staffFor` hands out, to register before the run. */
 export const benchApprovers = Array.from({ length: 1000 }, (_, n) => `emp-approver-${n}`);
 

@@ -22,7 +22,7 @@ import { clusterLikeDynamicConfig, startBenchStack, type BenchStack } from './st
 import { runStuckListing } from './stuck-listing';
 import { pgStatementStats, runThroughput } from './throughput';
 import { benchSigner } from './registry';
-import { benchApprovers } from './refunds';
+import { benchApprovers, benchScanners } from './refunds';
 
 const list = (what: string) =>
   z
@@ -140,7 +140,7 @@ async function runParts(
       {
         refunds,
         temporal,
-        sign: await benchSigner(pool, stack.trust, benchApprovers),
+        sign: await benchSigner(pool, stack.trust, benchApprovers, benchScanners),
         baselineTaskQueue: stack.baselineTaskQueue,
         pids: {
           workers: { pipeline: stack.refundWorker.pid, baseline: stack.baselineWorker.pid },

@@ -182,6 +182,7 @@ async function startWorkers(
   const baselineEnv: Record<string, string> = { ...temporalEnv, BENCH_BASELINE_TASK_QUEUE: baselineTaskQueue };
   const trust = await writeBenchTrustRoots(dir);
   refundEnv.REFUNDS_TRUST_ROOTS = trust.file;
+  refundEnv.REFUNDS_CARRIER_SECRETS = trust.carrierSecretsFile;
   if (!opts.bundleAtStart) {
     // As in production: the workflows are bundled once, before any worker starts.
     refundEnv.REFUNDS_WORKFLOW_BUNDLE = path.join(dir, 'workflow-bundle.js');

@@ -15,7 +15,8 @@ export type RefundErrorCode =
   | 'refund_finished'
   | 'refund_starting'
   | 'decision_not_yet_recorded'
-  | 'carrier_event_conflict';
+  | 'carrier_event_conflict'
+  | 'scan_refused';
 
 export class RefundError extends Error {
   override name = 'RefundError';
@@ -71,6 +72,20 @@ export class ApprovalRefusedError extends RefundError {
     message: string,
   ) {
     super('approval_refused', message);
+  }
+}
+
+/**
+ * A warehouse scan whose signature cannot count: no key the registry lists for the scanner has that
+ * id, or the signature does not verify with it. `rule` says which (`unknown_key`, `bad_signature`).
+ */
+export class ScanRefusedError extends RefundError {
+  override name = 'ScanRefusedError';
+  constructor(
+    readonly rule: string,
+    message: string,
+  ) {
+    super('scan_refused', message);
   }
 }
 

@@ -25,6 +25,7 @@ import type {
   OpsAlert,
   Problem,
   RefundView,
+  ScanBody,
   StoredCarrierEvent,
   StuckRefund,
 } from './views';
@@ -36,7 +37,7 @@ export interface RefundsApiClientOptions {
   apiKey?: string;
   /** Only for sending carrier events: the carrier's signing key, `{ carrier, keyId, secret }`. */
   carrierKey?: CarrierSigningKey;
-  /** Only for approving and rejecting: the approver's registered Ed25519 key (`refunds-admin principal add` writes it). */
+  /** For approving, rejecting and scanning: the principal's registered Ed25519 key (`refunds-admin principal add` writes it). */
   signingKey?: SigningKey;
   timeoutMs?: number;
 }
@@ -105,10 +106,45 @@ export class RefundsApiClient {
     return body as CarrierEventAccepted;
   }
 
-  /** Records a receipt scan; the scanner is whoever the API key belongs to. */
+  /**
+   * Records a receipt scan, signed with the scanner's signing key; the scanner is whoever the API
+   * key belongs to, and the signing key must be theirs. The workflow verifies the signature against
+   * the key registry, so a scan counts only from a registered warehouse principal.
+   */
   async recordWarehouseScan(refundId: string, receipt: z.input<typeof WarehouseReceipt>): Promise<{ refundId: string; eventId: string }> {
-    const body = parse(WarehouseReceipt, 'warehouse receipt', receipt);
+    const parsed = parse(WarehouseReceipt, 'warehouse receipt', receipt);
+    const { key, secretKey } = this.signingKey('scan');
+    const { statement, signature } = signStatement(
+      {
+        kind: 'warehouse_receipt',
+        refundId,
+        receipt: parsed,
+        scannedBy: key.principalId,
+        keyId: key.keyId,
+        alg: 'ed25519',
+        signedAt: new Date().toISOString(),
+        nonce: newNonce(),
+      },
+      secretKey,
+    );
+    const body: ScanBody = {
+      ...statement.receipt,
+      keyId: statement.keyId,
+      signedAt: statement.signedAt,
+      nonce: statement.nonce,
+      signature,
+    };
     return (await this.send('POST', `${this.refundPath(refundId)}/warehouse-scans`, body)).body as { refundId: string; eventId: string };
+  }
+
+  /** The configured signing key, checked before anything is signed. */
+  private signingKey(what: string): { key: SigningKey; secretKey: Uint8Array } {
+    const key = this.options.signingKey;
+    if (!key) throw new InvalidInputError(what, [{ path: '', message: `a signing key is needed to sign a ${what} (REFUNDS_SIGNING_KEY)` }]);
+    const secretKey = typeof key.secretKey === 'string' ? base64urlDecode(key.secretKey) : key.secretKey;
+    if (secretKey?.length !== 32)
+      throw new InvalidInputError('signing key', [{ path: 'secretKey', message: 'must be 32 bytes (base64url)' }]);
+    return { key, secretKey };
   }
 
   /**
@@ -118,12 +154,7 @@ export class RefundsApiClient {
    */
   async decide(refundId: string, decision: z.input<typeof ApprovalDecision>): Promise<RefundView> {
     const { decision: verdict, reason } = parse(ApprovalDecision, 'approval', decision);
-    const key = this.options.signingKey;
-    if (!key)
-      throw new InvalidInputError('approval', [{ path: '', message: 'a signing key is needed to sign decisions (REFUNDS_SIGNING_KEY)' }]);
-    const secretKey = typeof key.secretKey === 'string' ? base64urlDecode(key.secretKey) : key.secretKey;
-    if (secretKey?.length !== 32)
-      throw new InvalidInputError('signing key', [{ path: 'secretKey', message: 'must be 32 bytes (base64url)' }]);
+    const { key, secretKey } = this.signingKey('decision');
     const refund = await this.getRefund(refundId);
     const { statement, signature } = signStatement(
       {

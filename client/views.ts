@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ActiveBreaker, insiderRoles, RiskAssessment } from '../workflows/policy';
 import { refundStates } from '../workflows/refund-model';
-import { DecisionStatement, Signature, type Signed } from '../workflows/statements';
+import { DecisionStatement, Signature, WarehouseReceiptStatement, type Signed } from '../workflows/statements';
 import {
   CancelCommand,
   CarrierEvent,
@@ -145,6 +145,10 @@ export const StoredCarrierEvent = z.object({
   deliveredTo: z.array(z.string()),
   deliveredAt: z.string().nullable(),
   expiredAt: z.string().nullable().describe('set when the event stayed undelivered past the return window: no longer retried'),
+  undeliverable: z
+    .string()
+    .nullable()
+    .describe('why the event can never be delivered (stored before the inbox kept the signed raw body); null when it can'),
   event: z.record(z.string(), z.unknown()).describe('the event as received'),
 });
 export type StoredCarrierEvent = z.infer<typeof StoredCarrierEvent>;
@@ -282,4 +286,23 @@ export function signedDecisionOf(refundId: string, approverId: string, body: App
   return { statement: { kind: 'decision', refundId, approverId, alg: 'ed25519', ...fields }, signature };
 }
 
-export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, ApprovalBody, CancelBody, Role };
+const scanSigning = WarehouseReceiptStatement.pick({ keyId: true, signedAt: true, nonce: true });
+
+/**
+ * A warehouse scan over HTTP: the receipt, as before, plus the scanner's signature over the receipt
+ * statement the API rebuilds from it (`signedScanOf`: the refund id from the path, the scanner from
+ * the API key, `kind: "warehouse_receipt"` and `alg: "ed25519"`).
+ */
+export const ScanBody = WarehouseReceipt.extend({ ...scanSigning.shape, signature: Signature }).meta({ id: 'ScanBody' });
+export type ScanBody = z.infer<typeof ScanBody>;
+
+/** The signed receipt statement a scan body stands for, about `refundId`, by `scannedBy`. */
+export function signedScanOf(refundId: string, scannedBy: string, body: ScanBody): Signed<WarehouseReceiptStatement> {
+  const { signature, keyId, signedAt, nonce, ...receipt } = body;
+  return {
+    statement: { kind: 'warehouse_receipt', refundId, receipt, scannedBy, keyId, alg: 'ed25519', signedAt, nonce },
+    signature,
+  };
+}
+
+export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, ScanBody, ApprovalBody, CancelBody, Role };

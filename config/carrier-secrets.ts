@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { CARRIER_KEY_ID_PATTERN, type CarrierSecrets } from '../client/carrier-signature';
+import { CARRIER_KEY_ID_PATTERN, type CarrierSecrets } from './carrier-signature';
 import { describeIssues } from '../workflows/schemas';
-import { ConfigError } from './worker';
+import { ConfigError } from './errors';
 
 export const CARRIER_SECRETS_VARIABLE = 'REFUNDS_CARRIER_SECRETS';
 /** Carrier names as configured: canonical (lowercase), so `UPS` and `ups` cannot be two carriers. */

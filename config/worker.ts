@@ -9,10 +9,11 @@ import { TASK_QUEUE_DEFAULT } from '../workflows/messages';
 import { defaultPolicy, Policy } from '../workflows/policy';
 import { describeIssues } from '../workflows/schemas';
 import { TrustRoots } from '../workflows/statements';
+import { ConfigError } from './errors';
+import { loadCarrierSecretsFile } from './carrier-secrets';
+import type { CarrierSecrets } from './carrier-signature';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL');
 
@@ -31,6 +32,7 @@ const Env = z.object({
   REFUNDS_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
   REFUNDS_POLICY_FILE: z.string().min(1).optional(),
   REFUNDS_TRUST_ROOTS: z.string().min(1).optional(),
+  REFUNDS_CARRIER_SECRETS: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   REFUNDS_PAYMENT_GATEWAY: z.enum(['ledger']).default('ledger'),
   REFUNDS_WORKER_MAX_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(200),
   REFUNDS_WORKER_MAX_WORKFLOW_TASKS: z.coerce.number().int().min(1).max(10_000).default(200),
@@ -77,6 +79,8 @@ export interface Config {
   policy: Policy;
   /** The admins whose keys make registry entries count (REFUNDS_TRUST_ROOTS); a worker needs them. */
   trustRoots: TrustRoots | undefined;
+  /** The carriers' webhook keys (REFUNDS_CARRIER_SECRETS); a worker verifies every carrier event with them. */
+  carrierSecrets: CarrierSecrets | undefined;
   paymentGateway: 'ledger';
   maxConcurrentActivities: number;
   maxConcurrentWorkflowTasks: number;
@@ -145,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     taskQueue: vars.REFUNDS_TASK_QUEUE,
     policy: vars.REFUNDS_POLICY_FILE ? loadPolicyFile(vars.REFUNDS_POLICY_FILE) : defaultPolicy,
     trustRoots: vars.REFUNDS_TRUST_ROOTS ? loadTrustRootsFile(vars.REFUNDS_TRUST_ROOTS) : undefined,
+    carrierSecrets: vars.REFUNDS_CARRIER_SECRETS ? loadCarrierSecretsFile(vars.REFUNDS_CARRIER_SECRETS) : undefined,
     paymentGateway: vars.REFUNDS_PAYMENT_GATEWAY,
     maxConcurrentActivities: vars.REFUNDS_WORKER_MAX_ACTIVITIES,
     maxConcurrentWorkflowTasks: vars.REFUNDS_WORKER_MAX_WORKFLOW_TASKS,

@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     process.env.REFUNDS_TRUST_ROOTS ||= registry.trustRootsFile;
     const registered = registry.registered.length ? `; registered now: ${registry.registered.join(', ')}` : '';
     say(
-      `Signing keys      ${path.relative(process.cwd(), registry.keysDir)}/<id>.json  (REFUNDS_SIGNING_KEY for approve and reject${registered})`,
+      `Signing keys      ${path.relative(process.cwd(), registry.keysDir)}/<id>.json  (REFUNDS_SIGNING_KEY for approve, reject and scan${registered})`,
     );
     say(`Trust roots       ${path.relative(process.cwd(), process.env.REFUNDS_TRUST_ROOTS)}`);
     // The demo admins also call the API (refunds principal approve) with admin API keys of their own.
@@ -153,7 +153,8 @@ async function main(): Promise<void> {
   // Started before the worker, so Ctrl-C stops the worker first, as the signal arrives.
   await startApi({ temporal, databaseUrl, api: { ...api, carrierSecrets: carrierSecrets! }, audit });
 
-  startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl, audit });
+  // The worker verifies carrier events with the same keys the API checks webhooks with.
+  startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl, audit, carrierSecrets: carrierSecrets! });
   say('Starting the refund worker; press Ctrl-C to stop.');
 }
 
@@ -287,7 +288,13 @@ function demoAudit(): DemoAudit {
   return audit;
 }
 
-function startWorker(opts: { temporalAddress: string; namespace: string; databaseUrl: string; audit: DemoAudit }): void {
+function startWorker(opts: {
+  temporalAddress: string;
+  namespace: string;
+  databaseUrl: string;
+  audit: DemoAudit;
+  carrierSecrets: CarrierSecrets;
+}): void {
   const controller = new AbortController();
   const { audit, ...connection } = opts;
   const done = runWorker({

@@ -1,6 +1,7 @@
 /**
  * The carrier event inbox: every verified carrier event is stored here first, idempotently by
- * (carrier, event id), then signalled to the refunds waiting for its parcel. An event no refund
+ * (carrier, event id), with the raw body and signature header the carrier sent, then signalled
+ * (those exact bytes, which each refund verifies again) to the refunds waiting for its parcel. An event no refund
  * waits for yet stays pending until its refund appears; the same event id with a different body
  * is kept as a conflict and never delivered.
  */
@@ -14,6 +15,11 @@ export interface InboxEvent {
   eventId: string;
   trackingNumber: string;
   event: CarrierEvent;
+  /** The webhook body and signature header as received; null on rows stored before the inbox kept them. */
+  rawBody: string | null;
+  signature: string | null;
+  /** Why the event can never be delivered, if it cannot (null: it can). */
+  undeliverable: string | null;
   receivedAt: string;
   conflict: boolean;
   deliveredTo: string[];
@@ -24,6 +30,14 @@ export interface InboxEvent {
 /** What storing an event found: a new event, the same event again, or another body under a known event id. */
 export type Stored = { outcome: 'new' | 'repeat'; entry: InboxEvent } | { outcome: 'conflict'; entry: InboxEvent; conflict: InboxEvent };
 
+/** The signed body as the carrier sent it: what a refund verifies before it believes the event. */
+export interface SignedBody {
+  rawBody: string;
+  signature: string;
+}
+
+const UNSIGNED = 'stored before the inbox kept the signed raw body: no refund can verify it';
+
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
 
 function toInboxEvent(r: Record<string, unknown>): InboxEvent {
@@ -33,6 +47,9 @@ function toInboxEvent(r: Record<string, unknown>): InboxEvent {
     eventId: String(r.event_id),
     trackingNumber: String(r.tracking_number),
     event: r.event as CarrierEvent,
+    rawBody: (r.raw_body as string | null) ?? null,
+    signature: (r.signature as string | null) ?? null,
+    undeliverable: r.raw_body == null ? UNSIGNED : null,
     receivedAt: iso(r.received_at)!,
     conflict: Boolean(r.conflict),
     deliveredTo: (r.delivered_to as string[] | null) ?? [],
@@ -46,22 +63,32 @@ export function carrierEventHash(event: CarrierEvent): string {
   return sha256Hex(canonicalJson(event));
 }
 
-async function insertEvent(db: Db, event: CarrierEvent, conflict: boolean): Promise<InboxEvent | undefined> {
+async function insertEvent(db: Db, event: CarrierEvent, signed: SignedBody, conflict: boolean): Promise<InboxEvent | undefined> {
   const inserted = await db.query(
-    `INSERT INTO carrier_events (carrier, event_id, tracking_number, event, body_hash, conflict)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING *`,
-    [event.carrier, event.eventId, event.trackingNumber, JSON.stringify(event), carrierEventHash(event), conflict],
+    `INSERT INTO carrier_events (carrier, event_id, tracking_number, event, body_hash, conflict, raw_body, signature)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *`,
+    [
+      event.carrier,
+      event.eventId,
+      event.trackingNumber,
+      JSON.stringify(event),
+      carrierEventHash(event),
+      conflict,
+      signed.rawBody,
+      signed.signature,
+    ],
   );
   return inserted.rows[0] ? toInboxEvent(inserted.rows[0]) : undefined;
 }
 
 /**
- * Stores a verified event before anything else is done with it. A repeat of a stored event
- * (same body) changes nothing; another body under a stored event id is kept as a conflict row
- * (once per distinct body) and never delivered.
+ * Stores a verified event, parsed from `signed.rawBody`, before anything else is done with it. A
+ * repeat of a stored event (same content) changes nothing, and keeps the first signed body; another
+ * content under a stored event id is kept as a conflict row (once per distinct content) and never
+ * delivered.
  */
-export async function storeCarrierEvent(db: Db, event: CarrierEvent): Promise<Stored> {
-  const fresh = await insertEvent(db, event, false);
+export async function storeCarrierEvent(db: Db, event: CarrierEvent, signed: SignedBody): Promise<Stored> {
+  const fresh = await insertEvent(db, event, signed, false);
   if (fresh) return { outcome: 'new', entry: fresh };
   const original = await db.query('SELECT * FROM carrier_events WHERE carrier = $1 AND event_id = $2 AND NOT conflict', [
     event.carrier,
@@ -72,7 +99,7 @@ export async function storeCarrierEvent(db: Db, event: CarrierEvent): Promise<St
   const hash = carrierEventHash(event);
   if (original.rows[0].body_hash === hash) return { outcome: 'repeat', entry };
   const conflict =
-    (await insertEvent(db, event, true)) ??
+    (await insertEvent(db, event, signed, true)) ??
     toInboxEvent(
       (
         await db.query('SELECT * FROM carrier_events WHERE carrier = $1 AND event_id = $2 AND body_hash = $3', [
@@ -107,6 +134,7 @@ export async function pendingEventsOfParcel(db: Db, carrier: string, trackingNum
   const result = await db.query(
     `SELECT * FROM carrier_events
       WHERE carrier = $1 AND tracking_number = $2 AND delivered_at IS NULL AND NOT conflict AND expired_at IS NULL
+        AND raw_body IS NOT NULL
         AND received_at > now() - make_interval(secs => $3::double precision / 1000)
       ORDER BY received_at, id`,
     [carrier, trackingNumber, maxAgeMs],
@@ -118,7 +146,7 @@ export async function pendingEventsOfParcel(db: Db, carrier: string, trackingNum
 export async function deliverableCarrierEvents(db: Db, limit: number, maxAgeMs: number): Promise<InboxEvent[]> {
   const result = await db.query(
     `SELECT e.* FROM carrier_events e
-      WHERE e.delivered_at IS NULL AND NOT e.conflict AND e.expired_at IS NULL
+      WHERE e.delivered_at IS NULL AND NOT e.conflict AND e.expired_at IS NULL AND e.raw_body IS NOT NULL
         AND e.received_at > now() - make_interval(secs => $2::double precision / 1000)
         AND EXISTS (SELECT FROM refunds r WHERE r.carrier = e.carrier AND r.tracking_number = e.tracking_number)
       ORDER BY e.received_at, e.id LIMIT $1`,

@@ -9,6 +9,7 @@ import { createPool, type Pool } from '../store/pool';
 import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
 import type { Policy } from '../workflows/policy';
 import type { TrustRoots } from '../workflows/statements';
+import type { CarrierSecrets } from '../config/carrier-signature';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { ConfigError, loadConfig, shutdownForceExtraSeconds } from '../config/worker';
 import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
@@ -23,6 +24,8 @@ export interface RefundWorkerOptions {
   policy: Policy;
   /** The admins whose endorsements make registry entries count; each new refund pins them. */
   trustRoots: TrustRoots;
+  /** The carriers' webhook keys: each refund has the worker check a carrier event's signature with them. */
+  carrierSecrets: CarrierSecrets;
   gateway?: PaymentGateway;
   /** A prebuilt workflow bundle (worker/workflow-bundle.ts); otherwise the workflows are bundled at start. */
   workflowBundlePath?: string;
@@ -46,6 +49,7 @@ export async function createRefundWorker(options: RefundWorkerOptions): Promise<
       pool: options.pool,
       policy: options.policy,
       trustRoots: options.trustRoots,
+      carrierSecrets: options.carrierSecrets,
       gateway: options.gateway ?? new LedgerOnlyGateway(),
     }),
     ...options.tuning,
@@ -87,11 +91,19 @@ export async function runWorker(opts: {
   signal: AbortSignal;
   /** Instead of REFUNDS_AUDIT_KEY and REFUNDS_AUDIT_CHECKPOINT_FILE (npm start's demo key and .data/). */
   audit?: { keyFile?: string; checkpointFile?: string };
+  /** Instead of REFUNDS_CARRIER_SECRETS (npm start's demo carrier keys). */
+  carrierSecrets?: CarrierSecrets;
 }): Promise<void> {
   const config = loadConfig();
   const trustRoots = config.trustRoots;
   if (!trustRoots) {
     throw new ConfigError('REFUNDS_TRUST_ROOTS must name the trust roots file for a worker: without it no signed decision can be verified');
+  }
+  const carrierSecrets = opts.carrierSecrets ?? config.carrierSecrets;
+  if (!carrierSecrets) {
+    throw new ConfigError(
+      "REFUNDS_CARRIER_SECRETS must name the carriers' webhook keys file for a worker (the same file as the API's): without it no carrier event can be verified",
+    );
   }
   const audit = { ...loadAuditConfig(), ...opts.audit };
   const auditKey = audit.keyFile ? loadAuditKey(audit.keyFile) : undefined;
@@ -111,6 +123,7 @@ export async function runWorker(opts: {
       pool,
       policy: config.policy,
       trustRoots,
+      carrierSecrets,
       ...(config.workflowBundle ? { workflowBundlePath: config.workflowBundle } : {}),
       tuning: {
         maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

@@ -1,7 +1,7 @@
 /**
  * The refund workflow's messages, defined once and shared by the workflow and its callers.
  * Evidence arrives as signals (carriers and scanners fire and forget; duplicates are dropped by
- * event id). Decisions are updates, so a refused approval or a late cancel comes back to the
+ * event id), signed by its source and verified inside the workflow before it counts. Decisions are updates, so a refused approval or a late cancel comes back to the
  * caller at once with the rule it broke, and never enters the refund's history.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
@@ -25,8 +25,8 @@ import {
   type RefundModel,
   type RefundState,
 } from './refund-model';
-import type { CancelCommand, CarrierEvent, RefundRequest, WarehouseScan } from './schemas';
-import { DecisionStatement, Signature, type Signed } from './statements';
+import type { CancelCommand, RefundRequest } from './schemas';
+import { DecisionStatement, Signature, WarehouseReceiptStatement, type Signed } from './statements';
 
 export const TASK_QUEUE_DEFAULT = 'refunds';
 
@@ -44,8 +44,35 @@ export function refundWorkflowId(refundId: string): string {
 export const SignedDecision = z.strictObject({ statement: DecisionStatement, signature: Signature });
 export type SignedDecision = Signed<DecisionStatement>;
 
-export const carrierEventSignal = defineSignal<[CarrierEvent]>('carrierEvent');
-export const warehouseScanSignal = defineSignal<[WarehouseScan]>('warehouseScan');
+/**
+ * A warehouse receipt as the workflow receives it: a receipt statement (refund id, receipt,
+ * scanner) and the scanner's Ed25519 signature over its canonical bytes. It counts only once the
+ * signature verifies with a key the registry gives a principal with the warehouse role; the
+ * scanner the refund records is that principal.
+ */
+export const SignedWarehouseScan = z.strictObject({ statement: WarehouseReceiptStatement, signature: Signature });
+export type SignedWarehouseScan = Signed<WarehouseReceiptStatement>;
+
+/** The largest carrier webhook body a refund takes, in characters (the API takes less). */
+export const MAX_CARRIER_EVENT_BODY = 65_536;
+
+/**
+ * A carrier event exactly as the carrier sent it: the raw webhook body and the signature header
+ * value (`t=<unix seconds>,k=<key id>,v1=<hex HMAC-SHA256>`). The workflow has the worker check
+ * the HMAC with the key of the carrier the body names, and only then reads the event from the body.
+ */
+export const SignedCarrierEvent = z.strictObject({
+  rawBody: z
+    .string({ error: 'rawBody must be the webhook body as a string' })
+    .max(MAX_CARRIER_EVENT_BODY, `rawBody must be at most ${MAX_CARRIER_EVENT_BODY} characters`),
+  signature: z
+    .string({ error: 'signature must be the signature header as a string' })
+    .max(1_024, 'signature must be at most 1024 characters'),
+});
+export type SignedCarrierEvent = z.infer<typeof SignedCarrierEvent>;
+
+export const carrierEventSignal = defineSignal<[SignedCarrierEvent]>('carrierEvent');
+export const warehouseScanSignal = defineSignal<[SignedWarehouseScan]>('warehouseScan');
 export const decideUpdate = defineUpdate<RefundStatus, [SignedDecision]>('decide');
 export const cancelUpdate = defineUpdate<RefundStatus, [CancelCommand]>('cancel');
 export const statusQuery = defineQuery<RefundStatus>('status');

@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { RefundActivities } from '../activities';
 import type { ApprovalRefusal, Policy } from './policy';
-import { failureTypes, refundStatus, SignedDecision, type RefundStatus } from './messages';
+import { failureTypes, refundStatus, SignedCarrierEvent, SignedDecision, SignedWarehouseScan, type RefundStatus } from './messages';
 import {
   applyEvent,
   checkApproval,
@@ -43,9 +43,14 @@ import {
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
 import { DecisionVerifier, type Pinned } from './decision-verifier';
+import { StatementVerifier, type Fact } from './statement-verifier';
+import { readCarrierEvent } from './carrier-event';
 
-/** The activities on the service's own database, run as local activities. */
-export type DatabaseActivities = Pick<RefundActivities, 'recordProgress' | 'assessRisk' | 'approverStanding' | 'lookupPrincipal'>;
+/** The activities on the service's own database (and the carrier signature check), run as local activities. */
+export type DatabaseActivities = Pick<
+  RefundActivities,
+  'recordProgress' | 'assessRisk' | 'approverStanding' | 'lookupPrincipal' | 'verifyCarrierEvent'
+>;
 
 /**
  * Retried without limit: a payout that never completes is escalated, never silently dropped. The
@@ -65,6 +70,8 @@ const PAYOUT_HEARTBEAT_TIMEOUT = '5 seconds';
 /** How long `decide` waits for its decision to be written before answering without it. */
 const DECISION_WRITE_WAIT = '30 seconds';
 const BOUNDED_DECISION_WAIT = 'bounded-decision-wait';
+/** Evidence verified inside the workflow; histories from before replay their evidence as it was believed then. */
+const VERIFIED_EVIDENCE = 'verified-evidence';
 
 type PayoutResult = { reference: string } | { failure: unknown };
 
@@ -83,6 +90,14 @@ export class RefundRun {
   private published: string | undefined;
   /** Checks signed decisions against the registry under the pinned trust roots; set at start. */
   private verifier: DecisionVerifier | undefined;
+  /** Checks signed warehouse receipts the same way; set at start. */
+  private receipts: StatementVerifier | undefined;
+  /**
+   * Evidence is verified and applied one message at a time, in the order it arrived: each waits
+   * for the one before it (and for the start), so an awaited verification never lets a later scan
+   * or carrier event overtake an earlier one.
+   */
+  private evidence: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly request: RefundRequest,
@@ -92,6 +107,7 @@ export class RefundRun {
   /** The refund under its pinned policy and trust roots, with the messages that came first applied in order. */
   start({ policy, trustRoots }: Pinned, origin: RefundOrigin | undefined): void {
     this.verifier = new DecisionVerifier(trustRoots, this.activities.lookupPrincipal);
+    this.receipts = new StatementVerifier(trustRoots, this.activities.lookupPrincipal);
     const started = newRefund(this.request, policy, new Date(workflowInfo().startTime.getTime()).toISOString(), origin);
     this.model = started.model;
     this.pending.push(...started.facts);
@@ -108,16 +124,73 @@ export class RefundRun {
     return refundStatus(this.model);
   }
 
-  carrierEvent(raw: unknown): void {
-    const event = CarrierEvent.safeParse(raw);
-    if (event.success) this.apply({ type: 'carrier_event', event: event.data, at: now() });
-    else this.rejectMalformed('carrierEvent', describeIssues(event.error));
+  /** A carrier event counts once the worker verified the carrier's signature on its raw body; see `verifyCarrierEvent`. */
+  carrierEvent(raw: unknown): Promise<void> | void {
+    if (!patched(VERIFIED_EVIDENCE)) return this.legacyEvidence('carrierEvent', CarrierEvent, raw);
+    return this.inTurn(() => this.verifyCarrierEvent(raw));
   }
 
-  warehouseScan(raw: unknown): void {
-    const scan = WarehouseScan.safeParse(raw);
-    if (scan.success) this.apply({ type: 'warehouse_scan', scan: scan.data, at: now() });
-    else this.rejectMalformed('warehouseScan', describeIssues(scan.error));
+  /** A warehouse scan counts once its receipt statement verifies as signed by a registered warehouse principal; see `verifyScan`. */
+  warehouseScan(raw: unknown): Promise<void> | void {
+    if (!patched(VERIFIED_EVIDENCE)) return this.legacyEvidence('warehouseScan', WarehouseScan, raw);
+    return this.inTurn(() => this.verifyScan(raw));
+  }
+
+  /**
+   * Only while replaying a history recorded before evidence was verified: the message is applied
+   * as it was then, so the refund replays as it ran. Any message handled live takes the verified path.
+   */
+  private legacyEvidence(kind: 'carrierEvent' | 'warehouseScan', schema: typeof CarrierEvent | typeof WarehouseScan, raw: unknown) {
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) return this.rejectMalformed(kind, describeIssues(parsed.error));
+    const at = now();
+    if (kind === 'carrierEvent') this.apply({ type: 'carrier_event', event: parsed.data as CarrierEvent, at });
+    else this.apply({ type: 'warehouse_scan', scan: parsed.data as WarehouseScan, at });
+  }
+
+  /** Runs `step` after every evidence message that came before, and after the start. */
+  private inTurn(step: () => Promise<void>): Promise<void> {
+    const turn = this.evidence.then(async () => {
+      await condition(() => this.model !== undefined);
+      // A finished refund takes no more evidence (the model would ignore it): nothing to verify.
+      if (!isTerminal(this.current.state)) await step();
+    });
+    this.evidence = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async verifyScan(raw: unknown): Promise<void> {
+    const parsed = SignedWarehouseScan.safeParse(raw);
+    if (!parsed.success) return this.rejectMalformed('warehouseScan', describeIssues(parsed.error, { root: 'scan' }));
+    const expect = { kind: 'warehouse_receipt', role: 'warehouse', refundId: this.request.refundId } as const;
+    const check = await this.receipts!.verify(parsed.data, expect);
+    this.record(check.facts);
+    if (!check.ok) return;
+    const { statement, signer } = check;
+    // The scanner is the verified signer, never a name the message carries.
+    const scan = { receipt: statement.receipt, scannedBy: signer.id };
+    const verified = { statementId: check.statementId, keyId: check.keyId, registryVersion: signer.version };
+    this.apply({ type: 'warehouse_scan', scan, statement: verified, at: now() });
+  }
+
+  private async verifyCarrierEvent(raw: unknown): Promise<void> {
+    const parsed = SignedCarrierEvent.safeParse(raw);
+    if (!parsed.success) return this.rejectMalformed('carrierEvent', describeIssues(parsed.error, { root: 'carrierEvent' }));
+    const check = await this.activities.verifyCarrierEvent(parsed.data);
+    const reading = readCarrierEvent(parsed.data.rawBody, check, this.request);
+    if (!reading.ok) {
+      const keyId = check.ok ? { keyId: check.keyId } : {};
+      const data = { statement: 'carrier_event', rule: reading.rule, message: reading.message, ...keyId };
+      return this.record([{ kind: 'statement_rejected', actor: 'system', data }]);
+    }
+    this.apply({ type: 'carrier_event', event: reading.event, keyId: reading.keyId, at: now() });
+  }
+
+  /** Facts of a verification (a refusal, ignored registry rows), to be written with the next batch. */
+  private record(facts: readonly Fact[]): void {
+    if (facts.length === 0) return;
+    this.pending.push(...facts.map((fact) => ({ ...fact, at: now() })));
+    this.version++;
   }
 
   /** Refuses at once, outside history, what needs no registry look-up: see `precheckDecision`. */
@@ -218,6 +291,9 @@ export class RefundRun {
     await this.flush();
     // An approval that finished the refund answers its caller before the workflow closes.
     await condition(allHandlersFinished);
+    // A verification that was under way when the refund finished may have left a refusal to write.
+    // (Histories from before verified evidence have no such write.)
+    if (this.pending.length > 0 && patched(VERIFIED_EVIDENCE)) await this.flush();
     return refundStatus(this.current);
   }
 

@@ -23,6 +23,7 @@ const problemTypes = {
   invalid_signature: { status: 401, title: 'Invalid carrier signature' },
   role_required: { status: 403, title: 'Role required' },
   approval_refused: { status: 403, title: 'Approval refused' },
+  scan_refused: { status: 403, title: 'Scan refused' },
   not_awaiting_approval: { status: 409, title: 'Refund is not awaiting approval' },
   cancel_refused: { status: 409, title: 'Cancel refused' },
   refund_conflict: { status: 409, title: 'Refund id already used for a different request' },
@@ -108,6 +109,8 @@ function fromRefundError(error: RefundError): ProblemError {
       return problem('refund_finished', error.message);
     case 'carrier_event_conflict':
       return problem('carrier_event_conflict', error.message);
+    case 'scan_refused':
+      return problem('scan_refused', error.message, { rule: (error as RefundError & { rule: string }).rule });
     case 'refund_starting':
       return problem('refund_starting', `${error.message}; retry in a second`, {}, { 'retry-after': '1' });
     case 'decision_not_yet_recorded':

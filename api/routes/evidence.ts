@@ -1,12 +1,15 @@
 /**
  * Evidence that the parcel came back: carriers report tracking events (authenticated by their
- * signature, routed by carrier and tracking number), warehouses record receipt scans.
+ * signature, routed by carrier and tracking number), warehouses record receipt scans the scanner
+ * signed. Both reach the refund as signed (the raw body and signature header; the signed receipt
+ * statement), and the workflow verifies them again: nothing here vouches for them.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { CarrierEvent, WarehouseReceipt } from '../../workflows/schemas';
+import { CarrierEvent } from '../../workflows/schemas';
+import { CARRIER_SIGNATURE_HEADER } from '../../config/carrier-signature';
 import { principalOf, requireCarrierSignature, requireRole } from '../plugins/authentication';
-import { CarrierEventAccepted, ScanAccepted } from '../../client/views';
+import { CarrierEventAccepted, ScanAccepted, ScanBody, signedScanOf } from '../../client/views';
 import { bearer, problems, RefundPath, withAuth, type RouteDeps } from './shared';
 
 export function registerEvidenceRoutes(app: FastifyInstance, { refunds, pool, carrierSecrets }: RouteDeps): void {
@@ -33,7 +36,10 @@ export function registerEvidenceRoutes(app: FastifyInstance, { refunds, pool, ca
       },
     },
     async (request, reply) => {
-      const routed = await refunds.recordCarrierEvent(request.body);
+      // The bytes the carrier signed, not the parsed body: every refund verifies them again.
+      const header = request.headers[CARRIER_SIGNATURE_HEADER];
+      const signature = Array.isArray(header) ? header.join(',') : (header ?? '');
+      const routed = await refunds.recordCarrierEvent({ rawBody: request.rawBody ?? '', signature });
       return reply.code(202).send(routed);
     },
   );
@@ -46,16 +52,23 @@ export function registerEvidenceRoutes(app: FastifyInstance, { refunds, pool, ca
         tags: ['warehouses'],
         summary: 'Record a receipt scan of the returned parcel',
         description:
-          'The scanner is the authenticated caller. A repeated event id changes nothing. The scanner can never approve this refund.',
+          'The receipt, signed by the scanner with their registered Ed25519 key: the API builds the receipt statement from the body ' +
+          '(the refund id from the path, the scanner from the API key, `kind: "warehouse_receipt"`, `alg: "ed25519"`, the receipt ' +
+          'fields, `keyId`, `signedAt`, `nonce`) and the signature must cover it (RFC 8785 canonical JSON). A key the registry does ' +
+          'not list for the caller, or a signature that does not verify, answers 403 with the `rule` (`unknown_key`, `bad_signature`). ' +
+          'The workflow verifies the statement again against the key registry under its pinned trust roots, and counts it only if ' +
+          'the signer has the warehouse role; a refusal there is written to the audit trail (`statement_rejected`). ' +
+          'A repeated event id changes nothing. The scanner can never approve this refund.',
         security: bearer,
         params: RefundPath,
-        body: WarehouseReceipt,
+        body: ScanBody,
         response: { 202: ScanAccepted, ...problems(400, 404, 409, 413, 415, 422, ...withAuth) },
       },
     },
     async (request, reply) => {
       const { refundId } = request.params;
-      await refunds.recordWarehouseScan(refundId, request.body, principalOf(request).id);
+      const signed = signedScanOf(refundId, principalOf(request).id, request.body);
+      await refunds.recordWarehouseScan(refundId, signed);
       return reply.code(202).send({ refundId, eventId: request.body.eventId });
     },
   );

@@ -125,7 +125,9 @@ export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }
     },
     async (request) => {
       const events = await refunds.listCarrierEvents(request.query.status, request.query.limit);
-      return { events: events.map(({ id: _id, event, ...rest }) => ({ ...rest, status: event.status, event })) };
+      return {
+        events: events.map(({ id: _id, event, rawBody: _raw, signature: _sig, ...rest }) => ({ ...rest, status: event.status, event })),
+      };
     },
   );
 }

@@ -97,9 +97,15 @@ export function showCarrierEvents(status: 'pending' | 'conflict', events: Stored
       e.eventId,
       e.trackingNumber,
       e.status,
-      status === 'pending' ? (e.expiredAt ? `${when(e.expiredAt)} (not retried)` : '-') : 'different body, not delivered',
+      status === 'pending' ? pendingNote(e) : 'different body, not delivered',
     ]),
   );
+}
+
+/** Why a pending event is not delivered yet, or never will be. */
+function pendingNote(e: StoredCarrierEvent): string {
+  if (e.undeliverable) return `never delivered: ${e.undeliverable}`;
+  return e.expiredAt ? `${when(e.expiredAt)} (not retried)` : '-';
 }
 
 export function showBreakers(employeeId: string, breakers: Breaker[]): string {

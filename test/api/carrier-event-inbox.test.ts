@@ -10,6 +10,7 @@ import type { StoredCarrierEvent } from '../../client/views';
 import type { CarrierEvent, RefundRequest } from '../../workflows/schemas';
 import { startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
 import { carrierEvent, refundOf } from '../support/fixtures';
+import { signedCarrierEvent } from '../support/carrier-keys';
 
 let api: ApiHarness;
 let service: TestPrincipal;
@@ -68,7 +69,10 @@ describe('an event before its refund', () => {
     await requestRefund(request);
     const event = carrierEvent(request, 'delivered');
     // What a process that stopped right after storing leaves behind.
-    expect(await storeCarrierEvent(api.h.pool, event)).toMatchObject({ outcome: 'new', entry: { deliveredAt: null } });
+    expect(await storeCarrierEvent(api.h.pool, event, signedCarrierEvent(event, { secrets: api.carrierSecrets }))).toMatchObject({
+      outcome: 'new',
+      entry: { deliveredAt: null },
+    });
     await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
     expect(await inbox(event)).toMatchObject({ deliveredTo: [request.refundId], deliveredAt: expect.any(String) });
   });
@@ -88,6 +92,39 @@ describe('an event before its refund', () => {
     await requestRefund(request);
     await api.h.sweep!.runOnce();
     expect(await inbox(event)).toMatchObject({ deliveredTo: [], deliveredAt: null });
+    expect((await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents).toEqual([]);
+  });
+});
+
+describe('what the inbox keeps', () => {
+  it('is the raw body and signature header exactly as the carrier sent them, which is what reaches the refund', async () => {
+    const request = refundOf(4_500);
+    await requestRefund(request);
+    // The carrier's own spacing: the signature covers these bytes, not a re-serialisation.
+    const event = carrierEvent(request, 'delivered');
+    const raw = JSON.stringify(event, null, 2);
+    expect((await api.carrierPost(raw)).statusCode).toBe(202);
+    const stored = await inbox(event);
+    expect(stored?.rawBody).toBe(raw);
+    expect(stored?.signature).toMatch(/^t=\d+,k=[^,]+,v1=[0-9a-f]{64}$/);
+    const status = await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+    expect(status.evidence.carrierEvents.map((e) => e.eventId)).toEqual([event.eventId]);
+  });
+
+  it('stored before the inbox kept the signed body, is never delivered, and says why', async () => {
+    const request = refundOf(4_500);
+    await requestRefund(request);
+    const event = carrierEvent(request, 'delivered');
+    // A row as the inbox wrote it before the raw body and signature were kept.
+    await api.owner.query(
+      `INSERT INTO carrier_events (carrier, event_id, tracking_number, event, body_hash) VALUES ($1, $2, $3, $4, 'legacy')`,
+      [event.carrier, event.eventId, event.trackingNumber, JSON.stringify(event)],
+    );
+    await api.h.sweep!.runOnce();
+    expect(await inbox(event)).toMatchObject({ rawBody: null, deliveredTo: [], deliveredAt: null });
+    expect((await listed('pending')).find((e) => e.eventId === event.eventId)).toMatchObject({
+      undeliverable: expect.stringContaining('no refund can verify it'),
+    });
     expect((await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents).toEqual([]);
   });
 });

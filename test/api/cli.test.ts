@@ -116,8 +116,8 @@ describe('refunds-admin principal', () => {
     const { apiKey } = JSON.parse(added.stdout) as { apiKey: string };
     const request = refundOf(45_000);
     await api.h.refunds.requestRefund(request);
-    await api.h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
-    await api.h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), uniqueId('emp-scanner'));
+    await api.h.carrierEvent(carrierEvent(request, 'delivered'));
+    await api.h.scan(request.refundId, matchingReceipt(request), uniqueId('emp-scanner'));
     await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     const approve = () => refunds(['approve', request.refundId, '--json'], { REFUNDS_API_KEY: apiKey, REFUNDS_SIGNING_KEY: keyFile });
 
@@ -212,24 +212,35 @@ describe('a carrier event before its refund', () => {
   });
 });
 
-describe('an approver and an operations analyst at work', () => {
+describe('a scanner, an approver and an operations analyst at work', () => {
   let request: RefundRequest;
   let approver: TestPrincipal;
   let requester: TestPrincipal;
   let ops: TestPrincipal;
+  let scanner: TestPrincipal;
   const as = async (who: TestPrincipal) => ({ REFUNDS_API_KEY: who.apiKey, REFUNDS_SIGNING_KEY: await keyFileOf(who.signingKey!) });
 
   beforeAll(async () => {
-    [approver, requester, ops] = await Promise.all([
+    [approver, requester, ops, scanner] = await Promise.all([
       api.principal('emp-approver', ['approver'], '1000.00'),
       api.principal('emp-requester', ['approver'], '1000.00'),
       api.principal('emp-ops', ['ops']),
+      api.principal('wh-scanner', ['warehouse']),
     ]);
     request = refundOf(45_000, { initiatedBy: requester.id });
     await api.h.refunds.requestRefund(request);
-    await api.h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+    await api.h.carrierEvent(carrierEvent(request, 'delivered'));
     await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-    await api.h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scanner');
+    const scan = ['scan', request.refundId, '--warehouse', 'wh-1', '--weight', '1000', '--item', 'ITEM-1 used'];
+    // Without a signing key nothing is sent; with another principal's key the API refuses it.
+    const unsigned = await refunds(scan, { REFUNDS_API_KEY: scanner.apiKey });
+    expect(unsigned.code).toBe(2);
+    expect(unsigned.stderr).toContain('REFUNDS_SIGNING_KEY');
+    const borrowed = await refunds(scan, { ...(await as(scanner)), REFUNDS_SIGNING_KEY: await keyFileOf(approver.signingKey!) });
+    expect(borrowed.code).toBe(3);
+    expect(borrowed.stderr).toContain('rule: unknown_key');
+    const scanned = await refunds(scan, await as(scanner));
+    expect(scanned.code, scanned.stderr).toBe(0);
     await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
   });
 
@@ -240,7 +251,7 @@ describe('an approver and an operations analyst at work', () => {
     expect(shown.stdout).toMatch(/state\s+awaiting_approval/);
     expect(shown.stdout).toMatch(/amount\s+450\.00 USD/);
     expect(shown.stdout).toMatch(/waiting for\s+1 more approval/);
-    expect(shown.stdout).toMatch(/warehouse_receipt\s+employee:emp-scanner/);
+    expect(shown.stdout).toMatch(new RegExp(`warehouse_receipt\\s+employee:${scanner.id}`));
     expect(shown.stdout).toMatch(/audit head\s+step \d+, [0-9a-f]{16}…/);
   });
 

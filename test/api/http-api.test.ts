@@ -25,9 +25,11 @@ let ops: TestPrincipal;
 let admin: TestPrincipal;
 let scannerApprover: TestPrincipal;
 let serviceApprover: TestPrincipal;
+/** The key ups rotates to: the workers hold it from the start of the rotation, as they must. */
+const rotatedUpsKey = newCarrierKey('ups');
 
 beforeAll(async () => {
-  api = await startApiHarness();
+  api = await startApiHarness({ carrierSecrets: { ups: [newCarrierKey('ups'), rotatedUpsKey], dhl: [newCarrierKey('dhl')] } });
   [service, scanner, approver1, approver2, approver3, junior, ops, admin, scannerApprover, serviceApprover] = await Promise.all([
     api.principal('svc-returns', ['refund_service']),
     api.principal('wh-scanner', ['warehouse']),
@@ -57,7 +59,12 @@ async function withEvidence(request: RefundRequest, scannedBy = scanner): Promis
   const delivered = await api.carrierPost(carrierEvent(request, 'delivered'));
   expect(delivered.statusCode, delivered.body).toBe(202);
   await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-  const scan = await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scannedBy, matchingReceipt(request));
+  const scan = await api.call(
+    'POST',
+    `/v1/refunds/${request.refundId}/warehouse-scans`,
+    scannedBy,
+    api.scanBody(scannedBy, request.refundId, matchingReceipt(request)),
+  );
   expect(scan.statusCode, scan.body).toBe(202);
 }
 
@@ -318,7 +325,7 @@ describe('POST /v1/carrier-events', () => {
   it("accepts a carrier's old and new key while it rotates, and refuses the retired key once it is removed", async () => {
     const request = refundOf(4_500);
     await requested(request);
-    const [oldKey, newKey] = [api.carrierKey('ups'), newCarrierKey('ups')];
+    const [oldKey, newKey] = [api.carrierKey('ups'), rotatedUpsKey];
     const during = await carrierApp({ ...api.carrierSecrets, ups: [oldKey, newKey] });
     const after = await carrierApp({ ...api.carrierSecrets, ups: [newKey] });
     try {
@@ -328,8 +335,9 @@ describe('POST /v1/carrier-events', () => {
       const retired = await after.post(carrierEvent(request, 'delivered'), oldKey);
       expectProblem(retired, 401, 'invalid-signature');
       expect(json(retired).detail).toBe(`carrier ups has no key ${oldKey.keyId} (unknown, or retired)`);
-      const statuses = (await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents.map((e) => e.status);
-      expect(statuses.sort()).toEqual(['accepted', 'in_transit', 'out_for_delivery']);
+      // Each event is verified again inside the refund, with the keys its worker holds (old and new).
+      const statuses = async () => (await api.h.refunds.getRefund(request.refundId)).evidence.carrierEvents.map((e) => e.status).sort();
+      await expect.poll(statuses, { timeout: 15_000 }).toEqual(['accepted', 'in_transit', 'out_for_delivery']);
     } finally {
       await Promise.all([during.close(), after.close()]);
     }
@@ -354,7 +362,12 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     const request = refundOf(4_500);
     await requested(request);
     const receipt = matchingReceipt(request);
-    const response = await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, receipt);
+    const response = await api.call(
+      'POST',
+      `/v1/refunds/${request.refundId}/warehouse-scans`,
+      scanner,
+      api.scanBody(scanner, request.refundId, receipt),
+    );
     expect(response.statusCode, response.body).toBe(202);
     expect(json(response)).toEqual({ refundId: request.refundId, eventId: receipt.eventId });
     await expect
@@ -367,7 +380,7 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     await requested(request);
     const problem = expectProblem(
       await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, {
-        ...matchingReceipt(request),
+        ...api.scanBody(scanner, request.refundId, matchingReceipt(request)),
         scannedBy: 'emp-someone-else',
       }),
       422,
@@ -375,10 +388,49 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     );
     expect(problem.errors).toEqual([{ path: 'scannedBy', message: 'is not a known field' }]);
     expectProblem(
-      await api.call('POST', '/v1/refunds/r-no-such-refund/warehouse-scans', scanner, matchingReceipt(request)),
+      await api.call(
+        'POST',
+        '/v1/refunds/r-no-such-refund/warehouse-scans',
+        scanner,
+        api.scanBody(scanner, 'r-no-such-refund', matchingReceipt(request)),
+      ),
       404,
       'refund-not-found',
     );
+  });
+
+  it('takes the signature fields in the body: missing or malformed ones are refused naming the field, and nothing is sent', async () => {
+    const request = refundOf(4_500);
+    await requested(request);
+    const signed = api.scanBody(scanner, request.refundId, matchingReceipt(request));
+    const post = (body: unknown) => api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, body);
+    for (const field of ['keyId', 'signedAt', 'nonce', 'signature'] as const) {
+      const { [field]: _dropped, ...missing } = signed;
+      const problem = expectProblem(await post(missing), 422, 'invalid-input');
+      expect(problem.errors).toEqual([{ path: field, message: expect.any(String) }]);
+    }
+    const malformed = expectProblem(await post({ ...signed, signature: 'not-a-signature' }), 422, 'invalid-input');
+    expect(malformed.errors).toEqual([{ path: 'signature', message: expect.stringContaining('signature') }]);
+    const badTime = expectProblem(await post({ ...signed, signedAt: 'yesterday' }), 422, 'invalid-input');
+    expect(badTime.errors).toEqual([{ path: 'signedAt', message: expect.stringContaining('ISO 8601') }]);
+    expect((await api.h.refunds.getRefund(request.refundId)).evidence.receipts).toEqual([]);
+  });
+
+  it('refuses with 403 and the rule a scan no registered key of the caller signed, and nothing is sent', async () => {
+    const request = refundOf(4_500);
+    await requested(request);
+    const receipt = matchingReceipt(request);
+    const post = (body: unknown) => api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, body);
+    // Signed for another refund: the statement the API rebuilds (with this refund's id) does not verify.
+    const elsewhere = api.scanBody(scanner, `${request.refundId}-other`, receipt);
+    expect(expectProblem(await post(elsewhere), 403, 'scan-refused').rule).toBe('bad_signature');
+    // Signed by someone else with their key, sent with the scanner's API key.
+    const other = await api.principal('wh-other', ['warehouse']);
+    const borrowed = api.scanBody(other, request.refundId, receipt);
+    expect(expectProblem(await post(borrowed), 403, 'scan-refused').rule).toBe('unknown_key');
+    expect(expectProblem(await post({ ...borrowed, keyId: scanner.signingKey!.keyId }), 403, 'scan-refused').rule).toBe('bad_signature');
+    const status = await api.h.refunds.getRefund(request.refundId);
+    expect(status.evidence.receipts).toEqual([]);
   });
 
   it('refuses a scan of a refund that has finished with 409', async () => {
@@ -387,7 +439,12 @@ describe('POST /v1/refunds/{refundId}/warehouse-scans', () => {
     await api.call('POST', `/v1/refunds/${request.refundId}/cancel`, service, { reason: 'customer kept the item' });
     await api.h.refunds.waitForState(request.refundId, ['cancelled']);
     const problem = expectProblem(
-      await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, matchingReceipt(request)),
+      await api.call(
+        'POST',
+        `/v1/refunds/${request.refundId}/warehouse-scans`,
+        scanner,
+        api.scanBody(scanner, request.refundId, matchingReceipt(request)),
+      ),
       409,
       'refund-finished',
     );
@@ -468,7 +525,12 @@ describe('POST /v1/refunds/{refundId}/approvals: separation of duties over HTTP'
     const delivered = await api.carrierPost(carrierEvent(relayed, 'delivered'));
     expect(delivered.statusCode).toBe(202);
     await api.h.refunds.waitForState(relayed.refundId, ['awaiting_warehouse']);
-    await api.call('POST', `/v1/refunds/${relayed.refundId}/warehouse-scans`, scanner, matchingReceipt(relayed));
+    await api.call(
+      'POST',
+      `/v1/refunds/${relayed.refundId}/warehouse-scans`,
+      scanner,
+      api.scanBody(scanner, relayed.refundId, matchingReceipt(relayed)),
+    );
     await api.h.refunds.waitForState(relayed.refundId, ['awaiting_approval']);
     const problem = expectProblem(
       await api.call('POST', `/v1/refunds/${relayed.refundId}/approvals`, serviceApprover, api.decisionBody(serviceApprover, relayed)),

@@ -36,7 +36,7 @@ beforeAll(async () => {
   as = {
     service: client(service.apiKey),
     carrier: client(),
-    scanner: client(scanner.apiKey),
+    scanner: client(scanner.apiKey, scanner.signingKey),
     approver1: client(approver1.apiKey, approver1.signingKey),
     approver2: client(approver2.apiKey, approver2.signingKey),
     ops: client(ops.apiKey),

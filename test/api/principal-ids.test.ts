@@ -15,6 +15,7 @@ import { carrierEventSignal, refundWorkflowId } from '../../workflows/messages';
 import type { RefundRequest, Role } from '../../workflows/schemas';
 import { startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
 import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
+import { signedCarrierEvent } from '../support/carrier-keys';
 import { testStack, uniqueId } from '../support/stack';
 
 let api: ApiHarness;
@@ -71,7 +72,12 @@ async function withEvidence(request: RefundRequest): Promise<void> {
   const delivered = await api.carrierPost(carrierEvent(request, 'delivered'));
   expect(delivered.statusCode, delivered.body).toBe(202);
   await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-  const scan = await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, matchingReceipt(request));
+  const scan = await api.call(
+    'POST',
+    `/v1/refunds/${request.refundId}/warehouse-scans`,
+    scanner,
+    api.scanBody(scanner, request.refundId, matchingReceipt(request)),
+  );
   expect(scan.statusCode, scan.body).toBe(202);
   await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
 }
@@ -146,9 +152,14 @@ describe('ids in requests and messages', () => {
       args: [request, { requestedBy: approver2.id.toUpperCase() }],
     });
     await api.h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
-    await handle.signal(carrierEventSignal, carrierEvent(request, 'delivered'));
+    await handle.signal(carrierEventSignal, signedCarrierEvent(carrierEvent(request, 'delivered'), { secrets: api.carrierSecrets }));
     await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-    const scan = await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, matchingReceipt(request));
+    const scan = await api.call(
+      'POST',
+      `/v1/refunds/${request.refundId}/warehouse-scans`,
+      scanner,
+      api.scanBody(scanner, request.refundId, matchingReceipt(request)),
+    );
     expect(scan.statusCode, scan.body).toBe(202);
     await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     expect(await api.h.refunds.getRefund(request.refundId)).toMatchObject({ initiatedBy: approver1.id, requestedBy: approver2.id });

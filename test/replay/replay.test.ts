@@ -33,13 +33,9 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
       items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }],
     });
     await h.refunds.requestRefund(request);
-    await h.refunds.recordWarehouseScan(
-      request.refundId,
-      matchingReceipt(request, { scannedAt: new Date(Date.now() + 1000).toISOString() }),
-      'emp-scan-1',
-    );
-    await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
-    await h.refunds.recordCarrierEvent(carrierEvent(request, 'in_transit'));
+    await h.scan(request.refundId, matchingReceipt(request, { scannedAt: new Date(Date.now() + 1000).toISOString() }), 'emp-scan-1');
+    await h.carrierEvent(carrierEvent(request, 'delivered'));
+    await h.carrierEvent(carrierEvent(request, 'in_transit'));
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-a'));
     await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-b'));
@@ -49,9 +45,9 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
   async 'stuck-then-paid'() {
     const request = refundOf(4_000);
     await h.refunds.requestRefund(request);
-    await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+    await h.carrierEvent(carrierEvent(request, 'delivered'));
     await new Promise((r) => setTimeout(r, 2_500));
-    await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+    await h.scan(request.refundId, matchingReceipt(request), 'emp-scan-1');
     await h.refunds.waitForState(request.refundId, ['refunded']);
     return request.refundId;
   },
@@ -73,7 +69,7 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
     try {
       const request = refundOf(3_000);
       await acceptance.refunds.requestRefund(request);
-      await acceptance.refunds.recordCarrierEvent(carrierEvent(request, 'accepted'));
+      await acceptance.carrierEvent(carrierEvent(request, 'accepted'));
       await acceptance.refunds.waitForState(request.refundId, ['refunded']);
       return { refundId: request.refundId, temporal: acceptance.temporal, close: () => acceptance.close() };
     } catch (error) {

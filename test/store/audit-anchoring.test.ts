@@ -38,6 +38,7 @@ import { carrierEvent, nextId, refundOf, refundRequest } from '../support/fixtur
 import { refundHistory } from '../support/refund-history';
 import { connectClient, connectNative, scratchDatabase, testStack, uniqueId, type ScratchDatabase } from '../support/stack';
 import { createRegistryWorld } from '../support/registry-world';
+import { signedCarrierEvent, TEST_CARRIER_SECRETS } from '../support/carrier-keys';
 
 interface Anchored {
   db: ScratchDatabase;
@@ -534,6 +535,7 @@ describe("the workflow's own head", () => {
       policy: defaultPolicy,
       // No decision is made here: any trust roots do.
       trustRoots: createRegistryWorld(env.service).trustRoots,
+      carrierSecrets: TEST_CARRIER_SECRETS,
       workflowBundlePath: testStack().workflowBundlePath,
     });
     const running = worker.run();
@@ -544,7 +546,7 @@ describe("the workflow's own head", () => {
         const request = refundRequest();
         await refunds.requestRefund(request);
         started.push(request.refundId);
-        await refunds.recordCarrierEvent(carrierEvent(request, 'in_transit'));
+        await refunds.recordCarrierEvent(signedCarrierEvent(carrierEvent(request, 'in_transit')));
         await expect.poll(async () => (await refunds.getRefund(request.refundId)).auditHead?.refundSeq, { timeout: 15_000 }).toBe(2);
         return request.refundId;
       };

@@ -15,8 +15,8 @@ import {
 } from '../../client/carrier-signature';
 import { buildApp, type ApiLimits } from '../../api/app';
 import { addPrincipal, approvalLimitIn } from '../../store/principals';
-import type { ApprovalBody } from '../../client/views';
-import type { Role } from '../../workflows/schemas';
+import type { ApprovalBody, ScanBody } from '../../client/views';
+import type { Role, WarehouseReceipt } from '../../workflows/schemas';
 import { startRefundHarness, type RefundHarness } from './refund-harness';
 import type { Pool } from '../../store/pool';
 import type { DecisionSubject, SigningKey } from './registry-world';
@@ -25,7 +25,7 @@ import { ownerPool, uniqueId } from './stack';
 export interface TestPrincipal {
   id: string;
   apiKey: string;
-  /** Approvers: their registered signing key. */
+  /** Approvers and scanners: their registered signing key. */
   signingKey?: SigningKey;
 }
 
@@ -41,10 +41,15 @@ export interface ApiHarness {
   carrierSecrets: CarrierSecrets;
   /** The first key of `carrier`, as that carrier holds it. */
   carrierKey(carrier: string): CarrierSigningKey;
-  /** A new principal with a unique id starting with `name`; an approver is also registered, with a signing key and its limit in each currency. */
+  /**
+   * A new principal with a unique id starting with `name`; an approver is also registered, with a
+   * signing key and its limit in each currency, and a scanner (warehouse) with a signing key.
+   */
   principal(name: string, roles: Role[], approvalLimit?: string): Promise<TestPrincipal>;
   /** The body of an approval or rejection by `who`, signed with their key for `refund` (as the typed client signs it). */
   decisionBody(who: TestPrincipal, refund: DecisionSubject, decision?: { decision: 'approve' | 'reject'; reason?: string }): ApprovalBody;
+  /** The body of a warehouse scan by `who` of `receipt` for `refundId`, signed with their key (as the typed client signs it). */
+  scanBody(who: TestPrincipal, refundId: string, receipt: WarehouseReceipt): ScanBody;
   /** A JSON request as `who`; the body is sent exactly as given when it is a string. */
   call(
     method: 'GET' | 'POST',
@@ -70,9 +75,10 @@ export function newCarrierKey(carrier: string): CarrierKey {
 }
 
 export async function startApiHarness(options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets } = {}): Promise<ApiHarness> {
-  const h = await startRefundHarness();
-  const owner = ownerPool();
+  // The worker verifies carrier events with the same keys as the API, as in production.
   const carrierSecrets = options.carrierSecrets ?? newCarrierSecrets('ups', 'dhl');
+  const h = await startRefundHarness({ carrierSecrets });
+  const owner = ownerPool();
   const app = await buildApp({
     refunds: h.refunds,
     pool: h.pool,
@@ -107,7 +113,9 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
     async principal(name, roles, approvalLimit) {
       const id = uniqueId(name);
       const { apiKey } = await addPrincipal(owner, { id, roles, ...(approvalLimit ? { approvalLimit } : {}) });
-      if (!roles.includes('approver')) return { id, apiKey };
+      if (!roles.includes('approver')) {
+        return roles.includes('warehouse') ? { id, apiKey, signingKey: await h.registry.registerScanner(id, { roles }) } : { id, apiKey };
+      }
       const limits = Object.fromEntries(LIMIT_CURRENCIES.map((c) => [c, approvalLimitIn(approvalLimit ?? null, c)]));
       return { id, apiKey, signingKey: await h.registry.registerApprover(id, { roles, limits }) };
     },
@@ -116,6 +124,12 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
       const { statement, signature } = h.registry.sign(refund, who.id, key, decision);
       const { amount, currency, keyId, signedAt, nonce, reason } = statement;
       return { decision: statement.decision, ...(reason ? { reason } : {}), amount, currency, keyId, signedAt, nonce, signature };
+    },
+    scanBody(who, refundId, receipt) {
+      const key = who.signingKey ?? { principalId: who.id, keyId: `${who.id}.k1`, secretKey: new Uint8Array(32).fill(1) };
+      const { statement, signature } = h.registry.signScan(refundId, who.id, receipt, key);
+      const { keyId, signedAt, nonce } = statement;
+      return { ...statement.receipt, keyId, signedAt, nonce, signature };
     },
     call,
     carrierPost(body, sign = {}) {

@@ -11,6 +11,7 @@ import { LedgerOnlyGateway } from '../../activities/payments';
 import { TrustRoots } from '../../workflows/statements';
 import { fastPolicy } from './fixtures';
 import { ScriptedGateway } from './scripted-gateway';
+import { TEST_CARRIER_SECRETS } from './carrier-keys';
 
 const env = (name: string) => {
   const value = process.env[name];
@@ -25,7 +26,13 @@ const pool = createPool(env('DATABASE_URL'), 3);
 const gateway = dieAt === 'payout_charged' ? new ScriptedGateway(pool, 'hang_after_charge') : new LedgerOnlyGateway();
 // A payout attempt keeps the production 30 s timeout, so a retry within seconds can only come from the heartbeat timeout.
 const policy = dieAt === 'payout_charged' ? { ...fastPolicy, timers: { ...fastPolicy.timers, payoutAttempt: '30s' } } : fastPolicy;
-const activities = createActivities({ pool, policy, gateway, trustRoots: TrustRoots.parse(JSON.parse(env('TRUST_ROOTS'))) });
+const activities = createActivities({
+  pool,
+  policy,
+  gateway,
+  trustRoots: TrustRoots.parse(JSON.parse(env('TRUST_ROOTS'))),
+  carrierSecrets: TEST_CARRIER_SECRETS,
+});
 const worker = await Worker.create({
   connection,
   namespace: 'default',

@@ -10,6 +10,9 @@ import { LedgerOnlyGateway, type PaymentGateway } from '../../activities/payment
 import { startCarrierEventSweep, type RunningSweep } from '../../api/carrier-event-sweep';
 import { RefundsService } from '../../api/refunds-service';
 import type { Policy } from '../../workflows/policy';
+import type { CarrierSecrets } from '../../config/carrier-signature';
+import type { CarrierEvent, WarehouseReceipt } from '../../workflows/schemas';
+import { type CarrierSigning, signedCarrierEvent, TEST_CARRIER_SECRETS } from './carrier-keys';
 import { createRefundWorker } from '../../worker/worker';
 import { fastPolicy } from './fixtures';
 import { createRegistryWorld, type RegistryWorld } from './registry-world';
@@ -23,8 +26,14 @@ export interface RefundHarness {
   native: NativeConnection;
   /** The carrier event sweep an API process runs, every 200 ms (undefined when the harness was started without it). */
   sweep: RunningSweep | undefined;
-  /** This file's trust roots (pinned by its worker) and approvers, for signed decisions. */
+  /** This file's trust roots (pinned by its worker), approvers and scanners, for signed decisions and scans. */
   registry: RegistryWorld;
+  /** The carriers' keys the worker verifies carrier events with. */
+  carrierSecrets: CarrierSecrets;
+  /** Records `event` through the service, signed as its carrier would (with the harness's keys unless `signing` says otherwise). */
+  carrierEvent(event: CarrierEvent | string, signing?: CarrierSigning): ReturnType<RefundsService['recordCarrierEvent']>;
+  /** Records a receipt through the service, signed by `scannerId` (registered as a scanner on first use). */
+  scan(refundId: string, receipt: WarehouseReceipt, scannerId: string): Promise<void>;
   /** Stops the worker (for crash and restart tests); `startWorker` starts a new one, optionally with another policy. */
   stopWorker(): Promise<void>;
   startWorker(gateway?: PaymentGateway, policy?: Policy): Promise<void>;
@@ -41,6 +50,8 @@ export async function startRefundHarness(
     startWorker?: boolean;
     sweepCarrierEvents?: boolean;
     registry?: RegistryWorld;
+    /** The carriers' keys of the worker (default TEST_CARRIER_SECRETS). */
+    carrierSecrets?: CarrierSecrets;
     /** Stands in front of the worker's recordProgress, to make the database refuse writes as a test needs. */
     recordProgress?: RecordProgressWrapper;
   } = {},
@@ -52,6 +63,7 @@ export async function startRefundHarness(
   // The registry is written as the schema owner, as refunds-admin does; the service only reads it.
   const owner = ownerPool();
   const registry = options.registry ?? createRegistryWorld(owner);
+  const carrierSecrets = options.carrierSecrets ?? TEST_CARRIER_SECRETS;
   const taskQueue = uniqueId('refunds');
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -59,7 +71,13 @@ export async function startRefundHarness(
   const startWorker = async (gateway = options.gateway?.(pool), policy = options.policy ?? fastPolicy) => {
     const wrap = options.recordProgress;
     if (wrap) {
-      const activities = createActivities({ pool, policy, gateway: gateway ?? new LedgerOnlyGateway(), trustRoots: registry.trustRoots });
+      const activities = createActivities({
+        pool,
+        policy,
+        gateway: gateway ?? new LedgerOnlyGateway(),
+        trustRoots: registry.trustRoots,
+        carrierSecrets,
+      });
       worker = await Worker.create({
         connection: native,
         namespace: 'default',
@@ -77,6 +95,7 @@ export async function startRefundHarness(
       pool,
       policy,
       trustRoots: registry.trustRoots,
+      carrierSecrets,
       ...(gateway ? { gateway } : {}),
       workflowBundlePath,
     });
@@ -107,6 +126,11 @@ export async function startRefundHarness(
     native,
     sweep,
     registry,
+    carrierSecrets,
+    carrierEvent: (event, signing = {}) => refunds.recordCarrierEvent(signedCarrierEvent(event, { secrets: carrierSecrets, ...signing })),
+    async scan(refundId, receipt, scannerId) {
+      await refunds.recordWarehouseScan(refundId, await registry.signedScan(refundId, scannerId, receipt));
+    },
     stopWorker,
     startWorker,
     async close() {

@@ -28,7 +28,7 @@ export interface PastRefund {
 
 export function refundHistory(pool: Pool, policy: Policy = defaultPolicy) {
   // Only recordProgress runs here: no signed statement is verified, so no trust roots are needed.
-  const activities = createActivities({ pool, policy, gateway: new LedgerOnlyGateway(), trustRoots: { admins: [] } });
+  const activities = createActivities({ pool, policy, gateway: new LedgerOnlyGateway(), trustRoots: { admins: [] }, carrierSecrets: {} });
 
   return async function record(request: RefundRequest, past: PastRefund): Promise<RefundModel> {
     const minute = (n: number) => new Date(past.at.getTime() + n * 60_000).toISOString();

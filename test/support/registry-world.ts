@@ -1,13 +1,14 @@
 /**
  * A registry world for one test file: its own trust roots (three admins with fresh keys), the
  * worker pins them, and approvers registered through store/registry with entries two of those
- * admins endorsed. `approval` signs a decision as a registered approver, the way the typed client
- * does; the forgery tests build their bad statements from the same pieces.
+ * admins endorsed. `approval` signs a decision as a registered approver, `signedScan` a receipt as
+ * a registered scanner, the way the typed client does; the forgery tests build their bad
+ * statements from the same pieces.
  */
 import { addRegistryEntry, addRevocation } from '../../store/registry';
 import type { Pool } from '../../store/pool';
-import type { SignedDecision } from '../../workflows/messages';
-import { refundAmount, type RefundRequest, type Role } from '../../workflows/schemas';
+import type { SignedDecision, SignedWarehouseScan } from '../../workflows/messages';
+import { refundAmount, type RefundRequest, type Role, type WarehouseReceipt } from '../../workflows/schemas';
 import {
   endorseEntry,
   generateKeyPair,
@@ -17,6 +18,7 @@ import {
   TrustRoots,
   type DecisionStatement,
   type RegistryEntry,
+  type WarehouseReceiptStatement,
 } from '../../workflows/statements';
 import { uniqueId } from './stack';
 
@@ -53,6 +55,13 @@ export interface DecisionOptions {
   key?: Pick<SigningKey, 'keyId' | 'secretKey'>;
 }
 
+export interface ScanOptions {
+  /** Overrides of the statement's fields, signed as given (a forgery's own statement). */
+  statement?: Partial<WarehouseReceiptStatement>;
+  /** Sign with this key instead of the scanner's own. */
+  key?: Pick<SigningKey, 'keyId' | 'secretKey'>;
+}
+
 export const DEFAULT_LIMITS = { USD: 10_000_000, EUR: 10_000_000, GBP: 10_000_000, JPY: 10_000_000 };
 
 export interface RegistryWorld {
@@ -71,6 +80,18 @@ export interface RegistryWorld {
     key: Pick<SigningKey, 'keyId' | 'secretKey'>,
     options?: DecisionOptions,
   ): SignedDecision;
+  /** Registers `principalId` with the warehouse role (and no approval limits); returns its signing key. */
+  registerScanner(principalId: string, options?: Omit<ApproverOptions, 'limits'>): Promise<SigningKey>;
+  /** A receipt for `refundId` signed by `scannerId` (registered as a scanner first if this world does not know it). */
+  signedScan(refundId: string, scannerId: string, receipt: WarehouseReceipt, options?: ScanOptions): Promise<SignedWarehouseScan>;
+  /** A receipt signed as given, registering nobody. */
+  signScan(
+    refundId: string,
+    scannerId: string,
+    receipt: WarehouseReceipt,
+    key: Pick<SigningKey, 'keyId' | 'secretKey'>,
+    options?: ScanOptions,
+  ): SignedWarehouseScan;
   /** An admin's revocation of a principal's key (or, without keyId, of the whole principal), stored. */
   revoke(principalId: string, keyId?: string): Promise<void>;
 }
@@ -91,6 +112,15 @@ export function createRegistryWorld(pool: Pool): RegistryWorld {
     admins: admins.map((a) => ({ adminId: a.adminId, ...generateKeyPair(a.keyId, a.secretKey).publicKey })),
   });
   const registered = new Map<string, { key: SigningKey; version: number }>();
+  // First registrations under way: concurrent first scans by one scanner register it once, not twice at version 1.
+  const registering = new Map<string, Promise<SigningKey>>();
+  const registeredOnce = (principalId: string, register: () => Promise<SigningKey>): Promise<SigningKey> => {
+    const known = registered.get(principalId)?.key;
+    if (known) return Promise.resolve(known);
+    const pending = registering.get(principalId) ?? register().finally(() => registering.delete(principalId));
+    registering.set(principalId, pending);
+    return pending;
+  };
 
   const sign: RegistryWorld['sign'] = (refund, approverId, key, options = {}) => {
     const decision = options.decision ?? 'approve';
@@ -110,6 +140,22 @@ export function createRegistryWorld(pool: Pool): RegistryWorld {
       key.secretKey,
     );
   };
+
+  const signScan: RegistryWorld['signScan'] = (refundId, scannerId, receipt, key, options = {}) =>
+    signStatement(
+      {
+        kind: 'warehouse_receipt',
+        refundId,
+        receipt,
+        scannedBy: scannerId,
+        keyId: key.keyId,
+        alg: 'ed25519',
+        signedAt: new Date().toISOString(),
+        nonce: newNonce(),
+        ...options.statement,
+      },
+      key.secretKey,
+    );
 
   const world: RegistryWorld = {
     trustRoots,
@@ -139,10 +185,18 @@ export function createRegistryWorld(pool: Pool): RegistryWorld {
       return known.key;
     },
     async approval(refund, approverId, options = {}) {
-      const key = registered.get(approverId)?.key ?? (await world.registerApprover(approverId));
+      const key = await registeredOnce(approverId, () => world.registerApprover(approverId));
       return sign(refund, approverId, options.key ?? key, options);
     },
     sign,
+    registerScanner(principalId, options = {}) {
+      return world.registerApprover(principalId, { roles: ['warehouse'], limits: {}, ...options });
+    },
+    async signedScan(refundId, scannerId, receipt, options = {}) {
+      const key = await registeredOnce(scannerId, () => world.registerScanner(scannerId));
+      return signScan(refundId, scannerId, receipt, options.key ?? key, options);
+    },
+    signScan,
     async revoke(principalId, keyId) {
       const admin = admins[2]!;
       await addRevocation(

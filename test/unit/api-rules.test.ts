@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CarrierSecrets, signCarrierPayload, verifyCarrierSignature } from '../../client/carrier-signature';
+import { verifyCarrierHmac } from '../../config/carrier-signature';
 import { loadApiConfig, requireCarrierSecrets } from '../../config/api';
 import { isoDurationMs } from '../../api/iso-duration';
 import { apiKeyHash, approvalLimitIn, NewPrincipal, newApiKey } from '../../store/principals';
@@ -108,6 +109,25 @@ describe('carrier signatures', () => {
 
   it('refuses to sign with a key id that could not travel in the header', () => {
     expect(() => signCarrierPayload({ keyId: 'ups,k=dhl', secret: ups.secret }, body, now)).toThrow('carrier key id');
+  });
+});
+
+describe("the worker's carrier signature check (verifyCarrierHmac)", () => {
+  it('accepts a signature made long ago, which the API refuses as stale at receipt', () => {
+    const dayOld = signCarrierPayload(ups, body, now - 86_400);
+    expect(refusal(verifyCarrierSignature(secrets, body, dayOld, now))).toBe('stale_timestamp');
+    expect(verifyCarrierHmac(secrets, body, dayOld)).toEqual({ ok: true, carrier: 'ups', keyId: ups.keyId });
+  });
+
+  it("still refuses every other fault: no header, a bad HMAC, another carrier's key, an altered body", () => {
+    const signed = signCarrierPayload(ups, body, now);
+    expect(refusal(verifyCarrierHmac(secrets, body, undefined))).toBe('missing_header');
+    expect(refusal(verifyCarrierHmac(secrets, body, 'garbage'))).toBe('malformed_header');
+    expect(refusal(verifyCarrierHmac(secrets, body, signCarrierPayload({ ...ups, secret: 'd'.repeat(64) }, body, now)))).toBe(
+      'bad_signature',
+    );
+    expect(refusal(verifyCarrierHmac(secrets, body, signCarrierPayload(dhl, body, now)))).toBe('key_of_another_carrier');
+    expect(refusal(verifyCarrierHmac(secrets, body.replace('delivered', 'returned_to_sender'), signed))).toBe('bad_signature');
   });
 });
 

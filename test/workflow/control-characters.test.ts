@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelUpdate, carrierEventSignal, refundWorkflowId, warehouseScanSignal } from '../../workflows/messages';
 import { carrierEvent, matchingReceipt, refundRequest } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
+import { signedCarrierEvent } from '../support/carrier-keys';
 
 let h: RefundHarness;
 
@@ -33,27 +34,32 @@ describe('a signal with a NUL sent straight to Temporal', () => {
     await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
     const handle = h.temporal.workflow.getHandle(refundWorkflowId(request.refundId));
 
+    // Signed by the carrier, so the signature verifies; the event in it is still refused.
     const poisoned = carrierEvent(request, 'delivered', { facilityId: 'dock\u00007' });
-    await handle.signal(carrierEventSignal, poisoned);
-    const [rejected] = await auditRows(request.refundId, 'message_rejected', 1);
+    await handle.signal(carrierEventSignal, signedCarrierEvent(poisoned));
+    const [rejected] = await auditRows(request.refundId, 'statement_rejected', 1);
     expect(rejected?.data).toEqual({
-      message: 'carrierEvent',
-      issues: expect.stringMatching(/^facilityId: facilityId must not contain control characters \(found U\+0000\)/),
+      statement: 'carrier_event',
+      rule: 'malformed_event',
+      message: expect.stringMatching(/facilityId: facilityId must not contain control characters \(found U\+0000\)/),
+      keyId: 'test-ups-1',
     });
     expect((await h.refunds.getRefund(request.refundId)).state).toBe('awaiting_carrier');
 
-    await handle.signal(carrierEventSignal, carrierEvent(request, 'delivered'));
+    await handle.signal(carrierEventSignal, signedCarrierEvent(carrierEvent(request, 'delivered')));
     await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
 
-    const receipt = matchingReceipt(request, { warehouseId: 'wh\u0000east' });
-    await handle.signal(warehouseScanSignal, { receipt, scannedBy: 'emp-scan-ctl' });
-    const rejections = await auditRows(request.refundId, 'message_rejected', 2);
-    expect(rejections[1]?.data).toEqual({
+    // A signature cannot be made over a statement with a control character: the signal carries the raw receipt.
+    const signed = await h.registry.signedScan(request.refundId, 'emp-scan-ctl', matchingReceipt(request));
+    const receipt = { ...signed.statement.receipt, warehouseId: 'wh\u0000east' };
+    await handle.signal(warehouseScanSignal, { ...signed, statement: { ...signed.statement, receipt } });
+    const [malformed] = await auditRows(request.refundId, 'message_rejected', 1);
+    expect(malformed?.data).toEqual({
       message: 'warehouseScan',
-      issues: expect.stringMatching(/^receipt\.warehouseId: warehouseId must not contain control characters \(found U\+0000\)/),
+      issues: expect.stringMatching(/^statement\.receipt\.warehouseId: warehouseId must not contain control characters \(found U\+0000\)/),
     });
 
-    await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scan-ctl');
+    await h.scan(request.refundId, matchingReceipt(request), 'emp-scan-ctl');
     const moved = await h.refunds.waitForState(request.refundId, ['refunded', 'awaiting_approval']);
     expect(moved.state).not.toBe('awaiting_warehouse');
   });

@@ -32,8 +32,8 @@ it('answers a decision it cannot write within its bound, and writes it once the 
     items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }],
   });
   await h.refunds.requestRefund(request);
-  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
-  await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), uniqueId('emp-scan'));
+  await h.carrierEvent(carrierEvent(request, 'delivered'));
+  await h.scan(request.refundId, matchingReceipt(request), uniqueId('emp-scan'));
   await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
 
   const handle = h.temporal.workflow.getHandle(refundWorkflowId(request.refundId));

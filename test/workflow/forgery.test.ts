@@ -39,8 +39,8 @@ async function laptopAwaitingApproval(): Promise<RefundRequest> {
     items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK1', category: 'laptops' }],
   });
   await h.refunds.requestRefund(request);
-  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
-  await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), uniqueId('emp-scan'));
+  await h.carrierEvent(carrierEvent(request, 'delivered'));
+  await h.scan(request.refundId, matchingReceipt(request), uniqueId('emp-scan'));
   await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
   return request;
 }

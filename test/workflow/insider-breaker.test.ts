@@ -25,9 +25,9 @@ const scanners = Array.from({ length: 8 }, () => uniqueId('emp-scan'));
 async function awaitingApproval(n: number): Promise<RefundRequest> {
   const request = refundOf(45_000, { initiatedBy: 'customer', customerId: uniqueId('cust') });
   await h.refunds.requestRefund(request);
-  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered', { occurredAt: new Date(Date.now() - 60_000).toISOString() }));
+  await h.carrierEvent(carrierEvent(request, 'delivered', { occurredAt: new Date(Date.now() - 60_000).toISOString() }));
   await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-  await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), scanners[n % scanners.length]!);
+  await h.scan(request.refundId, matchingReceipt(request), scanners[n % scanners.length]!);
   await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
   return request;
 }

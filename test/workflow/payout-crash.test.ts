@@ -29,9 +29,9 @@ it('pays exactly once when the worker is killed mid-payout', async () => {
   child = await startDyingWorker(h.taskQueue, 'payout_charged', h.registry.trustRoots);
   const request = refundOf(4_200);
   await h.refunds.requestRefund(request);
-  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+  await h.carrierEvent(carrierEvent(request, 'delivered'));
   await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-  await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+  await h.scan(request.refundId, matchingReceipt(request), 'emp-scan-1');
 
   // Wait until the processor has charged the card: the worker is now stuck waiting for its answer.
   const deadline = Date.now() + 20_000;

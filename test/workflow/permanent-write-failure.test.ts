@@ -34,7 +34,7 @@ afterAll(async () => {
 it('fails the refund with PermanentWriteFailure, naming the refund and the SQLSTATE, after one attempt', async () => {
   const request = refundOf(4_200);
   await h.refunds.requestRefund(request);
-  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+  await h.carrierEvent(carrierEvent(request, 'delivered'));
   const error = await h.temporal.workflow
     .getHandle(refundWorkflowId(request.refundId))
     .result()

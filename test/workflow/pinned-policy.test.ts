@@ -32,9 +32,9 @@ const refund = (unitAmount: number, category: string): RefundRequest =>
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
 
 async function deliverAndScan(request: RefundRequest) {
-  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered', { occurredAt: minutesAgo(2) }));
+  await h.carrierEvent(carrierEvent(request, 'delivered', { occurredAt: minutesAgo(2) }));
   await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-  await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), uniqueId('emp-scan'));
+  await h.scan(request.refundId, matchingReceipt(request), uniqueId('emp-scan'));
 }
 
 it('keeps the policy a refund started under after the workers change policy; new refunds get the new one', async () => {
@@ -47,7 +47,7 @@ it('keeps the policy a refund started under after the workers change policy; new
 
   // Under B this phone would be high risk and need two approvers; under A, the policy it pinned,
   // it is low risk, is not reviewed on acceptance, and is paid after the receipt with none.
-  await h.refunds.recordCarrierEvent(carrierEvent(underA, 'accepted', { occurredAt: minutesAgo(5) }));
+  await h.carrierEvent(carrierEvent(underA, 'accepted', { occurredAt: minutesAgo(5) }));
   await new Promise((r) => setTimeout(r, 300));
   expect((await h.refunds.getRefund(underA.refundId)).state).toBe('awaiting_carrier');
   await deliverAndScan(underA);
@@ -65,7 +65,7 @@ it('keeps the policy a refund started under after the workers change policy; new
   // A new phone refund follows B: 60 points, high risk, two approvers; not paid on acceptance.
   const underB = refund(4_500, 'phones');
   await h.refunds.requestRefund(underB);
-  await h.refunds.recordCarrierEvent(carrierEvent(underB, 'accepted', { occurredAt: minutesAgo(5) }));
+  await h.carrierEvent(carrierEvent(underB, 'accepted', { occurredAt: minutesAgo(5) }));
   await h.refunds.waitForState(underB.refundId, ['awaiting_carrier', 'risk_review']);
   await deliverAndScan(underB);
   const waitingB = await h.refunds.waitForState(underB.refundId, ['awaiting_approval']);
@@ -80,7 +80,7 @@ it('pays a low-value, low-risk refund on carrier acceptance under a policy that 
   const small = refund(1_500, 'accessories');
   await h.refunds.requestRefund(small);
   await h.refunds.waitForState(small.refundId, ['awaiting_carrier']);
-  await h.refunds.recordCarrierEvent(carrierEvent(small, 'accepted', { occurredAt: minutesAgo(1) }));
+  await h.carrierEvent(carrierEvent(small, 'accepted', { occurredAt: minutesAgo(1) }));
   const paid = await h.refunds.waitForState(small.refundId, ['refunded']);
   expect(paid).toMatchObject({
     policyVersion: 'pinned-test-B',
@@ -95,7 +95,7 @@ it('pays a low-value, low-risk refund on carrier acceptance under a policy that 
   // Above B's auto-approval limit (20.00) an approval is needed, so it is not paid early: it waits for the receipt.
   const needsApproval = refund(3_000, 'accessories');
   await h.refunds.requestRefund(needsApproval);
-  await h.refunds.recordCarrierEvent(carrierEvent(needsApproval, 'accepted', { occurredAt: minutesAgo(1) }));
+  await h.carrierEvent(carrierEvent(needsApproval, 'accepted', { occurredAt: minutesAgo(1) }));
   await new Promise((r) => setTimeout(r, 300));
   expect(await h.refunds.waitForState(needsApproval.refundId, ['awaiting_carrier'])).toMatchObject({ risk: { band: 'low' }, payout: null });
   await deliverAndScan(needsApproval);

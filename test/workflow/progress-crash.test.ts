@@ -27,9 +27,9 @@ it('records each step once when the worker dies between writing a transition and
   child = dying;
   const request = refundOf(4_300);
   await h.refunds.requestRefund(request);
-  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+  await h.carrierEvent(carrierEvent(request, 'delivered'));
   await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-  await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+  await h.scan(request.refundId, matchingReceipt(request), 'emp-scan-1');
   await dying.exited;
 
   // The receipt's transition is in PostgreSQL; the history has no record of having written it.

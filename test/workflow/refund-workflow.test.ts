@@ -26,10 +26,10 @@ afterAll(async () => h?.close());
 async function withEvidence(request: RefundRequest, scannedBy = 'emp-scan-1') {
   await h.refunds.requestRefund(request);
   await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
-  await h.refunds.recordCarrierEvent(carrierEvent(request, 'in_transit', { occurredAt: new Date(Date.now() - 120_000).toISOString() }));
-  await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered', { occurredAt: new Date(Date.now() - 60_000).toISOString() }));
+  await h.carrierEvent(carrierEvent(request, 'in_transit', { occurredAt: new Date(Date.now() - 120_000).toISOString() }));
+  await h.carrierEvent(carrierEvent(request, 'delivered', { occurredAt: new Date(Date.now() - 60_000).toISOString() }));
   await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-  await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), scannedBy);
+  await h.scan(request.refundId, matchingReceipt(request), scannedBy);
 }
 
 async function ledgerOf(refundId: string) {
@@ -168,13 +168,13 @@ describe('evidence', () => {
     await h.refunds.requestRefund(request);
     await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
     const delivered = carrierEvent(request, 'delivered', { occurredAt: new Date(Date.now() - 60_000).toISOString() });
-    await h.refunds.recordCarrierEvent(delivered);
-    await h.refunds.recordCarrierEvent(delivered);
-    await h.refunds.recordCarrierEvent(carrierEvent(request, 'in_transit', { occurredAt: new Date(Date.now() - 600_000).toISOString() }));
+    await h.carrierEvent(delivered);
+    await h.carrierEvent(delivered);
+    await h.carrierEvent(carrierEvent(request, 'in_transit', { occurredAt: new Date(Date.now() - 600_000).toISOString() }));
     await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
     const receipt = matchingReceipt(request);
-    await h.refunds.recordWarehouseScan(request.refundId, receipt, 'emp-scan-1');
-    await h.refunds.recordWarehouseScan(request.refundId, receipt, 'emp-scan-1');
+    await h.scan(request.refundId, receipt, 'emp-scan-1');
+    await h.scan(request.refundId, receipt, 'emp-scan-1');
     const done = await h.refunds.waitForState(request.refundId, ['refunded']);
     expect(done.evidence.carrierEvents.map((e) => e.status)).toEqual(['delivered', 'in_transit']);
     expect(done.evidence.receipts).toHaveLength(1);
@@ -187,12 +187,8 @@ describe('evidence', () => {
     const request = refundOf(4_000);
     await h.refunds.requestRefund(request);
     await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
-    await h.refunds.recordWarehouseScan(
-      request.refundId,
-      matchingReceipt(request, { scannedAt: new Date(Date.now() - 3_600_000).toISOString() }),
-      'emp-scan-1',
-    );
-    await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered', { occurredAt: new Date().toISOString() }));
+    await h.scan(request.refundId, matchingReceipt(request, { scannedAt: new Date(Date.now() - 3_600_000).toISOString() }), 'emp-scan-1');
+    await h.carrierEvent(carrierEvent(request, 'delivered', { occurredAt: new Date().toISOString() }));
     const waiting = await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     expect(waiting.evidence.findings).toContain('receipt_before_delivery');
     expect(waiting.approvalsRequired).toBe(2);
@@ -201,14 +197,14 @@ describe('evidence', () => {
   it('refuses a malformed event before sending it, naming the field', async () => {
     const request = refundOf(4_000);
     const bad = { ...carrierEvent(request, 'delivered'), weightGrams: -3 };
-    const error = await h.refunds.recordCarrierEvent(bad).catch((e: unknown) => e);
+    const error = await h.carrierEvent(bad).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);
     expect((error as InvalidInputError).issues[0]?.path).toBe('weightGrams');
   });
 
   it('keeps an event for a parcel no refund is waiting for yet, pending', async () => {
     const event = carrierEvent(refundOf(4_000), 'delivered');
-    expect(await h.refunds.recordCarrierEvent(event)).toEqual({
+    expect(await h.carrierEvent(event)).toEqual({
       eventId: event.eventId,
       refundIds: [],
       finishedRefundIds: [],
@@ -254,7 +250,7 @@ describe('timers and operations', () => {
     const request = refundOf(4_000);
     await h.refunds.requestRefund(request);
     await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
-    await h.refunds.recordCarrierEvent(carrierEvent(request, 'delivered'));
+    await h.carrierEvent(carrierEvent(request, 'delivered'));
     await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
     // The escalation reaches the read model once the workflow has written it.
     const deadline = Date.now() + 15_000;
@@ -270,7 +266,7 @@ describe('timers and operations', () => {
       waitingFor: 'warehouse receipt scan',
     });
     expect(await auditKinds(request.refundId)).toContain('escalated');
-    await h.refunds.recordWarehouseScan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+    await h.scan(request.refundId, matchingReceipt(request), 'emp-scan-1');
     await h.refunds.waitForState(request.refundId, ['refunded']);
     expect((await h.refunds.listStuck({ limit: 1000 })).some((r) => r.refundId === request.refundId)).toBe(false);
   });

@@ -93,8 +93,10 @@ export interface AuditHead {
 }
 
 export type RefundEvent =
-  | { type: 'carrier_event'; event: CarrierEvent; at: string }
-  | { type: 'warehouse_scan'; scan: WarehouseScan; at: string }
+  /** `keyId`: the carrier's key that signed the event, once the worker verified it. */
+  | { type: 'carrier_event'; event: CarrierEvent; keyId?: string; at: string }
+  /** `statement`: the signed receipt statement the scan was verified from. */
+  | { type: 'warehouse_scan'; scan: WarehouseScan; statement?: VerifiedStatement; at: string }
   | { type: 'return_window_elapsed'; at: string }
   | { type: 'stage_overdue'; state: RefundState; at: string }
   | { type: 'risk_assessed'; risk: RiskAssessment; evidenceVersion: number; at: string }
@@ -103,7 +105,7 @@ export type RefundEvent =
   | { type: 'payout_succeeded'; reference: string; at: string }
   | { type: 'payout_failed'; code: string; message: string; at: string };
 
-/** The signed statement an approval was verified from: its id, the key that signed it, the registry version of its signer. */
+/** The signed statement an approval (or a scan) was verified from: its id, the key that signed it, the registry version of its signer. */
 export interface VerifiedStatement {
   statementId: string;
   keyId: string;

@@ -90,7 +90,7 @@ function reduce(model: RefundModel, event: RefundEvent, facts: AuditFact[]): Ref
   }
 }
 
-function onCarrierEvent(model: RefundModel, { event: e, at }: EventOf<'carrier_event'>, facts: AuditFact[]): RefundModel {
+function onCarrierEvent(model: RefundModel, { event: e, keyId, at }: EventOf<'carrier_event'>, facts: AuditFact[]): RefundModel {
   if (model.seenEventIds.includes(e.eventId)) return model;
   const seen = { ...model, seenEventIds: [...model.seenEventIds, e.eventId] };
   const actor = `carrier:${e.carrier}`;
@@ -99,7 +99,7 @@ function onCarrierEvent(model: RefundModel, { event: e, at }: EventOf<'carrier_e
     return ignore(seen, e.eventId, 'carrier or tracking number does not match this refund', at, facts, actor);
   }
   if (model.seenEventIds.length >= MAX_EVIDENCE_EVENTS) return ignore(seen, e.eventId, 'too many evidence events', at, facts, actor);
-  facts.push({ kind: 'carrier_event', actor, at, data: { ...e } });
+  facts.push({ kind: 'carrier_event', actor, at, data: { ...e, ...(keyId ? { keyId } : {}) } });
   const recorded = { ...seen, carrierEvents: [...seen.carrierEvents, { ...e, receivedAt: at }] };
   if (e.status === 'returned_to_sender' && cancellableStates.includes(model.state)) {
     return moveTo(recorded, 'rejected', at, facts, {
@@ -114,7 +114,7 @@ function onCarrierEvent(model: RefundModel, { event: e, at }: EventOf<'carrier_e
   return afterEvidence(recorded, at, facts);
 }
 
-function onWarehouseScan(model: RefundModel, { scan, at }: EventOf<'warehouse_scan'>, facts: AuditFact[]): RefundModel {
+function onWarehouseScan(model: RefundModel, { scan, statement, at }: EventOf<'warehouse_scan'>, facts: AuditFact[]): RefundModel {
   const { receipt, scannedBy } = scan;
   if (model.seenEventIds.includes(receipt.eventId)) return model;
   const seen = { ...model, seenEventIds: [...model.seenEventIds, receipt.eventId] };
@@ -123,7 +123,7 @@ function onWarehouseScan(model: RefundModel, { scan, at }: EventOf<'warehouse_sc
   if (!cancellableStates.includes(model.state)) {
     return ignore(seen, receipt.eventId, `refund is already ${model.state}`, at, facts, actor);
   }
-  facts.push({ kind: 'warehouse_receipt', actor, at, data: { ...receipt, scannedBy } });
+  facts.push({ kind: 'warehouse_receipt', actor, at, data: { ...receipt, scannedBy, ...(statement ? { statement } : {}) } });
   return afterEvidence({ ...seen, receipts: [...seen.receipts, { ...scan, receivedAt: at }] }, at, facts);
 }
 

@@ -68,7 +68,7 @@ function registerCarrierEvent(program: Command, api: Api): void {
 function registerScan(program: Command, api: Api): void {
   program
     .command('scan')
-    .description('record a warehouse receipt scan (warehouse staff); you are the scanner')
+    .description('record a warehouse receipt scan (warehouse staff): signed with your key (REFUNDS_SIGNING_KEY); you are the scanner')
     .argument('<refundId>')
     .requiredOption('--warehouse <id>', 'warehouse id')
     .requiredOption('--weight <grams>', 'parcel weight in grams', integer('--weight'))
