@@ -97,7 +97,8 @@ async function awaitingApproval(): Promise<RefundRequest> {
   expect(requested.statusCode, requested.body).toBe(201);
   expect((await api.carrierPost(carrierEvent(request, 'delivered'))).statusCode).toBe(202);
   await api.h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-  const scan = await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, matchingReceipt(request));
+  const receipt = api.scanBody(scanner, request.refundId, matchingReceipt(request));
+  const scan = await api.call('POST', `/v1/refunds/${request.refundId}/warehouse-scans`, scanner, receipt);
   expect(scan.statusCode, scan.body).toBe(202);
   await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
   return request;
