@@ -52,9 +52,10 @@ export class StatementVerifier {
     const claimed = claimedSigner(signed) ?? '';
     const id = statementId(signed);
     const records = await this.lookupPrincipal(claimed);
-    const resolution = resolvePrincipal(records, claimed, this.trustRoots, new Date(Date.now()));
+    const now = new Date(Date.now());
+    const resolution = resolvePrincipal(records, claimed, this.trustRoots, now);
     const facts = resolution.ignored.length > 0 ? [ignoredFact(claimed, resolution.ignored)] : [];
-    const verdict = verifyStatement<K>(signed, resolution, expect);
+    const verdict = verifyStatement<K>(signed, resolution, { ...expect, at: now });
     const refuse = (rule: string, message: string): StatementCheck<K> => {
       facts.push({
         kind: 'statement_rejected',

@@ -643,6 +643,33 @@ describe('verifyStatement', () => {
     });
   });
 
+  it('refuses a statement signed too long before it is verified, or after (statement_expired, signed_in_future)', () => {
+    const signedAt = Date.parse(good.statement.signedAt);
+    const at = (ms: number) => ({ ...decisionExpect, at: new Date(signedAt + ms) });
+    expect(check(good, at(0)).ok).toBe(true);
+    expect(check(good, at(3_600_000)).ok).toBe(true);
+    expect(check(good, at(3_600_001))).toMatchObject({
+      ok: false,
+      rule: 'statement_expired',
+      message: `the statement is signed at ${good.statement.signedAt}; a decision counts for 1 hour after signing`,
+    });
+    expect(check(good, at(-5 * 60_000)).ok).toBe(true);
+    expect(ruleOf(check(good, at(-5 * 60_000 - 1)))).toBe('signed_in_future');
+    // A receipt and a request count for a day.
+    const scan = signStatement(receiptStatement(), wally.secretKey);
+    const scanAt = (ms: number) => ({
+      kind: 'warehouse_receipt' as const,
+      role: 'warehouse' as const,
+      refundId: 'r-100',
+      at: new Date(Date.parse(scan.statement.signedAt) + ms),
+    });
+    expect(check(scan, scanAt(86_400_000)).ok).toBe(true);
+    expect(ruleOf(check(scan, scanAt(86_400_001)))).toBe('statement_expired');
+    // A forged date is a bad signature first.
+    const redated = { ...good, statement: { ...good.statement, signedAt: new Date(signedAt + 60_000).toISOString() } };
+    expect(ruleOf(check(redated, at(0)))).toBe('bad_signature');
+  });
+
   it('refuses a signer without the expected role (role_missing)', () => {
     expect(check(good, { ...decisionExpect, role: 'ops' })).toMatchObject({
       ok: false,

@@ -177,6 +177,20 @@ describe('forged decisions sent straight to Temporal never pay', () => {
     await expectUnpaid(request.refundId);
   });
 
+  it('a decision signed too long ago, or dated in the future', async () => {
+    const request = await laptopAwaitingApproval();
+    const approverId = uniqueId('emp-approver');
+    const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
+    const stale = await h.registry.approval(request, approverId, { statement: { signedAt: hoursAgo(2) } });
+    await expectAuditedRefusal(request, stale, 'statement_expired');
+    const postDated = await h.registry.approval(request, approverId, { statement: { signedAt: hoursAgo(-1) } });
+    await expectAuditedRefusal(request, postDated, 'signed_in_future');
+    // Signed a moment ago, the same approver's decision counts.
+    expect(await sendToTemporal(request.refundId, await h.registry.approval(request, approverId))).toMatchObject({
+      approvals: [{ approverId }],
+    });
+  });
+
   it('an entry endorsed by one admin only', async () => {
     const request = await laptopAwaitingApproval();
     const approverId = uniqueId('emp-half');

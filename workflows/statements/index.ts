@@ -50,6 +50,8 @@ export {
   RefundRequestStatement,
   SignedStatement,
   Statement,
+  STATEMENT_CLOCK_SKEW_MS,
+  STATEMENT_MAX_AGE_MS,
   signStatement,
   statementId,
   verifyStatement,

@@ -74,11 +74,30 @@ export interface Signed<T extends Statement = Statement> {
   signature: string;
 }
 
-/** What the verifier requires of a statement: its kind, the signer's role, and what it must be about. */
-export type Expectation =
+/**
+ * What the verifier requires of a statement: its kind, the signer's role, and what it must be
+ * about; with `at` (the verifier's time: the workflow's), also that it was signed recently.
+ */
+export type Expectation = (
   | { kind: 'decision'; role: Role; refundId: string; amount: number; currency: string }
   | { kind: 'warehouse_receipt'; role: Role; refundId: string }
-  | { kind: 'refund_request'; role: Role; refundId?: string };
+  | { kind: 'refund_request'; role: Role; refundId?: string }
+) & { at?: Date };
+
+/**
+ * How old a statement may be when it is verified. A client signs just before it sends; a
+ * statement signed long before (kept back, or stockpiled by someone about to lose their access)
+ * counts for nothing. Scanners and refund services get a day, for devices and queues that hold
+ * messages back while offline; a decision an hour.
+ */
+export const STATEMENT_MAX_AGE_MS: Readonly<Record<StatementKind, number>> = {
+  decision: 3_600_000,
+  warehouse_receipt: 86_400_000,
+  refund_request: 86_400_000,
+};
+
+/** How far a statement's signedAt may be ahead of the verifier's clock. */
+export const STATEMENT_CLOCK_SKEW_MS = 5 * 60_000;
 
 export type StatementRule =
   | ResolutionRule
@@ -88,6 +107,8 @@ export type StatementRule =
   | 'unknown_key'
   | 'revoked_key'
   | 'bad_signature'
+  | 'signed_in_future'
+  | 'statement_expired'
   | 'role_missing'
   | 'wrong_refund'
   | 'amount_mismatch'
@@ -149,7 +170,11 @@ export function verifyStatement<K extends StatementKind>(
   if (statement.kind !== expect.kind) return refuse('wrong_kind', `expected a ${expect.kind} statement, got ${statement.kind}`);
   if (!resolution.ok) return refuse(resolution.rule, resolution.message);
   const signer = resolution.principal;
-  const refusal = checkSignature(statement, signature, signer) ?? checkRole(signer, expect.role) ?? checkSubject(statement, expect, signer);
+  const refusal =
+    checkSignature(statement, signature, signer) ??
+    checkFreshness(statement, expect.at) ??
+    checkRole(signer, expect.role) ??
+    checkSubject(statement, expect, signer);
   if (refusal) return refusal;
   return { ok: true, statement: statement as StatementOf<K>, signer, keyId: statement.keyId, statementId: statementId(parsed.data) };
 }
@@ -162,6 +187,24 @@ function checkSignature(statement: Statement, signature: string, signer: Resolve
   if (!key) return refuse('unknown_key', `${signer.id} has no key ${statement.keyId} in registry version ${signer.version}`);
   if (!verifyBytes(signature, canonicalBytes(statement), key.publicKey)) {
     return refuse('bad_signature', `the signature does not verify with ${signer.id}'s key ${key.keyId}`);
+  }
+  return undefined;
+}
+
+/** Checked after the signature, so a forged date is reported as a bad signature. */
+function checkFreshness(statement: Statement, at: Date | undefined): Refusal | undefined {
+  if (at === undefined) return undefined;
+  const signedAt = Date.parse(statement.signedAt);
+  if (signedAt > at.getTime() + STATEMENT_CLOCK_SKEW_MS) {
+    return refuse('signed_in_future', `the statement is signed at ${statement.signedAt}, after ${at.toISOString()}`);
+  }
+  const maxAge = STATEMENT_MAX_AGE_MS[statement.kind];
+  if (signedAt < at.getTime() - maxAge) {
+    const hours = maxAge / 3_600_000;
+    return refuse(
+      'statement_expired',
+      `the statement is signed at ${statement.signedAt}; a ${statement.kind} counts for ${hours} hour${hours === 1 ? '' : 's'} after signing`,
+    );
   }
   return undefined;
 }
