@@ -4,6 +4,7 @@
  * message schemas as the API before sending anything, and turns problem answers into
  * RefundApiError with the problem attached.
  */
+import { randomUUID } from 'node:crypto';
 import type { RefundState } from '../workflows/refund-model';
 import { ApprovalDecision, BreakerLift, CarrierEvent, RefundRequest, WarehouseReceipt } from '../workflows/schemas';
 import { base64urlDecode, newNonce, RegistryEntry, signStatement } from '../workflows/statements';
@@ -40,7 +41,16 @@ export interface RefundsApiClientOptions {
   /** For approving, rejecting and scanning: the principal's registered Ed25519 key (`refunds-admin principal add` writes it). */
   signingKey?: SigningKey;
   timeoutMs?: number;
+  /**
+   * How many times a decision, cancel or scan is sent again, with the same Idempotency-Key and
+   * body, when its answer is lost (no answer, a timeout) or is 503 or 429 (default 2). A retry
+   * gets the first answer if the first attempt went through, so nothing is decided twice.
+   */
+  retries?: number;
 }
+
+/** The longest wait between two attempts, whatever Retry-After says. */
+const MAX_RETRY_WAIT_MS = 5_000;
 
 /** A principal's signing key: its id, the key's id in the registry, and the 32-byte secret key (or its base64url). */
 export interface SigningKey {
@@ -56,6 +66,8 @@ export class RefundApiError extends Error {
     readonly status: number,
     readonly problem: Problem | undefined,
     message: string,
+    /** The answer's Retry-After, in seconds, when it had one. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -174,7 +186,7 @@ export class RefundsApiClient {
     );
     const { amount, currency, signedAt, nonce, keyId } = statement;
     const body: ApprovalBody = { decision: verdict, ...(reason ? { reason } : {}), amount, currency, keyId, signedAt, nonce, signature };
-    return (await this.send('POST', `${this.refundPath(refundId)}/approvals`, body)).body as RefundView;
+    return (await this.mutate(`${this.refundPath(refundId)}/approvals`, body)).body as RefundView;
   }
 
   approve(refundId: string, reason?: string): Promise<RefundView> {
@@ -186,7 +198,7 @@ export class RefundsApiClient {
   }
 
   async cancel(refundId: string, reason: string): Promise<RefundView> {
-    return (await this.send('POST', `${this.refundPath(refundId)}/cancel`, { reason })).body as RefundView;
+    return (await this.mutate(`${this.refundPath(refundId)}/cancel`, { reason })).body as RefundView;
   }
 
   async getRefund(refundId: string): Promise<RefundView> {
@@ -292,6 +304,25 @@ export class RefundsApiClient {
     return `/v1/refunds/${encodeURIComponent(refundId)}`;
   }
 
+  /**
+   * A POST under a new Idempotency-Key, sent again with the same key and body while its answer is
+   * lost or the service is briefly unavailable: the API answers a retry of a request that went
+   * through with that request's answer (docs/api.md, "Retrying safely").
+   */
+  private async mutate(path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+    const headers = { 'idempotency-key': randomUUID() };
+    const retries = this.options.retries ?? 2;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.send('POST', path, body, headers);
+      } catch (error) {
+        const wait = retryWait(error);
+        if (attempt >= retries || wait === undefined) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
   private async send(
     method: 'GET' | 'POST',
     path: string,
@@ -322,12 +353,24 @@ export class RefundsApiClient {
     }
     if (!response.ok) {
       const problem = typeof parsed === 'object' && parsed !== null && 'title' in parsed ? (parsed as Problem) : undefined;
+      const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
       throw new RefundApiError(
         response.status,
         problem,
         problem ? `${problem.title}: ${problem.detail}` : `HTTP ${response.status}: ${text.slice(0, 200)}`,
+        Number.isFinite(retryAfter) ? retryAfter : undefined,
       );
     }
     return { status: response.status, body: parsed };
   }
+}
+
+/** How long to wait before retrying after `error`, or undefined when a retry cannot help. */
+function retryWait(error: unknown): number | undefined {
+  if (error instanceof RefundApiError) {
+    if (error.status !== 503 && error.status !== 429) return undefined;
+    return Math.min((error.retryAfterSeconds ?? 1) * 1000, MAX_RETRY_WAIT_MS);
+  }
+  // fetch failed (refused, reset, timed out): the request may or may not have reached the API.
+  return error instanceof TypeError || (error instanceof DOMException && error.name === 'TimeoutError') ? 500 : undefined;
 }

@@ -3,7 +3,10 @@
  * answer lost) gets its first answer again, even once the refund has moved on; the same key with
  * another request is refused; a retry racing the first is decided once.
  */
+import { createServer, request as forward, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RefundsApiClient } from '../../client/refunds-api-client';
 import type { RefundRequest } from '../../workflows/schemas';
 import { startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
 import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
@@ -132,5 +135,53 @@ describe('Idempotency-Key', () => {
     expect(json(answer).detail).toMatch(/Idempotency-Key/);
     // Refused before anything ran: the refund was not requested.
     expect((await api.call('GET', `/v1/refunds/${request.refundId}`, service)).statusCode).toBe(404);
+  });
+});
+
+/**
+ * A proxy in front of the API that lets the first POST through but cuts the connection before its
+ * answer reaches the caller: the answer is lost after the work was done.
+ */
+async function answerLosingProxy(target: string): Promise<{ url: string; lost: () => number; close: () => Promise<void> }> {
+  let lost = 0;
+  const upstream = new URL(target);
+  const server: Server = createServer((incoming, outgoing) => {
+    const proxied = forward(
+      { host: upstream.hostname, port: upstream.port, path: incoming.url, method: incoming.method, headers: incoming.headers },
+      (answer) => {
+        if (incoming.method === 'POST' && lost === 0) {
+          lost++;
+          answer.resume();
+          answer.on('end', () => outgoing.socket?.destroy());
+          return;
+        }
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    incoming.pipe(proxied);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    lost: () => lost,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('the typed client', () => {
+  it('retries a decision whose answer was lost with the same key, and it is decided once', async () => {
+    const request = await awaitingApproval(150_000);
+    const proxy = await answerLosingProxy(await api.listen());
+    try {
+      const client = new RefundsApiClient({ baseUrl: proxy.url, apiKey: approver1.apiKey, signingKey: approver1.signingKey! });
+      const view = await client.approve(request.refundId, 'receipt matches');
+      expect(proxy.lost()).toBe(1);
+      expect(view.approvals.map((a) => a.approverId)).toEqual([approver1.id]);
+      expect((await api.h.refunds.getRefund(request.refundId)).approvals).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
   });
 });
