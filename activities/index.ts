@@ -19,7 +19,7 @@ import { withTransaction, type Pool } from '../store/pool';
 import { recordCustomerIdentity, recordInsiderActions } from '../store/insider-actions';
 import { classifyWriteError } from './write-failures';
 import { payOut, type PaymentGateway, type PayoutReceipt } from './payments';
-import { upsertRefundRow } from '../store/read-model';
+import { recordRefundStatus, upsertRefundRow } from '../store/read-model';
 import { registryRecords } from '../store/registry';
 import { approverStanding, assessRisk, type ApproverStandingInput, type RiskInput } from './risk';
 
@@ -57,7 +57,9 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
       if (input.request) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
       await recordInsiderActions(client, policy, input.refund, input.firstSeq, input.facts);
       // Last: the refund's chain lock is held from the append until the commit.
-      return (await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts)).head;
+      const { head } = await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);
+      await recordRefundStatus(client, input.refund, head);
+      return head;
     });
 
   return {

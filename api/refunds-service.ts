@@ -30,7 +30,14 @@ import {
 } from '../store/carrier-inbox';
 import type { Pool } from '../store/pool';
 import { verifyAuditTrail, type AuditVerifierOptions, type AuditVerifyRequest } from './audit-verification';
-import { findRefundsByTracking, getRefundRow, listStuckRefunds, type RefundRow, type StuckQuery } from '../store/read-model';
+import {
+  findRefundsByTracking,
+  getRefundRow,
+  listStuckRefunds,
+  storedRefundStatus,
+  type RefundRow,
+  type StuckQuery,
+} from '../store/read-model';
 import {
   cancelUpdate,
   carrierEventSignal,
@@ -76,6 +83,8 @@ export interface RefundsServiceOptions {
    * (expired), not retried. Default: the default policy's return window.
    */
   carrierEventMaxPendingMs?: number;
+  /** How long reading a refund in flight waits for its workflow before answering from PostgreSQL (default 3 s). */
+  liveStatusTimeoutMs?: number;
 }
 
 /** What became of a carrier event: stored, and signalled to the refunds of its parcel that exist now. */
@@ -139,12 +148,25 @@ function parseJson(raw: string): unknown {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A gRPC call cut off by its deadline (status 4), as the Temporal client reports it. */
+function isDeadlineExceeded(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: number } } | undefined)?.cause;
+  return (error as { code?: number }).code === 4 || cause?.code === 4 || /DEADLINE_EXCEEDED|deadline exceeded/i.test(String(error));
+}
+
+/** A stored status as of now: whether a refund waiting in its state is stuck changes with the clock, without a write. */
+function withStuckNow(status: RefundStatus): RefundStatus {
+  const limit = status.deadlines.stuckAfter;
+  return { ...status, stuck: status.stuck || (limit !== null && Date.parse(limit) <= Date.now()) };
+}
+
 export class RefundsService {
   private readonly temporal: Client;
   private readonly pool: Pool;
   private readonly taskQueue: string;
   private readonly audit: AuditVerifierOptions;
   private readonly carrierEventMaxPendingMs: number;
+  private readonly liveStatusTimeoutMs: number;
 
   constructor(options: RefundsServiceOptions) {
     this.temporal = options.temporal;
@@ -152,6 +174,7 @@ export class RefundsService {
     this.taskQueue = options.taskQueue ?? TASK_QUEUE_DEFAULT;
     this.audit = options.audit ?? {};
     this.carrierEventMaxPendingMs = options.carrierEventMaxPendingMs ?? defaultApiLimits.carrierEventMaxPendingMs;
+    this.liveStatusTimeoutMs = options.liveStatusTimeoutMs ?? 3_000;
   }
 
   /**
@@ -380,10 +403,31 @@ export class RefundsService {
   }
 
   /** The refund's full status, from its workflow (which keeps answering after it has finished). */
+  /**
+   * The refund's status. A finished refund is read from PostgreSQL (its last write is its final
+   * status), so neither a worker nor Temporal's retention stands in the way. A refund in flight
+   * asks its workflow, which knows what has not been written yet, for at most
+   * `liveStatusTimeoutMs`; if it does not answer in time (no worker) or is gone, the status
+   * last written to PostgreSQL is the answer.
+   */
   async getRefund(refundId: string): Promise<RefundStatus> {
+    const stored = await storedRefundStatus(this.pool, refundId);
+    if (stored && isTerminal(stored.state)) return stored;
+    try {
+      return await this.liveStatus(refundId);
+    } catch (error) {
+      if (stored && (error instanceof RefundNotFoundError || isDeadlineExceeded(error))) return withStuckNow(stored);
+      throw error;
+    }
+  }
+
+  private async liveStatus(refundId: string): Promise<RefundStatus> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.withRefund(refundId, (handle) => handle.query(statusQuery));
+        const deadline = Date.now() + this.liveStatusTimeoutMs;
+        return await this.temporal.connection.withDeadline(deadline, () =>
+          this.withRefund(refundId, (handle) => handle.query(statusQuery)),
+        );
       } catch (error) {
         // The first moments of a refund, before its policy is pinned.
         const starting = error instanceof Error && /refund is starting/.test(error.message);

@@ -1,6 +1,6 @@
 /** The refunds read model: one row per refund, for lookups and operations lists. */
 import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
-import { activeStates, type RefundState } from '../workflows/refund-model';
+import { activeStates, type AuditHead, type RefundState } from '../workflows/refund-model';
 import type { Pool, PoolClient } from './pool';
 
 /** Moves a row forward to `row`; changes nothing when the row already reflects a later step. */
@@ -83,9 +83,14 @@ export async function upsertRefundRow(client: PoolClient, row: ReadModelSnapshot
 }
 
 /** A refund's read-model row as callers see it: the workflow's snapshot, plus when it last changed. */
-export interface RefundRow extends Omit<ReadModelSnapshot, 'progressSeq'> {
+export interface RefundRow extends Omit<ReadModelSnapshot, 'progressSeq' | 'status'> {
   updatedAt: string;
 }
+
+/** Every column but the status document, which the lists have no use for. */
+const ROW_COLUMNS = `refund_id, workflow_id, order_id, customer_id, initiated_by, currency, amount, state, waiting_for,
+  state_since, stuck, stuck_after, carrier, tracking_number, policy_version, risk_score, risk_band, approvals_required,
+  approvals_given, requested_at, updated_at`;
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
 
@@ -116,13 +121,13 @@ function toRefundRow(r: Record<string, unknown>): RefundRow {
 }
 
 export async function getRefundRow(pool: Pool, refundId: string): Promise<RefundRow | undefined> {
-  const result = await pool.query('SELECT * FROM refunds WHERE refund_id = $1', [refundId]);
+  const result = await pool.query(`SELECT ${ROW_COLUMNS} FROM refunds WHERE refund_id = $1`, [refundId]);
   return result.rows[0] ? toRefundRow(result.rows[0]) : undefined;
 }
 
 /** The refunds a carrier's tracking number belongs to (normally one). */
 export async function findRefundsByTracking(pool: Pool, carrier: string, trackingNumber: string): Promise<RefundRow[]> {
-  const result = await pool.query('SELECT * FROM refunds WHERE carrier = $1 AND tracking_number = $2 ORDER BY requested_at', [
+  const result = await pool.query(`SELECT ${ROW_COLUMNS} FROM refunds WHERE carrier = $1 AND tracking_number = $2 ORDER BY requested_at`, [
     carrier,
     trackingNumber,
   ]);
@@ -151,7 +156,7 @@ export async function listStuckRefunds(pool: Pool, query: StuckQuery = {}): Prom
   const waited = query.olderThanMs === undefined ? 'stuck_after <= $1' : 'state_since <= $1';
   const bound = query.olderThanMs === undefined ? now : new Date(now.getTime() - query.olderThanMs);
   const perState = states.map(
-    (_, i) => `(SELECT * FROM refunds WHERE ${active} AND state = $${i + 3} AND ${waited} ORDER BY state_since LIMIT $2)`,
+    (_, i) => `(SELECT ${ROW_COLUMNS} FROM refunds WHERE ${active} AND state = $${i + 3} AND ${waited} ORDER BY state_since LIMIT $2)`,
   );
   const result = await pool.query(`SELECT * FROM (${perState.join(' UNION ALL ')}) AS stuck ORDER BY state_since LIMIT $2`, [
     bound,
@@ -159,4 +164,22 @@ export async function listStuckRefunds(pool: Pool, query: StuckQuery = {}): Prom
     ...states,
   ]);
   return result.rows.map(toRefundRow);
+}
+
+/**
+ * Keeps the refund's whole status with its row, with the audit head this write produced (the
+ * workflow only learns it from the write). Unless a later write has already moved the row on.
+ */
+export async function recordRefundStatus(client: PoolClient, row: ReadModelSnapshot, auditHead: AuditHead | null): Promise<void> {
+  await client.query('UPDATE refunds SET status = $3 WHERE refund_id = $1 AND progress_seq = $2', [
+    row.refundId,
+    row.progressSeq,
+    JSON.stringify({ ...row.status, auditHead: auditHead ?? row.status.auditHead }),
+  ]);
+}
+
+/** The refund's status as its workflow last wrote it, if its row has one. */
+export async function storedRefundStatus(pool: Pool, refundId: string): Promise<ReadModelSnapshot['status'] | undefined> {
+  const result = await pool.query('SELECT status FROM refunds WHERE refund_id = $1', [refundId]);
+  return (result.rows[0]?.status as ReadModelSnapshot['status'] | null) ?? undefined;
 }

@@ -3,6 +3,7 @@
  * Operations lists (stuck refunds, refunds by customer) come from these rows, not from
  * scanning workflows.
  */
+import { refundStatus, type RefundStatus } from './messages';
 import { approvalsGiven, isStuck, stuckAfter, waitingFor, type RefundModel, type RefundState } from './refund-model';
 import { hasCarrierReturn } from './schemas';
 
@@ -29,6 +30,8 @@ export interface ReadModelSnapshot {
   requestedAt: string;
   /** The audit sequence number this row reflects; a row is never overwritten by an older one. */
   progressSeq: number;
+  /** The refund's whole status as of this row, for reading a refund without its workflow. */
+  status: RefundStatus;
 }
 
 export function readModelSnapshot(model: RefundModel, workflowId: string, progressSeq: number): ReadModelSnapshot {
@@ -57,5 +60,6 @@ export function readModelSnapshot(model: RefundModel, workflowId: string, progre
     approvalsGiven: approvalsGiven(model),
     requestedAt: model.requestedAt,
     progressSeq,
+    status: refundStatus(model),
   };
 }

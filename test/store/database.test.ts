@@ -78,6 +78,8 @@ function snapshot(refundId: string, overrides: Partial<ReadModelSnapshot> = {}):
     approvalsGiven: 0,
     requestedAt: now,
     progressSeq: 1,
+    // The store keeps the workflow's status as given; its shape is the workflow's concern.
+    status: { refundId, state: 'awaiting_carrier' } as ReadModelSnapshot['status'],
     ...overrides,
   };
 }

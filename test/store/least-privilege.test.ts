@@ -141,7 +141,7 @@ describe('what else the service role may do', () => {
       refunds: [
         'SELECT',
         'INSERT',
-        'UPDATE (approvals_given, approvals_required, progress_seq, risk_band, risk_score, state, state_since, stuck, stuck_after, updated_at, waiting_for)',
+        'UPDATE (approvals_given, approvals_required, progress_seq, risk_band, risk_score, state, state_since, status, stuck, stuck_after, updated_at, waiting_for)',
       ],
     });
   });
