@@ -16,6 +16,7 @@ import {
   signCarrierPayload,
 } from './carrier-signature';
 import { InvalidInputError } from './errors';
+import { requestBodyOf } from './views';
 import type {
   ApprovalBody,
   AuditVerification,
@@ -35,7 +36,7 @@ export interface RefundsApiClientOptions {
   apiKey?: string;
   /** Only for sending carrier events: the carrier's signing key, `{ carrier, keyId, secret }`. */
   carrierKey?: CarrierSigningKey;
-  /** Only for approving and rejecting: the approver's registered Ed25519 key (`refunds-admin principal add` writes it). */
+  /** For requesting refunds (a refund service's key) and for approving and rejecting (an approver's): the principal's registered Ed25519 key (`refunds-admin principal add` writes it). */
   signingKey?: SigningKey;
   timeoutMs?: number;
 }
@@ -72,10 +73,28 @@ export class RefundsApiClient {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
   }
 
-  /** Requests a refund; `created` is false when the same request had been made before. */
+  /**
+   * Requests a refund as the refund service whose signing key this client holds: signs the request
+   * (a refund_request statement naming that service) and sends it with its signature. `created` is
+   * false when the same request had been made before. The workflow verifies the signature against
+   * the key registry: a request signed with a key that does not count comes back `rejected`.
+   */
   async requestRefund(input: z.input<typeof RefundRequest>): Promise<{ created: boolean; refund: RefundView }> {
     const request = parse(RefundRequest, 'refund request', input);
-    const { status, body } = await this.send('POST', '/v1/refunds', request);
+    const key = this.signingKeyFor('refund request', 'refund requests');
+    const signed = signStatement(
+      {
+        kind: 'refund_request',
+        request,
+        requestedBy: key.principalId,
+        keyId: key.keyId,
+        alg: 'ed25519',
+        signedAt: new Date().toISOString(),
+        nonce: newNonce(),
+      },
+      key.secretKey,
+    );
+    const { status, body } = await this.send('POST', '/v1/refunds', requestBodyOf(signed));
     return { created: status === 201, refund: body as RefundView };
   }
 
@@ -117,12 +136,7 @@ export class RefundsApiClient {
    */
   async decide(refundId: string, decision: z.input<typeof ApprovalDecision>): Promise<RefundView> {
     const { decision: verdict, reason } = parse(ApprovalDecision, 'approval', decision);
-    const key = this.options.signingKey;
-    if (!key)
-      throw new InvalidInputError('approval', [{ path: '', message: 'a signing key is needed to sign decisions (REFUNDS_SIGNING_KEY)' }]);
-    const secretKey = typeof key.secretKey === 'string' ? base64urlDecode(key.secretKey) : key.secretKey;
-    if (secretKey?.length !== 32)
-      throw new InvalidInputError('signing key', [{ path: 'secretKey', message: 'must be 32 bytes (base64url)' }]);
+    const { secretKey, ...key } = this.signingKeyFor('approval', 'decisions');
     const refund = await this.getRefund(refundId);
     const { statement, signature } = signStatement(
       {
@@ -205,6 +219,16 @@ export class RefundsApiClient {
     }
     const params = new URLSearchParams({ status, ...(limit !== undefined ? { limit: String(limit) } : {}) });
     return ((await this.send('GET', `/v1/ops/carrier-events?${params}`)).body as { events: StoredCarrierEvent[] }).events;
+  }
+
+  /** The configured signing key with its secret key decoded, checked before anything is signed; `what` and `signs` word the error. */
+  private signingKeyFor(what: string, signs: string): SigningKey & { secretKey: Uint8Array } {
+    const key = this.options.signingKey;
+    if (!key) throw new InvalidInputError(what, [{ path: '', message: `a signing key is needed to sign ${signs} (REFUNDS_SIGNING_KEY)` }]);
+    const secretKey = typeof key.secretKey === 'string' ? base64urlDecode(key.secretKey) : key.secretKey;
+    if (secretKey?.length !== 32)
+      throw new InvalidInputError('signing key', [{ path: 'secretKey', message: 'must be 32 bytes (base64url)' }]);
+    return { ...key, secretKey };
   }
 
   /** The configured carrier key, checked before anything is signed. */

@@ -8,13 +8,15 @@
 import { z } from 'zod';
 import { ActiveBreaker, insiderRoles, RiskAssessment } from '../workflows/policy';
 import { refundStates } from '../workflows/refund-model';
-import { DecisionStatement, Signature, type Signed } from '../workflows/statements';
+import { DecisionStatement, RefundRequestStatement, Signature, type Signed } from '../workflows/statements';
 import {
   CancelCommand,
   CarrierEvent,
   Currency,
   MinorUnits,
+  checkRefundRequest,
   RefundRequest,
+  RefundRequestFields,
   Role,
   WarehouseReceipt,
   WarehouseScan,
@@ -279,4 +281,34 @@ export function signedDecisionOf(refundId: string, approverId: string, body: App
   return { statement: { kind: 'decision', refundId, approverId, alg: 'ed25519', ...fields }, signature };
 }
 
-export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, ApprovalBody, CancelBody, Role };
+/**
+ * A refund request over HTTP: the request's fields and, next to them, the signature fields of the
+ * refund_request statement the refund service signed (`keyId`, `signedAt`, `nonce`, `signature`).
+ * The API fills in the rest of the statement (`requestedBy`: the calling service, `kind`, `alg`);
+ * the signature must cover the whole statement as `signedRequestOf` rebuilds it.
+ */
+export const RefundRequestBody = z
+  .strictObject({
+    ...RefundRequestFields.shape,
+    keyId: RefundRequestStatement.shape.keyId,
+    signedAt: RefundRequestStatement.shape.signedAt,
+    nonce: RefundRequestStatement.shape.nonce,
+    signature: Signature,
+  })
+  .superRefine(checkRefundRequest)
+  .meta({ id: 'RefundRequestBody' });
+export type RefundRequestBody = z.infer<typeof RefundRequestBody>;
+
+/** The signed statement a refund request body stands for, by the refund service `requestedBy`. */
+export function signedRequestOf(requestedBy: string, body: RefundRequestBody): Signed<RefundRequestStatement> {
+  const { keyId, signedAt, nonce, signature, ...request } = body;
+  return { statement: { kind: 'refund_request', request, requestedBy, keyId, alg: 'ed25519', signedAt, nonce }, signature };
+}
+
+/** The body that sends `signed` (a refund_request statement) over HTTP: its request, and its signature fields. */
+export function requestBodyOf(signed: Signed<RefundRequestStatement>): RefundRequestBody {
+  const { request, keyId, signedAt, nonce } = signed.statement;
+  return { ...request, keyId, signedAt, nonce, signature: signed.signature };
+}
+
+export const requestSchemas = { RefundRequest, RefundRequestBody, CarrierEvent, WarehouseReceipt, ApprovalBody, CancelBody, Role };

@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { RefundActivities } from '../activities';
 import type { ApprovalRefusal, Policy } from './policy';
-import { failureTypes, refundStatus, SignedDecision, type RefundStatus } from './messages';
+import { failureTypes, refundIdOfWorkflowId, refundStatus, SignedDecision, type RefundStatus } from './messages';
 import {
   applyEvent,
   checkApproval,
@@ -25,24 +25,18 @@ import {
   newRefund,
   nextDeadline,
   precheckDecision,
+  refusedRefund,
   reviewFindings,
   scannerIds,
   type AuditFact,
   type RefundEvent,
   type RefundModel,
 } from './refund-model';
-import {
-  CancelCommand,
-  CarrierEvent,
-  type ApprovalCommand,
-  describeIssues,
-  WarehouseScan,
-  type RefundOrigin,
-  type RefundRequest,
-} from './schemas';
+import { CancelCommand, CarrierEvent, type ApprovalCommand, describeIssues, WarehouseScan, type RefundRequest } from './schemas';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
 import { DecisionVerifier, type Pinned } from './decision-verifier';
+import { verifyRequest } from './request-verifier';
 
 /** The activities on the service's own database, run as local activities. */
 export type DatabaseActivities = Pick<RefundActivities, 'recordProgress' | 'assessRisk' | 'approverStanding' | 'lookupPrincipal'>;
@@ -89,12 +83,26 @@ export class RefundRun {
     private readonly activities: DatabaseActivities,
   ) {}
 
-  /** The refund under its pinned policy and trust roots, with the messages that came first applied in order. */
-  start({ policy, trustRoots }: Pinned, origin: RefundOrigin | undefined): void {
+  /**
+   * The refund under its pinned policy and trust roots, once its signed request (`signed`, the
+   * workflow's input) is verified; with the messages that came first applied in order. A request
+   * that does not verify leaves the refund rejected at once: nothing that came first applies.
+   */
+  async start({ policy, trustRoots }: Pinned, signed: unknown): Promise<void> {
     this.verifier = new DecisionVerifier(trustRoots, this.activities.lookupPrincipal);
-    const started = newRefund(this.request, policy, new Date(workflowInfo().startTime.getTime()).toISOString(), origin);
+    const verdict = await verifyRequest(signed, {
+      refundId: refundIdOfWorkflowId(workflowInfo().workflowId),
+      trustRoots,
+      lookupPrincipal: this.activities.lookupPrincipal,
+      now: new Date(Date.now()),
+    });
+    const at = new Date(workflowInfo().startTime.getTime()).toISOString();
+    const started = verdict.ok
+      ? newRefund(this.request, policy, at, verdict.origin)
+      : refusedRefund(this.request, policy, at, verdict.refusal, verdict.facts);
     this.model = started.model;
-    this.pending.push(...started.facts);
+    // Registry records that counted for nothing are written after the request they were looked up for.
+    this.pending.push(...started.facts, ...(verdict.ok ? verdict.facts.map((fact) => ({ ...fact, at })) : []));
     for (const event of this.early.splice(0)) this.apply(event);
   }
 
