@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { RefundActivities } from '../activities';
 import type { ApprovalRefusal, Policy } from './policy';
-import { failureTypes, refundIdOfWorkflowId, refundStatus, SignedDecision, type RefundStatus } from './messages';
+import { failureTypes, refundStatus, SignedDecision, type RefundStatus } from './messages';
 import {
   applyEvent,
   checkApproval,
@@ -91,7 +91,7 @@ export class RefundRun {
   async start({ policy, trustRoots }: Pinned, signed: unknown): Promise<void> {
     this.verifier = new DecisionVerifier(trustRoots, this.activities.lookupPrincipal);
     const verdict = await verifyRequest(signed, {
-      refundId: refundIdOfWorkflowId(workflowInfo().workflowId),
+      refundId: this.request.refundId,
       trustRoots,
       lookupPrincipal: this.activities.lookupPrincipal,
       now: new Date(Date.now()),

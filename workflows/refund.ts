@@ -4,7 +4,7 @@
  * and only calls the payout activity once the model says `paying`. The handlers and the main
  * loop share one RefundRun (refund-run.ts), which owns the refund's state.
  */
-import { ApplicationFailure, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RefundActivities } from '../activities';
 import { pinnedPolicy } from './policy';
@@ -13,6 +13,7 @@ import {
   carrierEventSignal,
   decideUpdate,
   failureTypes,
+  refundIdOfWorkflowId,
   statusQuery,
   warehouseScanSignal,
   type RefundStatus,
@@ -44,7 +45,14 @@ const databaseActivities = proxyLocalActivities<RefundActivities>({
  * that holds no well-formed request at all fails as InvalidMessage.
  */
 export async function refundWorkflow(signed: SignedRefundRequest): Promise<RefundStatus> {
-  const request = parseOrFail(RefundRequest, requestIn(signed), 'invalid refund request');
+  const refundId = refundIdOfWorkflowId(workflowInfo().workflowId);
+  if (refundId === undefined) {
+    throw ApplicationFailure.nonRetryable('a refund workflow id must be refund-<refundId>', failureTypes.invalidMessage);
+  }
+  const claimed = parseOrFail(RefundRequest, requestIn(signed), 'invalid refund request');
+  // Whatever the input claims, this workflow writes only its own refund's rows: a request for
+  // another refund is recorded (and refused) under this one's id.
+  const request = claimed.refundId === refundId ? claimed : parseOrFail(RefundRequest, { ...claimed, refundId }, 'invalid refund id');
   const run = new RefundRun(request, databaseActivities);
 
   // Registered before the first await, so messages that come with the start are not lost; they

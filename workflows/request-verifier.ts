@@ -16,8 +16,8 @@ type Fact = Omit<AuditFact, 'at'>;
 export type RequestVerdict = { ok: true; origin: RequestOrigin; facts: Fact[] } | { ok: false; refusal: RequestRefusal; facts: Fact[] };
 
 export interface RequestCheck {
-  /** The refund the workflow is for (from its id `refund-<refundId>`); undefined when the workflow id is not one. */
-  refundId: string | undefined;
+  /** The refund the workflow is for (its id is `refund-<refundId>`). */
+  refundId: string;
   trustRoots: TrustRoots;
   lookupPrincipal: (principalId: string) => Promise<RegistryRecords>;
   now: Date;
@@ -37,7 +37,6 @@ export async function verifyRequest(raw: unknown, check: RequestCheck): Promise<
     return { ok: false, refusal: { rule, message }, facts };
   };
   if (!signed.success) return refuse('malformed_statement', unsignedMessage(raw, signed.error));
-  if (check.refundId === undefined) return refuse('wrong_refund', 'the workflow id is not refund-<refundId>: it is about no refund');
   const records = await check.lookupPrincipal(claimed!);
   const resolution = resolvePrincipal(records, claimed!, check.trustRoots, check.now);
   const facts = resolution.ignored.length > 0 ? [ignoredFact(claimed!, resolution.ignored)] : [];

@@ -525,15 +525,15 @@ describe("the workflow's own head", () => {
     const temporal = await connectClient();
     const native = await connectNative();
     const taskQueue = uniqueId('audit-heads');
-    // Long timers: the refunds stay in flight.
+    // Long timers: the refunds stay in flight. The registry is written as the superuser, as an administrator would.
+    const world = createRegistryWorld(env.admin);
     const worker = await createRefundWorker({
       connection: native,
       namespace: 'default',
       taskQueue,
       pool: env.service,
       policy: defaultPolicy,
-      // No decision is made here: any trust roots do.
-      trustRoots: createRegistryWorld(env.service).trustRoots,
+      trustRoots: world.trustRoots,
       workflowBundlePath: testStack().workflowBundlePath,
     });
     const running = worker.run();
@@ -542,7 +542,7 @@ describe("the workflow's own head", () => {
     try {
       const inFlight = async () => {
         const request = refundRequest();
-        await refunds.requestRefund(request);
+        await refunds.requestRefund(await world.signedRequest(request));
         started.push(request.refundId);
         await refunds.recordCarrierEvent(carrierEvent(request, 'in_transit'));
         await expect.poll(async () => (await refunds.getRefund(request.refundId)).auditHead?.refundSeq, { timeout: 15_000 }).toBe(2);

@@ -15,8 +15,9 @@ import {
 } from '../../client/carrier-signature';
 import { buildApp, type ApiLimits } from '../../api/app';
 import { addPrincipal, approvalLimitIn } from '../../store/principals';
-import type { ApprovalBody } from '../../client/views';
-import type { Role } from '../../workflows/schemas';
+import { requestBodyOf, type ApprovalBody, type RefundRequestBody } from '../../client/views';
+import { RefundRequest, type Role } from '../../workflows/schemas';
+import { newNonce, signStatement } from '../../workflows/statements';
 import { startRefundHarness, type RefundHarness } from './refund-harness';
 import type { Pool } from '../../store/pool';
 import type { DecisionSubject, SigningKey } from './registry-world';
@@ -25,7 +26,7 @@ import { ownerPool, uniqueId } from './stack';
 export interface TestPrincipal {
   id: string;
   apiKey: string;
-  /** Approvers: their registered signing key. */
+  /** Approvers and refund services: their registered signing key. */
   signingKey?: SigningKey;
 }
 
@@ -41,11 +42,21 @@ export interface ApiHarness {
   carrierSecrets: CarrierSecrets;
   /** The first key of `carrier`, as that carrier holds it. */
   carrierKey(carrier: string): CarrierSigningKey;
-  /** A new principal with a unique id starting with `name`; an approver is also registered, with a signing key and its limit in each currency. */
+  /**
+   * A new principal with a unique id starting with `name`; an approver is also registered, with a
+   * signing key and its limit in each currency, and a refund service with a signing key.
+   */
   principal(name: string, roles: Role[], approvalLimit?: string): Promise<TestPrincipal>;
   /** The body of an approval or rejection by `who`, signed with their key for `refund` (as the typed client signs it). */
   decisionBody(who: TestPrincipal, refund: DecisionSubject, decision?: { decision: 'approve' | 'reject'; reason?: string }): ApprovalBody;
-  /** A JSON request as `who`; the body is sent exactly as given when it is a string. */
+  /** The body of a refund request by `who` (a refund service), signed with their key (as the typed client signs it). */
+  requestBody(who: TestPrincipal, request: RefundRequest): RefundRequestBody;
+  /**
+   * A JSON request as `who`; the body is sent exactly as given when it is a string. A refund
+   * request object posted to /v1/refunds without a `signature` is signed first as `who` (see
+   * `requestBody`); one that is not a valid request gets well-formed signature fields only, so the
+   * API names the request's own fields at fault.
+   */
   call(
     method: 'GET' | 'POST',
     url: string,
@@ -80,8 +91,33 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
     return { carrier, ...key };
   };
 
-  const call: ApiHarness['call'] = (method, url, who, body, headers = {}) =>
-    app.inject({
+  const requestBody = (who: TestPrincipal, request: RefundRequest): RefundRequestBody => {
+    const key = who.signingKey ?? { principalId: who.id, keyId: `${who.id}.k1`, secretKey: new Uint8Array(32).fill(1) };
+    const { statement, signature } = signStatement(
+      {
+        kind: 'refund_request',
+        request,
+        requestedBy: who.id,
+        keyId: key.keyId,
+        alg: 'ed25519',
+        signedAt: new Date().toISOString(),
+        nonce: newNonce(),
+      },
+      key.secretKey,
+    );
+    return requestBodyOf({ statement, signature });
+  };
+  const signedBody = (url: string, who: TestPrincipal | undefined, body: unknown): unknown => {
+    const unsigned = url === '/v1/refunds' && who && typeof body === 'object' && body !== null && !Array.isArray(body);
+    if (!unsigned || 'signature' in body) return body;
+    if (RefundRequest.safeParse(body).success) return requestBody(who, body as RefundRequest);
+    const placeholder = { keyId: `${who.id}.k1`, signedAt: new Date().toISOString(), nonce: newNonce(), signature: 'A'.repeat(86) };
+    return { ...body, ...placeholder };
+  };
+
+  const call: ApiHarness['call'] = (method, url, who, rawBody, headers = {}) => {
+    const body = method === 'POST' ? signedBody(url, who, rawBody) : rawBody;
+    return app.inject({
       method,
       url,
       headers: {
@@ -91,6 +127,7 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
       },
       ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
+  };
 
   return {
     h,
@@ -101,6 +138,9 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
     async principal(name, roles, approvalLimit) {
       const id = uniqueId(name);
       const { apiKey } = await addPrincipal(owner, { id, roles, ...(approvalLimit ? { approvalLimit } : {}) });
+      if (roles.includes('refund_service') && !roles.includes('approver')) {
+        return { id, apiKey, signingKey: await h.registry.registerRefundService(id, { roles }) };
+      }
       if (!roles.includes('approver')) return { id, apiKey };
       const limits = Object.fromEntries(LIMIT_CURRENCIES.map((c) => [c, approvalLimitIn(approvalLimit ?? null, c)]));
       return { id, apiKey, signingKey: await h.registry.registerApprover(id, { roles, limits }) };
@@ -111,6 +151,7 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
       const { amount, currency, keyId, signedAt, nonce, reason } = statement;
       return { decision: statement.decision, ...(reason ? { reason } : {}), amount, currency, keyId, signedAt, nonce, signature };
     },
+    requestBody,
     call,
     carrierPost(body, sign = {}) {
       const raw = typeof body === 'string' ? body : JSON.stringify(body);
