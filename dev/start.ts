@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     process.env.REFUNDS_TRUST_ROOTS ||= registry.trustRootsFile;
     const registered = registry.registered.length ? `; registered now: ${registry.registered.join(', ')}` : '';
     say(
-      `Signing keys      ${path.relative(process.cwd(), registry.keysDir)}/<id>.json  (REFUNDS_SIGNING_KEY for approve and reject${registered})`,
+      `Signing keys      ${path.relative(process.cwd(), registry.keysDir)}/<id>.json  (REFUNDS_SIGNING_KEY for request, approve and reject${registered})`,
     );
     say(`Trust roots       ${path.relative(process.cwd(), process.env.REFUNDS_TRUST_ROOTS)}`);
   }
