@@ -37,7 +37,7 @@ export const TimelineEntry = z.object({
   kind: z
     .string()
     .describe(
-      'refund_requested, carrier_event, warehouse_receipt, risk_assessed, approved, approval_rejected, state_changed, escalated, paid, …',
+      'refund_requested, carrier_event, warehouse_receipt, risk_assessed, approved, approval_rejected, state_changed, escalated, paid, statement_rejected, …',
     ),
   actor: z.string().describe('who did it: an employee (employee:<id>), a carrier (carrier:<name>), the system, or the requester'),
   data: z.unknown(),
@@ -49,7 +49,10 @@ export const RefundView = z
     orderId: z.string(),
     customerId: z.string(),
     initiatedBy: z.string().describe('the employee who asked for the refund, or "customer"'),
-    requestedBy: z.string().nullable().describe('the refund service principal that relayed the request'),
+    requestedBy: z
+      .string()
+      .nullable()
+      .describe('the registered refund service whose signed request the workflow verified; null when the request was refused'),
     state: RefundState,
     amount: MinorUnits.describe('integer minor units of currency'),
     currency: Currency,
