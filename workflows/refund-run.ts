@@ -32,7 +32,15 @@ import {
   type RefundEvent,
   type RefundModel,
 } from './refund-model';
-import { CancelCommand, CarrierEvent, type ApprovalCommand, describeIssues, WarehouseScan, type RefundRequest } from './schemas';
+import {
+  CancelCommand,
+  canonicalPrincipalId,
+  CarrierEvent,
+  type ApprovalCommand,
+  describeIssues,
+  WarehouseScan,
+  type RefundRequest,
+} from './schemas';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
 import { DecisionVerifier, type Pinned } from './decision-verifier';
@@ -62,6 +70,15 @@ const BOUNDED_DECISION_WAIT = 'bounded-decision-wait';
 
 type PayoutResult = { reference: string } | { failure: unknown };
 
+/** Refunds started from here on verify their signed request; older histories replay without it. */
+const SIGNED_REQUESTS = 'signed-refund-requests';
+
+/** The unsigned origin `{ requestedBy }` refunds started before signed requests carried, canonical. */
+function legacyOriginOf(raw: unknown): { requestedBy: string } | undefined {
+  const requestedBy = typeof raw === 'object' && raw !== null ? (raw as { requestedBy?: unknown }).requestedBy : undefined;
+  return typeof requestedBy === 'string' ? { requestedBy: canonicalPrincipalId(requestedBy) } : undefined;
+}
+
 const now = () => new Date(Date.now()).toISOString();
 
 export class RefundRun {
@@ -88,21 +105,27 @@ export class RefundRun {
    * workflow's input) is verified; with the messages that came first applied in order. A request
    * that does not verify leaves the refund rejected at once: nothing that came first applies.
    */
-  async start({ policy, trustRoots }: Pinned, signed: unknown): Promise<void> {
+  async start({ policy, trustRoots }: Pinned, signed: unknown, legacyOrigin?: unknown): Promise<void> {
     this.verifier = new DecisionVerifier(trustRoots, this.activities.lookupPrincipal);
+    const at = new Date(workflowInfo().startTime.getTime()).toISOString();
+    // Refunds started before requests were signed replay as they ran (a new start always verifies).
+    if (!patched(SIGNED_REQUESTS)) return this.begin(newRefund(this.request, policy, at, legacyOriginOf(legacyOrigin)));
     const verdict = await verifyRequest(signed, {
       refundId: this.request.refundId,
       trustRoots,
       lookupPrincipal: this.activities.lookupPrincipal,
       now: new Date(Date.now()),
     });
-    const at = new Date(workflowInfo().startTime.getTime()).toISOString();
     const started = verdict.ok
       ? newRefund(this.request, policy, at, verdict.origin)
       : refusedRefund(this.request, policy, at, verdict.refusal, verdict.facts);
-    this.model = started.model;
     // Registry records that counted for nothing are written after the request they were looked up for.
-    this.pending.push(...started.facts, ...(verdict.ok ? verdict.facts.map((fact) => ({ ...fact, at })) : []));
+    this.begin(started, verdict.ok ? verdict.facts.map((fact) => ({ ...fact, at })) : []);
+  }
+
+  private begin(started: { model: RefundModel; facts: AuditFact[] }, more: AuditFact[] = []): void {
+    this.model = started.model;
+    this.pending.push(...started.facts, ...more);
     for (const event of this.early.splice(0)) this.apply(event);
   }
 

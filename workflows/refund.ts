@@ -44,7 +44,7 @@ const databaseActivities = proxyLocalActivities<RefundActivities>({
  * from the statement, and counts only once the signature verifies (see RefundRun.start); an input
  * that holds no well-formed request at all fails as InvalidMessage.
  */
-export async function refundWorkflow(signed: SignedRefundRequest): Promise<RefundStatus> {
+export async function refundWorkflow(signed: SignedRefundRequest, legacyOrigin?: unknown): Promise<RefundStatus> {
   const refundId = refundIdOfWorkflowId(workflowInfo().workflowId);
   if (refundId === undefined) {
     throw ApplicationFailure.nonRetryable('a refund workflow id must be refund-<refundId>', failureTypes.invalidMessage);
@@ -64,7 +64,8 @@ export async function refundWorkflow(signed: SignedRefundRequest): Promise<Refun
   setHandler(cancelUpdate, (raw) => run.cancel(raw), { validator: (raw) => run.validateCancel(raw) });
 
   const pinned = await pinPolicy();
-  await run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, signed);
+  // `legacyOrigin`: only histories of refunds started before requests were signed carry it.
+  await run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, signed, legacyOrigin);
   return run.run();
 }
 

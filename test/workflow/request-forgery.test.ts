@@ -69,6 +69,16 @@ describe('a refund request started straight on Temporal', () => {
     await expectRefused(request.refundId, await startStraight(request.refundId, request), 'malformed_statement');
   });
 
+  it('in the old unsigned shape, the request and an origin naming any requester, is rejected as malformed_statement', async () => {
+    const request = requestWithIdentity();
+    const handle = await h.temporal.workflow.start('refundWorkflow', {
+      taskQueue: h.taskQueue,
+      workflowId: refundWorkflowId(request.refundId),
+      args: [request as unknown as SignedRefundRequest, { requestedBy: 'svc-returns-portal' }],
+    });
+    await expectRefused(request.refundId, (await handle.result()) as RefundStatus, 'malformed_statement');
+  });
+
   it('with the statement but no signature is rejected as malformed_statement, naming the claimed signer', async () => {
     const request = requestWithIdentity();
     const { statement } = await h.registry.signedRequest(request);
