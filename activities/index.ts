@@ -54,7 +54,9 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
           failureTypes.refundConflict,
         );
       }
-      if (input.request) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
+      // A refused request's customer details are a forger's word: they link no accounts.
+      const refused = input.facts.some((fact) => fact.kind === 'refund_requested' && fact.data.refused !== undefined);
+      if (input.request && !refused) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
       await recordInsiderActions(client, policy, input.refund, input.firstSeq, input.facts);
       // Last: the refund's chain lock is held from the append until the commit.
       const { head } = await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);

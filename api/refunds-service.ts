@@ -47,6 +47,7 @@ import {
   SignedCarrierEvent,
   SignedDecision,
   SignedWarehouseScan,
+  SignedRefundRequest,
   statusQuery,
   TASK_QUEUE_DEFAULT,
   warehouseScanSignal,
@@ -55,7 +56,7 @@ import {
 import type { ApprovalRefusal } from '../workflows/policy';
 import { isTerminal } from '../workflows/refund-model';
 import type { refundWorkflow } from '../workflows/refund';
-import { BreakerLift, CancelCommand, CarrierEvent, RefundOrigin, RefundRequest, type Role } from '../workflows/schemas';
+import { BreakerLift, CancelCommand, CarrierEvent, RefundRequest, type Role } from '../workflows/schemas';
 import {
   ApprovalRefusedError,
   CancelRefusedError,
@@ -146,6 +147,14 @@ function parseJson(raw: string): unknown {
   }
 }
 
+/** A signed refund request; the request's own issues are named by its fields (`items.0.unitAmount`), the rest under `statement`. */
+function parseSignedRequest(input: unknown): SignedRefundRequest {
+  const statement = typeof input === 'object' && input !== null ? (input as { statement?: unknown }).statement : undefined;
+  const request = typeof statement === 'object' && statement !== null ? (statement as { request?: unknown }).request : undefined;
+  if (request !== undefined) parse(RefundRequest, 'refund request', request);
+  return parse(SignedRefundRequest, 'signed refund request', input);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A gRPC call cut off by its deadline (status 4), as the Temporal client reports it. */
@@ -178,22 +187,24 @@ export class RefundsService {
   }
 
   /**
-   * Requests a refund. Idempotent by refund id: the same id with the same body returns the
-   * existing refund (`created: false`); the same id with a different body throws RefundConflictError.
-   * `origin` names the authenticated refund service that relayed the request (the HTTP API sets it);
-   * it is recorded in the audit trail and may not approve the refund.
+   * Requests a refund with the request a refund service signed (`{ statement, signature }`, a
+   * refund_request statement). Idempotent by refund id and request: the same id with the same
+   * request returns the existing refund (`created: false`), even signed again (another nonce or
+   * time); the same id with a different request throws RefundConflictError. The signature is not
+   * checked here: the workflow verifies it against the key registry, and rejects the refund at
+   * once if it does not count.
    */
-  async requestRefund(input: unknown, origin?: RefundOrigin): Promise<RefundRequested> {
-    const request = parse(RefundRequest, 'refund request', input);
-    const relayedBy = origin === undefined ? undefined : parse(RefundOrigin, 'refund origin', origin);
+  async requestRefund(input: unknown): Promise<RefundRequested> {
+    const signed = parseSignedRequest(input);
+    const request = signed.statement.request;
     const workflowId = refundWorkflowId(request.refundId);
     const hash = requestHash(request);
     try {
       await this.temporal.workflow.start<typeof refundWorkflow>('refundWorkflow', {
         taskQueue: this.taskQueue,
         workflowId,
-        // The origin is not part of the idempotency hash: the same request relayed twice is the same refund.
-        args: relayedBy ? [request, relayedBy] : [request],
+        // Only the request is hashed: who signed it, when and with which nonce make no other refund.
+        args: [signed],
         memo: { requestHash: hash },
         // A refund id is used once, ever: not even a finished refund's id may start a new one.
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,

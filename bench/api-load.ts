@@ -1,7 +1,8 @@
 /**
  * The HTTP API under load: POST /v1/refunds against direct `RefundsService.requestRefund` calls
  * as the baseline, both driven by the same closed loop (so the two figures differ only by the
- * HTTP layer: fastify, authentication, validation, the answer's status and timeline), and the
+ * HTTP layer: fastify, authentication, validation, the answer's status and timeline; both sign each
+ * request as the benchmark's registered refund service), and the
  * app serving the stuck listing for the million-refund database. The app runs in this process
  * on a real port, with its rate limit raised so the load is measured rather than refused.
  */
@@ -14,6 +15,8 @@ import { addPrincipal } from '../store/principals';
 import type { Role } from '../workflows/schemas';
 import { closedLoop, type LifecycleTimes } from './lifecycle';
 import { refundForLoad } from './refunds';
+import type { Signer } from './registry';
+import { requestBodyOf } from '../client/views';
 import { percentiles } from './process-stats';
 import type { StuckListingOverHttp } from './stuck-listing';
 
@@ -37,8 +40,14 @@ export interface BenchApi {
   close(): Promise<void>;
 }
 
-/** The real app over `databaseUrl`, with one principal holding `roles`. */
-export async function startBenchApi(temporal: Client, databaseUrl: string, taskQueue: string, roles: Role[]): Promise<BenchApi> {
+/** The real app over `databaseUrl`, with one principal holding `roles` (named `principalId`, when given). */
+export async function startBenchApi(
+  temporal: Client,
+  databaseUrl: string,
+  taskQueue: string,
+  roles: Role[],
+  principalId?: string,
+): Promise<BenchApi> {
   const pool: Pool = createPool(databaseUrl, 20);
   const refunds = new RefundsService({ temporal, pool, taskQueue });
   const app = await buildApp({
@@ -48,7 +57,7 @@ export async function startBenchApi(temporal: Client, databaseUrl: string, taskQ
     limits: { rateLimitMax: 100_000_000 },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  const { apiKey } = await addPrincipal(pool, { id: `bench-${roles.join('-')}-${Date.now().toString(36)}`, roles });
+  const { apiKey } = await addPrincipal(pool, { id: principalId ?? `bench-${roles.join('-')}-${Date.now().toString(36)}`, roles });
   return {
     url,
     apiKey,
@@ -86,24 +95,29 @@ export interface ApiLoadDeps {
   warmupMs: number;
   measureMs: number;
   log: (line: string) => void;
+  /** Signs the requests as the benchmark's registered refund service, which is also the API principal that sends them. */
+  sign: Signer;
 }
 
 export async function runApiLoad(deps: ApiLoadDeps): Promise<ApiLoadResult> {
-  const api = await startBenchApi(deps.temporal, deps.databaseUrl, deps.taskQueue, ['refund_service']);
+  const api = await startBenchApi(deps.temporal, deps.databaseUrl, deps.taskQueue, ['refund_service'], deps.sign.refundService);
   const timed = (request: () => Promise<void>) => async (): Promise<LifecycleTimes> => {
     const startedAt = performance.now();
     await request();
     return { approvals: 0, startedAt, finishedAt: performance.now() };
   };
   const ways = [
-    { name: 'RefundsService.requestRefund', run: timed(() => deps.refunds.requestRefund(refundForLoad()).then(() => undefined)) },
+    {
+      name: 'RefundsService.requestRefund',
+      run: timed(() => deps.refunds.requestRefund(deps.sign.request(refundForLoad())).then(() => undefined)),
+    },
     {
       name: 'POST /v1/refunds',
       run: timed(async () => {
         const response = await fetch(`${api.url}/v1/refunds`, {
           method: 'POST',
           headers: { authorization: `Bearer ${api.apiKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify(refundForLoad()),
+          body: JSON.stringify(requestBodyOf(deps.sign.request(refundForLoad()))),
         });
         const body = await response.text();
         if (response.status !== 201) throw new Error(`POST /v1/refunds answered ${response.status}: ${body.slice(0, 200)}`);

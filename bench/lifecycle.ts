@@ -112,7 +112,7 @@ async function deliverCarrierEvent(refunds: RefundsService, event: CarrierEvent,
 export function pipelineDriver(refunds: RefundsService, temporal: Client, sign: Signer): Driver {
   return lifecycleDriver('pipeline', {
     async request(request) {
-      await refunds.requestRefund(request);
+      await refunds.requestRefund(sign.request(request));
       return temporal.workflow.getHandle(refundWorkflowId(request.refundId));
     },
     carrierEvent: (_, event) => deliverCarrierEvent(refunds, event, sign),

@@ -1,8 +1,9 @@
 /**
  * The benchmark's key registry: two admins' keys, the trust roots file the refund worker pins,
- * every approver and scanner of the staff pools registered (endorsed by both admins) before the
- * clock starts, and a carrier key the worker verifies carrier events with, so each approval, scan
- * and carrier event is signed and verified exactly as in production.
+ * every approver and scanner of the staff pools and one refund service registered (endorsed by
+ * both admins) before the clock starts, and a carrier key the worker verifies carrier events
+ * with, so each request, approval, scan and carrier event is signed and verified exactly as in
+ * production.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { signCarrierPayload, type CarrierKey } from '../config/carrier-signature';
 import type { Pool } from '../store/pool';
 import { addRegistryEntry } from '../store/registry';
-import type { SignedCarrierEvent, SignedDecision, SignedWarehouseScan } from '../workflows/messages';
+import type { SignedCarrierEvent, SignedDecision, SignedRefundRequest, SignedWarehouseScan } from '../workflows/messages';
 import { refundAmount, type CarrierEvent, type RefundRequest, type Role, type WarehouseReceipt } from '../workflows/schemas';
 import { endorseEntry, generateKeyPair, newNonce, signStatement, TrustRoots, type RegistryEntry } from '../workflows/statements';
 
@@ -51,47 +52,54 @@ export interface Signer {
   decision(request: RefundRequest, approverId: string): SignedDecision;
   scan(request: RefundRequest, scannerId: string, receipt: WarehouseReceipt): SignedWarehouseScan;
   carrierEvent(event: CarrierEvent): SignedCarrierEvent;
+  /** `request` signed by the refund service (`refundService`). */
+  request(request: RefundRequest): SignedRefundRequest;
+  /** The refund service's principal id: the API principal that sends the requests over HTTP must have it. */
+  refundService: string;
 }
 
-type Keys = Map<string, { keyId: string; secretKey: Uint8Array }>;
+type Key = { keyId: string; secretKey: Uint8Array };
 
-async function register(pool: Pool, trust: BenchTrust, keys: Keys, principalId: string, role: Role): Promise<void> {
+/** Registers `principalId` with `roles`, endorsed by both admins, and returns its key. */
+async function register(pool: Pool, trust: BenchTrust, principalId: string, roles: Role[]): Promise<Key> {
   const keyId = `${principalId}.k1`;
   const { secretKey, publicKey } = generateKeyPair(keyId);
   const entry: RegistryEntry = {
     kind: 'registry_entry',
     principalId,
     version: 1,
-    roles: [role],
-    approvalLimits: role === 'approver' ? { USD: 10_000_000 } : {},
+    roles,
+    approvalLimits: roles.includes('approver') ? { USD: 10_000_000 } : {},
     keys: [publicKey],
     status: 'active',
     issuedAt: new Date(Date.now() - 60_000).toISOString(),
   };
   await addRegistryEntry(pool, { entry, endorsements: trust.admins.map((admin) => endorseEntry(entry, admin)) });
-  keys.set(principalId, { keyId, secretKey });
+  return { keyId, secretKey };
 }
 
-/** Registers `approverIds` and `scannerIds` and returns a signer for their statements and the carrier's events. */
+/** Registers `approverIds`, `scannerIds` and a refund service of its own, and returns a signer for their statements and the carrier's events. */
 export async function benchSigner(
   pool: Pool,
   trust: BenchTrust,
   approverIds: readonly string[],
   scannerIds: readonly string[],
 ): Promise<Signer> {
-  const keys: Keys = new Map();
-  for (const principalId of approverIds) await register(pool, trust, keys, principalId, 'approver');
-  for (const principalId of scannerIds) await register(pool, trust, keys, principalId, 'warehouse');
+  const keys = new Map<string, Key>();
+  for (const principalId of approverIds) keys.set(principalId, await register(pool, trust, principalId, ['approver']));
+  for (const principalId of scannerIds) keys.set(principalId, await register(pool, trust, principalId, ['warehouse']));
+  const refundService = `bench-refund-service-${Date.now().toString(36)}`;
+  const serviceKey = await register(pool, trust, refundService, ['refund_service']);
   const keyOf = (principalId: string) => {
     const key = keys.get(principalId);
     if (!key) throw new Error(`${principalId} is not registered for the benchmark`);
     return key;
   };
-  const signing = (keyId: string) => ({ keyId, alg: 'ed25519' as const, signedAt: new Date().toISOString(), nonce: newNonce() });
+  const signing = (key: Key) => ({ keyId: key.keyId, alg: 'ed25519' as const, signedAt: new Date().toISOString(), nonce: newNonce() });
   return {
     scan: (request, scannedBy, receipt) => {
       const key = keyOf(scannedBy);
-      const statement = { kind: 'warehouse_receipt' as const, refundId: request.refundId, receipt, scannedBy, ...signing(key.keyId) };
+      const statement = { kind: 'warehouse_receipt' as const, refundId: request.refundId, receipt, scannedBy, ...signing(key) };
       return signStatement(statement, key.secretKey);
     },
     carrierEvent: (event) => {
@@ -99,6 +107,9 @@ export async function benchSigner(
       return { rawBody, signature: signCarrierPayload(trust.carrierKey, rawBody) };
     },
     decision: (request, approverId) => signDecision(request, approverId, keyOf(approverId)),
+    request: (refund) =>
+      signStatement({ kind: 'refund_request', request: refund, requestedBy: refundService, ...signing(serviceKey) }, serviceKey.secretKey),
+    refundService,
   };
 }
 

@@ -135,12 +135,13 @@ async function runParts(
 ): Promise<void> {
   const { stack, temporal, pool } = deps;
   const refunds = new RefundsService({ temporal, pool, taskQueue: stack.taskQueue });
+  const sign = await benchSigner(pool, stack.trust, benchApprovers, benchScanners);
   if (settings.parts.includes('throughput')) {
     results.throughput = await runThroughput(
       {
         refunds,
         temporal,
-        sign: await benchSigner(pool, stack.trust, benchApprovers, benchScanners),
+        sign,
         baselineTaskQueue: stack.baselineTaskQueue,
         pids: {
           workers: { pipeline: stack.refundWorker.pid, baseline: stack.baselineWorker.pid },
@@ -171,6 +172,7 @@ async function runParts(
       warmupMs: settings.warmupMs,
       measureMs: settings.measureMs,
       log,
+      sign,
     });
   }
 }

@@ -18,6 +18,7 @@ import {
 } from './carrier-signature';
 import { InvalidInputError } from './errors';
 import { EndorsementBody, RevocationBody, type RegistryView, type RevocationStored, type StoredEntryView } from './registry-views';
+import { requestBodyOf } from './views';
 import type {
   ApprovalBody,
   AuditVerification,
@@ -38,7 +39,7 @@ export interface RefundsApiClientOptions {
   apiKey?: string;
   /** Only for sending carrier events: the carrier's signing key, `{ carrier, keyId, secret }`. */
   carrierKey?: CarrierSigningKey;
-  /** For approving, rejecting and scanning: the principal's registered Ed25519 key (`refunds-admin principal add` writes it). */
+  /** For requesting refunds (a refund service's key), approving and rejecting (an approver's) and scanning (a scanner's): the principal's registered Ed25519 key (`refunds-admin principal add` writes it). */
   signingKey?: SigningKey;
   timeoutMs?: number;
   /**
@@ -86,10 +87,28 @@ export class RefundsApiClient {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
   }
 
-  /** Requests a refund; `created` is false when the same request had been made before. */
+  /**
+   * Requests a refund as the refund service whose signing key this client holds: signs the request
+   * (a refund_request statement naming that service) and sends it with its signature. `created` is
+   * false when the same request had been made before. The workflow verifies the signature against
+   * the key registry: a request signed with a key that does not count comes back `rejected`.
+   */
   async requestRefund(input: z.input<typeof RefundRequest>): Promise<{ created: boolean; refund: RefundView }> {
     const request = parse(RefundRequest, 'refund request', input);
-    const { status, body } = await this.send('POST', '/v1/refunds', request);
+    const key = this.signingKeyFor('refund request', 'refund requests');
+    const signed = signStatement(
+      {
+        kind: 'refund_request',
+        request,
+        requestedBy: key.principalId,
+        keyId: key.keyId,
+        alg: 'ed25519',
+        signedAt: new Date().toISOString(),
+        nonce: newNonce(),
+      },
+      key.secretKey,
+    );
+    const { status, body } = await this.send('POST', '/v1/refunds', requestBodyOf(signed));
     return { created: status === 201, refund: body as RefundView };
   }
 
@@ -166,7 +185,7 @@ export class RefundsApiClient {
    */
   async decide(refundId: string, decision: z.input<typeof ApprovalDecision>): Promise<RefundView> {
     const { decision: verdict, reason } = parse(ApprovalDecision, 'approval', decision);
-    const { key, secretKey } = this.signingKey('decision');
+    const { secretKey, ...key } = this.signingKeyFor('approval', 'decisions');
     const refund = await this.getRefund(refundId);
     const { statement, signature } = signStatement(
       {
@@ -276,6 +295,16 @@ export class RefundsApiClient {
   async revokeRegistryKey(input: z.input<typeof RevocationBody>): Promise<RevocationStored> {
     const body = parse(RevocationBody, 'revocation', input);
     return (await this.send('POST', `${this.principalPath(body.revocation.principalId)}/revocations`, body)).body as RevocationStored;
+  }
+
+  /** The configured signing key with its secret key decoded, checked before anything is signed; `what` and `signs` word the error. */
+  private signingKeyFor(what: string, signs: string): SigningKey & { secretKey: Uint8Array } {
+    const key = this.options.signingKey;
+    if (!key) throw new InvalidInputError(what, [{ path: '', message: `a signing key is needed to sign ${signs} (REFUNDS_SIGNING_KEY)` }]);
+    const secretKey = typeof key.secretKey === 'string' ? base64urlDecode(key.secretKey) : key.secretKey;
+    if (secretKey?.length !== 32)
+      throw new InvalidInputError('signing key', [{ path: 'secretKey', message: 'must be 32 bytes (base64url)' }]);
+    return { ...key, secretKey };
   }
 
   /** The configured carrier key, checked before anything is signed. */

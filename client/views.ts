@@ -8,13 +8,15 @@
 import { z } from 'zod';
 import { ActiveBreaker, insiderRoles, RiskAssessment } from '../workflows/policy';
 import { refundStates } from '../workflows/refund-model';
-import { DecisionStatement, Signature, WarehouseReceiptStatement, type Signed } from '../workflows/statements';
+import { DecisionStatement, RefundRequestStatement, Signature, WarehouseReceiptStatement, type Signed } from '../workflows/statements';
 import {
   CancelCommand,
   CarrierEvent,
   Currency,
   MinorUnits,
+  checkRefundRequest,
   RefundRequest,
+  RefundRequestFields,
   Role,
   WarehouseReceipt,
   WarehouseScan,
@@ -35,7 +37,7 @@ export const TimelineEntry = z.object({
   kind: z
     .string()
     .describe(
-      'refund_requested, carrier_event, warehouse_receipt, risk_assessed, approved, approval_rejected, state_changed, escalated, paid, …',
+      'refund_requested, carrier_event, warehouse_receipt, risk_assessed, approved, approval_rejected, state_changed, escalated, paid, statement_rejected, …',
     ),
   actor: z.string().describe('who did it: an employee (employee:<id>), a carrier (carrier:<name>), the system, or the requester'),
   data: z.unknown(),
@@ -47,7 +49,10 @@ export const RefundView = z
     orderId: z.string(),
     customerId: z.string(),
     initiatedBy: z.string().describe('the employee who asked for the refund, or "customer"'),
-    requestedBy: z.string().nullable().describe('the refund service principal that relayed the request'),
+    requestedBy: z
+      .string()
+      .nullable()
+      .describe('the registered refund service whose signed request the workflow verified; null when the request was refused'),
     state: RefundState,
     amount: MinorUnits.describe('integer minor units of currency'),
     currency: Currency,
@@ -305,4 +310,43 @@ export function signedScanOf(refundId: string, scannedBy: string, body: ScanBody
   };
 }
 
-export const requestSchemas = { RefundRequest, CarrierEvent, WarehouseReceipt, ScanBody, ApprovalBody, CancelBody, Role };
+/**
+ * A refund request over HTTP: the request's fields and, next to them, the signature fields of the
+ * refund_request statement the refund service signed (`keyId`, `signedAt`, `nonce`, `signature`).
+ * The API fills in the rest of the statement (`requestedBy`: the calling service, `kind`, `alg`);
+ * the signature must cover the whole statement as `signedRequestOf` rebuilds it.
+ */
+export const RefundRequestBody = z
+  .strictObject({
+    ...RefundRequestFields.shape,
+    keyId: RefundRequestStatement.shape.keyId,
+    signedAt: RefundRequestStatement.shape.signedAt,
+    nonce: RefundRequestStatement.shape.nonce,
+    signature: Signature,
+  })
+  .superRefine(checkRefundRequest)
+  .meta({ id: 'RefundRequestBody' });
+export type RefundRequestBody = z.infer<typeof RefundRequestBody>;
+
+/** The signed statement a refund request body stands for, by the refund service `requestedBy`. */
+export function signedRequestOf(requestedBy: string, body: RefundRequestBody): Signed<RefundRequestStatement> {
+  const { keyId, signedAt, nonce, signature, ...request } = body;
+  return { statement: { kind: 'refund_request', request, requestedBy, keyId, alg: 'ed25519', signedAt, nonce }, signature };
+}
+
+/** The body that sends `signed` (a refund_request statement) over HTTP: its request, and its signature fields. */
+export function requestBodyOf(signed: Signed<RefundRequestStatement>): RefundRequestBody {
+  const { request, keyId, signedAt, nonce } = signed.statement;
+  return { ...request, keyId, signedAt, nonce, signature: signed.signature };
+}
+
+export const requestSchemas = {
+  RefundRequest,
+  RefundRequestBody,
+  CarrierEvent,
+  WarehouseReceipt,
+  ScanBody,
+  ApprovalBody,
+  CancelBody,
+  Role,
+};

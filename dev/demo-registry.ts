@@ -3,7 +3,8 @@
  * admins' keys (.data/registry/, mode 0600) and the trust roots file the worker pins
  * (.data/trust-roots.json), and for every demo principal a signing key (.data/keys/<id>.json, mode
  * 0600) with a registry entry two of those admins endorsed: approvers get their limit in USD, EUR
- * and GBP. Kept across restarts; an entry the database lost (it was reset) is registered again.
+ * and GBP, and the demo refund service (svc-returns-portal) signs its refund requests with its key,
+ * as the workflow requires. Kept across restarts; an entry the database lost (it was reset) is registered again.
  * Never used with DATABASE_URL: a real deployment's admins keep their keys offline
  * (`refunds-admin admin-key new`, `refunds-admin principal endorse`).
  */

@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     process.env.REFUNDS_TRUST_ROOTS ||= registry.trustRootsFile;
     const registered = registry.registered.length ? `; registered now: ${registry.registered.join(', ')}` : '';
     say(
-      `Signing keys      ${path.relative(process.cwd(), registry.keysDir)}/<id>.json  (REFUNDS_SIGNING_KEY for approve, reject and scan${registered})`,
+      `Signing keys      ${path.relative(process.cwd(), registry.keysDir)}/<id>.json  (REFUNDS_SIGNING_KEY for request, approve, reject and scan${registered})`,
     );
     say(`Trust roots       ${path.relative(process.cwd(), process.env.REFUNDS_TRUST_ROOTS)}`);
     // The demo admins also call the API (refunds principal approve) with admin API keys of their own.

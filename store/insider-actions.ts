@@ -26,6 +26,8 @@ function insiderActionOf(fact: AuditFact, refundSeq: number): InsiderAction | un
   const employee = (value: unknown) => canonicalPrincipalId(String(value));
   switch (fact.kind) {
     case 'refund_requested': {
+      // A refused request is nobody's action: its initiatedBy is only what an unverified message said.
+      if (data.refused !== undefined) return undefined;
       const initiatedBy = employee((data.request as RefundRequest).initiatedBy);
       return initiatedBy === CUSTOMER
         ? undefined

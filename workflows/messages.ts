@@ -26,14 +26,30 @@ import {
   type RefundState,
 } from './refund-model';
 import type { CancelCommand, RefundRequest } from './schemas';
-import { DecisionStatement, Signature, WarehouseReceiptStatement, type Signed } from './statements';
+import { DecisionStatement, RefundRequestStatement, Signature, WarehouseReceiptStatement, type Signed } from './statements';
 
 export const TASK_QUEUE_DEFAULT = 'refunds';
 
+const WORKFLOW_ID_PREFIX = 'refund-';
+
 /** One workflow per refund; the id is derived from the refund id, so a repeat request finds it. */
 export function refundWorkflowId(refundId: string): string {
-  return `refund-${refundId}`;
+  return `${WORKFLOW_ID_PREFIX}${refundId}`;
 }
+
+/** The refund id a workflow id stands for, or undefined when it is not `refund-<refundId>`. */
+export function refundIdOfWorkflowId(workflowId: string): string | undefined {
+  return workflowId.startsWith(WORKFLOW_ID_PREFIX) ? workflowId.slice(WORKFLOW_ID_PREFIX.length) : undefined;
+}
+
+/**
+ * A refund request as the workflow receives it: the request statement a registered refund service
+ * signed (the whole request and `requestedBy`, the service's own principal id) and its Ed25519
+ * signature. The workflow verifies it against the key registry before the refund may go anywhere;
+ * one that does not verify is rejected at once and never pays.
+ */
+export const SignedRefundRequest = z.strictObject({ statement: RefundRequestStatement, signature: Signature });
+export type SignedRefundRequest = Signed<RefundRequestStatement>;
 
 /**
  * An approver's decision as the workflow receives it: a decision statement and the approver's
@@ -94,7 +110,7 @@ export interface RefundStatus {
   orderId: string;
   customerId: string;
   initiatedBy: string;
-  /** The refund service that relayed the request through the API, if it came that way. */
+  /** The registered refund service whose signed request the workflow verified; null when the request was refused. */
   requestedBy: string | null;
   state: RefundState;
   amount: number;

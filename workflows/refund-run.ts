@@ -8,7 +8,6 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
-  patched,
   proxyActivities,
   upsertSearchAttributes,
   workflowInfo,
@@ -25,26 +24,20 @@ import {
   newRefund,
   nextDeadline,
   precheckDecision,
+  refusedRefund,
   reviewFindings,
   scannerIds,
   type AuditFact,
   type RefundEvent,
   type RefundModel,
 } from './refund-model';
-import {
-  CancelCommand,
-  CarrierEvent,
-  type ApprovalCommand,
-  describeIssues,
-  WarehouseScan,
-  type RefundOrigin,
-  type RefundRequest,
-} from './schemas';
+import { CancelCommand, type ApprovalCommand, describeIssues, type RefundRequest } from './schemas';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
 import { DecisionVerifier, type Pinned } from './decision-verifier';
 import { StatementVerifier, type Fact } from './statement-verifier';
 import { readCarrierEvent } from './carrier-event';
+import { verifyRequest } from './request-verifier';
 
 /** The activities on the service's own database (and the carrier signature check), run as local activities. */
 export type DatabaseActivities = Pick<
@@ -69,9 +62,6 @@ const PAYOUT_HEARTBEAT_TIMEOUT = '5 seconds';
 
 /** How long `decide` waits for its decision to be written before answering without it. */
 const DECISION_WRITE_WAIT = '30 seconds';
-const BOUNDED_DECISION_WAIT = 'bounded-decision-wait';
-/** Evidence verified inside the workflow; histories from before replay their evidence as it was believed then. */
-const VERIFIED_EVIDENCE = 'verified-evidence';
 
 type PayoutResult = { reference: string } | { failure: unknown };
 
@@ -104,13 +94,31 @@ export class RefundRun {
     private readonly activities: DatabaseActivities,
   ) {}
 
-  /** The refund under its pinned policy and trust roots, with the messages that came first applied in order. */
-  start({ policy, trustRoots }: Pinned, origin: RefundOrigin | undefined): void {
+  /**
+   * The refund under its pinned policy and trust roots, once its signed request (`signed`, the
+   * workflow's input) is verified; with the messages that came first applied in order. A request
+   * that does not verify leaves the refund rejected at once: nothing that came first applies.
+   */
+  async start({ policy, trustRoots }: Pinned, signed: unknown): Promise<void> {
     this.verifier = new DecisionVerifier(trustRoots, this.activities.lookupPrincipal);
     this.receipts = new StatementVerifier(trustRoots, this.activities.lookupPrincipal);
-    const started = newRefund(this.request, policy, new Date(workflowInfo().startTime.getTime()).toISOString(), origin);
+    const at = new Date(workflowInfo().startTime.getTime()).toISOString();
+    const verdict = await verifyRequest(signed, {
+      refundId: this.request.refundId,
+      trustRoots,
+      lookupPrincipal: this.activities.lookupPrincipal,
+      now: new Date(Date.now()),
+    });
+    const started = verdict.ok
+      ? newRefund(this.request, policy, at, verdict.origin)
+      : refusedRefund(this.request, policy, at, verdict.refusal, verdict.facts);
+    // Registry records that counted for nothing are written after the request they were looked up for.
+    this.begin(started, verdict.ok ? verdict.facts.map((fact) => ({ ...fact, at })) : []);
+  }
+
+  private begin(started: { model: RefundModel; facts: AuditFact[] }, more: AuditFact[] = []): void {
     this.model = started.model;
-    this.pending.push(...started.facts);
+    this.pending.push(...started.facts, ...more);
     for (const event of this.early.splice(0)) this.apply(event);
   }
 
@@ -125,27 +133,13 @@ export class RefundRun {
   }
 
   /** A carrier event counts once the worker verified the carrier's signature on its raw body; see `verifyCarrierEvent`. */
-  carrierEvent(raw: unknown): Promise<void> | void {
-    if (!patched(VERIFIED_EVIDENCE)) return this.legacyEvidence('carrierEvent', CarrierEvent, raw);
+  carrierEvent(raw: unknown): Promise<void> {
     return this.inTurn(() => this.verifyCarrierEvent(raw));
   }
 
   /** A warehouse scan counts once its receipt statement verifies as signed by a registered warehouse principal; see `verifyScan`. */
-  warehouseScan(raw: unknown): Promise<void> | void {
-    if (!patched(VERIFIED_EVIDENCE)) return this.legacyEvidence('warehouseScan', WarehouseScan, raw);
+  warehouseScan(raw: unknown): Promise<void> {
     return this.inTurn(() => this.verifyScan(raw));
-  }
-
-  /**
-   * Only while replaying a history recorded before evidence was verified: the message is applied
-   * as it was then, so the refund replays as it ran. Any message handled live takes the verified path.
-   */
-  private legacyEvidence(kind: 'carrierEvent' | 'warehouseScan', schema: typeof CarrierEvent | typeof WarehouseScan, raw: unknown) {
-    const parsed = schema.safeParse(raw);
-    if (!parsed.success) return this.rejectMalformed(kind, describeIssues(parsed.error));
-    const at = now();
-    if (kind === 'carrierEvent') this.apply({ type: 'carrier_event', event: parsed.data as CarrierEvent, at });
-    else this.apply({ type: 'warehouse_scan', scan: parsed.data as WarehouseScan, at });
   }
 
   /** Runs `step` after every evidence message that came before, and after the start. */
@@ -242,8 +236,6 @@ export class RefundRun {
   private async recorded(): Promise<boolean> {
     const recorded = this.flushed + this.pending.length;
     const written = () => this.flushed >= recorded || isTerminal(this.current.state);
-    // Refunds whose histories predate the bound keep waiting without one, as they did.
-    if (!patched(BOUNDED_DECISION_WAIT)) return condition(written).then(() => true);
     // Bounded: a caller is never left waiting on a database that does not take the write. The
     // main loop keeps writing (and retrying) on its own, so giving up here loses nothing.
     return condition(written, DECISION_WRITE_WAIT);
@@ -292,8 +284,7 @@ export class RefundRun {
     // An approval that finished the refund answers its caller before the workflow closes.
     await condition(allHandlersFinished);
     // A verification that was under way when the refund finished may have left a refusal to write.
-    // (Histories from before verified evidence have no such write.)
-    if (this.pending.length > 0 && patched(VERIFIED_EVIDENCE)) await this.flush();
+    if (this.pending.length > 0) await this.flush();
     return refundStatus(this.current);
   }
 

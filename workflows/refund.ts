@@ -4,7 +4,7 @@
  * and only calls the payout activity once the model says `paying`. The handlers and the main
  * loop share one RefundRun (refund-run.ts), which owns the refund's state.
  */
-import { ApplicationFailure, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RefundActivities } from '../activities';
 import { pinnedPolicy } from './policy';
@@ -13,12 +13,14 @@ import {
   carrierEventSignal,
   decideUpdate,
   failureTypes,
+  refundIdOfWorkflowId,
   statusQuery,
   warehouseScanSignal,
   type RefundStatus,
+  type SignedRefundRequest,
 } from './messages';
 import { RefundRun } from './refund-run';
-import { describeIssues, RefundOrigin, RefundRequest } from './schemas';
+import { describeIssues, RefundRequest } from './schemas';
 
 const { pinPolicy } = proxyLocalActivities<RefundActivities>({ startToCloseTimeout: '10 seconds' });
 /**
@@ -37,13 +39,24 @@ const databaseActivities = proxyLocalActivities<RefundActivities>({
   localRetryThreshold: '1 second',
 });
 
-export async function refundWorkflow(input: RefundRequest, originInput?: RefundOrigin): Promise<RefundStatus> {
-  const request = parseOrFail(RefundRequest, input, 'invalid refund request');
+/**
+ * One refund, from the refund request a registered refund service signed. The request is taken
+ * from the statement, and counts only once the signature verifies (see RefundRun.start); an input
+ * that holds no well-formed request at all fails as InvalidMessage.
+ */
+export async function refundWorkflow(signed: SignedRefundRequest): Promise<RefundStatus> {
+  const refundId = refundIdOfWorkflowId(workflowInfo().workflowId);
+  if (refundId === undefined) {
+    throw ApplicationFailure.nonRetryable('a refund workflow id must be refund-<refundId>', failureTypes.invalidMessage);
+  }
+  const claimed = parseOrFail(RefundRequest, requestIn(signed), 'invalid refund request');
+  // Whatever the input claims, this workflow writes only its own refund's rows: a request for
+  // another refund is recorded (and refused) under this one's id.
+  const request = claimed.refundId === refundId ? claimed : parseOrFail(RefundRequest, { ...claimed, refundId }, 'invalid refund id');
   const run = new RefundRun(request, databaseActivities);
-  const origin = parseOrFail(RefundOrigin.optional(), originInput, 'invalid refund origin');
 
   // Registered before the first await, so messages that come with the start are not lost; they
-  // wait in the run until the policy and the trust roots are pinned.
+  // wait in the run until the policy and the trust roots are pinned and the request is verified.
   setHandler(statusQuery, () => run.status());
   setHandler(carrierEventSignal, (raw) => run.carrierEvent(raw));
   setHandler(warehouseScanSignal, (raw) => run.warehouseScan(raw));
@@ -51,8 +64,18 @@ export async function refundWorkflow(input: RefundRequest, originInput?: RefundO
   setHandler(cancelUpdate, (raw) => run.cancel(raw), { validator: (raw) => run.validateCancel(raw) });
 
   const pinned = await pinPolicy();
-  run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, origin);
+  await run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, signed);
   return run.run();
+}
+
+/**
+ * The request the input is about: the signed statement's, or (an unsigned start, refused as such)
+ * the input itself, so that even a forged start leaves a rejected refund on the audit trail.
+ */
+function requestIn(input: unknown): unknown {
+  const statement = typeof input === 'object' && input !== null && 'statement' in input ? input.statement : undefined;
+  if (statement === undefined) return input;
+  return typeof statement === 'object' && statement !== null && 'request' in statement ? statement.request : undefined;
 }
 
 function parseOrFail<T>(schema: z.ZodType<T>, value: unknown, what: string): T {

@@ -159,44 +159,38 @@ export const RefundId = id('refundId').refine((value) => !RESERVED_REFUND_IDS.in
     `refundId ${JSON.stringify(issue.input)} is reserved: /v1/refunds/${issue.input} is another resource; choose another id`,
 });
 
-export const RefundRequest = z
-  .strictObject({
-    refundId: RefundId,
-    orderId: id('orderId'),
-    customerId: id('customerId'),
-    currency: Currency,
-    items: z.array(RefundItem).min(1, 'items must list at least one item').max(100),
-    /** The employee who asked for the refund, or "customer" for self-service. */
-    initiatedBy: principalId('initiatedBy'),
-    reason: text('reason', 500),
-    return: ReturnMethod,
-    customer: CustomerProfile.optional(),
-  })
-  .superRefine((request, ctx) => {
-    request.items.forEach((item, index) => {
-      if (item.serialNumber !== undefined && item.quantity !== 1) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['items', index, 'serialNumber'],
-          message: 'an item with a serialNumber must have quantity 1 (list each serial separately)',
-        });
-      }
-    });
-    if (!Number.isSafeInteger(refundAmount(request))) {
-      ctx.addIssue({ code: 'custom', path: ['items'], message: 'the refund amount is too large' });
+/** A refund request's fields, without the checks across them: for bodies that carry a request's fields next to others. */
+export const RefundRequestFields = z.strictObject({
+  refundId: RefundId,
+  orderId: id('orderId'),
+  customerId: id('customerId'),
+  currency: Currency,
+  items: z.array(RefundItem).min(1, 'items must list at least one item').max(100),
+  /** The employee who asked for the refund, or "customer" for self-service. */
+  initiatedBy: principalId('initiatedBy'),
+  reason: text('reason', 500),
+  return: ReturnMethod,
+  customer: CustomerProfile.optional(),
+});
+
+/** The checks across a request's fields: one serial number per unit, an amount that fits. */
+export function checkRefundRequest(request: Pick<z.infer<typeof RefundRequestFields>, 'items'>, ctx: z.RefinementCtx): void {
+  request.items.forEach((item, index) => {
+    if (item.serialNumber !== undefined && item.quantity !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['items', index, 'serialNumber'],
+        message: 'an item with a serialNumber must have quantity 1 (list each serial separately)',
+      });
     }
   });
-export type RefundRequest = z.infer<typeof RefundRequest>;
+  if (!Number.isSafeInteger(refundAmount(request))) {
+    ctx.addIssue({ code: 'custom', path: ['items'], message: 'the refund amount is too large' });
+  }
+}
 
-/**
- * Who relayed a refund request: the authenticated refund service, as opposed to `initiatedBy`,
- * the employee (or customer) the service names. Kept apart from the request so that the request
- * body, and with it the refund's idempotency, is exactly what the refund service sent.
- */
-export const RefundOrigin = z.strictObject({
-  requestedBy: principalId('requestedBy'),
-});
-export type RefundOrigin = z.infer<typeof RefundOrigin>;
+export const RefundRequest = RefundRequestFields.superRefine(checkRefundRequest);
+export type RefundRequest = z.infer<typeof RefundRequest>;
 
 /** The refund's amount: the sum of quantity × unitAmount, in minor units. */
 export function refundAmount(request: Pick<RefundRequest, 'items'>): number {

@@ -75,7 +75,7 @@ export class StatementVerifier {
 }
 
 /** Registry records that name the signer but count for nothing: evidence of tampering, or of a stale record, for the audit trail. */
-function ignoredFact(principalId: string, ignored: readonly IgnoredRecord[]): Fact {
+export function ignoredFact(principalId: string, ignored: readonly IgnoredRecord[]): Fact {
   return {
     kind: 'registry_records_ignored',
     actor: 'system',

@@ -1,20 +1,21 @@
 /**
- * Refunds themselves: a refund service requests one (the id is the idempotency key), and any
- * principal reads one with its timeline. The calling service is recorded from authentication,
- * never from the body.
+ * Refunds themselves: a refund service requests one with a request it signed (the id is the
+ * idempotency key), and any principal reads one with its timeline. The statement's signer
+ * (`requestedBy`) is the calling service, from authentication, never from the body; the workflow
+ * verifies the signature against the key registry.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { formatMinor } from '../../workflows/currencies';
 import { maxRefundAmount, type Policy } from '../../workflows/policy';
-import { RefundRequest, refundAmount } from '../../workflows/schemas';
+import { type RefundRequest, refundAmount } from '../../workflows/schemas';
 import { problem } from '../plugins/problems';
 import { principalOf, requireRole } from '../plugins/authentication';
-import { RefundView } from '../../client/views';
+import { RefundRequestBody, RefundView, signedRequestOf } from '../../client/views';
 import { bearer, problems, RefundPath, refundView, withAuth, type RouteDeps } from './shared';
 
 /** A refund above the policy's largest amount is refused before it starts: 422 naming `items`. */
-function checkRefundLimit(request: RefundRequest, policy: Policy): void {
+function checkRefundLimit(request: Pick<RefundRequest, 'items' | 'currency'>, policy: Policy): void {
   const amount = refundAmount(request);
   const max = maxRefundAmount(policy, request.currency);
   if (amount <= max) return;
@@ -35,9 +36,15 @@ export function registerRefundRoutes(app: FastifyInstance, { refunds, pool, poli
         description:
           'Starts a refund. The refund id is the idempotency key: the same id and body answer 200 with the existing refund; ' +
           'the same id with a different body is a conflict (409), even after the first refund has finished. ' +
-          '`initiatedBy` names the employee who asked for it, or "customer"; the calling service is recorded as `requestedBy`.',
+          '`initiatedBy` names the employee who asked for it, or "customer". Next to the request, the signature fields of the ' +
+          'refund_request statement the calling service signed with its registered Ed25519 key: `keyId`, `signedAt`, `nonce`, ' +
+          '`signature`; the API adds `requestedBy` (the caller), `kind: "refund_request"` and `alg: "ed25519"`, and the signature ' +
+          'must cover that whole statement (RFC 8785 canonical JSON). The workflow verifies it against the key registry: a request ' +
+          'that does not count (a wrong key or signature, a caller not registered as a refund service) is answered with the refund ' +
+          '`rejected` at once, outcome `request_refused`, its audit step `statement_rejected` naming the rule; it never pays. ' +
+          'The same request signed again (another nonce or time) is the same refund.',
         security: bearer,
-        body: RefundRequest,
+        body: RefundRequestBody,
         response: {
           200: RefundView.describe('the refund already existed with this exact request'),
           201: RefundView.describe('the refund was created'),
@@ -48,7 +55,7 @@ export function registerRefundRoutes(app: FastifyInstance, { refunds, pool, poli
     async (request, reply) => {
       const principal = principalOf(request);
       checkRefundLimit(request.body, policy);
-      const result = await refunds.requestRefund(request.body, { requestedBy: principal.id });
+      const result = await refunds.requestRefund(signedRequestOf(principal.id, request.body));
       reply.code(result.created ? 201 : 200).header('location', `/v1/refunds/${encodeURIComponent(result.refundId)}`);
       return refundView(refunds, result.refundId);
     },

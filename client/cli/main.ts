@@ -21,7 +21,7 @@ export function buildProgram(): Command {
     .option('--api-url <url>', 'the refund API (default: REFUNDS_API_URL, the local npm start stack, or http://127.0.0.1:3000)')
     .addHelpText(
       'after',
-      '\nEnvironment: REFUNDS_API_URL, REFUNDS_API_KEY (your API key), REFUNDS_SIGNING_KEY (your signing key file, for approve, reject and scan; admins: their trust-root key file, for principal approve and revoke), CARRIER_KEY_ID and CARRIER_WEBHOOK_SECRET (carrier-event).\n' +
+      '\nEnvironment: REFUNDS_API_URL, REFUNDS_API_KEY (your API key), REFUNDS_SIGNING_KEY (your signing key file, for request, approve, reject and scan; admins: their trust-root key file, for principal approve and revoke), CARRIER_KEY_ID and CARRIER_WEBHOOK_SECRET (carrier-event).\n' +
         'API principals and their keys: refunds-admin principal --help.\n' +
         EXIT_CODES_HELP,
     )

@@ -1,7 +1,7 @@
 /**
  * Signing key files: a principal's Ed25519 secret key, as JSON `{ principalId, keyId, secretKey }`
  * (the secret key in unpadded base64url), readable by its owner only (mode 0600). `refunds-admin
- * principal add` writes one; `refunds approve|reject|scan` signs with the one REFUNDS_SIGNING_KEY names.
+ * principal add` writes one; `refunds request|approve|reject|scan` signs with the one REFUNDS_SIGNING_KEY names.
  */
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { z } from 'zod';

@@ -4,7 +4,7 @@
  * listening on a port. Exit codes are part of the contract scripts rely on.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,6 +209,36 @@ describe('a carrier event before its refund', () => {
     expect(events.find((e) => e.eventId === eventId)).toMatchObject({ status: 'delivered', deliveredAt: null });
     const table = await refunds(['carrier-events', '--limit', '1000'], { REFUNDS_API_KEY: ops.apiKey });
     expect(table.stdout).toMatch(new RegExp(`ups\\s+${eventId}\\s+${tracking(request).trackingNumber}\\s+delivered`));
+  });
+});
+
+describe('a refund service at work', () => {
+  it('requests a refund signed with its key (REFUNDS_SIGNING_KEY); the workflow verifies it is the service', async () => {
+    const service = await api.principal('svc-cli', ['refund_service']);
+    const request = refundOf(4_500);
+    const file = path.join(keysDir, `${request.refundId}.json`);
+    writeFileSync(file, JSON.stringify(request));
+    const env = { REFUNDS_API_KEY: service.apiKey, REFUNDS_SIGNING_KEY: await keyFileOf(service.signingKey!) };
+    const requested = await refunds(['request', file, '--json'], env);
+    expect(requested.code, requested.stderr).toBe(0);
+    expect(JSON.parse(requested.stdout)).toMatchObject({
+      created: true,
+      refund: { refundId: request.refundId, state: 'awaiting_carrier', requestedBy: service.id },
+    });
+    // Signed again on a retry: the same refund.
+    const again = await refunds(['request', file, '--json'], env);
+    expect(JSON.parse(again.stdout)).toMatchObject({ created: false, refund: { refundId: request.refundId } });
+  });
+
+  it('refuses to request a refund without a signing key, with exit code 2, and starts nothing', async () => {
+    const service = await api.principal('svc-cli', ['refund_service']);
+    const request = refundOf(4_500);
+    const file = path.join(keysDir, `${request.refundId}.json`);
+    writeFileSync(file, JSON.stringify(request));
+    const refused = await refunds(['request', file], { REFUNDS_API_KEY: service.apiKey });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('REFUNDS_SIGNING_KEY');
+    expect(await api.h.refunds.getRefundRow(request.refundId)).toBeUndefined();
   });
 });
 

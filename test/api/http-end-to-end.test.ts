@@ -34,7 +34,7 @@ beforeAll(async () => {
       carrierKey: api.carrierKey('ups'),
     });
   as = {
-    service: client(service.apiKey),
+    service: client(service.apiKey, service.signingKey),
     carrier: client(),
     scanner: client(scanner.apiKey, scanner.signingKey),
     approver1: client(approver1.apiKey, approver1.signingKey),

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app';
 import { createPool } from '../../store/pool';
 import { defaultPolicy } from '../../workflows/policy';
-import { MAX_ID_LENGTH } from '../../workflows/schemas';
+import { MAX_ID_LENGTH, type RefundRequest } from '../../workflows/schemas';
 import { newCarrierSecrets, startApiHarness, type ApiHarness, type TestPrincipal } from '../support/api-harness';
 import { nextId, refundOf, refundRequest } from '../support/fixtures';
 
@@ -78,12 +78,12 @@ describe('amounts', () => {
     const policy = { ...defaultPolicy, limits: { maxRefundAmount: '10.00', maxRefundAmountByCurrency: { JPY: '50000' } } };
     const app = await buildApp({ refunds: api.h.refunds, pool: api.h.pool, carrierSecrets: newCarrierSecrets('ups'), policy });
     try {
-      const post = (body: unknown) =>
+      const post = (body: RefundRequest) =>
         app.inject({
           method: 'POST',
           url: '/v1/refunds',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${service.apiKey}` },
-          payload: JSON.stringify(body),
+          payload: JSON.stringify(api.requestBody(service, body)),
         });
       const usd = await post(refundOf(1_001));
       expect(usd.statusCode, usd.body).toBe(422);

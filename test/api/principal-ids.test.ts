@@ -145,11 +145,14 @@ describe('ids in requests and messages', () => {
   });
 
   it('canonicalizes a refund started straight on Temporal, past the API', async () => {
+    // A principal registered as both a refund service and an approver signs the request under its id in another case.
+    const dual = await api.principal('svc-approver', ['refund_service', 'approver'], '100000.00');
     const request = refundOf(150_000, { initiatedBy: approver1.id.toUpperCase() });
+    const signed = await api.h.registry.signedRequest(request, { requestedBy: dual.id.toUpperCase(), key: dual.signingKey! });
     const handle = await api.h.temporal.workflow.start('refundWorkflow', {
       taskQueue: api.h.taskQueue,
       workflowId: refundWorkflowId(request.refundId),
-      args: [request, { requestedBy: approver2.id.toUpperCase() }],
+      args: [signed],
     });
     await api.h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
     await handle.signal(carrierEventSignal, signedCarrierEvent(carrierEvent(request, 'delivered'), { secrets: api.carrierSecrets }));
@@ -162,9 +165,9 @@ describe('ids in requests and messages', () => {
     );
     expect(scan.statusCode, scan.body).toBe(202);
     await api.h.refunds.waitForState(request.refundId, ['awaiting_approval']);
-    expect(await api.h.refunds.getRefund(request.refundId)).toMatchObject({ initiatedBy: approver1.id, requestedBy: approver2.id });
+    expect(await api.h.refunds.getRefund(request.refundId)).toMatchObject({ initiatedBy: approver1.id, requestedBy: dual.id });
     expect(expectProblem(await approve(request, approver1), 403, 'approval-refused').rule).toBe('approver_is_requester');
-    expect(expectProblem(await approve(request, approver2), 403, 'approval-refused').rule).toBe('approver_is_requester');
+    expect(expectProblem(await approve(request, dual), 403, 'approval-refused').rule).toBe('approver_is_requester');
   });
 
   it('refuses an admin lifting their own breaker under their id in another case', async () => {

@@ -114,14 +114,25 @@ describe('replay of recorded refund histories', () => {
     expect(files.length).toBeGreaterThanOrEqual(Object.keys(scenarios).length);
   });
 
+  // Replayed under its own workflow id: the workflow holds its request to the refund id in it.
   it.each(files)('replays %s deterministically', async (file) => {
     const history = historyFromJSON(JSON.parse(readFileSync(`${historiesDir}${file}`, 'utf8')));
-    await Worker.runReplayHistory({ workflowBundle: { codePath: testStack().workflowBundlePath } }, history, file);
+    await Worker.runReplayHistory({ workflowBundle: { codePath: testStack().workflowBundlePath } }, history, workflowIdOf(history));
   });
 
   it('replays a refund recorded just now', async () => {
     const refundId = (await scenarios['two-approvals']!()) as string;
     const history = await h.temporal.workflow.getHandle(refundWorkflowId(refundId)).fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: { codePath: testStack().workflowBundlePath } }, history, refundId);
+    await Worker.runReplayHistory({ workflowBundle: { codePath: testStack().workflowBundlePath } }, history, refundWorkflowId(refundId));
   });
 });
+
+/** The workflow id a recorded history ran under, from the refund id in its start input (a signed request, or an older bare one). */
+function workflowIdOf(history: ReturnType<typeof historyFromJSON>): string {
+  const data = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+  if (!data) throw new Error('the history does not start with its input');
+  const input = JSON.parse(Buffer.from(data).toString('utf8')) as { refundId?: string; statement?: { request?: { refundId?: string } } };
+  const refundId = input.statement?.request?.refundId ?? input.refundId;
+  if (!refundId) throw new Error("the history's input names no refund id");
+  return refundWorkflowId(refundId);
+}

@@ -526,7 +526,8 @@ describe("the workflow's own head", () => {
     const temporal = await connectClient();
     const native = await connectNative();
     const taskQueue = uniqueId('audit-heads');
-    // Long timers: the refunds stay in flight.
+    // Long timers: the refunds stay in flight. The registry is written as the superuser, as an administrator would.
+    const world = createRegistryWorld(env.admin);
     const worker = await createRefundWorker({
       connection: native,
       namespace: 'default',
@@ -544,7 +545,7 @@ describe("the workflow's own head", () => {
     try {
       const inFlight = async () => {
         const request = refundRequest();
-        await refunds.requestRefund(request);
+        await refunds.requestRefund(await world.signedRequest(request));
         started.push(request.refundId);
         await refunds.recordCarrierEvent(signedCarrierEvent(carrierEvent(request, 'in_transit')));
         await expect.poll(async () => (await refunds.getRefund(request.refundId)).auditHead?.refundSeq, { timeout: 15_000 }).toBe(2);

@@ -15,8 +15,9 @@ import {
 } from '../../client/carrier-signature';
 import { buildApp, type ApiLimits } from '../../api/app';
 import { addPrincipal, approvalLimitIn } from '../../store/principals';
-import type { ApprovalBody, ScanBody } from '../../client/views';
-import type { Role, WarehouseReceipt } from '../../workflows/schemas';
+import { requestBodyOf, type ApprovalBody, type RefundRequestBody, type ScanBody } from '../../client/views';
+import { RefundRequest, type Role, type WarehouseReceipt } from '../../workflows/schemas';
+import { newNonce, signStatement } from '../../workflows/statements';
 import { startRefundHarness, type RefundHarness } from './refund-harness';
 import type { Pool } from '../../store/pool';
 import type { DecisionSubject, SigningKey } from './registry-world';
@@ -25,7 +26,7 @@ import { ownerPool, uniqueId } from './stack';
 export interface TestPrincipal {
   id: string;
   apiKey: string;
-  /** Approvers and scanners: their registered signing key. */
+  /** Approvers, scanners and refund services: their registered signing key. */
   signingKey?: SigningKey;
 }
 
@@ -43,14 +44,21 @@ export interface ApiHarness {
   carrierKey(carrier: string): CarrierSigningKey;
   /**
    * A new principal with a unique id starting with `name`; an approver is also registered, with a
-   * signing key and its limit in each currency, and a scanner (warehouse) with a signing key.
+   * signing key and its limit in each currency, a scanner (warehouse) with a signing key, and a refund service with a signing key.
    */
   principal(name: string, roles: Role[], approvalLimit?: string): Promise<TestPrincipal>;
   /** The body of an approval or rejection by `who`, signed with their key for `refund` (as the typed client signs it). */
   decisionBody(who: TestPrincipal, refund: DecisionSubject, decision?: { decision: 'approve' | 'reject'; reason?: string }): ApprovalBody;
   /** The body of a warehouse scan by `who` of `receipt` for `refundId`, signed with their key (as the typed client signs it). */
   scanBody(who: TestPrincipal, refundId: string, receipt: WarehouseReceipt): ScanBody;
-  /** A JSON request as `who`; the body is sent exactly as given when it is a string. */
+  /** The body of a refund request by `who` (a refund service), signed with their key (as the typed client signs it). */
+  requestBody(who: TestPrincipal, request: RefundRequest): RefundRequestBody;
+  /**
+   * A JSON request as `who`; the body is sent exactly as given when it is a string. A refund
+   * request object posted to /v1/refunds without a `signature` is signed first as `who` (see
+   * `requestBody`); one that is not a valid request gets well-formed signature fields only, so the
+   * API names the request's own fields at fault.
+   */
   call(
     method: 'GET' | 'POST',
     url: string,
@@ -92,8 +100,33 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
     return { carrier, ...key };
   };
 
-  const call: ApiHarness['call'] = (method, url, who, body, headers = {}) =>
-    app.inject({
+  const requestBody = (who: TestPrincipal, request: RefundRequest): RefundRequestBody => {
+    const key = who.signingKey ?? { principalId: who.id, keyId: `${who.id}.k1`, secretKey: new Uint8Array(32).fill(1) };
+    const { statement, signature } = signStatement(
+      {
+        kind: 'refund_request',
+        request,
+        requestedBy: who.id,
+        keyId: key.keyId,
+        alg: 'ed25519',
+        signedAt: new Date().toISOString(),
+        nonce: newNonce(),
+      },
+      key.secretKey,
+    );
+    return requestBodyOf({ statement, signature });
+  };
+  const signedBody = (url: string, who: TestPrincipal | undefined, body: unknown): unknown => {
+    const unsigned = url === '/v1/refunds' && who && typeof body === 'object' && body !== null && !Array.isArray(body);
+    if (!unsigned || 'signature' in body) return body;
+    if (RefundRequest.safeParse(body).success) return requestBody(who, body as RefundRequest);
+    const placeholder = { keyId: `${who.id}.k1`, signedAt: new Date().toISOString(), nonce: newNonce(), signature: 'A'.repeat(86) };
+    return { ...body, ...placeholder };
+  };
+
+  const call: ApiHarness['call'] = (method, url, who, rawBody, headers = {}) => {
+    const body = method === 'POST' ? signedBody(url, who, rawBody) : rawBody;
+    return app.inject({
       method,
       url,
       headers: {
@@ -103,6 +136,7 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
       },
       ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
+  };
 
   return {
     h,
@@ -113,6 +147,9 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
     async principal(name, roles, approvalLimit) {
       const id = uniqueId(name);
       const { apiKey } = await addPrincipal(owner, { id, roles, ...(approvalLimit ? { approvalLimit } : {}) });
+      if (roles.includes('refund_service') && !roles.includes('approver')) {
+        return { id, apiKey, signingKey: await h.registry.registerRefundService(id, { roles }) };
+      }
       if (!roles.includes('approver')) {
         return roles.includes('warehouse') ? { id, apiKey, signingKey: await h.registry.registerScanner(id, { roles }) } : { id, apiKey };
       }
@@ -131,6 +168,7 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
       const { keyId, signedAt, nonce } = statement;
       return { ...statement.receipt, keyId, signedAt, nonce, signature };
     },
+    requestBody,
     call,
     carrierPost(body, sign = {}) {
       const raw = typeof body === 'string' ? body : JSON.stringify(body);

@@ -8,7 +8,8 @@ import { createActivities, type RefundActivities } from '../../activities';
 import type { Pool } from '../../store/pool';
 import { LedgerOnlyGateway, type PaymentGateway } from '../../activities/payments';
 import { startCarrierEventSweep, type RunningSweep } from '../../api/carrier-event-sweep';
-import { RefundsService } from '../../api/refunds-service';
+import { RefundsService, type RefundRequested, type RefundsServiceOptions } from '../../api/refunds-service';
+import { RefundRequest } from '../../workflows/schemas';
 import type { Policy } from '../../workflows/policy';
 import type { CarrierSecrets } from '../../config/carrier-signature';
 import type { CarrierEvent, WarehouseReceipt } from '../../workflows/schemas';
@@ -19,7 +20,8 @@ import { createRegistryWorld, type RegistryWorld } from './registry-world';
 import { connectClient, connectNative, newPool, ownerPool, testStack, uniqueId } from './stack';
 
 export interface RefundHarness {
-  refunds: RefundsService;
+  /** Takes bare requests too, signed as the registry world's refund service. */
+  refunds: SigningRefundsService;
   temporal: Client;
   pool: Pool;
   taskQueue: string;
@@ -38,6 +40,27 @@ export interface RefundHarness {
   stopWorker(): Promise<void>;
   startWorker(gateway?: PaymentGateway, policy?: Policy): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The refunds service with one convenience for tests: `requestRefund` also takes a bare refund
+ * request, and signs it as the registry world's refund service first, as the typed client does.
+ * A signed request (`{ statement, signature }`) goes through as given; a bare request that is not
+ * a valid one is sent unsigned, so the service names its fields at fault.
+ */
+export class SigningRefundsService extends RefundsService {
+  constructor(
+    options: RefundsServiceOptions,
+    private readonly registry: RegistryWorld,
+  ) {
+    super(options);
+  }
+
+  override async requestRefund(input: unknown): Promise<RefundRequested> {
+    if (typeof input === 'object' && input !== null && 'statement' in input) return super.requestRefund(input);
+    if (!RefundRequest.safeParse(input).success) return super.requestRefund({ statement: { kind: 'refund_request', request: input } });
+    return super.requestRefund(await this.registry.signedRequest(input as RefundRequest));
+  }
 }
 
 type RecordProgress = RefundActivities['recordProgress'];
@@ -108,7 +131,7 @@ export async function startRefundHarness(
   };
   if (options.startWorker !== false) await startWorker();
 
-  const refunds = new RefundsService({ temporal, pool, taskQueue });
+  const refunds = new SigningRefundsService({ temporal, pool, taskQueue }, registry);
   // As in an API process: carrier events that came before their refund's first row are delivered once it is there.
   const sweep =
     options.sweepCarrierEvents === false

@@ -2,12 +2,13 @@
  * A registry world for one test file: its own trust roots (three admins with fresh keys), the
  * worker pins them, and approvers registered through store/registry with entries two of those
  * admins endorsed. `approval` signs a decision as a registered approver, `signedScan` a receipt as
- * a registered scanner, the way the typed client does; the forgery tests build their bad
- * statements from the same pieces.
+ * a registered scanner, and `signedRequest` a refund request as the world's registered refund
+ * service, the way the typed client does; the forgery tests build their bad statements from the
+ * same pieces.
  */
 import { addRegistryEntry, addRevocation } from '../../store/registry';
 import type { Pool } from '../../store/pool';
-import type { SignedDecision, SignedWarehouseScan } from '../../workflows/messages';
+import type { SignedDecision, SignedRefundRequest, SignedWarehouseScan } from '../../workflows/messages';
 import { refundAmount, type RefundRequest, type Role, type WarehouseReceipt } from '../../workflows/schemas';
 import {
   endorseEntry,
@@ -17,6 +18,7 @@ import {
   signStatement,
   TrustRoots,
   type DecisionStatement,
+  type RefundRequestStatement,
   type RegistryEntry,
   type WarehouseReceiptStatement,
 } from '../../workflows/statements';
@@ -94,6 +96,21 @@ export interface RegistryWorld {
   ): SignedWarehouseScan;
   /** An admin's revocation of a principal's key (or, without keyId, of the whole principal), stored. */
   revoke(principalId: string, keyId?: string): Promise<void>;
+  /** Registers `principalId` (default: this world's refund service) with the refund_service role; returns its signing key. */
+  registerRefundService(principalId?: string, options?: Omit<ApproverOptions, 'limits'>): Promise<SigningKey>;
+  /** The id of this world's refund service (registered on first use by `signedRequest`). */
+  refundService: string;
+  /** `request` signed by a refund service (default: this world's, registered first if need be), as the typed client signs it. */
+  signedRequest(request: RefundRequest, options?: RequestOptions): Promise<SignedRefundRequest>;
+}
+
+export interface RequestOptions {
+  /** The signer named in the statement (default: this world's refund service, registered first if need be). */
+  requestedBy?: string;
+  /** Overrides of the statement's fields, signed as given (a forgery's own statement). */
+  statement?: Partial<RefundRequestStatement>;
+  /** Sign with this key instead of the signer's own (then the signer need not be registered). */
+  key?: Pick<SigningKey, 'keyId' | 'secretKey'>;
 }
 
 export function subjectOf(refund: DecisionSubject): { refundId: string; amount: number; currency: string } {
@@ -157,9 +174,34 @@ export function createRegistryWorld(pool: Pool): RegistryWorld {
       key.secretKey,
     );
 
+  const refundService = uniqueId('svc-refunds');
+  let serviceRegistered: Promise<SigningKey> | undefined;
   const world: RegistryWorld = {
     trustRoots,
     admins,
+    refundService,
+    registerRefundService(principalId = refundService, options = {}) {
+      return world.registerApprover(principalId, { roles: ['refund_service'], limits: {}, ...options });
+    },
+    async signedRequest(request, options = {}) {
+      const requestedBy = options.requestedBy ?? refundService;
+      // Registered once, even when many requests are signed at the same time.
+      if (requestedBy === refundService) serviceRegistered ??= world.registerRefundService();
+      const key = options.key ?? (requestedBy === refundService ? await serviceRegistered! : world.keyOf(requestedBy));
+      return signStatement(
+        {
+          kind: 'refund_request',
+          request,
+          requestedBy,
+          keyId: key.keyId,
+          alg: 'ed25519',
+          signedAt: new Date().toISOString(),
+          nonce: newNonce(),
+          ...options.statement,
+        },
+        key.secretKey,
+      );
+    },
     async registerApprover(principalId, options = {}) {
       const known = registered.get(principalId);
       const key: SigningKey = known?.key ?? { principalId, keyId: `${principalId}.k1`, secretKey: generateKeyPair('k').secretKey };

@@ -1,6 +1,6 @@
 /**
- * The refund service that relays a request is one of its requesters: it is recorded with the
- * request and may never approve it, whatever employee the request names (pure).
+ * The refund service whose signed request the workflow verified is one of its requesters: it is
+ * recorded with the request and may never approve it, whatever employee the request names (pure).
  */
 import { describe, expect, it } from 'vitest';
 import { defaultPolicy } from '../../workflows/policy';

@@ -20,9 +20,11 @@ export {
   type RefundEvent,
   type RefundModel,
   type RefundState,
+  type RequestOrigin,
+  type RequestRefusal,
   type VerifiedStatement,
 } from './state';
 export { delivery, dueForCarrierAcceptanceReview, evidenceFindings, reviewFindings, scannerIds } from './evidence';
 export { approvalsGiven, approvalsStillNeeded, breakersOn, checkApproval, checkCancel, precheckDecision } from './approvals';
 export { isStuck, nextDeadline, stuckAfter, waitingFor } from './deadlines';
-export { applyEvent, newRefund } from './transitions';
+export { applyEvent, newRefund, refusedRefund } from './transitions';

@@ -53,7 +53,7 @@ export interface Escalation {
 
 export interface RefundModel {
   request: RefundRequest;
-  /** The authenticated refund service that relayed the request, when it came through the API. */
+  /** The refund service whose signed request the workflow verified; absent when the request was refused. */
   requestedBy?: string;
   amount: number;
   policy: Policy;
@@ -110,6 +110,18 @@ export interface VerifiedStatement {
   statementId: string;
   keyId: string;
   registryVersion: number;
+}
+
+/** Who asked for the refund, as the workflow verified it: the refund service that signed the request, and its statement. */
+export interface RequestOrigin {
+  requestedBy: string;
+  statement?: VerifiedStatement;
+}
+
+/** Why a refund request does not count: the rule it broke, in words. */
+export interface RequestRefusal {
+  rule: string;
+  message: string;
 }
 
 /** What the audit trail records for one step: who did what, with the evidence. */

@@ -3,7 +3,7 @@
  * type has its own small reducer, and each reducer says what it did in audit facts.
  */
 import { bandOf, riskBands, scoreOf, type Policy, type RiskBand, type RiskReason } from '../policy';
-import { hasCarrierReturn, refundAmount, type RefundOrigin, type RefundRequest } from '../schemas';
+import { hasCarrierReturn, refundAmount, type RefundRequest } from '../schemas';
 import { approvalsStillNeeded, checkApproval, checkCancel, requirementFor } from './approvals';
 import { isStuck, waitingFor } from './deadlines';
 import { evidenceFindings, evidenceStage, isCarrierAcceptanceReview, reviewFindings } from './evidence';
@@ -17,15 +17,13 @@ import {
   type RefundEvent,
   type RefundModel,
   type RefundState,
+  type RequestOrigin,
+  type RequestRefusal,
 } from './state';
 
-export function newRefund(
-  request: RefundRequest,
-  policy: Policy,
-  at: string,
-  origin?: RefundOrigin,
-): { model: RefundModel; facts: AuditFact[] } {
-  const model: RefundModel = {
+/** The refund as requested, before anything has happened to it. */
+function requested(request: RefundRequest, policy: Policy, at: string, origin?: RequestOrigin): RefundModel {
+  return {
     request,
     ...(origin ? { requestedBy: origin.requestedBy } : {}),
     amount: refundAmount(request),
@@ -42,15 +40,53 @@ export function newRefund(
     escalations: [],
     ignored: [],
   };
+}
+
+/** A refund whose request the workflow verified (`origin`: the refund service that signed it). */
+export function newRefund(
+  request: RefundRequest,
+  policy: Policy,
+  at: string,
+  origin?: RequestOrigin,
+): { model: RefundModel; facts: AuditFact[] } {
+  const model = requested(request, policy, at, origin);
+  const signed = origin ? { requestedBy: origin.requestedBy, ...(origin.statement ? { statement: origin.statement } : {}) } : {};
   const facts: AuditFact[] = [
     {
       kind: 'refund_requested',
       actor: request.initiatedBy,
       at,
-      data: { request, amount: model.amount, policyVersion: policy.version, ...(origin ? { requestedBy: origin.requestedBy } : {}) },
+      data: { request, amount: model.amount, policyVersion: policy.version, ...signed },
     },
   ];
   return { model: moveTo(model, evidenceStage(model), at, facts), facts };
+}
+
+/**
+ * A refund whose request does not count (unsigned, forged, altered, for another refund, by no
+ * registered refund service): it is recorded, so the attempt is on the audit trail, and rejected
+ * at once. Nobody is its requester: the request's `initiatedBy` is only what the message says.
+ * `before` are the facts that explain the refusal (the statement rejected), written after the request.
+ */
+export function refusedRefund(
+  request: RefundRequest,
+  policy: Policy,
+  at: string,
+  refusal: RequestRefusal,
+  before: readonly Omit<AuditFact, 'at'>[] = [],
+): { model: RefundModel; facts: AuditFact[] } {
+  const model = requested(request, policy, at);
+  const facts: AuditFact[] = [
+    {
+      kind: 'refund_requested',
+      actor: 'system',
+      at,
+      data: { request, amount: model.amount, policyVersion: policy.version, refused: refusal },
+    },
+    ...before.map((fact) => ({ ...fact, at })),
+  ];
+  const outcome = { code: 'request_refused', message: `the refund request does not count (${refusal.rule}): ${refusal.message}` };
+  return { model: moveTo(model, 'rejected', at, facts, outcome), facts };
 }
 
 /**
