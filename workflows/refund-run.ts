@@ -83,11 +83,12 @@ export class RefundRun {
   /** Checks signed warehouse receipts the same way; set at start. */
   private receipts: StatementVerifier | undefined;
   /**
-   * Evidence is verified and applied one message at a time, in the order it arrived: each waits
-   * for the one before it (and for the start), so an awaited verification never lets a later scan
-   * or carrier event overtake an earlier one.
+   * Evidence as it arrived, not yet verified. The main loop verifies and applies it one message
+   * at a time, in arrival order, between its own steps: every local activity of the main loop
+   * and of evidence runs from that one place, so the order of their calls never depends on how
+   * results and messages interleave within a workflow task, and a history replays as it ran.
    */
-  private evidence: Promise<void> = Promise.resolve();
+  private readonly inbox: Array<{ kind: 'carrierEvent' | 'warehouseScan'; raw: unknown }> = [];
 
   constructor(
     private readonly request: RefundRequest,
@@ -133,24 +134,32 @@ export class RefundRun {
   }
 
   /** A carrier event counts once the worker verified the carrier's signature on its raw body; see `verifyCarrierEvent`. */
-  carrierEvent(raw: unknown): Promise<void> {
-    return this.inTurn(() => this.verifyCarrierEvent(raw));
+  carrierEvent(raw: unknown): void {
+    this.receive('carrierEvent', raw);
   }
 
   /** A warehouse scan counts once its receipt statement verifies as signed by a registered warehouse principal; see `verifyScan`. */
-  warehouseScan(raw: unknown): Promise<void> {
-    return this.inTurn(() => this.verifyScan(raw));
+  warehouseScan(raw: unknown): void {
+    this.receive('warehouseScan', raw);
   }
 
-  /** Runs `step` after every evidence message that came before, and after the start. */
-  private inTurn(step: () => Promise<void>): Promise<void> {
-    const turn = this.evidence.then(async () => {
-      await condition(() => this.model !== undefined);
-      // A finished refund takes no more evidence (the model would ignore it): nothing to verify.
-      if (!isTerminal(this.current.state)) await step();
-    });
-    this.evidence = turn.catch(() => undefined);
-    return turn;
+  private receive(kind: 'carrierEvent' | 'warehouseScan', raw: unknown): void {
+    this.inbox.push({ kind, raw });
+    this.version++;
+  }
+
+  /**
+   * Verifies and applies the evidence received so far, in order; whether there was any. A
+   * finished refund takes no more evidence (the model would ignore it): nothing to verify.
+   */
+  private async verifyEvidence(): Promise<boolean> {
+    if (this.inbox.length === 0) return false;
+    for (let message = this.inbox.shift(); message; message = this.inbox.shift()) {
+      if (isTerminal(this.current.state)) continue;
+      if (message.kind === 'warehouseScan') await this.verifyScan(message.raw);
+      else await this.verifyCarrierEvent(message.raw);
+    }
+    return true;
   }
 
   private async verifyScan(raw: unknown): Promise<void> {
@@ -258,6 +267,8 @@ export class RefundRun {
   async run(): Promise<RefundStatus> {
     while (!isTerminal(this.current.state)) {
       await this.flush();
+      // What the evidence changed is written before the refund acts on it.
+      if (await this.verifyEvidence()) continue;
       const current = this.current;
       switch (current.state) {
         case 'risk_review': {
@@ -271,6 +282,7 @@ export class RefundRun {
           const payout = this.startPayout(current);
           while (!payout.result) {
             await this.waitForChange(() => payout.result !== undefined);
+            await this.verifyEvidence();
             await this.flush();
           }
           this.apply(payoutEvent(payout.result));
@@ -283,7 +295,7 @@ export class RefundRun {
     await this.flush();
     // An approval that finished the refund answers its caller before the workflow closes.
     await condition(allHandlersFinished);
-    // A verification that was under way when the refund finished may have left a refusal to write.
+    // A decision refused as the refund finished may have left a refusal to write.
     if (this.pending.length > 0) await this.flush();
     return refundStatus(this.current);
   }
@@ -342,8 +354,9 @@ export class RefundRun {
 
   /** Waits until something changes the model, or until the model's next deadline passes. */
   private async waitForChange(until?: () => boolean): Promise<void> {
-    // Facts applied while the last write was in flight are written now, not after the next change.
-    if (this.pending.length > 0) return;
+    // Facts applied while the last write was in flight are written now, and evidence received
+    // meanwhile is verified now, not after the next change.
+    if (this.pending.length > 0 || this.inbox.length > 0) return;
     const seen = this.version;
     const deadline = nextDeadline(this.current);
     const changed = () => this.version !== seen || (until?.() ?? false);

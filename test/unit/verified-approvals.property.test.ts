@@ -10,7 +10,7 @@
  * world as generated, never the verifier's or the model's helpers.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { DecisionVerifier } from '../../workflows/decision-verifier';
 import { SignedDecision } from '../../workflows/messages';
 import { defaultPolicy } from '../../workflows/policy';
@@ -334,6 +334,9 @@ function assertPaymentEarned(model: RefundModel, counted: readonly Counted[], w:
 
 describe('approvals from signed decisions under random worlds and forgeries', () => {
   it('never pays without verified statements from distinct registered principals', async () => {
+    // The verifier reads the clock for each statement's age: the world's clock, just after the decisions were signed.
+    vi.useFakeTimers({ toFake: ['Date'], now: T0 + 125 * 60_000 });
+    onTestFinished(() => void vi.useRealTimers());
     const reached = { paying: 0, twoApprovals: 0 };
     const tried = Object.fromEntries(FORGERIES.map((k) => [k, 0])) as Record<Forgery, number>;
     const refused: Record<string, number> = {};

@@ -161,7 +161,7 @@ describe('a genuine signed scan', () => {
     await h.temporal.workflow.signalWithStart('refundWorkflow', {
       taskQueue: h.taskQueue,
       workflowId: refundWorkflowId(request.refundId),
-      args: [request],
+      args: [await h.registry.signedRequest(request)],
       signal: warehouseScanSignal,
       signalArgs: [await h.registry.signedScan(request.refundId, scanner, first)],
     });
