@@ -534,8 +534,8 @@ describe("the workflow's own head", () => {
       taskQueue,
       pool: env.service,
       policy: defaultPolicy,
-      // No decision is made here: any trust roots do.
-      trustRoots: createRegistryWorld(env.service).trustRoots,
+      // The world's own roots: its refund service signs the requests.
+      trustRoots: world.trustRoots,
       carrierSecrets: TEST_CARRIER_SECRETS,
       workflowBundlePath: testStack().workflowBundlePath,
     });
