@@ -8,7 +8,7 @@
 import type { Pool } from '../store/pool';
 import { type InvariantResult, result, rows } from './invariant-result';
 
-interface Fact {
+export interface Fact {
   refund_id: string;
   kind: string;
   actor: string;
@@ -22,7 +22,7 @@ interface Review {
 }
 
 /** What is wrong with one paid refund's facts (in order, up to its payment), or nothing. */
-function paymentProblems(refundId: string, facts: Fact[]): string[] {
+export function paymentProblems(refundId: string, facts: Fact[]): string[] {
   const request = facts.find((f) => f.kind === 'refund_requested')?.data.request as
     | { initiatedBy: string; items: Array<{ sku: string; quantity: number }> }
     | undefined;
