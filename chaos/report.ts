@@ -27,7 +27,14 @@ export interface ChaosReport {
   startedAt: string;
   durationSeconds: number;
   ok: boolean;
-  refunds: { planned: number; byOutcome: Record<string, number>; gaveUp: number };
+  refunds: {
+    planned: number;
+    byOutcome: Record<string, number>;
+    gaveUp: number;
+    /** Why the driver stopped sending for a refund, and answers that refused a step (up to 20 each). */
+    gaveUpDetails: string[];
+    refusals: string[];
+  };
   faults: { byKind: Record<string, number>; each: FaultReport[] };
   invariants: InvariantResult[];
   requests: { count: number; withoutAnswer: number; status5xx: number; p50Ms: number; p99Ms: number; maxMs: number; slowest: string };
@@ -99,6 +106,8 @@ export function markdown(report: ChaosReport): string {
     ...Object.entries(report.refunds.byOutcome).map(([state, n]) => `| ${state} | ${n} |`),
     '',
     `The driver gave up on ${report.refunds.gaveUp} (a bound ran out); they are in the states above.`,
+    ...report.refunds.gaveUpDetails.map((d) => `- gave up: ${d}`),
+    ...report.refunds.refusals.map((d) => `- refused: ${d}`),
     '',
     '## Faults (SIGKILL, then restart)',
     '',

@@ -134,6 +134,8 @@ async function runChaos(
       planned: plans.length,
       byOutcome: await outcomeCounts(stack.adminDatabaseUrl, runId),
       gaveUp: driven.filter((d) => d.gaveUp).length,
+      gaveUpDetails: driven.flatMap((d) => (d.gaveUp ? [`${d.refundId} (now ${d.lastState}): ${d.gaveUp}`] : [])).slice(0, 20),
+      refusals: driven.flatMap((d) => d.refusals.map((r) => `${d.refundId}: ${r}`)).slice(0, 20),
     },
     faults: faultsOf(recorder),
     invariants,
