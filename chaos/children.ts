@@ -4,6 +4,7 @@
  * SIGKILL and started again with the same environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { killOnExit, OutputTail, terminateChild } from '../dev/processes';
 import { projectRoot } from './settings';
@@ -28,6 +29,8 @@ interface ChildOptions {
   /** Checked after the ready line, until it passes (e.g. /readyz answers 200). */
   readyCheck?: () => Promise<boolean>;
   startTimeoutMs?: number;
+  /** Appends the process's output here, every start. */
+  logFile: string;
 }
 
 /** The child's environment: this process's, minus every TEMPORAL_*, REFUNDS_* and CHAOS_* variable, plus `env`. */
@@ -55,6 +58,9 @@ export function productProcess(opts: ChildOptions): Restartable {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = started;
+    const log = createWriteStream(opts.logFile, { flags: 'a' });
+    started.stdout!.pipe(log);
+    started.stderr!.pipe(log);
     removeHook = killOnExit(started, 'SIGKILL');
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${opts.name} did not start in time:\n${tail}`)), opts.startTimeoutMs ?? 120_000);

@@ -10,6 +10,7 @@ import type { DrivenRefund } from './driver';
 import { expectedOutcome, type RefundPlan } from './plan';
 import type { Recorder } from './recorder';
 import { paidOnlyOnEvidence } from './evidence-invariant';
+import { historiesReplay } from './replay-invariant';
 
 export type { InvariantResult };
 
@@ -104,6 +105,8 @@ export async function auditVerifies(ops: RefundsApiClient): Promise<InvariantRes
 
 export async function checkInvariants(opts: {
   adminDatabaseUrl: string;
+  temporalAddress: string;
+  workflowBundle: string;
   runId: string;
   ops: RefundsApiClient;
   plans: RefundPlan[];
@@ -124,10 +127,17 @@ export async function checkInvariants(opts: {
       outcomesAsPlanned(opts.plans, opts.driven),
       requestsIdempotent(opts.driven),
       noHangingRequest(opts.recorder, opts.handlerTimeoutMs),
+      await historiesReplay(opts.temporalAddress, opts.workflowBundle, await refundIdsOf(pool, like)),
     ];
   } finally {
     await pool.end();
   }
+}
+
+async function refundIdsOf(pool: Pool, like: string): Promise<string[]> {
+  return (await rows<{ refund_id: string }>(pool, 'SELECT refund_id FROM refunds WHERE refund_id LIKE $1 ORDER BY refund_id', [like])).map(
+    (r) => r.refund_id,
+  );
 }
 
 async function settled(pool: Pool, like: string, plans: RefundPlan[], driven: DrivenRefund[]): Promise<InvariantResult> {

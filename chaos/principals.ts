@@ -23,6 +23,12 @@ export interface ChaosClients {
 /** Above the API's handler timeout, so a hang shows as a long call rather than a client-side abort. */
 export const CLIENT_TIMEOUT_MS = 45_000;
 
+/**
+ * Decisions and cancels are sent again under the same Idempotency-Key this many times (0.5 to 5 s
+ * apart): enough to outlast a process restart, so the key, not luck, keeps a retry from counting twice.
+ */
+export const CLIENT_RETRIES = 20;
+
 async function registerKey(pool: Pool, trust: BenchTrust, principalId: string, role: Role): Promise<SigningKey> {
   const keyId = `${principalId}.k1`;
   const { secretKey, publicKey } = generateKeyPair(keyId);
@@ -49,6 +55,7 @@ export async function createChaosClients(
     new RefundsApiClient({
       baseUrl: opts.apiUrl,
       timeoutMs: CLIENT_TIMEOUT_MS,
+      retries: CLIENT_RETRIES,
       ...(apiKey ? { apiKey } : {}),
       ...(signingKey ? { signingKey } : {}),
     });

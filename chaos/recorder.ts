@@ -8,6 +8,8 @@ import type { FaultKind } from './settings';
 export interface HttpCall {
   method: string;
   route: string;
+  /** The refund the call is about, when its path names one. */
+  refundId?: string;
   startedAt: number;
   ms: number;
   /** The HTTP status, or the error when no answer came. */
@@ -50,7 +52,15 @@ export class Recorder {
       const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
       // Refund ids in the path vary per call; the route names the endpoint.
       const route = url.pathname.replace(/\/v1\/refunds\/[^/]+/, '/v1/refunds/{id}');
-      const call: HttpCall = { method: init?.method ?? 'GET', route, startedAt: performance.now(), ms: 0, outcome: 'pending' };
+      const refundId = /\/v1\/refunds\/([^/]+)/.exec(url.pathname)?.[1];
+      const call: HttpCall = {
+        method: init?.method ?? 'GET',
+        route,
+        ...(refundId ? { refundId } : {}),
+        startedAt: performance.now(),
+        ms: 0,
+        outcome: 'pending',
+      };
       calls.push(call);
       try {
         const response = await original(input, init);

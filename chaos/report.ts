@@ -23,7 +23,7 @@ export interface FaultReport {
 
 export interface ChaosReport {
   command: string;
-  settings: Omit<ChaosSettings, 'outDir'>;
+  settings: Omit<ChaosSettings, 'outDir' | 'keep'>;
   startedAt: string;
   durationSeconds: number;
   ok: boolean;

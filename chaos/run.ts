@@ -90,9 +90,15 @@ function processInvariants(stack: ChaosStack, settings: ChaosSettings, recorder:
   ];
 }
 
+/** The last requests about a refund, for the report's account of why the driver gave up on it. */
+function lastCalls(recorder: Recorder, refundId: string): string {
+  const calls = recorder.http.filter((c) => c.refundId === refundId).slice(-3);
+  return `last requests: ${calls.map((c) => `${c.method} ${c.route} ${c.outcome} after ${Math.round(c.ms)} ms`).join(', ')}`;
+}
+
 function commandLine(): string {
   const vars = Object.entries(process.env)
-    .filter(([name]) => name.startsWith('CHAOS_') && name !== 'CHAOS_OUT_DIR')
+    .filter(([name]) => name.startsWith('CHAOS_') && name !== 'CHAOS_OUT_DIR' && name !== 'CHAOS_KEEP')
     .map(([name, value]) => `${name}=${value}`)
     .sort();
   return [...vars, 'npm run chaos'].join(' ');
@@ -123,7 +129,7 @@ async function runChaos(
     })),
     ...processInvariants(stack, settings, recorder),
   ];
-  const { outDir: _, ...shown } = settings;
+  const { outDir: _, keep: __, ...shown } = settings;
   return {
     command: commandLine(),
     settings: shown,
@@ -134,7 +140,9 @@ async function runChaos(
       planned: plans.length,
       byOutcome: await outcomeCounts(stack.adminDatabaseUrl, runId),
       gaveUp: driven.filter((d) => d.gaveUp).length,
-      gaveUpDetails: driven.flatMap((d) => (d.gaveUp ? [`${d.refundId} (now ${d.lastState}): ${d.gaveUp}`] : [])).slice(0, 20),
+      gaveUpDetails: driven
+        .flatMap((d) => (d.gaveUp ? [`${d.refundId} (then ${d.lastState}): ${d.gaveUp}; ${lastCalls(recorder, d.refundId)}`] : []))
+        .slice(0, 20),
       refusals: driven.flatMap((d) => d.refusals.map((r) => `${d.refundId}: ${r}`)).slice(0, 20),
     },
     faults: faultsOf(recorder),
@@ -166,7 +174,7 @@ async function main(): Promise<number> {
     log(
       `chaos: ${settings.refunds} refunds, seed ${settings.seed}, ${settings.faultsPerKind} fault(s) of each kind, at most ${settings.maxSeconds} s`,
     );
-    stack = await startChaosStack(log);
+    stack = await startChaosStack(log, settings.keep);
     const report = await runChaos(settings, stack, recorder, startedAt, deadline);
     const files = await writeReport(report, settings.outDir);
     for (const i of report.invariants) log(`${i.ok ? 'ok  ' : 'FAIL'} ${i.name}: ${i.detail}`);

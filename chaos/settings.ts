@@ -22,6 +22,8 @@ export interface ChaosSettings {
   downMs: number;
   /** Where latest.json and latest.md go. */
   outDir: string;
+  /** Keeps the stack's directory (logs, data) after the run. */
+  keep: boolean;
 }
 
 function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -40,6 +42,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): ChaosSetting
     concurrency: intVar(env, 'CHAOS_CONCURRENCY', 12, 1),
     faultsPerKind: intVar(env, 'CHAOS_FAULTS_PER_KIND', 2, 0),
     downMs: intVar(env, 'CHAOS_DOWN_MS', 2000, 0),
+    keep: env.CHAOS_KEEP === '1',
     outDir: path.resolve(env.CHAOS_OUT_DIR || path.join(projectRoot, 'chaos', 'results')),
   };
 }

@@ -23,6 +23,9 @@ import { productProcess, type Restartable } from './children';
 export interface ChaosStack {
   dir: string;
   apiUrl: string;
+  temporalAddress: string;
+  /** The workflow bundle the workers run, for replaying histories. */
+  workflowBundle: string;
   /** The superuser, for the invariant checks (read only) and resetting role passwords after a restart. */
   adminDatabaseUrl: string;
   ownerDatabaseUrl: string;
@@ -174,28 +177,37 @@ async function productEnv(
   };
 }
 
-function productProcesses(env: ProductEnv, apiUrl: string): { workers: Restartable[]; api: Restartable } {
+function productProcesses(dir: string, env: ProductEnv, apiUrl: string): { workers: Restartable[]; api: Restartable } {
   const workers = [1, 2].map((n) =>
-    productProcess({ name: `worker-${n}`, entry: 'worker/main.ts', env: env.worker, readyLine: /polling task queue/ }),
+    productProcess({
+      name: `worker-${n}`,
+      entry: 'worker/main.ts',
+      env: env.worker,
+      readyLine: /polling task queue/,
+      logFile: path.join(dir, `worker-${n}.log`),
+    }),
   );
   const api = productProcess({
     name: 'api',
     entry: 'api/main.ts',
     env: env.api,
     readyLine: /refund API listening/,
+    logFile: path.join(dir, 'api.log'),
     readyCheck: () => readyz(apiUrl),
   });
   return { workers, api };
 }
 
-export async function startChaosStack(log: (line: string) => void): Promise<ChaosStack> {
+/** With `keep`, the directory (logs, data) stays for a look after the run; its path is printed. */
+export async function startChaosStack(log: (line: string) => void, keep = false): Promise<ChaosStack> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'refunds-chaos-'));
   // As root, PostgreSQL runs as the postgres user, which must reach its data directory.
   await chmod(dir, 0o755);
   const started: Restartable[] = [];
   const stop = async () => {
     for (const part of started.reverse()) await part.stop().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    if (keep) log(`kept ${dir} (process logs *.log, temporal.log, postgres.log)`);
+    else await rm(dir, { recursive: true, force: true });
   };
   try {
     const [temporalPort, pgPort, apiPort] = [await freePort(HOST), await freePort(HOST), await freePort(HOST)];
@@ -208,7 +220,7 @@ export async function startChaosStack(log: (line: string) => void): Promise<Chao
     const trust = await writeBenchTrustRoots(dir);
     const apiUrl = `http://${HOST}:${apiPort}`;
     const env = await productEnv(dir, `${HOST}:${temporalPort}`, db.serviceUrl, trust, apiPort);
-    const { workers, api } = productProcesses(env, apiUrl);
+    const { workers, api } = productProcesses(dir, env, apiUrl);
     for (const part of [...workers, api]) {
       await part.start();
       started.push(part);
@@ -217,6 +229,8 @@ export async function startChaosStack(log: (line: string) => void): Promise<Chao
     return {
       dir,
       apiUrl,
+      temporalAddress: `${HOST}:${temporalPort}`,
+      workflowBundle: env.worker.REFUNDS_WORKFLOW_BUNDLE!,
       adminDatabaseUrl: db.databaseUrl,
       ownerDatabaseUrl: db.ownerUrl,
       trust,

@@ -54,7 +54,7 @@ describe('chaos run (40 refunds, one SIGKILL of each kind)', () => {
     expect(report!.ok).toBe(true);
     expect(report!.faults.byKind).toEqual({ worker: 1, postgres: 1, temporal: 1, api: 1 });
     expect(report!.faults.each.every((f) => f.error === undefined && f.nextCompletionMs !== undefined)).toBe(true);
-    expect(report!.invariants.map((i) => i.name)).toHaveLength(11);
+    expect(report!.invariants.map((i) => i.name)).toHaveLength(12);
     const outcomes = report!.refunds.byOutcome;
     expect(Object.values(outcomes).reduce((a, b) => a + b, 0)).toBe(40);
     expect(outcomes).toMatchObject({ refunded: expect.any(Number), cancelled: expect.any(Number), rejected: expect.any(Number) });
