@@ -79,7 +79,9 @@ export function productProcess(opts: ChildOptions): Restartable {
     });
     started.once('exit', (code, signal) => {
       if (child === started)
-        unexpectedExits.push(`${opts.name} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}:\n${tail}`);
+        unexpectedExits.push(
+          `${opts.name} ${signal ? `was killed by ${signal}` : `exited with code ${code}`} at ${new Date().toISOString()}:\n${tail}`,
+        );
     });
     if (opts.readyCheck) await untilReady(opts.readyCheck, Date.now() + (opts.startTimeoutMs ?? 120_000), opts.name);
   };

@@ -123,7 +123,7 @@ export async function checkInvariants(opts: {
       await auditVerifies(opts.ops),
       await auditMatchesReadModel(pool, like),
       await paidOnlyOnEvidence(pool, like),
-      await settled(pool, like, opts.plans, opts.driven),
+      await settled(pool, like, opts.plans, opts.driven, opts.ops),
       outcomesAsPlanned(opts.plans, opts.driven),
       requestsIdempotent(opts.driven),
       noHangingRequest(opts.recorder, opts.handlerTimeoutMs),
@@ -140,7 +140,23 @@ async function refundIdsOf(pool: Pool, like: string): Promise<string[]> {
   );
 }
 
-async function settled(pool: Pool, like: string, plans: RefundPlan[], driven: DrivenRefund[]): Promise<InvariantResult> {
+/** A refund left waiting must still answer: its status read through the API, in the same state. */
+async function answers(ops: RefundsApiClient, refundId: string, state: string): Promise<string | undefined> {
+  try {
+    const view = await ops.getRefund(refundId);
+    return view.state === state ? undefined : `${refundId} answers ${view.state}, the read model says ${state}`;
+  } catch (error) {
+    return `${refundId} waits in ${state} but does not answer: ${(error as Error).message}`;
+  }
+}
+
+async function settled(
+  pool: Pool,
+  like: string,
+  plans: RefundPlan[],
+  driven: DrivenRefund[],
+  ops: RefundsApiClient,
+): Promise<InvariantResult> {
   const states = new Map(
     (await rows<{ refund_id: string; state: string }>(pool, 'SELECT refund_id, state FROM refunds WHERE refund_id LIKE $1', [like])).map(
       (r) => [r.refund_id, r.state],
@@ -158,10 +174,15 @@ async function settled(pool: Pool, like: string, plans: RefundPlan[], driven: Dr
     if (FINAL.includes(state)) continue;
     if (!WAITING.includes(state)) problems.push(`${refundId} rests in ${state}`);
     else if (!gaveUp.has(refundId)) problems.push(`${refundId} waits in ${state} though everything it needs was sent`);
+    else {
+      // Waiting is well defined only if the refund still takes what it waits for.
+      const silent = await answers(ops, refundId, state);
+      if (silent) problems.push(silent);
+    }
   }
   const final = [...states.values()].filter((s) => FINAL.includes(s)).length;
   return result(
-    'every refund in a final state, or waiting for something the run could not send',
+    'every refund in a final state, or waiting (and answering) for something the run could not send',
     problems,
     `${final} of ${states.size} final, ${states.size - final} waiting`,
   );

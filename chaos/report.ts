@@ -37,7 +37,17 @@ export interface ChaosReport {
   };
   faults: { byKind: Record<string, number>; each: FaultReport[] };
   invariants: InvariantResult[];
-  requests: { count: number; withoutAnswer: number; status5xx: number; p50Ms: number; p99Ms: number; maxMs: number; slowest: string };
+  requests: {
+    count: number;
+    withoutAnswer: number;
+    status5xx: number;
+    p50Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    slowest: string;
+    /** Requests that took 10 s or more, with when they began, to set beside the faults. */
+    slow: string[];
+  };
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -80,6 +90,13 @@ export function requestFigures(recorder: Recorder): ChaosReport['requests'] {
     p99Ms: Math.round(percentile(sorted, 99)),
     maxMs: Math.round(sorted.at(-1) ?? 0),
     slowest: `${slowest.method} ${slowest.route} (${slowest.outcome})`,
+    slow: recorder.http
+      .filter((c) => c.ms >= 10_000)
+      .slice(0, 30)
+      .map(
+        (c) =>
+          `at ${((c.startedAt - recorder.t0) / 1000).toFixed(1)} s: ${c.method} ${c.route} ${c.outcome} after ${(c.ms / 1000).toFixed(1)} s`,
+      ),
   };
 }
 
@@ -128,6 +145,7 @@ export function markdown(report: ChaosReport): string {
     '',
     `${r.count} requests, ${r.withoutAnswer} without an answer (process down), ${r.status5xx} answered 5xx; p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, longest ${r.maxMs} ms (${r.slowest}).`,
     '',
+    ...(r.slow.length ? ['Requests of 10 s or more:', '', ...r.slow.map((line) => `- ${line}`), ''] : []),
   ].join('\n');
 }
 

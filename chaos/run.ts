@@ -85,7 +85,7 @@ function processInvariants(stack: ChaosStack, settings: ChaosSettings, recorder:
     {
       name: 'no process of the product exited on its own',
       ok: exits.length === 0,
-      detail: exits.length ? exits.map((e) => e.slice(0, 400)).join(' / ') : 'none',
+      detail: exits.length ? exits.map((e) => `${e.split(':')[0]}: …${e.slice(-500)}`).join(' / ') : 'none',
     },
   ];
 }
