@@ -11,7 +11,7 @@ module.exports = {
       comment: 'workflows/ is bundled into the deterministic sandbox: it imports only itself, and only types from activities/.',
       severity: 'error',
       from: { path: '^workflows/' },
-      to: { path: '^(store|api|client|config|worker|dev|bench|test)/' },
+      to: { path: '^(store|api|client|config|worker|dev|bench|chaos|test)/' },
     },
     {
       name: 'workflows-use-only-activity-types',
@@ -50,10 +50,10 @@ module.exports = {
     },
     {
       name: 'product-never-imports-tooling',
-      comment: 'The local stack, the benchmark and the tests are not part of the product.',
+      comment: 'The local stack, the benchmark, the chaos run and the tests are not part of the product.',
       severity: 'error',
       from: { path: product },
-      to: { path: '^(bench|dev|test)/' },
+      to: { path: '^(bench|chaos|dev|test)/' },
     },
     {
       name: 'no-circular',

@@ -21,6 +21,14 @@ export function createPool(databaseUrl: string, max = 10): pg.Pool {
 /** Runs `work` in one transaction: all of it is written, or none of it. `begin` may set its isolation level. */
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect();
+  // A server that ends the connection between two statements (a restart) emits 'error' on the
+  // checked-out client, where nothing listens: unhandled, it would end the process. The next
+  // statement fails instead, and the broken connection is discarded, not returned to the pool.
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     await client.query(begin);
     const result = await work(client);
@@ -30,6 +38,7 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken);
   }
 }
