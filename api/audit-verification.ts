@@ -27,6 +27,10 @@ export interface AuditVerifyRequest {
 
 /** Queries at a time when asking the workflows for their heads. */
 const QUERY_CONCURRENCY = 8;
+/** How long one workflow may take to answer (it has no worker, say) before it is left out. */
+const QUERY_DEADLINE_MS = 2_000;
+/** How long all of them may take, well inside the API's handler timeout; the rest are left out. */
+const QUERY_BUDGET_MS = 15_000;
 
 export async function verifyAuditTrail(
   deps: { pool: Pool; temporal: Client; audit: AuditVerifierOptions },
@@ -42,16 +46,19 @@ export async function verifyAuditTrail(
 
 /**
  * The heads the in-flight refunds' workflows hold. A workflow that cannot answer (finished in the
- * meantime, or not started yet) or holds no head yet is left out.
+ * meantime, not started yet, or no worker answers within 2 s) or holds no head yet is left out,
+ * and so are those not asked within 15 s; `workflowHeadsChecked` says how many were compared.
  */
 async function workflowHeads(deps: { pool: Pool; temporal: Client }, limit: number): Promise<Array<{ refundId: string; head: AuditHead }>> {
   const refundIds = await refundsInFlight(deps.pool, limit);
   const heads: Array<{ refundId: string; head: AuditHead }> = [];
-  for (let i = 0; i < refundIds.length; i += QUERY_CONCURRENCY) {
+  const budgetEnds = Date.now() + QUERY_BUDGET_MS;
+  for (let i = 0; i < refundIds.length && Date.now() < budgetEnds; i += QUERY_CONCURRENCY) {
     const batch = await Promise.all(
       refundIds.slice(i, i + QUERY_CONCURRENCY).map(async (refundId) => {
         try {
-          const status = await deps.temporal.workflow.getHandle(refundWorkflowId(refundId)).query(statusQuery);
+          const handle = deps.temporal.workflow.getHandle(refundWorkflowId(refundId));
+          const status = await deps.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
           return status.auditHead ? [{ refundId, head: status.auditHead }] : [];
         } catch {
           return [];
