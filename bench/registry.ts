@@ -60,8 +60,8 @@ export interface Signer {
 
 type Key = { keyId: string; secretKey: Uint8Array };
 
-/** Registers `principalId` with `roles`, endorsed by both admins, and returns its key. */
-async function register(pool: Pool, trust: BenchTrust, principalId: string, roles: Role[]): Promise<Key> {
+/** Registers `principalId` with `roles`, endorsed by both admins, and returns its key (the chaos run registers its principals with it too). */
+export async function register(pool: Pool, trust: BenchTrust, principalId: string, roles: Role[]): Promise<Key> {
   const keyId = `${principalId}.k1`;
   const { secretKey, publicKey } = generateKeyPair(keyId);
   const entry: RegistryEntry = {

@@ -5,12 +5,10 @@
  * pools are large enough that no one comes near the risk engine's per-employee limits.
  */
 import { RefundsApiClient, type SigningKey } from '../client/refunds-api-client';
-import type { BenchTrust } from '../bench/registry';
-import { createPool, type Pool } from '../store/pool';
+import { register, type BenchTrust } from '../bench/registry';
+import { createPool } from '../store/pool';
 import { addPrincipal } from '../store/principals';
-import { addRegistryEntry } from '../store/registry';
 import type { Role } from '../workflows/schemas';
-import { endorseEntry, generateKeyPair, type RegistryEntry } from '../workflows/statements';
 
 export interface ChaosClients {
   service: RefundsApiClient;
@@ -29,23 +27,6 @@ export const CLIENT_TIMEOUT_MS = 45_000;
  */
 export const CLIENT_RETRIES = 20;
 
-async function registerKey(pool: Pool, trust: BenchTrust, principalId: string, role: Role): Promise<SigningKey> {
-  const keyId = `${principalId}.k1`;
-  const { secretKey, publicKey } = generateKeyPair(keyId);
-  const entry: RegistryEntry = {
-    kind: 'registry_entry',
-    principalId,
-    version: 1,
-    roles: [role],
-    approvalLimits: role === 'approver' ? { USD: 10_000_000 } : {},
-    keys: [publicKey],
-    status: 'active',
-    issuedAt: new Date(Date.now() - 60_000).toISOString(),
-  };
-  await addRegistryEntry(pool, { entry, endorsements: trust.admins.map((admin) => endorseEntry(entry, admin)) });
-  return { principalId, keyId, secretKey };
-}
-
 export async function createChaosClients(
   opts: { apiUrl: string; ownerDatabaseUrl: string; trust: BenchTrust },
   pools: { scanners: number; approvers: number },
@@ -61,7 +42,7 @@ export async function createChaosClients(
     });
   const principal = async (id: string, role: Role, signs: boolean) => {
     const { apiKey } = await addPrincipal(pool, { id, roles: [role], ...(role === 'approver' ? { approvalLimit: '10000.00' } : {}) });
-    return client(apiKey, signs ? await registerKey(pool, opts.trust, id, role) : undefined);
+    return client(apiKey, signs ? { principalId: id, ...(await register(pool, opts.trust, id, [role])) } : undefined);
   };
   try {
     const scanners = [];
