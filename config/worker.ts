@@ -40,6 +40,16 @@ const Env = z.object({
   REFUNDS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
   REFUNDS_DB_RETRY_INITIAL_MS: z.coerce.number().int().min(10).max(600_000).default(500),
   REFUNDS_DB_RETRY_MAX_MS: z.coerce.number().int().min(10).max(600_000).default(30_000),
+  REFUNDS_WORKER_HTTP_PORT: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce
+      .number({ error: 'must be a port number' })
+      .int('must be a whole number')
+      .min(0, 'must be between 0 and 65535')
+      .max(65535, 'must be between 0 and 65535')
+      .optional(),
+  ),
+  REFUNDS_WORKER_HTTP_HOST: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).default('127.0.0.1')),
   REFUNDS_WORKFLOW_BUNDLE: z
     .string()
     .min(1)
@@ -94,6 +104,8 @@ export interface Config {
   dbRetry: { initialMs: number; maxMs: number };
   /** A workflow bundle built beforehand; without one the worker bundles the workflows at start. */
   workflowBundle: string | undefined;
+  /** Where worker/main.ts serves /healthz and /readyz (REFUNDS_WORKER_HTTP_PORT; 0 picks a free port); unset: no listener. */
+  workerHttp: { host: string; port: number } | undefined;
 }
 
 /** After the grace time, cancelled activities get this long to wind down before the worker stops by force. */
@@ -160,5 +172,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxMs: Math.max(vars.REFUNDS_DB_RETRY_INITIAL_MS, vars.REFUNDS_DB_RETRY_MAX_MS),
     },
     workflowBundle: vars.REFUNDS_WORKFLOW_BUNDLE,
+    workerHttp:
+      vars.REFUNDS_WORKER_HTTP_PORT === undefined
+        ? undefined
+        : { host: vars.REFUNDS_WORKER_HTTP_HOST, port: vars.REFUNDS_WORKER_HTTP_PORT },
   };
 }

@@ -1,13 +1,18 @@
 /**
- * Production entry point for a worker process: `tsx worker/main.ts`. Needs DATABASE_URL (the
- * service role) and the standard TEMPORAL_* variables; applies pending migrations as the owner when
- * REFUNDS_MIGRATION_DATABASE_URL is set, or else checks none is pending; then runs until SIGINT/SIGTERM.
- * While the database is down or its schema behind, it waits (retrying with backoff) before it
- * polls Temporal: a task it took could not be completed.
+ * Production entry point for a worker process: `node dist/worker/main.js` (built by `npm run
+ * build`), or `tsx worker/main.ts`. Needs DATABASE_URL (the service role) and the standard TEMPORAL_*
+ * variables; applies pending migrations as the owner when REFUNDS_MIGRATION_DATABASE_URL is set, or
+ * else checks none is pending; then runs until SIGINT/SIGTERM. While the database is down or its
+ * schema behind, it waits (retrying with backoff) before it polls Temporal: a task it took could not
+ * be completed. With REFUNDS_WORKER_HTTP_PORT it serves /healthz and /readyz from the start.
  */
-import { ConfigError, loadConfig } from '../config/worker';
+import { Connection } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { ConfigError, loadConfig, type Config } from '../config/worker';
 import { SchemaError } from '../store/migrate';
-import { waitForSchema } from '../store/readiness';
+import { createPool } from '../store/pool';
+import { databaseReadiness, waitForSchema } from '../store/readiness';
+import { startHealthServer, type HealthServer } from './health-server';
 import { runWorker } from './worker';
 
 async function main() {
@@ -16,19 +21,78 @@ async function main() {
     throw new ConfigError('DATABASE_URL must be set for a worker process (npm start runs an embedded database instead)');
   const controller = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
+  let worker: Worker | undefined;
+  const health = config.workerHttp ? await startHealth(config, config.databaseUrl, () => worker) : undefined;
+  try {
+    await waitAndRun(config, config.databaseUrl, controller.signal, (running) => {
+      worker = running;
+    });
+  } finally {
+    await health?.close();
+  }
+}
+
+async function waitAndRun(config: Config, databaseUrl: string, signal: AbortSignal, onRunning: (worker: Worker) => void): Promise<void> {
   try {
     await waitForSchema({
-      databaseUrl: config.databaseUrl,
+      databaseUrl,
       migrationDatabaseUrl: config.migrationDatabaseUrl,
       backoff: config.dbRetry,
       log: console.log,
-      signal: controller.signal,
+      signal,
     });
   } catch (error) {
-    if (controller.signal.aborted) return; // stopped while waiting for the database
+    if (signal.aborted) return; // stopped while waiting for the database
     throw error;
   }
-  await runWorker({ databaseUrl: config.databaseUrl, signal: controller.signal });
+  await runWorker({ databaseUrl, signal, onRunning });
+}
+
+/**
+ * /healthz and /readyz: ready while the database answers with this code's schema, Temporal's
+ * frontend answers, and the worker polls its task queue. Checked on connections of their own
+ * (one database connection, a lazy Temporal client connection), so a probe never waits on tasks.
+ */
+async function startHealth(config: Config, databaseUrl: string, worker: () => Worker | undefined): Promise<HealthServer> {
+  const pool = createPool(databaseUrl, 1);
+  const temporal = Connection.lazy({ ...config.temporal.connectionOptions, address: config.temporal.address });
+  const server = await startHealthServer({
+    ...config.workerHttp!,
+    checks: {
+      database: async () => {
+        const readiness = await databaseReadiness(pool);
+        return readiness.ready ? undefined : readiness.reason;
+      },
+      temporal: async () => {
+        await temporal.ensureConnected();
+        const { status } = await temporal.healthService.check({});
+        return status === 1 ? undefined : `health status ${String(status)}`;
+      },
+      worker: async () => {
+        const state = worker()?.getState();
+        return state === 'RUNNING'
+          ? undefined
+          : state
+            ? `worker is ${state.toLowerCase()}`
+            : 'worker not started yet (waiting for the database)';
+      },
+    },
+  }).catch(async (error: unknown) => {
+    await pool.end().catch(() => undefined);
+    await temporal.close().catch(() => undefined);
+    throw new ConfigError(
+      `REFUNDS_WORKER_HTTP_PORT: cannot listen on ${config.workerHttp!.host}:${config.workerHttp!.port}: ${(error as Error).message}`,
+    );
+  });
+  console.log(`worker health on ${server.url} (/healthz, /readyz)`);
+  return {
+    url: server.url,
+    async close() {
+      await server.close();
+      await pool.end().catch(() => undefined);
+      await temporal.close().catch(() => undefined);
+    },
+  };
 }
 
 main().catch((error: unknown) => {

@@ -2,6 +2,7 @@
  * The refund worker: registers the refund workflow and its activities on a task queue. Used by
  * `npm start`, by the production entry point (worker/main.ts) and by the tests.
  */
+import { existsSync } from 'node:fs';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { createActivities } from '../activities';
@@ -14,7 +15,7 @@ import { refundSearchAttributes } from '../workflows/search-attributes';
 import { ConfigError, loadConfig, shutdownForceExtraSeconds } from '../config/worker';
 import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
 import { startAuditCheckpointer, type AuditCheckpointer } from './audit-checkpointer';
-import { workflowsPath } from './workflow-bundle';
+import { prebuiltWorkflowBundle, workflowsPath } from './workflow-bundle';
 
 export interface RefundWorkerOptions {
   connection: NativeConnection;
@@ -93,6 +94,8 @@ export async function runWorker(opts: {
   audit?: { keyFile?: string; checkpointFile?: string };
   /** Instead of REFUNDS_CARRIER_SECRETS (npm start's demo carrier keys). */
   carrierSecrets?: CarrierSecrets;
+  /** Called once the worker is created and running (its state is what the worker's /readyz reports). */
+  onRunning?: (worker: Worker) => void;
 }): Promise<void> {
   const config = loadConfig();
   const trustRoots = config.trustRoots;
@@ -103,6 +106,12 @@ export async function runWorker(opts: {
   if (!carrierSecrets) {
     throw new ConfigError(
       "REFUNDS_CARRIER_SECRETS must name the carriers' webhook keys file for a worker (the same file as the API's): without it no carrier event can be verified",
+    );
+  }
+  const workflowBundle = prebuiltWorkflowBundle(config.workflowBundle);
+  if (!workflowBundle && !existsSync(workflowsPath)) {
+    throw new ConfigError(
+      `no workflow bundle: ${workflowsPath} is not here to bundle at start; build with \`npm run build\` or set REFUNDS_WORKFLOW_BUNDLE`,
     );
   }
   const audit = { ...loadAuditConfig(), ...opts.audit };
@@ -124,7 +133,7 @@ export async function runWorker(opts: {
       policy: config.policy,
       trustRoots,
       carrierSecrets,
-      ...(config.workflowBundle ? { workflowBundlePath: config.workflowBundle } : {}),
+      ...(workflowBundle ? { workflowBundlePath: workflowBundle } : {}),
       tuning: {
         maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
         maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
@@ -141,6 +150,7 @@ export async function runWorker(opts: {
     };
     opts.signal.addEventListener('abort', stop, { once: true });
     const running = worker.run();
+    opts.onRunning?.(worker);
     checkpointer = auditCheckpoints(pool, auditKey, audit);
     if (opts.signal.aborted) stop();
     else

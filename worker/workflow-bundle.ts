@@ -2,8 +2,10 @@
  * The workflow bundle: the workflows and everything they import, bundled with webpack for the
  * worker's sandbox. A worker bundles them when it starts unless REFUNDS_WORKFLOW_BUNDLE names a
  * bundle built beforehand (`npm run build:workflows`), which saves every start the bundling time
- * and the memory webpack leaves behind. Tests and the benchmark build theirs the same way.
+ * and the memory webpack leaves behind. Tests and the benchmark build theirs the same way. The
+ * production build (`npm run build`) puts one next to the built worker, which loads it by itself.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,13 +15,28 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', impo
 /** Where `npm run build:workflows` writes the bundle when REFUNDS_WORKFLOW_BUNDLE does not say. */
 export const defaultWorkflowBundlePath = fileURLToPath(new URL('../.build/workflow-bundle.js', import.meta.url));
 
+/**
+ * The bundle `npm run build` writes next to the built worker: dist/worker/workflow-bundle.js when
+ * this code runs from dist/worker/main.js. From the sources it names worker/workflow-bundle.js,
+ * which nothing writes, so a worker run with tsx bundles at start as before.
+ */
+export const builtWorkflowBundlePath = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
+
+/** The prebuilt bundle a worker loads: REFUNDS_WORKFLOW_BUNDLE's, else the build's when there is one. */
+export function prebuiltWorkflowBundle(configured: string | undefined): string | undefined {
+  return configured ?? (existsSync(builtWorkflowBundlePath) ? builtWorkflowBundlePath : undefined);
+}
+
 export async function buildWorkflowBundle(outFile: string): Promise<void> {
   const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
   await mkdir(path.dirname(outFile), { recursive: true });
   await writeFile(outFile, code);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+// Run as `npm run build:workflows`. Also named by file: bundled into dist/worker/main.js, this
+// module's import.meta.url is the worker's, which must not build a bundle when it starts.
+const argv1 = process.argv[1];
+if (argv1 && fileURLToPath(import.meta.url) === path.resolve(argv1) && /workflow-bundle\.[cm]?[jt]s$/.test(argv1)) {
   const outFile = path.resolve(process.env.REFUNDS_WORKFLOW_BUNDLE || defaultWorkflowBundlePath);
   await buildWorkflowBundle(outFile);
   console.log(`workflow bundle written to ${outFile}; start workers with REFUNDS_WORKFLOW_BUNDLE=${outFile}`);
