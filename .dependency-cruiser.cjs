@@ -56,6 +56,14 @@ module.exports = {
       to: { path: '^(bench|chaos|dev|test)/' },
     },
     {
+      name: 'product-runs-without-dev-dependencies',
+      comment:
+        'dist/ runs with production dependencies only (npm ci --omit=dev): the product never imports a devDependency at run time. The two bin shims (*.mjs) load tsx to run the sources in a checkout; dist/ has built CLIs instead.',
+      severity: 'error',
+      from: { path: product, pathNot: '\\.mjs$' },
+      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-circular',
       comment: 'Files that import each other in a loop have no clear owner.',
       severity: 'error',

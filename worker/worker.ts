@@ -114,6 +114,7 @@ export async function runWorker(opts: {
       `no workflow bundle: ${workflowsPath} is not here to bundle at start; build with \`npm run build\` or set REFUNDS_WORKFLOW_BUNDLE`,
     );
   }
+  console.log(workflowBundle ? `workflows from the bundle ${workflowBundle}` : 'workflows bundled at start (no prebuilt bundle)');
   const audit = { ...loadAuditConfig(), ...opts.audit };
   const auditKey = audit.keyFile ? loadAuditKey(audit.keyFile) : undefined;
   const namespace = opts.namespace ?? config.temporal.namespace;
