@@ -9,6 +9,7 @@
  *
  *   dist/api/main.js              the API process            (+ migrations/, which it checks or applies)
  *   dist/worker/main.js           a worker process           (+ migrations/, workflow-bundle.js: the workflows, bundled ahead of time)
+ *   dist/worker/audit-key.js      the worker's audit key tool (new, public)
  *   dist/store/refunds-admin.js   refunds-admin              (+ migrations/)
  *   dist/client/refunds.js        the refunds CLI
  *
@@ -28,6 +29,7 @@ export const distDir = path.join(root, 'dist');
 const entryPoints = {
   'api/main': 'api/main.ts',
   'worker/main': 'worker/main.ts',
+  'worker/audit-key': 'worker/audit-key.ts',
   'store/refunds-admin': 'store/principals-cli.ts',
   'client/refunds': 'client/cli/main.ts',
 };

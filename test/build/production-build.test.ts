@@ -143,12 +143,14 @@ describe('npm run build', () => {
 
 describe('the built API and worker', () => {
   it('start with plain Node, go ready, and take a refund from request to refunded', async () => {
+    const spawned = Date.now();
     const api = startBuilt('api/main.js', productionEnv({ HOST: '127.0.0.1', PORT: '0' }));
     const worker = startBuilt('worker/main.js', productionEnv({ REFUNDS_WORKER_HTTP_PORT: '0' }));
     const [, apiUrl] = await api.waitFor(/refund API listening on (http:\/\/\S+) /);
     const [, healthUrl] = await worker.waitFor(/worker health on (http:\/\/\S+) /);
     // The worker loads the bundle the build made; it does not run webpack.
     await worker.waitFor(/refund worker polling task queue/);
+    const polling = Date.now() - spawned;
     expect(worker.output()).toContain(`workflows from the bundle ${path.join(root, 'dist', 'worker', 'workflow-bundle.js')}`);
 
     expect(await untilStatus(`${healthUrl}/healthz`, 200)).toEqual({ status: 200, body: { status: 'ok' } });
@@ -157,6 +159,7 @@ describe('the built API and worker', () => {
       body: { status: 'ready', checks: { database: 'ok', temporal: 'ok', worker: 'ok' } },
     });
     expect(await untilStatus(`${apiUrl}/readyz`, 200)).toMatchObject({ status: 200, body: { status: 'ready' } });
+    console.log(`built worker polling ${polling} ms after spawn; worker and API both ready ${Date.now() - spawned} ms after spawn`);
     expect((await fetch(`${healthUrl}/metrics`)).status).toBe(404);
 
     // A refund through the two processes: no approval needed for 45.00 at low risk.
