@@ -1,5 +1,6 @@
 /**
- * Production entry point for an API process: `npx tsx api/main.ts`. Needs DATABASE_URL,
+ * Production entry point for an API process: `node dist/api/main.js` (built by `npm run build`), or
+ * `npx tsx api/main.ts`. Needs DATABASE_URL,
  * REFUNDS_CARRIER_SECRETS and the standard TEMPORAL_* variables; serves on HOST:PORT until
  * SIGINT/SIGTERM, then finishes the requests in flight and stops. DATABASE_URL is the service role;
  * migrations are applied only with REFUNDS_MIGRATION_DATABASE_URL (the owner), else checked.
