@@ -158,7 +158,7 @@ export async function getWebhookSubscription(db: Db, id: string): Promise<Webhoo
  * cancelled (an attempt already on the wire may still arrive). Disabling twice answers the
  * subscription as it was first disabled.
  */
-export async function disableWebhookSubscription(pool: Pool, id: string, by: string): Promise<WebhookSubscription> {
+export async function disableWebhookSubscription(pool: Pool, id: string, by: string, reason?: string): Promise<WebhookSubscription> {
   return withTransaction(pool, async (client) => {
     const { rows } = await client.query(
       `UPDATE webhook_subscriptions SET disabled_at = now(), disabled_by = $2
@@ -180,7 +180,7 @@ export async function disableWebhookSubscription(pool: Pool, id: string, by: str
         kind: 'webhook_subscription_disabled',
         actor: `employee:${by}`,
         at: subscription.disabledAt!,
-        data: { subscriptionId: id },
+        data: { subscriptionId: id, ...(reason ? { reason } : {}) },
       },
     ]);
     return subscription;
