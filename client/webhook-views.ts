@@ -3,6 +3,7 @@
  * docs/operations.md, "Notifications"). The signing secret is in the answer to the creation only.
  */
 import { z } from 'zod';
+import { text } from '../workflows/schemas';
 
 const instant = z.string().meta({ format: 'date-time' });
 
@@ -54,11 +55,7 @@ export const WebhookSubscriptionBody = z
       'standard: `{ type, timestamp, data }`; slack: `{ text }` for a Slack incoming webhook',
     ),
     approverGroup: ApproverGroup.optional(),
-    description: z
-      .string()
-      .max(500)
-      .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
-      .optional(),
+    description: text('description', 500).optional(),
   })
   .meta({ id: 'WebhookSubscriptionBody' });
 export type WebhookSubscriptionBody = z.input<typeof WebhookSubscriptionBody>;
@@ -114,10 +111,6 @@ export const WebhookDeliveryList = z.object({ deliveries: z.array(WebhookDeliver
 
 export const WebhookDisableBody = z
   .strictObject({
-    reason: z
-      .string()
-      .max(500)
-      .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
-      .optional(),
+    reason: text('reason', 500).optional(),
   })
   .meta({ id: 'WebhookDisableBody' });

@@ -4,7 +4,9 @@
  * checked here from the Standard Webhooks spec with node:crypto, not with the product's code;
  * expected event ids are worked out here from the audit trail and the alerts outbox.
  */
+import { execFile } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,6 +107,8 @@ function verifies(secret: string, r: Received): boolean {
 }
 
 let api: ApiHarness;
+let baseUrl: string;
+let firstRunId: string;
 let admin: TestPrincipal;
 let ops: TestPrincipal;
 const receivers: Receiver[] = [];
@@ -188,10 +192,17 @@ async function paidWithoutApproval(): Promise<RefundRequest> {
 beforeAll(async () => {
   api = await startApiHarness();
   [admin, ops] = await Promise.all([api.principal('hooks-admin', ['admin']), api.principal('hooks-ops', ['ops'])]);
-  await startWebhookDispatcher(api.h.temporal, api.h.taskQueue, {
+  baseUrl = await api.listen();
+  // Few polls per run, so the file crosses several continue-as-new with deliveries in flight.
+  const id = await startWebhookDispatcher(api.h.temporal, api.h.taskQueue, {
     pollMs: 200,
+    pollsPerRun: 15,
     retry: { initialMs: 200, maximumMs: 1_000, maxAttempts: 40, permanentAfter: 3 },
   });
+  firstRunId = (await api.h.temporal.workflow.getHandle(id).describe()).runId;
+  // Started again (another worker starting), it is the same workflow.
+  await startWebhookDispatcher(api.h.temporal, api.h.taskQueue, { pollMs: 5_000 });
+  expect((await api.h.temporal.workflow.getHandle(id).describe()).runId).toBe(firstRunId);
   // The dispatcher's first read only sets its cursor; what is written after that is announced.
   const deadline = Date.now() + 30_000;
   while ((await api.h.pool.query(`SELECT 1 FROM webhook_cursor`)).rowCount === 0) {
@@ -538,4 +549,69 @@ describe('delivery', () => {
     await deliveriesUntil(opsSub.subscription.id, 'settled', (list) => list.every((d) => d.status !== 'pending'));
     expect(leads.delivered().map((d) => d.id)).toEqual([forLeads]);
   }, 120_000);
+});
+
+describe('refunds webhooks (the command line)', () => {
+  const bin = fileURLToPath(new URL('../../client/cli/refunds.mjs', import.meta.url));
+  const run = (args: string[], who: TestPrincipal) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        bin,
+        args,
+        { env: { PATH: process.env.PATH ?? '', REFUNDS_API_URL: baseUrl, REFUNDS_API_KEY: who.apiKey }, timeout: 30_000 },
+        (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it('adds, lists, shows deliveries and disables, and refuses what it should', async () => {
+    const added = await run(
+      ['--json', 'webhooks', 'add', '--url', 'https://hooks.example.com/cli', '--events', 'refund.paid,refund.stuck', '--format', 'slack'],
+      admin,
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const created = JSON.parse(added.stdout) as WebhookSubscriptionCreated;
+    subscriptions.push(created.subscription.id);
+    expect(created).toMatchObject({
+      secret: expect.stringMatching(/^whsec_/),
+      subscription: { format: 'slack', eventTypes: ['refund.paid', 'refund.stuck'] },
+    });
+
+    const human = await run(['webhooks', 'add', '--url', 'https://hooks.example.com/cli-2'], admin);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/delivers every event to https:\/\/hooks.example.com\/cli-2/);
+    expect(human.stdout).toMatch(/Signing secret .*whsec_/);
+    subscriptions.push(/Subscription (whsub_[0-9a-f]+)/.exec(human.stdout)![1]!);
+
+    const list = await run(['webhooks', 'list'], admin);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(created.subscription.id);
+    expect(list.stdout).toContain('refund.paid,refund.stuck');
+    expect(list.stdout).not.toContain('whsec_');
+
+    const none = await run(['webhooks', 'deliveries', created.subscription.id], admin);
+    expect(none.code, none.stderr).toBe(0);
+
+    const disabled = await run(['webhooks', 'disable', created.subscription.id, '--reason', 'done'], admin);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    expect(disabled.stdout).toContain(`disabled by ${admin.id}`);
+
+    const badType = await run(['webhooks', 'add', '--url', 'https://hooks.example.com/x', '--events', 'refund.exploded'], admin);
+    expect(badType.code).toBe(2);
+    expect(badType.stderr).toContain('refund.exploded');
+    const badUrl = await run(['webhooks', 'add', '--url', 'ftp://hooks.example.com/x'], admin);
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toContain('url');
+    const notAdmin = await run(['webhooks', 'list'], ops);
+    expect(notAdmin.code).toBe(3);
+    const unknown = await run(['webhooks', 'deliveries', 'whsub_000000000000000000000000'], admin);
+    expect(unknown.code).toBe(4);
+  }, 60_000);
+});
+
+describe('the dispatcher', () => {
+  it('has continued as new while delivering, and keeps going', async () => {
+    const run = await api.h.temporal.workflow.getHandle(`webhook-dispatcher/${api.h.taskQueue}`).describe();
+    expect(run.status.name).toBe('RUNNING');
+    expect(run.runId).not.toBe(firstRunId);
+  });
 });
