@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from '../store/pool';
-import { collectWebhookDeliveries } from '../store/webhook-outbox';
+import { collectWebhookDeliveries, type DueDelivery } from '../store/webhook-outbox';
 import { claimWebhookDelivery, recordWebhookAttempt, type DeliveryStatus } from '../store/webhooks';
 import { webhookBody, webhookHeaders } from './webhook-format';
 
@@ -31,8 +31,9 @@ const isPermanent = (status: number) => status >= 400 && status < 500 && status 
 
 export function createWebhookActivities({ pool, requestTimeoutMs = 10_000 }: WebhookActivityDeps) {
   return {
-    async collectWebhookDeliveries(input: { limit: number }): Promise<number[]> {
-      return (await collectWebhookDeliveries(pool, input.limit)).due;
+    /** Derives new events and answers the pending deliveries not in `exclude` (those in flight), at most `perSubscription` of each subscription. */
+    async collectWebhookDeliveries(input: { perSubscription: number; exclude: number[] }): Promise<DueDelivery[]> {
+      return (await collectWebhookDeliveries(pool, input)).due;
     },
 
     async deliverWebhook(input: DeliverWebhookInput): Promise<Exclude<DeliveryStatus, 'pending'>> {

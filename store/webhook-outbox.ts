@@ -31,11 +31,16 @@ export interface WebhookEvent {
   data: Record<string, unknown>;
 }
 
+export interface DueDelivery {
+  id: number;
+  subscriptionId: string;
+}
+
 export interface CollectedDeliveries {
   /** Events derived by this read (0 when another reader held the lock). */
   derived: number;
-  /** Pending deliveries, oldest first, at most `limit`. */
-  due: number[];
+  /** Pending deliveries not in `exclude`, oldest first, at most `perSubscription` of each subscription. */
+  due: DueDelivery[];
 }
 
 /**
@@ -43,7 +48,10 @@ export interface CollectedDeliveries {
  * active subscription, advances the cursor, and answers the pending deliveries. On its very first
  * read it only sets the cursor: what happened before the dispatcher existed is not announced.
  */
-export async function collectWebhookDeliveries(pool: Pool, limit = 200): Promise<CollectedDeliveries> {
+export async function collectWebhookDeliveries(
+  pool: Pool,
+  options: { perSubscription?: number; exclude?: readonly number[] } = {},
+): Promise<CollectedDeliveries> {
   const derived = await withTransaction(
     pool,
     async (client) => {
@@ -68,10 +76,15 @@ export async function collectWebhookDeliveries(pool: Pool, limit = 200): Promise
     },
     'BEGIN ISOLATION LEVEL REPEATABLE READ',
   );
-  const { rows } = await pool.query<{ id: string }>(`SELECT id FROM webhook_deliveries WHERE status = 'pending' ORDER BY id LIMIT $1`, [
-    limit,
-  ]);
-  return { derived, due: rows.map((r) => Number(r.id)) };
+  // Per subscription, so a receiver that is down (its deliveries all pending) never holds up another's.
+  const { rows } = await pool.query<{ id: string; subscription_id: string }>(
+    `SELECT id, subscription_id FROM (
+       SELECT d.id, d.subscription_id, row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.id) AS n
+         FROM webhook_deliveries d WHERE d.status = 'pending' AND NOT (d.id = ANY($2::bigint[]))) p
+      WHERE p.n <= $1 ORDER BY id`,
+    [options.perSubscription ?? 20, [...(options.exclude ?? [])]],
+  );
+  return { derived, due: rows.map((r) => ({ id: Number(r.id), subscriptionId: r.subscription_id })) };
 }
 
 /** Rows of transactions `since` did not see: new since the last read, whatever their numbers. */

@@ -18,8 +18,8 @@ export interface WebhookDispatcherInput {
   pollMs?: number;
   /** Polls before continuing as new (default 500). */
   pollsPerRun?: number;
-  /** Deliveries listed per poll (default 200). */
-  batch?: number;
+  /** Deliveries in flight at once per subscription (default 10): a receiver that is down holds up only its own. */
+  concurrency?: number;
   retry?: {
     /** First retry after this (default 1 s), doubling each time up to `maximumMs` (default 10 min). */
     initialMs?: number;
@@ -52,13 +52,16 @@ export async function webhookDispatcherWorkflow(input: WebhookDispatcherInput = 
     },
   });
 
-  const inFlight = new Set<number>();
+  const concurrency = input.concurrency ?? 10;
+  /** Delivery id → its subscription, while an activity for it runs or waits to retry. */
+  const inFlight = new Map<number, string>();
+  const busy = (subscriptionId: string) => [...inFlight.values()].filter((s) => s === subscriptionId).length;
   const deliveries = new CancellationScope();
   for (let poll = 0; poll < pollsPerRun && !workflowInfo().continueAsNewSuggested; poll++) {
-    const due = await collectWebhookDeliveries({ limit: input.batch ?? 200 });
-    for (const deliveryId of due) {
-      if (inFlight.has(deliveryId)) continue;
-      inFlight.add(deliveryId);
+    const due = await collectWebhookDeliveries({ perSubscription: concurrency, exclude: [...inFlight.keys()] });
+    for (const { id: deliveryId, subscriptionId } of due) {
+      if (inFlight.has(deliveryId) || busy(subscriptionId) >= concurrency) continue;
+      inFlight.set(deliveryId, subscriptionId);
       // Failures are recorded on the delivery by the activity; the dispatcher only keeps going.
       void deliveries
         .run(() => deliverWebhook({ deliveryId, maxAttempts, permanentAfter }))
