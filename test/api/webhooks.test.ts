@@ -197,6 +197,7 @@ beforeAll(async () => {
   const id = await startWebhookDispatcher(api.h.temporal, api.h.taskQueue, {
     pollMs: 200,
     pollsPerRun: 15,
+    concurrency: 3,
     retry: { initialMs: 200, maximumMs: 1_000, maxAttempts: 40, permanentAfter: 3 },
   });
   firstRunId = (await api.h.temporal.workflow.getHandle(id).describe()).runId;
@@ -445,6 +446,34 @@ describe('delivery', () => {
     );
     expect(failed.find((d) => d.eventId === id)).toMatchObject({ attempts: 3, lastStatus: 410, lastError: 'HTTP 410' });
     expect(gone.requests.filter((r) => r.id === id)).toHaveLength(3);
+  }, 120_000);
+
+  it('lets a receiver that is down hold up only its own deliveries, a few at a time', async () => {
+    const closed = await receiver();
+    const downUrl = closed.url;
+    await closed.stop();
+    const up = await receiver();
+    const down = await subscribe({ url: downUrl, events: ['refund.paid'] });
+    const requests = await Promise.all(Array.from({ length: 5 }, () => paidWithoutApproval()));
+    const ids = [...(await expectedEvents(requests.map((r) => r.refundId))).keys()];
+    expect(ids).toHaveLength(5);
+    const waiting = await deliveriesUntil(
+      down.subscription.id,
+      'three retried',
+      (list) => list.filter((d) => ids.includes(d.eventId) && d.attempts >= 2).length >= 3,
+    );
+    const healthy = await subscribe({ url: up.url, events: ['refund.paid'] });
+    const later = await paidWithoutApproval();
+    const [laterId] = [...(await expectedEvents([later.refundId])).keys()];
+    await up.until('the later event', () => up.delivered().some((d) => d.id === laterId));
+    await deliveriesUntil(healthy.subscription.id, 'delivered', (list) =>
+      list.some((d) => d.eventId === laterId && d.status === 'delivered'),
+    );
+    // The down receiver's oldest three are retried; the other two wait their turn, untried.
+    const now = (await deliveries(down.subscription.id)).filter((d) => ids.includes(d.eventId)).sort((a, b) => a.id - b.id);
+    expect(now.every((d) => d.status === 'pending')).toBe(true);
+    expect(now.map((d) => d.attempts > 0)).toEqual([true, true, true, false, false]);
+    expect(waiting.length).toBeGreaterThanOrEqual(5);
   }, 120_000);
 
   it('delivers nothing more to a disabled subscription', async () => {
