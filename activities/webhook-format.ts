@@ -68,7 +68,9 @@ export function slackText(event: OutgoingEvent): string {
       const outcome = (d.outcome ?? {}) as Record<string, unknown>;
       return `:x: Refund ${refund}${amount} failed to pay out: ${str(outcome.message) ?? str(outcome.code) ?? 'unknown error'}. Check the payout with ${show}.`;
     }
-    case 'breaker.tripped':
-      return `:octagonal_sign: Circuit breaker tripped for ${str(d.employeeId) ?? 'an employee'} as ${str(d.trippedAs) ?? 'insider'} on refund ${refund}: ${str(d.reason) ?? ''}. Every refund they touch now needs one more approver; an admin reviews and lifts it with \`refunds breakers lift\`.`;
+    case 'breaker.tripped': {
+      const employee = str(d.employeeId) ?? 'an employee';
+      return `:octagonal_sign: Circuit breaker tripped for ${employee} as ${str(d.trippedAs) ?? 'insider'} on refund ${refund}: ${str(d.reason) ?? 'a limit crossed'}. Every refund they touch now needs one more approver; an admin reviews it and lifts it with \`refunds breaker lift ${employee} --reason …\`.`;
+    }
   }
 }
