@@ -25,6 +25,7 @@ import { registerEvidenceRoutes } from './routes/evidence';
 import { registerOperationsRoutes } from './routes/operations';
 import { registerRefundRoutes } from './routes/refunds';
 import { registerRegistryRoutes } from './routes/registry';
+import { registerWebhookRoutes } from './routes/webhooks';
 import { type ReadinessCheck, registerServiceRoutes } from './routes/service';
 import { databaseReadiness } from '../store/readiness';
 import type { RouteDeps } from './routes/shared';
@@ -87,6 +88,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerOperationsRoutes(app, routeDeps);
   registerBreakerRoutes(app, routeDeps);
   registerRegistryRoutes(app, routeDeps);
+  registerWebhookRoutes(app, routeDeps);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
 
   await app.ready();

@@ -19,6 +19,7 @@ import {
 import { InvalidInputError } from './errors';
 import { EndorsementBody, RevocationBody, type RegistryView, type RevocationStored, type StoredEntryView } from './registry-views';
 import { requestBodyOf } from './views';
+import { type WebhookDelivery, type WebhookSubscription, WebhookSubscriptionBody, type WebhookSubscriptionCreated } from './webhook-views';
 import type {
   ApprovalBody,
   AuditVerification,
@@ -295,6 +296,30 @@ export class RefundsApiClient {
   async revokeRegistryKey(input: z.input<typeof RevocationBody>): Promise<RevocationStored> {
     const body = parse(RevocationBody, 'revocation', input);
     return (await this.send('POST', `${this.principalPath(body.revocation.principalId)}/revocations`, body)).body as RevocationStored;
+  }
+
+  /** Subscribes a URL to events as signed webhooks (admins); the answer holds the signing secret, shown this once. */
+  async addWebhookSubscription(input: WebhookSubscriptionBody): Promise<WebhookSubscriptionCreated> {
+    const body = parse(WebhookSubscriptionBody, 'webhook subscription', input);
+    return (await this.mutate('/v1/webhooks/subscriptions', body)).body as WebhookSubscriptionCreated;
+  }
+
+  /** Every webhook subscription, newest first, without secrets (admins). */
+  async webhookSubscriptions(): Promise<WebhookSubscription[]> {
+    return ((await this.send('GET', '/v1/webhooks/subscriptions')).body as { subscriptions: WebhookSubscription[] }).subscriptions;
+  }
+
+  /** Disables a webhook subscription: nothing more is delivered to it (admins). */
+  async disableWebhookSubscription(subscriptionId: string, reason?: string): Promise<WebhookSubscription> {
+    const path = `/v1/webhooks/subscriptions/${encodeURIComponent(subscriptionId)}/disable`;
+    return (await this.mutate(path, reason ? { reason } : {})).body as WebhookSubscription;
+  }
+
+  /** A subscription's recent deliveries, newest first (admins). */
+  async webhookDeliveries(subscriptionId: string, limit?: number): Promise<WebhookDelivery[]> {
+    const search = limit !== undefined ? `?limit=${limit}` : '';
+    const path = `/v1/webhooks/subscriptions/${encodeURIComponent(subscriptionId)}/deliveries${search}`;
+    return ((await this.send('GET', path)).body as { deliveries: WebhookDelivery[] }).deliveries;
   }
 
   /** The configured signing key with its secret key decoded, checked before anything is signed; `what` and `signs` word the error. */

@@ -5,7 +5,11 @@
 import { existsSync } from 'node:fs';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import proto from '@temporalio/proto';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities';
+import { createWebhookActivities } from '../activities/webhooks';
+import { loadWebhookConfig } from '../config/webhooks';
+import { startWebhookDispatcher } from './webhook-dispatcher';
 import { createPool, type Pool } from '../store/pool';
 import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
 import type { Policy } from '../workflows/policy';
@@ -30,6 +34,8 @@ export interface RefundWorkerOptions {
   gateway?: PaymentGateway;
   /** A prebuilt workflow bundle (worker/workflow-bundle.ts); otherwise the workflows are bundled at start. */
   workflowBundlePath?: string;
+  /** How long one webhook delivery attempt waits for the receiver (default 10 s). */
+  webhookRequestTimeoutMs?: number;
   tuning?: Pick<
     WorkerOptions,
     | 'maxConcurrentActivityTaskExecutions'
@@ -46,13 +52,19 @@ export async function createRefundWorker(options: RefundWorkerOptions): Promise<
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({
-      pool: options.pool,
-      policy: options.policy,
-      trustRoots: options.trustRoots,
-      carrierSecrets: options.carrierSecrets,
-      gateway: options.gateway ?? new LedgerOnlyGateway(),
-    }),
+    activities: {
+      ...createActivities({
+        pool: options.pool,
+        policy: options.policy,
+        trustRoots: options.trustRoots,
+        carrierSecrets: options.carrierSecrets,
+        gateway: options.gateway ?? new LedgerOnlyGateway(),
+      }),
+      ...createWebhookActivities({
+        pool: options.pool,
+        ...(options.webhookRequestTimeoutMs ? { requestTimeoutMs: options.webhookRequestTimeoutMs } : {}),
+      }),
+    },
     ...options.tuning,
   });
 }
@@ -116,6 +128,7 @@ export async function runWorker(opts: {
   }
   console.log(workflowBundle ? `workflows from the bundle ${workflowBundle}` : 'workflows bundled at start (no prebuilt bundle)');
   const audit = { ...loadAuditConfig(), ...opts.audit };
+  const webhooks = loadWebhookConfig();
   const auditKey = audit.keyFile ? loadAuditKey(audit.keyFile) : undefined;
   const namespace = opts.namespace ?? config.temporal.namespace;
   const connection = await NativeConnection.connect({
@@ -135,6 +148,7 @@ export async function runWorker(opts: {
       trustRoots,
       carrierSecrets,
       ...(workflowBundle ? { workflowBundlePath: workflowBundle } : {}),
+      webhookRequestTimeoutMs: webhooks.requestTimeoutMs,
       tuning: {
         maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
         maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
@@ -154,8 +168,15 @@ export async function runWorker(opts: {
     opts.onRunning?.(worker);
     checkpointer = auditCheckpoints(pool, auditKey, audit);
     if (opts.signal.aborted) stop();
-    else
+    else {
       console.log(`refund worker polling task queue "${config.taskQueue}" in namespace "${namespace}" (policy ${config.policy.version})`);
+      if (webhooks.enabled) {
+        await dispatchWebhooks(config.temporal, opts.temporalAddress, namespace, config.taskQueue, webhooks).catch((error: unknown) => {
+          // Refunds do not depend on it: a worker that cannot start the dispatcher keeps serving them.
+          console.error(`webhook dispatcher not started: ${error instanceof Error ? error.message : String(error)}`);
+        });
+      }
+    }
     await running;
   } finally {
     await checkpointer?.stop();
@@ -180,4 +201,24 @@ function auditCheckpoints(pool: Pool, key: AuditKey | undefined, audit: AuditCon
     exportFile: audit.checkpointFile,
     log: (message) => console.error(message),
   });
+}
+
+/** Starts the webhook dispatcher workflow if none is running (docs/operations.md, "Notifications"). */
+async function dispatchWebhooks(
+  temporal: { address: string; connectionOptions: ReturnType<typeof loadConfig>['temporal']['connectionOptions'] },
+  address: string | undefined,
+  namespace: string,
+  taskQueue: string,
+  webhooks: ReturnType<typeof loadWebhookConfig>,
+): Promise<void> {
+  const connection = await Connection.connect({ ...temporal.connectionOptions, address: address ?? temporal.address });
+  try {
+    const id = await startWebhookDispatcher(new Client({ connection, namespace }), taskQueue, {
+      pollMs: webhooks.pollMs,
+      retry: { maxAttempts: webhooks.maxAttempts, maximumMs: webhooks.maxRetryIntervalMs },
+    });
+    console.log(`webhook dispatcher ${id} running (every ${webhooks.pollMs} ms)`);
+  } finally {
+    await connection.close();
+  }
 }

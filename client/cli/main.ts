@@ -12,6 +12,7 @@ import { registerEvidenceCommands } from './commands/evidence';
 import { registerOperationsCommands } from './commands/operations';
 import { registerPrincipalCommands } from './commands/principals';
 import { registerRefundServiceCommands } from './commands/refund-service';
+import { registerWebhookCommands } from './commands/webhooks';
 import { apiClient, type Api } from './input';
 import { EXIT_CODES_HELP, jsonOption, runCli } from './runtime';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerOperationsCommands(program, api);
   registerBreakerCommands(program, api);
   registerPrincipalCommands(program, api);
+  registerWebhookCommands(program, api);
   return program;
 }
 

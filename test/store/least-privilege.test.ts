@@ -143,6 +143,14 @@ describe('what else the service role may do', () => {
         'INSERT',
         'UPDATE (approvals_given, approvals_required, progress_seq, risk_band, risk_score, state, state_since, status, stuck, stuck_after, updated_at, waiting_for)',
       ],
+      webhook_cursor: ['SELECT', 'INSERT', 'UPDATE (snapshot, updated_at)'],
+      webhook_deliveries: [
+        'SELECT',
+        'INSERT',
+        'UPDATE (attempts, delivered_at, last_attempt_at, last_error, last_status, lease_until, status)',
+      ],
+      webhook_events: ['SELECT', 'INSERT'],
+      webhook_subscriptions: ['SELECT', 'INSERT', 'UPDATE (disabled_at, disabled_by)'],
     });
   });
 
@@ -166,6 +174,11 @@ describe('what else the service role may do', () => {
     // What a carrier sent is kept as received: never rewritten, never deleted.
     await refused(`UPDATE carrier_events SET event = '{}'`, /permission denied for table carrier_events/);
     await refused(`DELETE FROM carrier_events`, /permission denied for table carrier_events/);
+    // A webhook subscription's destination and secret are set once by an admin; events and deliveries are never rewritten.
+    await refused(`UPDATE webhook_subscriptions SET url = 'https://mallory.example'`, /permission denied for table webhook_subscriptions/);
+    await refused(`UPDATE webhook_subscriptions SET secret = 'whsec_AAAA'`, /permission denied for table webhook_subscriptions/);
+    await refused(`UPDATE webhook_events SET data = '{}'`, /permission denied for table webhook_events/);
+    await refused(`DELETE FROM webhook_deliveries`, /permission denied for table webhook_deliveries/);
   });
 });
 
