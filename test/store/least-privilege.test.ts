@@ -131,7 +131,7 @@ describe('what else the service role may do', () => {
       employee_breakers: ['SELECT', 'INSERT', 'UPDATE (lift_reason, lifted_at, lifted_by)'],
       insider_actions: ['SELECT', 'INSERT'],
       ledger_entries: ['INSERT'],
-      ops_alerts: ['SELECT', 'INSERT', 'UPDATE (delivered_at)'],
+      ops_alerts: ['SELECT', 'INSERT', 'UPDATE (acknowledge_note, acknowledged_at, acknowledged_by, delivered_at)'],
       payouts: ['SELECT', 'INSERT', 'UPDATE (attempts, failure_code, failure_message, gateway_reference, paid_at, status, updated_at)'],
       pgmigrations: ['SELECT'],
       principals: ['SELECT'],
@@ -166,6 +166,9 @@ describe('what else the service role may do', () => {
     // What a carrier sent is kept as received: never rewritten, never deleted.
     await refused(`UPDATE carrier_events SET event = '{}'`, /permission denied for table carrier_events/);
     await refused(`DELETE FROM carrier_events`, /permission denied for table carrier_events/);
+    // An alert is acknowledged, never rewritten or removed.
+    await refused(`UPDATE ops_alerts SET details = '{}'`, /permission denied for table ops_alerts/);
+    await refused(`DELETE FROM ops_alerts`, /permission denied for table ops_alerts/);
   });
 });
 
