@@ -23,6 +23,8 @@ import { registerBreakerRoutes } from './routes/breakers';
 import { registerDecisionRoutes } from './routes/decisions';
 import { registerEvidenceRoutes } from './routes/evidence';
 import { registerOperationsRoutes } from './routes/operations';
+import { registerListingRoutes } from './routes/listings';
+import { registerOpsActionRoutes } from './routes/ops-actions';
 import { registerRefundRoutes } from './routes/refunds';
 import { registerRegistryRoutes } from './routes/registry';
 import { registerWebhookRoutes } from './routes/webhooks';
@@ -86,6 +88,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerEvidenceRoutes(app, routeDeps);
   registerDecisionRoutes(app, routeDeps);
   registerOperationsRoutes(app, routeDeps);
+  registerListingRoutes(app, routeDeps);
+  registerOpsActionRoutes(app, routeDeps);
   registerBreakerRoutes(app, routeDeps);
   registerRegistryRoutes(app, routeDeps);
   registerWebhookRoutes(app, routeDeps);

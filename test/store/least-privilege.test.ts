@@ -131,7 +131,7 @@ describe('what else the service role may do', () => {
       employee_breakers: ['SELECT', 'INSERT', 'UPDATE (lift_reason, lifted_at, lifted_by)'],
       insider_actions: ['SELECT', 'INSERT'],
       ledger_entries: ['INSERT'],
-      ops_alerts: ['SELECT', 'INSERT', 'UPDATE (delivered_at)'],
+      ops_alerts: ['SELECT', 'INSERT', 'UPDATE (acknowledge_note, acknowledged_at, acknowledged_by, delivered_at)'],
       payouts: ['SELECT', 'INSERT', 'UPDATE (attempts, failure_code, failure_message, gateway_reference, paid_at, status, updated_at)'],
       pgmigrations: ['SELECT'],
       principals: ['SELECT'],
@@ -179,6 +179,9 @@ describe('what else the service role may do', () => {
     await refused(`UPDATE webhook_subscriptions SET secret = 'whsec_AAAA'`, /permission denied for table webhook_subscriptions/);
     await refused(`UPDATE webhook_events SET data = '{}'`, /permission denied for table webhook_events/);
     await refused(`DELETE FROM webhook_deliveries`, /permission denied for table webhook_deliveries/);
+    // An alert is acknowledged, never rewritten or removed.
+    await refused(`UPDATE ops_alerts SET details = '{}'`, /permission denied for table ops_alerts/);
+    await refused(`DELETE FROM ops_alerts`, /permission denied for table ops_alerts/);
   });
 });
 
