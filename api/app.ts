@@ -7,7 +7,7 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { type ApiLimits, defaultApiLimits } from '../config/api';
+import { type ApiLimits, defaultApiLimits, defaultWebAuthn, type WebAuthnConfig } from '../config/api';
 import type { CarrierSecrets } from '../client/carrier-signature';
 import type { Pool } from '../store/pool';
 import { MAX_ID_LENGTH } from '../workflows/schemas';
@@ -23,6 +23,7 @@ import { registerBreakerRoutes } from './routes/breakers';
 import { registerDecisionRoutes } from './routes/decisions';
 import { registerEvidenceRoutes } from './routes/evidence';
 import { registerOperationsRoutes } from './routes/operations';
+import { registerPasskeyRoutes } from './routes/passkeys';
 import { registerRefundRoutes } from './routes/refunds';
 import { registerRegistryRoutes } from './routes/registry';
 import { type ReadinessCheck, registerServiceRoutes } from './routes/service';
@@ -47,6 +48,8 @@ export interface ApiDeps {
   policy?: Policy;
   /** The trust roots the workers pin (REFUNDS_TRUST_ROOTS): the registry routes check endorsements against them early. */
   trustRoots?: TrustRoots;
+  /** Passkeys' relying party id and origin (REFUNDS_WEBAUTHN_RP_ID, REFUNDS_WEBAUTHN_ORIGIN); localhost by default. */
+  webauthn?: WebAuthnConfig;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -87,6 +90,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerOperationsRoutes(app, routeDeps);
   registerBreakerRoutes(app, routeDeps);
   registerRegistryRoutes(app, routeDeps);
+  registerPasskeyRoutes(app, routeDeps, deps.webauthn ?? defaultWebAuthn);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
 
   await app.ready();
