@@ -69,8 +69,11 @@ export const DecisionChallengeView = z
   .meta({ id: 'DecisionChallenge' });
 export type DecisionChallengeView = z.infer<typeof DecisionChallengeView>;
 
+/** An approval body signed with a passkey. */
+export type PasskeyApprovalBody = Extract<ApprovalBody, { alg: typeof PASSKEY_ALG }>;
+
 /** The approval body that sends `statement` (as the decision challenge answered it) signed by the browser's `assertion`. */
-export function passkeyApprovalBody(statement: DecisionStatement, assertion: WebAuthnAssertion): ApprovalBody {
+export function passkeyApprovalBody(statement: DecisionStatement, assertion: WebAuthnAssertion): PasskeyApprovalBody {
   const { kind: _kind, refundId: _refundId, approverId: _approverId, alg: _alg, ...fields } = statement;
   const { authenticatorData, clientDataJSON, signature } = assertion;
   return { ...fields, alg: PASSKEY_ALG, assertion: { authenticatorData, clientDataJSON, signature } };
