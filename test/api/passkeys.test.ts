@@ -280,6 +280,29 @@ describe('passkey decisions under the refund’s rules', () => {
     expect(rules).toContain('challenge_mismatch');
   });
 
+  it('answers a retried challenge or registration with the same Idempotency-Key with its first answer', async () => {
+    const { who } = await approverWithPasskey('emp-passkey-retry');
+    const request = await awaitingApproval();
+    const key = { 'idempotency-key': uniqueId('key') };
+    const url = `/v1/refunds/${request.refundId}/approvals/challenge`;
+    const first = await api.call('POST', url, who, { decision: 'approve' }, key);
+    const retry = await api.call('POST', url, who, { decision: 'approve' }, key);
+    expect(first.statusCode, first.body).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(json(retry)).toEqual(json(first));
+    expectProblem(await api.call('POST', url, who, { decision: 'reject', reason: 'no' }, key), 422, 'idempotency-key-reused');
+
+    const authenticator = newAuthenticator();
+    const registration = authenticator.register(await registrationOptions(who));
+    const registrationKey = { 'idempotency-key': uniqueId('key') };
+    const registered = await api.call('POST', `/v1/principals/${who.id}/passkeys`, who, registration, registrationKey);
+    expect(registered.statusCode, registered.body).toBe(201);
+    const again = await api.call('POST', `/v1/principals/${who.id}/passkeys`, who, registration, registrationKey);
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(json(again)).toEqual(json(registered));
+  });
+
   it('refuses a challenge to a non-approver, for an unknown refund, for a passkey the approver does not have, and a malformed body', async () => {
     const { who } = await approverWithPasskey('emp-passkey-challenge');
     const request = await awaitingApproval();
