@@ -280,6 +280,23 @@ describe('passkey decisions under the refund’s rules', () => {
     expect(rules).toContain('challenge_mismatch');
   });
 
+  it('offers the same ceremonies to pages served by the app (app.passkeys), and a rejection signed with a passkey rejects', async () => {
+    const who = await api.principal('emp-passkey-pages', ['approver'], '5000.00');
+    const authenticator = newAuthenticator();
+    const { options } = await api.app.passkeys.passkeyRegistrationOptions(who.id);
+    expect(options).toMatchObject({ rp: { id: 'localhost' }, pubKeyCredParams: [{ alg: -7, type: 'public-key' }], attestation: 'none' });
+    expect(options.authenticatorSelection).toMatchObject({ userVerification: 'required' });
+    const registered = await api.app.passkeys.registerPasskey(who.id, authenticator.register(options));
+    await endorse(registered.entry, admins[1]!);
+    await endorse(registered.entry, admins[2]!);
+    const request = await awaitingApproval();
+    const { statement, challenge: signed } = await api.app.passkeys.decisionChallenge(request.refundId, who.id, 'reject', 'wrong serial');
+    expect(statement).toMatchObject({ decision: 'reject', reason: 'wrong serial', keyId: registered.keyId, alg: 'webauthn-es256' });
+    const rejected = await approve(request.refundId, who, passkeyApprovalBody(statement, authenticator.assert(signed)));
+    expect(rejected.statusCode, rejected.body).toBe(200);
+    expect(json(rejected)).toMatchObject({ state: 'rejected' });
+  });
+
   it('answers a retried challenge or registration with the same Idempotency-Key with its first answer', async () => {
     const { who } = await approverWithPasskey('emp-passkey-retry');
     const request = await awaitingApproval();
