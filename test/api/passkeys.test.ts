@@ -321,7 +321,7 @@ describe('passkey decisions under the refund’s rules', () => {
   });
 
   it('refuses a challenge to a non-approver, for an unknown refund, for a passkey the approver does not have, and a malformed body', async () => {
-    const { who } = await approverWithPasskey('emp-passkey-challenge');
+    const { who, authenticator } = await approverWithPasskey('emp-passkey-challenge');
     const request = await awaitingApproval();
     expectProblem(await challenge(request.refundId, scanner), 403, 'role-required');
     expectProblem(await challenge('r-no-such-refund', who), 404, 'refund-not-found');
@@ -336,5 +336,11 @@ describe('passkey decisions under the refund’s rules', () => {
     expect(json(invalid).errors).toEqual([expect.objectContaining({ path: 'decision' })]);
     const passkeyBodyWithSignature = { ...api.decisionBody(who, request), alg: 'webauthn-es256' };
     expectProblem(await approve(request.refundId, who, passkeyBodyWithSignature), 422, 'invalid-input');
+    // Straight to the service (as a Temporal client would send it): the issue names the assertion's field.
+    const { statement, assertion } = await passkeyDecision(request.refundId, who, authenticator);
+    const { clientDataJSON: _dropped, ...partial } = assertion;
+    await expect(api.h.refunds.decide(request.refundId, { statement, assertion: partial } as never)).rejects.toMatchObject({
+      issues: [{ path: 'assertion.clientDataJSON', message: 'clientDataJSON must be a string' }],
+    });
   });
 });
