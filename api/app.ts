@@ -7,7 +7,7 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { type ApiLimits, defaultApiLimits } from '../config/api';
+import { type ApiLimits, defaultApiLimits, defaultWebAuthn, type WebAuthnConfig } from '../config/api';
 import type { CarrierSecrets } from '../client/carrier-signature';
 import type { Pool } from '../store/pool';
 import { MAX_ID_LENGTH } from '../workflows/schemas';
@@ -25,6 +25,7 @@ import { registerEvidenceRoutes } from './routes/evidence';
 import { registerOperationsRoutes } from './routes/operations';
 import { registerListingRoutes } from './routes/listings';
 import { registerOpsActionRoutes } from './routes/ops-actions';
+import { registerPasskeyRoutes } from './routes/passkeys';
 import { registerRefundRoutes } from './routes/refunds';
 import { registerRegistryRoutes } from './routes/registry';
 import { registerWebhookRoutes } from './routes/webhooks';
@@ -50,6 +51,8 @@ export interface ApiDeps {
   policy?: Policy;
   /** The trust roots the workers pin (REFUNDS_TRUST_ROOTS): the registry routes check endorsements against them early. */
   trustRoots?: TrustRoots;
+  /** Passkeys' relying party id and origin (REFUNDS_WEBAUTHN_RP_ID, REFUNDS_WEBAUTHN_ORIGIN); localhost by default. */
+  webauthn?: WebAuthnConfig;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -93,6 +96,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerBreakerRoutes(app, routeDeps);
   registerRegistryRoutes(app, routeDeps);
   registerWebhookRoutes(app, routeDeps);
+  registerPasskeyRoutes(app, routeDeps, deps.webauthn ?? defaultWebAuthn);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
 
   await app.ready();
