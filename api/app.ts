@@ -28,6 +28,7 @@ import { registerRegistryRoutes } from './routes/registry';
 import { type ReadinessCheck, registerServiceRoutes } from './routes/service';
 import { databaseReadiness } from '../store/readiness';
 import type { RouteDeps } from './routes/shared';
+import { type ConsoleOptions, registerConsole } from './console/plugin';
 
 export { API_VERSION } from './plugins/openapi';
 export type { ApiLimits };
@@ -48,6 +49,8 @@ export interface ApiDeps {
   /** The trust roots the workers pin (REFUNDS_TRUST_ROOTS): the registry routes check endorsements against them early. */
   trustRoots?: TrustRoots;
   logger?: FastifyServerOptions['logger'];
+  /** The operations console's session timeouts (api/console/plugin.ts). */
+  console?: ConsoleOptions;
 }
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
@@ -88,6 +91,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerBreakerRoutes(app, routeDeps);
   registerRegistryRoutes(app, routeDeps);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
+  await registerConsole(app, { refunds: deps.refunds, pool: deps.pool, ...deps.console });
 
   await app.ready();
   return app;

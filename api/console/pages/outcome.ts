@@ -1,0 +1,40 @@
+/** What a failed action means to the person who tried it: the API's own problem for the error, as a status and a sentence. */
+import { problemFor } from '../../plugins/problems';
+
+export interface Failure {
+  status: number;
+  message: string;
+  rule?: string;
+}
+
+export function failureOf(error: unknown): { failure: Failure; internal: boolean } {
+  const { problem, internal } = problemFor(error);
+  const { status, title, detail, rule } = problem.problem;
+  return {
+    failure: {
+      status,
+      message: internal ? `${title}: the action failed unexpectedly; try again.` : `${title}: ${detail}`,
+      ...(rule ? { rule } : {}),
+    },
+    internal,
+  };
+}
+
+/** Notices shown after an action succeeded (only these fixed texts, never text from the request). */
+export const notices = {
+  cancelled: 'The refund was cancelled; the cancellation is on its audit trail.',
+  verified: 'Audit verification finished; its result is below.',
+  lifted: 'The breaker was lifted; the lift is on the employee’s audit trail.',
+} as const;
+export type NoticeName = keyof typeof notices;
+
+export function noticeOf(query: unknown): string | undefined {
+  const done = (query as { done?: unknown } | undefined)?.done;
+  return typeof done === 'string' && Object.hasOwn(notices, done) ? notices[done as NoticeName] : undefined;
+}
+
+/** A reason from a form: trimmed, required. */
+export function reasonOf(body: unknown): string | undefined {
+  const reason = (body as { reason?: unknown } | undefined)?.reason;
+  return typeof reason === 'string' && reason.trim() ? reason.trim() : undefined;
+}
