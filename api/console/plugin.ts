@@ -11,7 +11,7 @@ import formbody from '@fastify/formbody';
 import fastifyStatic from '@fastify/static';
 import view from '@fastify/view';
 import { Eta } from 'eta';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Pool } from '../../store/pool';
 import type { Role } from '../../workflows/schemas';
 import type { RefundsService } from '../refunds-service';
@@ -21,6 +21,7 @@ import { registerBreakerPages } from './pages/breakers';
 import { registerRefundPages } from './pages/refund';
 import { registerSignInPages } from './pages/sign-in';
 import { registerStuckPages } from './pages/stuck';
+import type { ConsoleContext } from './context';
 import { CONSOLE_PATH, ConsolePageError, requireSession } from './session';
 
 export interface ConsoleOptions {
@@ -33,18 +34,6 @@ export interface ConsoleOptions {
 export interface ConsoleDeps extends ConsoleOptions {
   refunds: RefundsService;
   pool: Pool;
-}
-
-/** What every page module gets. */
-export interface ConsoleContext {
-  refunds: RefundsService;
-  pool: Pool;
-  idleMs: number;
-  lifetimeMs: number;
-  /** A preHandler: a live session with one of `roles` (any if none); POSTs also need the CSRF token. */
-  session(...roles: Role[]): ReturnType<typeof requireSession>;
-  /** Renders `template` inside the layout, with the session's principal, CSRF token and navigation. */
-  render(request: FastifyRequest, reply: FastifyReply, template: string, data?: Record<string, unknown>, status?: number): Promise<string>;
 }
 
 const here = import.meta.dirname;

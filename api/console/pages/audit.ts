@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { latestAuditVerificationRuns, recordAuditVerificationRun } from '../../../store/audit-verification-runs';
-import type { ConsoleContext } from '../plugin';
+import type { ConsoleContext } from '../context';
 import { CONSOLE_PATH, sessionOf } from '../session';
 import { failureOf, noticeOf } from './outcome';
 

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { principalId } from '../../../workflows/schemas';
-import type { ConsoleContext } from '../plugin';
+import type { ConsoleContext } from '../context';
 import { CONSOLE_PATH, ConsolePageError, sessionOf } from '../session';
 import { type Failure, failureOf, noticeOf, reasonOf } from './outcome';
 

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isTerminal } from '../../../workflows/refund-model';
 import { refundView, RefundPath } from '../../routes/shared';
-import type { ConsoleContext } from '../plugin';
+import type { ConsoleContext } from '../context';
 import { CONSOLE_PATH, ConsolePageError, sessionOf } from '../session';
 import { type Failure, failureOf, noticeOf, reasonOf } from './outcome';
 

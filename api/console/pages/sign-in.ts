@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { apiKeyHash, authenticate } from '../../../store/principals';
 import { openConsoleSession, revokeConsoleSession } from '../../../store/console-sessions';
 import { canonicalPrincipalId, PRINCIPAL_ID_PATTERN } from '../../../workflows/schemas';
-import type { ConsoleContext } from '../plugin';
+import type { ConsoleContext } from '../context';
 import { CONSOLE_PATH, checkOrigin, SESSION_COOKIE, sessionCookieOptions, sessionEndedMessages, sessionOf } from '../session';
 import type { SessionRefusal } from '../../../store/console-sessions';
 

@@ -9,7 +9,7 @@ import { isCurrency, minorUnitExponent } from '../../../workflows/currencies';
 import { activeStates, type RefundState } from '../../../workflows/refund-model';
 import { isoDurationMs } from '../../iso-duration';
 import { money, when } from '../format';
-import type { ConsoleContext } from '../plugin';
+import type { ConsoleContext } from '../context';
 
 const LIST_LIMIT = 1000;
 
