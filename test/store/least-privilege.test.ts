@@ -125,7 +125,9 @@ describe('what else the service role may do', () => {
       api_keys: ['SELECT'],
       audit_checkpoints: ['SELECT', 'INSERT'],
       audit_log: ['SELECT', 'INSERT'],
+      audit_verification_runs: ['SELECT', 'INSERT'],
       carrier_events: ['SELECT', 'INSERT', 'UPDATE (delivered_at, delivered_to, expired_at)'],
+      console_sessions: ['SELECT', 'INSERT', 'UPDATE (last_seen_at, revoked_at)'],
       customer_identity_links: ['SELECT', 'INSERT'],
       idempotency_keys: ['SELECT', 'INSERT', 'UPDATE (answer, answered_at, created_at, fingerprint, status)'],
       employee_breakers: ['SELECT', 'INSERT', 'UPDATE (lift_reason, lifted_at, lifted_by)'],
@@ -166,6 +168,11 @@ describe('what else the service role may do', () => {
     // What a carrier sent is kept as received: never rewritten, never deleted.
     await refused(`UPDATE carrier_events SET event = '{}'`, /permission denied for table carrier_events/);
     await refused(`DELETE FROM carrier_events`, /permission denied for table carrier_events/);
+    // A console session is opened for one principal and key: neither can be moved to another, nor its CSRF token changed.
+    await refused(`UPDATE console_sessions SET principal_id = 'emp-mallory'`, /permission denied for table console_sessions/);
+    await refused(`UPDATE console_sessions SET api_key_hash = 'x', csrf_token = 'x'`, /permission denied for table console_sessions/);
+    await refused(`UPDATE console_sessions SET expires_at = 'infinity'`, /permission denied for table console_sessions/);
+    await refused(`UPDATE audit_verification_runs SET ok = true`, /permission denied for table audit_verification_runs/);
   });
 });
 
