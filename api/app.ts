@@ -23,6 +23,8 @@ import { registerBreakerRoutes } from './routes/breakers';
 import { registerDecisionRoutes } from './routes/decisions';
 import { registerEvidenceRoutes } from './routes/evidence';
 import { registerOperationsRoutes } from './routes/operations';
+import { registerListingRoutes } from './routes/listings';
+import { registerOpsActionRoutes } from './routes/ops-actions';
 import { registerRefundRoutes } from './routes/refunds';
 import { registerRegistryRoutes } from './routes/registry';
 import { type ReadinessCheck, registerServiceRoutes } from './routes/service';
@@ -88,6 +90,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerEvidenceRoutes(app, routeDeps);
   registerDecisionRoutes(app, routeDeps);
   registerOperationsRoutes(app, routeDeps);
+  registerListingRoutes(app, routeDeps);
+  registerOpsActionRoutes(app, routeDeps);
   registerBreakerRoutes(app, routeDeps);
   registerRegistryRoutes(app, routeDeps);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });

@@ -4,18 +4,9 @@
  * an exact cut-off.
  */
 import { z } from 'zod';
+import { ISO_DURATION_PATTERN as DURATION, isoDurationMs } from '../workflows/iso-duration';
 
-const DURATION = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
-const UNIT_MS = [7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000];
-
-/** Milliseconds in an ISO 8601 duration, or undefined if it is not one this API accepts. */
-export function isoDurationMs(text: string): number | undefined {
-  const match = DURATION.exec(text);
-  if (!match || text === 'P' || text.endsWith('T')) return undefined;
-  const parts = match.slice(1);
-  if (parts.every((p) => p === undefined)) return undefined;
-  return Math.round(parts.reduce((ms, part, i) => ms + (part === undefined ? 0 : Number(part) * UNIT_MS[i]!), 0));
-}
+export { isoDurationMs };
 
 /**
  * Longer durations mean the same (longer than anything a refund waits) and are cut to this, so

@@ -3,6 +3,8 @@
  * validated with the same schemas the workflow uses before anything is sent.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
+import { OPS_ACTION_REFUSED } from '../workflows/ops-commands';
 import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { z } from 'zod';
 import { defaultApiLimits } from '../config/api';
@@ -67,6 +69,7 @@ import {
   RefundFinishedError,
   RefundNotFoundError,
   ScanRefusedError,
+  OpsActionRefusedError,
 } from '../client/errors';
 import { registryRecords } from '../store/registry';
 import { canonicalBytes, SignedRegistryEntry, verifyBytes } from '../workflows/statements';
@@ -410,6 +413,26 @@ export class RefundsService {
       );
     } catch (error) {
       throw await this.translateUpdateFailure(refundId, error, (cause) => new CancelRefusedError(cause.message));
+    }
+  }
+
+  /**
+   * Runs an operations update (escalate, extendDeadline, nudge: workflows/ops-commands.ts) on the
+   * refund; `api/operations-service.ts` is the caller. Refused with OpsActionRefusedError naming
+   * the rule, InvalidInputError, or RefundNotFoundError.
+   */
+  async opsUpdate<A>(refundId: string, update: UpdateDefinition<RefundStatus, [A]>, arg: A, updateId?: string): Promise<RefundStatus> {
+    try {
+      return await this.withRefund(refundId, (handle) => handle.executeUpdate(update, { args: [arg], ...(updateId ? { updateId } : {}) }));
+    } catch (error) {
+      const failure = await this.translateUpdateFailure(refundId, error, (cause) => {
+        const refusal = cause.details?.[0] as { rule?: string } | undefined;
+        return new OpsActionRefusedError(
+          cause.type === OPS_ACTION_REFUSED ? (refusal?.rule ?? 'refused') : 'refund_finished',
+          cause.message,
+        );
+      });
+      throw failure;
     }
   }
 

@@ -16,7 +16,9 @@ export type RefundErrorCode =
   | 'refund_starting'
   | 'decision_not_yet_recorded'
   | 'carrier_event_conflict'
-  | 'scan_refused';
+  | 'scan_refused'
+  | 'ops_action_refused'
+  | 'alert_not_found';
 
 export class RefundError extends Error {
   override name = 'RefundError';
@@ -121,5 +123,26 @@ export class CarrierEventConflictError extends RefundError {
       'carrier_event_conflict',
       `event ${eventId} of ${carrier} was already received with a different body; this body is kept for operations and not delivered`,
     );
+  }
+}
+
+/**
+ * An operations action (escalate, extend-deadline, nudge) the refund refused: `rule` names why
+ * (`refund_finished`, `deadline_not_extendable`, `extension_cap_exceeded`, `not_waiting_for_party`, `refund_starting`).
+ */
+export class OpsActionRefusedError extends RefundError {
+  override name = 'OpsActionRefusedError';
+  constructor(
+    readonly rule: string,
+    message: string,
+  ) {
+    super('ops_action_refused', message);
+  }
+}
+
+export class AlertNotFoundError extends RefundError {
+  override name = 'AlertNotFoundError';
+  constructor(readonly alertId: number) {
+    super('alert_not_found', `no operations alert ${alertId}`);
   }
 }

@@ -19,6 +19,15 @@ import {
 import { InvalidInputError } from './errors';
 import { EndorsementBody, RevocationBody, type RegistryView, type RevocationStored, type StoredEntryView } from './registry-views';
 import { requestBodyOf } from './views';
+import {
+  AlertAckBody,
+  EscalateBody,
+  ExtendDeadlineBody,
+  NudgeBody,
+  type ApprovalsInbox,
+  type RefundList,
+  type StuckSummary,
+} from './ops-views';
 import type {
   ApprovalBody,
   AuditVerification,
@@ -225,13 +234,8 @@ export class RefundsApiClient {
   }
 
   /** Refunds waiting too long, oldest first. `olderThan` is an ISO 8601 duration such as PT2H. */
-  async listStuck(query: { olderThan?: string; states?: RefundState[]; limit?: number } = {}): Promise<StuckRefund[]> {
-    const params = new URLSearchParams();
-    if (query.olderThan) params.set('olderThan', query.olderThan);
-    for (const state of query.states ?? []) params.append('state', state);
-    if (query.limit !== undefined) params.set('limit', String(query.limit));
-    const search = params.size > 0 ? `?${params}` : '';
-    return ((await this.send('GET', `/v1/refunds/stuck${search}`)).body as { refunds: StuckRefund[] }).refunds;
+  async listStuck(query: StuckFilterQuery = {}): Promise<StuckRefund[]> {
+    return ((await this.send('GET', `/v1/refunds/stuck${stuckSearch(query)}`)).body as { refunds: StuckRefund[] }).refunds;
   }
 
   /**
@@ -329,6 +333,71 @@ export class RefundsApiClient {
     return `/v1/employees/${encodeURIComponent(employeeId)}`;
   }
 
+  /**
+   * Refunds newest first, a page at a time: pass the last refund id of a page as `startingAfter`
+   * for the next; `has_more` says whether there is one. Operations and admins see every refund, a
+   * refund service its own.
+   */
+  async listRefunds(filters: RefundListQuery = {}, page: { limit?: number; startingAfter?: string } = {}): Promise<RefundList> {
+    const params = new URLSearchParams();
+    for (const state of filters.states ?? []) params.append('state', state);
+    for (const party of filters.waitingFor ?? []) params.append('waitingFor', party);
+    if (filters.customerId !== undefined) params.set('customerId', filters.customerId);
+    if (filters.orderId !== undefined) params.set('orderId', filters.orderId);
+    if (filters.stuck !== undefined) params.set('stuck', String(filters.stuck));
+    if (page.limit !== undefined) params.set('limit', String(page.limit));
+    if (page.startingAfter !== undefined) params.set('starting_after', page.startingAfter);
+    return (await this.send('GET', `/v1/refunds${params.size > 0 ? `?${params}` : ''}`)).body as RefundList;
+  }
+
+  /** The refunds awaiting approval that you (an approver) may decide, longest waiting first. */
+  async approvalsInbox(): Promise<ApprovalsInbox> {
+    return (await this.send('GET', '/v1/approvals/inbox')).body as ApprovalsInbox;
+  }
+
+  /** Stuck refunds counted and summed (minor units per currency), in total, by state and by what they wait for. */
+  async stuckSummary(query: StuckFilterQuery = {}): Promise<StuckSummary> {
+    return (await this.send('GET', `/v1/refunds/stuck/summary${stuckSearch(query)}`)).body as StuckSummary;
+  }
+
+  /** The stuck listing as CSV text (formula-safe cells). */
+  async stuckCsv(query: StuckFilterQuery & { limit?: number } = {}): Promise<string> {
+    return String((await this.send('GET', `/v1/refunds/stuck.csv${stuckSearch(query)}`)).body ?? '');
+  }
+
+  /** Hands the refund to another approver group (e.g. finance-leads), with your reason; audited. You need the ops role. */
+  async escalate(refundId: string, group: string, reason: string): Promise<RefundView> {
+    const body = parse(EscalateBody, 'escalation', { group, reason });
+    return (await this.mutate(`${this.refundPath(refundId)}/escalate`, body)).body as RefundView;
+  }
+
+  /** Extends the deadline of the refund's current stage by `by` (ISO 8601 duration, e.g. P2D); capped by the policy. */
+  async extendDeadline(refundId: string, by: string, reason: string): Promise<RefundView> {
+    const body = parse(ExtendDeadlineBody, 'deadline extension', { by, reason });
+    return (await this.mutate(`${this.refundPath(refundId)}/extend-deadline`, body)).body as RefundView;
+  }
+
+  /** Asks the carrier or the warehouse again, while the refund waits for it; audited. */
+  async nudge(refundId: string, party: 'carrier' | 'warehouse', reason: string): Promise<RefundView> {
+    const body = parse(NudgeBody, 'nudge', { party, reason });
+    return (await this.mutate(`${this.refundPath(refundId)}/nudge`, body)).body as RefundView;
+  }
+
+  /** Acknowledges an operations alert; acknowledging again answers the first acknowledgement. */
+  async acknowledgeAlert(alertId: number, note?: string): Promise<OpsAlert> {
+    const body = parse(AlertAckBody, 'acknowledgement', note === undefined ? {} : { note });
+    return (await this.mutate(`/v1/ops/alerts/${encodeURIComponent(String(alertId))}/ack`, body)).body as OpsAlert;
+  }
+
+  /** Operations alerts, oldest first: by default those not yet delivered; filter by delivery and acknowledgement. */
+  async listAlerts(query: { delivered?: boolean | 'any'; acknowledged?: boolean; limit?: number } = {}): Promise<OpsAlert[]> {
+    const params = new URLSearchParams();
+    if (query.delivered !== undefined) params.set('delivered', String(query.delivered));
+    if (query.acknowledged !== undefined) params.set('acknowledged', String(query.acknowledged));
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    return ((await this.send('GET', `/v1/ops/alerts${params.size > 0 ? `?${params}` : ''}`)).body as { alerts: OpsAlert[] }).alerts;
+  }
+
   private refundPath(refundId: string): string {
     return `/v1/refunds/${encodeURIComponent(refundId)}`;
   }
@@ -392,6 +461,37 @@ export class RefundsApiClient {
     }
     return { status: response.status, body: parsed };
   }
+}
+
+/** The filters of GET /v1/refunds. */
+export interface RefundListQuery {
+  states?: RefundState[];
+  customerId?: string;
+  orderId?: string;
+  /** carrier, warehouse, risk, approval, payout */
+  waitingFor?: Array<'carrier' | 'warehouse' | 'risk' | 'approval' | 'payout'>;
+  stuck?: boolean;
+}
+
+/** The filters of the stuck listing, its summary and its CSV; amounts in minor units. */
+export interface StuckFilterQuery {
+  olderThan?: string;
+  states?: RefundState[];
+  currency?: string;
+  amountMin?: number;
+  amountMax?: number;
+  limit?: number;
+}
+
+function stuckSearch(query: StuckFilterQuery): string {
+  const params = new URLSearchParams();
+  if (query.olderThan) params.set('olderThan', query.olderThan);
+  for (const state of query.states ?? []) params.append('state', state);
+  if (query.currency !== undefined) params.set('currency', query.currency);
+  if (query.amountMin !== undefined) params.set('amountMin', String(query.amountMin));
+  if (query.amountMax !== undefined) params.set('amountMax', String(query.amountMax));
+  if (query.limit !== undefined) params.set('limit', String(query.limit));
+  return params.size > 0 ? `?${params}` : '';
 }
 
 /** How long to wait before retrying after `error`, or undefined when a retry cannot help. */

@@ -100,7 +100,32 @@ export const RefundView = z
     payout: z.object({ reference: z.string(), paidAt: instant }).nullable(),
     outcome: z.object({ code: z.string(), message: z.string(), by: z.string().optional() }).nullable(),
     deadlines: z.object({ next: instant.nullable(), stuckAfter: instant.nullable() }),
-    escalations: z.array(z.object({ state: RefundState, at: instant, reason: z.string() })),
+    escalations: z.array(
+      z.object({
+        state: RefundState,
+        at: instant,
+        reason: z.string(),
+        by: z.string().optional().describe('the operator who handed the refund to another approver group'),
+        group: z.string().optional().describe('the approver group it was handed to; such an escalation does not make the refund stuck'),
+      }),
+    ),
+    deadlineExtensions: z
+      .array(
+        z.object({
+          state: RefundState,
+          at: instant,
+          duration: z.string().describe('the extension as asked for, ISO 8601'),
+          ms: z.number().int(),
+          by: z.string(),
+          reason: z.string(),
+        }),
+      )
+      .optional()
+      .describe("operations' extensions of a stage deadline; they only move when the refund counts as stuck"),
+    nudges: z
+      .array(z.object({ party: z.enum(['carrier', 'warehouse']), state: RefundState, at: instant, by: z.string(), reason: z.string() }))
+      .optional()
+      .describe('times operations asked the carrier or the warehouse again'),
     auditHead: AuditHeadView.nullable().describe(
       "the refund's last audit step as its workflow wrote it; audit verification holds the database's rows to it",
     ),
@@ -265,6 +290,9 @@ export const OpsAlertView = z
     employeeId: z.string().nullable(),
     details: z.record(z.string(), z.unknown()),
     createdAt: instant,
+    acknowledgedAt: instant.nullable().describe('when an operator acknowledged the alert; null while nobody has'),
+    acknowledgedBy: z.string().nullable(),
+    acknowledgeNote: z.string().nullable(),
   })
   .meta({ id: 'OpsAlert' });
 

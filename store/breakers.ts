@@ -204,18 +204,30 @@ export interface OpsAlert {
   employeeId: string | null;
   details: Record<string, unknown>;
   createdAt: string;
+  /** Set once an operator acknowledged the alert (store/ops-alerts.ts). */
+  acknowledgedAt: string | null;
+  acknowledgedBy: string | null;
+  acknowledgeNote: string | null;
 }
 
-/** Alerts not yet delivered, oldest first, for a notifier; it marks them with `markAlertsDelivered`. */
-export async function undeliveredAlerts(db: Db, limit = 100): Promise<OpsAlert[]> {
-  const result = await db.query('SELECT * FROM ops_alerts WHERE delivered_at IS NULL ORDER BY id LIMIT $1', [limit]);
-  return result.rows.map((r) => ({
+/** An ops_alerts row as an alert. */
+export function toOpsAlert(r: Record<string, unknown>): OpsAlert {
+  return {
     id: Number(r.id),
     kind: String(r.kind),
     employeeId: (r.employee_id as string | null) ?? null,
     details: r.details as Record<string, unknown>,
     createdAt: (r.created_at as Date).toISOString(),
-  }));
+    acknowledgedAt: r.acknowledged_at instanceof Date ? r.acknowledged_at.toISOString() : null,
+    acknowledgedBy: (r.acknowledged_by as string | null | undefined) ?? null,
+    acknowledgeNote: (r.acknowledge_note as string | null | undefined) ?? null,
+  };
+}
+
+/** Alerts not yet delivered, oldest first, for a notifier; it marks them with `markAlertsDelivered`. */
+export async function undeliveredAlerts(db: Db, limit = 100): Promise<OpsAlert[]> {
+  const result = await db.query('SELECT * FROM ops_alerts WHERE delivered_at IS NULL ORDER BY id LIMIT $1', [limit]);
+  return result.rows.map(toOpsAlert);
 }
 
 export async function markAlertsDelivered(db: Db, ids: readonly number[]): Promise<void> {

@@ -88,13 +88,13 @@ export interface RefundRow extends Omit<ReadModelSnapshot, 'progressSeq' | 'stat
 }
 
 /** Every column but the status document, which the lists have no use for. */
-const ROW_COLUMNS = `refund_id, workflow_id, order_id, customer_id, initiated_by, currency, amount, state, waiting_for,
+export const ROW_COLUMNS = `refund_id, workflow_id, order_id, customer_id, initiated_by, currency, amount, state, waiting_for,
   state_since, stuck, stuck_after, carrier, tracking_number, policy_version, risk_score, risk_band, approvals_required,
   approvals_given, requested_at, updated_at`;
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
 
-function toRefundRow(r: Record<string, unknown>): RefundRow {
+export function toRefundRow(r: Record<string, unknown>): RefundRow {
   return {
     refundId: String(r.refund_id),
     workflowId: String(r.workflow_id),
@@ -138,8 +138,26 @@ export interface StuckQuery {
   /** Waiting in the current state longer than this many milliseconds. Omitted: past the state's own limit. */
   olderThanMs?: number;
   states?: RefundState[];
+  /** Only refunds in this currency; with it, `amountMin` and `amountMax` (minor units, inclusive). */
+  currency?: string;
+  amountMin?: number;
+  amountMax?: number;
   limit?: number;
   now?: Date;
+}
+
+/** The optional filters of the stuck listing as SQL, with their parameters numbered from `first`. */
+export function stuckFilters(query: StuckQuery, first: number): { sql: string; params: unknown[] } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: (p: string) => string, value: unknown) => {
+    params.push(value);
+    clauses.push(clause(`$${first + params.length - 1}`));
+  };
+  if (query.currency !== undefined) add((p) => `currency = ${p}`, query.currency);
+  if (query.amountMin !== undefined) add((p) => `amount >= ${p}`, query.amountMin);
+  if (query.amountMax !== undefined) add((p) => `amount <= ${p}`, query.amountMax);
+  return { sql: clauses.map((c) => ` AND ${c}`).join(''), params };
 }
 
 /**
@@ -155,13 +173,16 @@ export async function listStuckRefunds(pool: Pool, query: StuckQuery = {}): Prom
   const active = `state IN (${activeStates.map((s) => `'${s}'`).join(', ')})`;
   const waited = query.olderThanMs === undefined ? 'stuck_after <= $1' : 'state_since <= $1';
   const bound = query.olderThanMs === undefined ? now : new Date(now.getTime() - query.olderThanMs);
+  const filters = stuckFilters(query, states.length + 3);
   const perState = states.map(
-    (_, i) => `(SELECT ${ROW_COLUMNS} FROM refunds WHERE ${active} AND state = $${i + 3} AND ${waited} ORDER BY state_since LIMIT $2)`,
+    (_, i) =>
+      `(SELECT ${ROW_COLUMNS} FROM refunds WHERE ${active} AND state = $${i + 3} AND ${waited}${filters.sql} ORDER BY state_since LIMIT $2)`,
   );
   const result = await pool.query(`SELECT * FROM (${perState.join(' UNION ALL ')}) AS stuck ORDER BY state_since LIMIT $2`, [
     bound,
     limit,
     ...states,
+    ...filters.params,
   ]);
   return result.rows.map(toRefundRow);
 }

@@ -18,7 +18,9 @@ import {
   stuckAfter,
   waitingFor,
   type AuditHead,
+  type DeadlineExtension,
   type Escalation,
+  type Nudge,
   type ReceivedCarrierEvent,
   type ReceivedScan,
   type RecordedApproval,
@@ -136,6 +138,10 @@ export interface RefundStatus {
   outcome: NonNullable<RefundModel['outcome']> | null;
   deadlines: { next: string | null; stuckAfter: string | null };
   escalations: Escalation[];
+  /** Deadline extensions by operations, each with its state, operator and reason (absent in statuses written before they existed). */
+  deadlineExtensions?: DeadlineExtension[];
+  /** Times operations asked the carrier or the warehouse again (absent in statuses written before they existed). */
+  nudges?: Nudge[];
   /**
    * The refund's audit head as the workflow last wrote it (step and hash); null before its first
    * write, and for refunds whose earlier writes did not answer with one. Audit verification holds
@@ -188,6 +194,8 @@ export function refundStatus(model: RefundModel): RefundStatus {
       stuckAfter: stuckAt !== undefined ? new Date(stuckAt).toISOString() : null,
     },
     escalations: model.escalations,
+    deadlineExtensions: model.extensions ?? [],
+    nudges: model.nudges ?? [],
     auditHead: model.auditHead ?? null,
   };
 }

@@ -38,6 +38,9 @@ import { DecisionVerifier, type Pinned } from './decision-verifier';
 import { StatementVerifier, type Fact } from './statement-verifier';
 import { readCarrierEvent } from './carrier-event';
 import { verifyRequest } from './request-verifier';
+import { isoDurationMs } from './iso-duration';
+import { checkEscalate, checkExtend, checkNudge, type OpsRefusal } from './refund-model';
+import { EscalateCommand, ExtendDeadlineCommand, NudgeCommand, OPS_ACTION_REFUSED } from './ops-commands';
 
 /** The activities on the service's own database (and the carrier signature check), run as local activities. */
 export type DatabaseActivities = Pick<
@@ -261,6 +264,62 @@ export class RefundRun {
     await condition(() => this.model !== undefined);
     this.apply({ type: 'cancel', command: CancelCommand.parse(raw), at: now() });
     return refundStatus(this.current);
+  }
+
+  /**
+   * Operations actions (ops-commands.ts): each validator refuses malformed input and a refused
+   * rule outside history; each handler applies the action once the refund has started and
+   * answers once it is on the audit trail (or after the bounded write wait, as decisions do).
+   */
+  validateEscalate(raw: unknown): void {
+    const command = EscalateCommand.safeParse(raw);
+    if (!command.success) throw invalidMessage(describeIssues(command.error));
+    this.refuseIf(this.model && checkEscalate(this.model));
+  }
+
+  async escalate(raw: unknown): Promise<RefundStatus> {
+    const { escalatedBy, group, reason } = EscalateCommand.parse(raw);
+    await condition(() => this.model !== undefined);
+    this.refuseIf(checkEscalate(this.current));
+    this.apply({ type: 'ops_escalated', group, by: escalatedBy, reason, at: now() });
+    await this.recorded();
+    return refundStatus(this.current);
+  }
+
+  validateExtendDeadline(raw: unknown): void {
+    const command = ExtendDeadlineCommand.safeParse(raw);
+    if (!command.success) throw invalidMessage(describeIssues(command.error));
+    // The cap is counted against the refund's own extensions, so it needs the refund to have started.
+    if (!this.model) this.refuseIf({ rule: 'refund_starting', message: 'refund is starting; retry in a second' });
+    this.refuseIf(checkExtend(this.current, isoDurationMs(command.data.by)!));
+  }
+
+  async extendDeadline(raw: unknown): Promise<RefundStatus> {
+    const { extendedBy, by, reason } = ExtendDeadlineCommand.parse(raw);
+    const ms = isoDurationMs(by)!;
+    this.refuseIf(checkExtend(this.current, ms));
+    this.apply({ type: 'deadline_extended', duration: by, ms, by: extendedBy, reason, at: now() });
+    await this.recorded();
+    return refundStatus(this.current);
+  }
+
+  validateNudge(raw: unknown): void {
+    const command = NudgeCommand.safeParse(raw);
+    if (!command.success) throw invalidMessage(describeIssues(command.error));
+    if (!this.model) this.refuseIf({ rule: 'refund_starting', message: 'refund is starting; retry in a second' });
+    this.refuseIf(checkNudge(this.current, command.data.party));
+  }
+
+  async nudge(raw: unknown): Promise<RefundStatus> {
+    const { nudgedBy, party, reason } = NudgeCommand.parse(raw);
+    this.refuseIf(checkNudge(this.current, party));
+    this.apply({ type: 'nudged', party, by: nudgedBy, reason, at: now() });
+    await this.recorded();
+    return refundStatus(this.current);
+  }
+
+  private refuseIf(refusal: OpsRefusal | undefined): void {
+    if (refusal) throw ApplicationFailure.create({ message: refusal.message, type: OPS_ACTION_REFUSED, details: [refusal] });
   }
 
   /** The main loop: writes every change, runs the risk check and the payout, and waits for the rest until the refund ends. */

@@ -20,6 +20,7 @@ import {
   type SignedRefundRequest,
 } from './messages';
 import { RefundRun } from './refund-run';
+import { escalateUpdate, extendDeadlineUpdate, nudgeUpdate } from './ops-commands';
 import { describeIssues, RefundRequest } from './schemas';
 
 const { pinPolicy } = proxyLocalActivities<RefundActivities>({ startToCloseTimeout: '10 seconds' });
@@ -62,6 +63,9 @@ export async function refundWorkflow(signed: SignedRefundRequest): Promise<Refun
   setHandler(warehouseScanSignal, (raw) => run.warehouseScan(raw));
   setHandler(decideUpdate, (raw) => run.decide(raw), { validator: (raw) => run.validateDecision(raw) });
   setHandler(cancelUpdate, (raw) => run.cancel(raw), { validator: (raw) => run.validateCancel(raw) });
+  setHandler(escalateUpdate, (raw) => run.escalate(raw), { validator: (raw) => run.validateEscalate(raw) });
+  setHandler(extendDeadlineUpdate, (raw) => run.extendDeadline(raw), { validator: (raw) => run.validateExtendDeadline(raw) });
+  setHandler(nudgeUpdate, (raw) => run.nudge(raw), { validator: (raw) => run.validateNudge(raw) });
 
   const pinned = await pinPolicy();
   await run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, signed);

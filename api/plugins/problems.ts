@@ -35,6 +35,8 @@ const problemTypes = {
   registry_refused: { status: 403, title: 'Registry change refused' },
   registry_conflict: { status: 409, title: 'Registry change conflicts' },
   registry_entry_not_found: { status: 404, title: 'Registry entry not found' },
+  ops_action_refused: { status: 409, title: 'Operations action refused' },
+  alert_not_found: { status: 404, title: 'Alert not found' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   rate_limited: { status: 429, title: 'Too many requests' },
@@ -111,6 +113,10 @@ function fromRefundError(error: RefundError): ProblemError {
       return problem('carrier_event_conflict', error.message);
     case 'scan_refused':
       return problem('scan_refused', error.message, { rule: (error as RefundError & { rule: string }).rule });
+    case 'ops_action_refused':
+      return problem('ops_action_refused', error.message, { rule: (error as RefundError & { rule: string }).rule });
+    case 'alert_not_found':
+      return problem('alert_not_found', error.message);
     case 'refund_starting':
       return problem('refund_starting', `${error.message}; retry in a second`, {}, { 'retry-after': '1' });
     case 'decision_not_yet_recorded':

@@ -5,22 +5,24 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { activeStates } from '../../workflows/refund-model';
 import { requireRole } from '../plugins/authentication';
-import { IsoDuration } from '../iso-duration';
-import { AuditVerificationView, CarrierEventList, OpsAlertList, RefundState, StuckList } from '../../client/views';
+import { AuditVerificationView, CarrierEventList, OpsAlertList, StuckList } from '../../client/views';
 import { bearer, problems, withAuth, type RouteDeps } from './shared';
+import { StuckFilters, stuckQueryOf } from './listings';
+import { listAlerts } from '../../store/ops-alerts';
 
 const StuckQuery = z.strictObject({
-  olderThan: IsoDuration.optional().describe("waiting in the current state longer than this; default: past that state's own limit"),
-  state: z
-    .union([RefundState, z.array(RefundState)])
-    .optional()
-    .transform((s) => (s === undefined ? undefined : Array.isArray(s) ? s : [s]))
-    .describe('only these states (repeat the parameter for several)'),
+  ...StuckFilters,
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
-const AlertsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+const AlertsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  delivered: z
+    .enum(['true', 'false', 'any'])
+    .default('false')
+    .describe('false (default): not yet delivered by the notifier; true: delivered; any: both'),
+  acknowledged: z.enum(['true', 'false']).optional().describe('true: acknowledged only; false: not acknowledged only; omitted: both'),
+});
 const AuditQuery = z.strictObject({
   workflows: z
     .enum(['true', 'false'])
@@ -45,18 +47,14 @@ export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }
       schema: {
         tags: ['operations'],
         summary: 'Refunds waiting too long, oldest first',
+        description: 'Filters: olderThan, state, currency, amountMin, amountMax (minor units). The same as CSV: GET /v1/refunds/stuck.csv.',
         security: bearer,
         querystring: StuckQuery,
         response: { 200: StuckList, ...problems(422, ...withAuth) },
       },
     },
     async (request) => {
-      const { olderThan, state, limit } = request.query;
-      const rows = await refunds.listStuck({
-        ...(olderThan !== undefined ? { olderThanMs: olderThan } : {}),
-        states: state?.filter((s) => activeStates.includes(s)) ?? [],
-        limit,
-      });
+      const rows = await refunds.listStuck(stuckQueryOf(request.query));
       return {
         refunds: rows.map((row) => ({
           refundId: row.refundId,
@@ -98,14 +96,25 @@ export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }
       onRequest: requireRole(pool, 'ops'),
       schema: {
         tags: ['operations'],
-        summary: 'Operations alerts not yet delivered, oldest first',
-        description: 'Breakers tripped, from the alerts outbox. Reading them does not mark them delivered; the notifier does that.',
+        summary: 'Operations alerts, oldest first (by default those not yet delivered)',
+        description:
+          'Breakers tripped, from the alerts outbox, with who acknowledged them. Reading them does not mark them delivered; the ' +
+          'notifier does that. Filter by `delivered` and `acknowledged`.',
         security: bearer,
         querystring: AlertsQuery,
         response: { 200: OpsAlertList, ...problems(422, ...withAuth) },
       },
     },
-    async (request) => ({ alerts: await refunds.undeliveredAlerts(request.query.limit) }),
+    async (request) => {
+      const { limit, delivered, acknowledged } = request.query;
+      return {
+        alerts: await listAlerts(pool, {
+          limit,
+          ...(delivered !== 'any' ? { delivered: delivered === 'true' } : {}),
+          ...(acknowledged !== undefined ? { acknowledged: acknowledged === 'true' } : {}),
+        }),
+      };
+    },
   );
 
   api.get(

@@ -10,6 +10,7 @@ import { registerBreakerCommands } from './commands/breakers';
 import { registerDecisionCommands } from './commands/decisions';
 import { registerEvidenceCommands } from './commands/evidence';
 import { registerOperationsCommands } from './commands/operations';
+import { registerOpsActionCommands } from './commands/ops-actions';
 import { registerPrincipalCommands } from './commands/principals';
 import { registerRefundServiceCommands } from './commands/refund-service';
 import { apiClient, type Api } from './input';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerDecisionCommands(program, api);
   registerOperationsCommands(program, api);
   registerBreakerCommands(program, api);
+  registerOpsActionCommands(program, api);
   registerPrincipalCommands(program, api);
   return program;
 }

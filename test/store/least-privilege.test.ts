@@ -133,7 +133,7 @@ describe('what else the service role may do', () => {
       employee_breakers: ['SELECT', 'INSERT', 'UPDATE (lift_reason, lifted_at, lifted_by)'],
       insider_actions: ['SELECT', 'INSERT'],
       ledger_entries: ['INSERT'],
-      ops_alerts: ['SELECT', 'INSERT', 'UPDATE (delivered_at)'],
+      ops_alerts: ['SELECT', 'INSERT', 'UPDATE (acknowledge_note, acknowledged_at, acknowledged_by, delivered_at)'],
       payouts: ['SELECT', 'INSERT', 'UPDATE (attempts, failure_code, failure_message, gateway_reference, paid_at, status, updated_at)'],
       pgmigrations: ['SELECT'],
       principals: ['SELECT'],
@@ -173,6 +173,9 @@ describe('what else the service role may do', () => {
     await refused(`UPDATE console_sessions SET api_key_hash = 'x', csrf_token = 'x'`, /permission denied for table console_sessions/);
     await refused(`UPDATE console_sessions SET expires_at = 'infinity'`, /permission denied for table console_sessions/);
     await refused(`UPDATE audit_verification_runs SET ok = true`, /permission denied for table audit_verification_runs/);
+    // An alert is acknowledged, never rewritten or removed.
+    await refused(`UPDATE ops_alerts SET details = '{}'`, /permission denied for table ops_alerts/);
+    await refused(`DELETE FROM ops_alerts`, /permission denied for table ops_alerts/);
   });
 });
 

@@ -127,6 +127,11 @@ export const Policy = z
       payout: DurationString,
       /** One call to the payment gateway may take this long before it is retried with the same idempotency key. */
       payoutAttempt: DurationString,
+      /**
+       * The most operations may extend one state's deadline in total (default "7 days"). Optional, so
+       * policies pinned before it existed still parse and replay.
+       */
+      maxDeadlineExtension: DurationString.optional(),
     }),
     /**
      * When money may move: `after_receipt` (carrier delivery and a matching warehouse receipt), or

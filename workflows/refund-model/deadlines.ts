@@ -26,7 +26,23 @@ const stageClocks: Partial<Record<RefundState, (model: RefundModel) => StageCloc
   paying: (model) => ({ timer: 'payout', from: sinceStateChange(model), ends: 'stage_overdue' }),
 };
 
-const endOf = (model: RefundModel, clock: StageClock) => clock.from + msToNumber(model.policy.timers[clock.timer] as never);
+/**
+ * When the stage's clock runs out: its policy timer from its start, plus what operations extended
+ * it by in this state (see ops.ts). An extension only moves this moment; nothing else reads it.
+ */
+const endOf = (model: RefundModel, clock: StageClock) =>
+  clock.from + msToNumber(model.policy.timers[clock.timer] as never) + extendedInState(model);
+
+/** The deadline extensions of the refund's current state (since it entered it). */
+export function extensionsInState(model: RefundModel): NonNullable<RefundModel['extensions']> {
+  const since = Date.parse(model.stateSince);
+  return (model.extensions ?? []).filter((e) => e.state === model.state && Date.parse(e.at) >= since);
+}
+
+/** How far operations have moved the current state's deadline, in milliseconds. */
+export function extendedInState(model: RefundModel): number {
+  return extensionsInState(model).reduce((total, e) => total + e.ms, 0);
+}
 
 /** The next timer the workflow must set: when it fires, apply the returned event. */
 export function nextDeadline(model: RefundModel): { at: number; event: RefundEvent['type']; state: RefundState } | undefined {
@@ -43,10 +59,17 @@ export function stuckAfter(model: RefundModel): number | undefined {
   return clock && endOf(model, clock);
 }
 
-/** Whether the refund has been escalated since it entered its current state. */
+/**
+ * Whether the refund has been escalated (overdue, or a carrier exception) since it entered its
+ * current state and since operations last extended its deadline. Handing it to another approver
+ * group (an escalation with a group) does not make it stuck.
+ */
 export function isStuck(model: RefundModel): boolean {
   const since = Date.parse(model.stateSince);
-  return model.escalations.some((e) => e.state === model.state && Date.parse(e.at) >= since);
+  const extended = Math.max(-Infinity, ...extensionsInState(model).map((e) => Date.parse(e.at)));
+  return model.escalations.some(
+    (e) => e.group === undefined && e.state === model.state && Date.parse(e.at) >= since && Date.parse(e.at) > extended,
+  );
 }
 
 /** What the refund is waiting for, in words an operator understands. */

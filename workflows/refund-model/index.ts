@@ -13,7 +13,9 @@ export {
   type ApproverStanding,
   type AuditFact,
   type AuditHead,
+  type DeadlineExtension,
   type Escalation,
+  type Nudge,
   type ReceivedCarrierEvent,
   type ReceivedScan,
   type RecordedApproval,
@@ -26,5 +28,17 @@ export {
 } from './state';
 export { delivery, dueForCarrierAcceptanceReview, evidenceFindings, reviewFindings, scannerIds } from './evidence';
 export { approvalsGiven, approvalsStillNeeded, breakersOn, checkApproval, checkCancel, precheckDecision } from './approvals';
-export { isStuck, nextDeadline, stuckAfter, waitingFor } from './deadlines';
+export { extendedInState, extensionsInState, isStuck, nextDeadline, stuckAfter, waitingFor } from './deadlines';
+export {
+  checkEscalate,
+  checkExtend,
+  checkNudge,
+  DEFAULT_MAX_DEADLINE_EXTENSION,
+  maxDeadlineExtensionMs,
+  statesWaitingFor,
+  waitingParties,
+  waitingParty,
+  type OpsRefusal,
+  type WaitingParty,
+} from './ops';
 export { applyEvent, newRefund, refusedRefund } from './transitions';

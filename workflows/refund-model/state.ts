@@ -49,6 +49,30 @@ export interface Escalation {
   state: RefundState;
   at: string;
   reason: string;
+  /** The operator who handed the refund to another approver group (absent when the refund escalated itself, overdue). */
+  by?: string;
+  /** The approver group it was handed to. An escalation with a group does not make the refund stuck. */
+  group?: string;
+}
+
+/** Operations gave the refund more time in `state`: its stage deadline moves `ms` later. */
+export interface DeadlineExtension {
+  state: RefundState;
+  at: string;
+  /** The extension as asked for (ISO 8601 duration) and in milliseconds. */
+  duration: string;
+  ms: number;
+  by: string;
+  reason: string;
+}
+
+/** Operations asked the carrier or the warehouse again for the evidence the refund waits for. */
+export interface Nudge {
+  party: 'carrier' | 'warehouse';
+  state: RefundState;
+  at: string;
+  by: string;
+  reason: string;
 }
 
 export interface RefundModel {
@@ -76,6 +100,10 @@ export interface RefundModel {
   /** Why a terminal state was reached (rejected, cancelled, expired, failed). */
   outcome?: { code: string; message: string; by?: string };
   escalations: Escalation[];
+  /** Deadline extensions by operations (absent on refunds that never had one). */
+  extensions?: DeadlineExtension[];
+  /** Nudges by operations to the carrier or the warehouse (absent on refunds that never had one). */
+  nudges?: Nudge[];
   /** Evidence the refund refused to count (wrong tracking number, too many events, too late). */
   ignored: Array<{ eventId: string; reason: string; at: string }>;
   /**
@@ -102,6 +130,10 @@ export type RefundEvent =
   | { type: 'risk_assessed'; risk: RiskAssessment; evidenceVersion: number; at: string }
   | { type: 'approval'; command: ApprovalCommand; standing?: ApproverStanding; statement?: VerifiedStatement; at: string }
   | { type: 'cancel'; command: CancelCommand; at: string }
+  /** Operations actions: none of them moves money or skips a step (see ops.ts). */
+  | { type: 'ops_escalated'; group: string; by: string; reason: string; at: string }
+  | { type: 'deadline_extended'; duration: string; ms: number; by: string; reason: string; at: string }
+  | { type: 'nudged'; party: Nudge['party']; by: string; reason: string; at: string }
   | { type: 'payout_succeeded'; reference: string; at: string }
   | { type: 'payout_failed'; code: string; message: string; at: string };
 

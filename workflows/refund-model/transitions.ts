@@ -6,6 +6,7 @@ import { bandOf, riskBands, scoreOf, type Policy, type RiskBand, type RiskReason
 import { hasCarrierReturn, refundAmount, type RefundRequest } from '../schemas';
 import { approvalsStillNeeded, checkApproval, checkCancel, requirementFor } from './approvals';
 import { isStuck, waitingFor } from './deadlines';
+import { onDeadlineExtended, onNudged, onOpsEscalated } from './ops';
 import { evidenceFindings, evidenceStage, isCarrierAcceptanceReview, reviewFindings } from './evidence';
 import {
   cancellableStates,
@@ -123,6 +124,12 @@ function reduce(model: RefundModel, event: RefundEvent, facts: AuditFact[]): Ref
       return onPayoutSucceeded(model, event, facts);
     case 'payout_failed':
       return onPayoutFailed(model, event, facts);
+    case 'ops_escalated':
+      return onOpsEscalated(model, event, facts);
+    case 'deadline_extended':
+      return onDeadlineExtended(model, event, facts);
+    case 'nudged':
+      return onNudged(model, event, facts);
   }
 }
 

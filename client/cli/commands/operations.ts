@@ -21,14 +21,36 @@ export function registerOperationsCommands(program: Command, api: Api): void {
     .option('--older-than <duration>', "ISO 8601 duration such as PT2H or P3D (default: past each state's own limit)")
     .addOption(new Option('--state <state...>', 'only these states').choices(refundStates))
     .option('--limit <n>', 'at most this many', integer('--limit'))
-    .action(async (options: { olderThan?: string; state?: Array<(typeof refundStates)[number]>; limit?: number }) => {
-      const refunds = await (await api()).listStuck({
-        ...(options.olderThan ? { olderThan: options.olderThan } : {}),
-        ...(options.state ? { states: options.state } : {}),
-        ...(options.limit !== undefined ? { limit: options.limit } : {}),
-      });
-      print({ refunds }, () => showStuck(refunds));
-    });
+    .option('--currency <code>', 'only this currency')
+    .option('--amount-min <minor>', 'only amounts of at least this (minor units)', integer('--amount-min'))
+    .option('--amount-max <minor>', 'only amounts of at most this (minor units)', integer('--amount-max'))
+    .option('--csv', 'print CSV (formula-safe cells) instead')
+    .action(
+      async (options: {
+        olderThan?: string;
+        state?: Array<(typeof refundStates)[number]>;
+        limit?: number;
+        currency?: string;
+        amountMin?: number;
+        amountMax?: number;
+        csv?: boolean;
+      }) => {
+        const query = {
+          ...(options.olderThan ? { olderThan: options.olderThan } : {}),
+          ...(options.state ? { states: options.state } : {}),
+          ...(options.limit !== undefined ? { limit: options.limit } : {}),
+          ...(options.currency ? { currency: options.currency } : {}),
+          ...(options.amountMin !== undefined ? { amountMin: options.amountMin } : {}),
+          ...(options.amountMax !== undefined ? { amountMax: options.amountMax } : {}),
+        };
+        if (options.csv) {
+          process.stdout.write(await (await api()).stuckCsv(query));
+          return;
+        }
+        const refunds = await (await api()).listStuck(query);
+        print({ refunds }, () => showStuck(refunds));
+      },
+    );
 
   program
     .command('carrier-events')
