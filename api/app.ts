@@ -95,7 +95,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerBreakerRoutes(app, routeDeps);
   registerRegistryRoutes(app, routeDeps);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
-  await registerConsole(app, { refunds: deps.refunds, pool: deps.pool, ...deps.console });
+  await registerConsole(app, { refunds: deps.refunds, pool: deps.pool, policy: routeDeps.policy, trustRoots: deps.trustRoots, ...deps.console });
 
   await app.ready();
   return app;

@@ -2,12 +2,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from '../../store/pool';
 import type { Role } from '../../workflows/schemas';
+import type { OperationsService } from '../operations-service';
 import type { RefundsService } from '../refunds-service';
 import type { requireSession } from './session';
 
 /** What every page module gets. */
 export interface ConsoleContext {
   refunds: RefundsService;
+  /** Listings, the approvals inbox, the stuck summary and the operations actions. */
+  operations: OperationsService;
   pool: Pool;
   idleMs: number;
   lifetimeMs: number;

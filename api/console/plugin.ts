@@ -14,10 +14,14 @@ import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Pool } from '../../store/pool';
 import type { Role } from '../../workflows/schemas';
+import type { Policy } from '../../workflows/policy';
+import type { TrustRoots } from '../../workflows/statements';
+import { OperationsService } from '../operations-service';
 import type { RefundsService } from '../refunds-service';
 import { fmt } from './format';
 import { registerAuditPages } from './pages/audit';
 import { registerBreakerPages } from './pages/breakers';
+import { registerInboxPages } from './pages/inbox';
 import { registerRefundPages } from './pages/refund';
 import { registerSignInPages } from './pages/sign-in';
 import { registerStuckPages } from './pages/stuck';
@@ -34,6 +38,9 @@ export interface ConsoleOptions {
 export interface ConsoleDeps extends ConsoleOptions {
   refunds: RefundsService;
   pool: Pool;
+  /** The service's policy and the trust roots the workers pin: the approvals inbox applies the workflow's rules with them. */
+  policy?: Policy;
+  trustRoots?: TrustRoots;
 }
 
 const here = import.meta.dirname;
@@ -51,6 +58,7 @@ interface NavLink {
 
 function navigation(roles: readonly Role[]): NavLink[] {
   const links: NavLink[] = [{ href: `${CONSOLE_PATH}/`, label: 'Home' }];
+  if (roles.includes('approver')) links.push({ href: `${CONSOLE_PATH}/inbox`, label: 'Approvals inbox' });
   if (roles.includes('ops')) links.push({ href: `${CONSOLE_PATH}/stuck`, label: 'Stuck refunds' });
   if (roles.includes('ops') || roles.includes('admin')) {
     links.push({ href: `${CONSOLE_PATH}/audit`, label: 'Audit' }, { href: `${CONSOLE_PATH}/breakers`, label: 'Breakers' });
@@ -88,6 +96,12 @@ async function consolePlugin(app: FastifyInstance, deps: ConsoleDeps): Promise<v
 
   const context: ConsoleContext = {
     refunds: deps.refunds,
+    operations: new OperationsService({
+      refunds: deps.refunds,
+      pool: deps.pool,
+      ...(deps.policy ? { policy: deps.policy } : {}),
+      ...(deps.trustRoots ? { trustRoots: deps.trustRoots } : {}),
+    }),
     pool: deps.pool,
     idleMs: deps.idleTimeoutMs ?? 30 * 60_000,
     lifetimeMs: deps.sessionLifetimeMs ?? 12 * 3_600_000,
@@ -116,6 +130,7 @@ async function consolePlugin(app: FastifyInstance, deps: ConsoleDeps): Promise<v
   registerStuckPages(app, context);
   registerAuditPages(app, context);
   registerBreakerPages(app, context);
+  registerInboxPages(app, context);
 }
 
 /** Pages only from this origin: no inline script, no framing, no caching of pages that show refunds. */

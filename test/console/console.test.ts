@@ -154,13 +154,16 @@ describe.skipIf(noBrowser)('the operations console in Chromium', () => {
       const csv = await page.request.get(`/console/stuck.csv?currency=USD`);
       expect(csv.headers()['content-type']).toContain('text/csv');
       const lines = (await csv.text()).trim().split('\r\n');
-      expect(lines[0]).toBe('refund_id,state,waiting_for,since,stuck_after,amount,currency,customer_id,initiated_by');
-      expect(lines.find((l) => l.startsWith(`"${usd.refundId}"`))).toContain('"123.45","USD"');
+      expect(lines[0]).toBe('refundId,state,waitingFor,since,stuckAfter,amount,currency,customerId,initiatedBy');
+      expect(lines.find((l) => l.startsWith(`${usd.refundId},`))).toContain(',12345,USD,');
       expect(lines.some((l) => l.includes(eur.refundId))).toBe(false);
 
       const bad = await page.request.get('/console/stuck?olderThan=yesterday');
       expect(bad.status()).toBe(422);
       expect(await bad.text()).toContain('ISO 8601 duration');
+      const noCurrency = await page.request.get('/console/stuck?minAmount=10.00');
+      expect(noCurrency.status()).toBe(422);
+      expect(await noCurrency.text()).toContain('needs a currency');
 
       // Cancel from the refund page.
       await page.goto('/console/stuck');
@@ -179,6 +182,64 @@ describe.skipIf(noBrowser)('the operations console in Chromium', () => {
       expect(await page.getByTestId('state').textContent()).toBe('cancelled');
       expect(await page.getByTestId('timeline').textContent()).toContain(ops.id);
       expect(await page.getByTestId('cancel-form').count()).toBe(0);
+    });
+
+    it('escalates, extends a deadline and asks the carrier again, each with its reason and author on the audit trail; refusals say why', async () => {
+      const request = refundOf(23_456);
+      await inTransit(world.api, request, true);
+      const { page } = await world.newPage();
+      await world.signIn(page, ops);
+      await page.goto(`/console/refunds/${request.refundId}`);
+
+      const escalate = page.getByTestId('escalate-form');
+      await escalate.getByLabel('Approver group').fill('finance-leads');
+      await escalate.getByLabel('Reason').fill('parcel lost in transit for days');
+      await escalate.getByRole('button', { name: 'Escalate' }).click();
+      await expect.poll(() => page.getByRole('status').textContent()).toContain('handed to the approver group');
+      expect(await page.getByTestId('escalations').textContent()).toContain(`to finance-leads by ${ops.id}`);
+
+      const extend = page.getByTestId('extend-form');
+      await extend.getByLabel('Extend by').fill('P30D');
+      await extend.getByLabel('Reason').fill('too long');
+      await extend.getByRole('button', { name: 'Extend the deadline' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toContain('rule extension_cap_exceeded');
+      await page.getByTestId('extend-form').getByLabel('Extend by').fill('PT4H');
+      await page.getByTestId('extend-form').getByLabel('Reason').fill('carrier promised delivery today');
+      await page.getByTestId('extend-form').getByRole('button', { name: 'Extend the deadline' }).click();
+      await expect.poll(() => page.getByRole('status').textContent()).toContain('deadline was extended');
+      expect(await page.getByTestId('extensions').textContent()).toContain('PT4H');
+
+      const nudge = page.getByTestId('nudge-form');
+      await nudge.getByLabel('Reason').fill('please confirm where the parcel is');
+      await nudge.getByRole('button', { name: 'Ask the carrier again' }).click();
+      await expect.poll(() => page.getByRole('status').textContent()).toContain('request for evidence was recorded');
+      expect(await page.getByTestId('nudges').textContent()).toContain('please confirm where the parcel is');
+
+      const trail = await world.api.h.refunds.auditTrail(request.refundId);
+      const byKind = (kind: string) => trail.filter((row) => row.kind === kind);
+      expect(byKind('escalated').at(-1)).toMatchObject({
+        actor: `employee:${ops.id}`,
+        data: { group: 'finance-leads', reason: 'parcel lost in transit for days' },
+      });
+      expect(byKind('deadline_extended')).toHaveLength(1);
+      expect(byKind('deadline_extended')[0]).toMatchObject({
+        actor: `employee:${ops.id}`,
+        data: { extension: 'PT4H', reason: 'carrier promised delivery today' },
+      });
+      expect(byKind('evidence_requested')[0]).toMatchObject({ actor: `employee:${ops.id}`, data: { party: 'carrier' } });
+      expect(await page.getByTestId('timeline').textContent()).toContain('evidence_requested');
+      const refund = await world.api.h.refunds.getRefund(request.refundId);
+      expect(refund.stuck).toBe(false);
+
+      // A reason is required, whatever the browser lets through.
+      const csrf = await page.locator('input[name=_csrf]').first().inputValue();
+      const blank = await page.request.post(`/console/refunds/${request.refundId}/escalate`, {
+        form: { _csrf: csrf, group: 'x', reason: '' },
+      });
+      expect(blank.status()).toBe(422);
+      expect((await world.api.h.refunds.auditTrail(request.refundId)).filter((row) => row.kind === 'escalated')).toHaveLength(
+        byKind('escalated').length,
+      );
     });
 
     it('refuses a cancel without a reason, and a cancel by someone without the ops role', async () => {

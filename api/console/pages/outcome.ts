@@ -13,7 +13,7 @@ export function failureOf(error: unknown): { failure: Failure; internal: boolean
   return {
     failure: {
       status,
-      message: internal ? `${title}: the action failed unexpectedly; try again.` : `${title}: ${detail}`,
+      message: internal ? `${title}: the action failed unexpectedly; try again.` : `${title}: ${detail}${rule ? ` (rule ${rule})` : ''}`,
       ...(rule ? { rule } : {}),
     },
     internal,
@@ -25,6 +25,9 @@ export const notices = {
   cancelled: 'The refund was cancelled; the cancellation is on its audit trail.',
   verified: 'Audit verification finished; its result is below.',
   lifted: 'The breaker was lifted; the lift is on the employee’s audit trail.',
+  escalated: 'The refund was handed to the approver group; the escalation is on its audit trail.',
+  extended: 'The deadline was extended; the extension is on the refund’s audit trail.',
+  nudged: 'The request for evidence was recorded on the refund’s audit trail.',
 } as const;
 export type NoticeName = keyof typeof notices;
 
@@ -37,4 +40,12 @@ export function noticeOf(query: unknown): string | undefined {
 export function reasonOf(body: unknown): string | undefined {
   const reason = (body as { reason?: unknown } | undefined)?.reason;
   return typeof reason === 'string' && reason.trim() ? reason.trim() : undefined;
+}
+
+/** The string fields of a form. */
+export function formOf(body: unknown): Record<string, string> {
+  const form: Record<string, string> = {};
+  if (typeof body !== 'object' || body === null) return form;
+  for (const [key, value] of Object.entries(body)) if (typeof value === 'string') form[key] = value.trim();
+  return form;
 }

@@ -7,7 +7,7 @@ import { isTerminal } from '../../../workflows/refund-model';
 import { refundView, RefundPath } from '../../routes/shared';
 import type { ConsoleContext } from '../context';
 import { CONSOLE_PATH, ConsolePageError, sessionOf } from '../session';
-import { type Failure, failureOf, noticeOf, reasonOf } from './outcome';
+import { type Failure, failureOf, formOf, type NoticeName, noticeOf, reasonOf } from './outcome';
 
 function refundIdOf(params: unknown): string {
   const parsed = RefundPath.safeParse(params);
@@ -41,6 +41,8 @@ export function registerRefundPages(app: FastifyInstance, context: ConsoleContex
         title: `Refund ${refund.refundId}`,
         refund,
         canCancel: roles.includes('ops') && !isTerminal(refund.state) && refund.state !== 'paying',
+        canAct: roles.includes('ops') && !isTerminal(refund.state),
+        nudgeParty: refund.state === 'awaiting_carrier' ? 'carrier' : refund.state === 'awaiting_warehouse' ? 'warehouse' : undefined,
         canLiftBreakers: roles.includes('admin'),
         notice: noticeOf(request.query),
         error: extra.failure?.message,
@@ -57,6 +59,37 @@ export function registerRefundPages(app: FastifyInstance, context: ConsoleContex
 
   app.get('/refunds/:refundId', { schema: { hide: true }, preHandler: context.session() }, async (request, reply) =>
     page(request, reply, refundIdOf(request.params)),
+  );
+
+  /** An operations action on the refund: each needs a reason and lands on the refund's audit trail. */
+  const opsAction = (
+    path: string,
+    done: NoticeName,
+    act: (refundId: string, by: string, form: Record<string, string>, reason: string) => Promise<unknown>,
+  ) =>
+    app.post(`/refunds/:refundId/${path}`, { schema: { hide: true }, preHandler: context.session('ops') }, async (request, reply) => {
+      const refundId = refundIdOf(request.params);
+      const form = formOf(request.body);
+      const reason = reasonOf(request.body);
+      if (!reason) return page(request, reply, refundId, { failure: { status: 422, message: 'This action needs a reason.' } });
+      try {
+        await act(refundId, sessionOf(request).principal.id, form, reason);
+      } catch (error) {
+        const { failure, internal } = failureOf(error);
+        if (internal) request.log.error({ err: error }, `console ${path} failed`);
+        return page(request, reply, refundId, { failure, reason });
+      }
+      return reply.redirect(`${refundHref(refundId)}?done=${done}`, 303);
+    });
+
+  opsAction('escalate', 'escalated', (refundId, by, form, reason) =>
+    context.operations.escalate(refundId, by, { group: form.group ?? '', reason }),
+  );
+  opsAction('extend-deadline', 'extended', (refundId, by, form, reason) =>
+    context.operations.extendDeadline(refundId, by, { by: form.by ?? '', reason }),
+  );
+  opsAction('nudge', 'nudged', (refundId, by, form, reason) =>
+    context.operations.nudge(refundId, by, { party: form.party as 'carrier' | 'warehouse', reason }),
   );
 
   app.post('/refunds/:refundId/cancel', { schema: { hide: true }, preHandler: context.session('ops') }, async (request, reply) => {
