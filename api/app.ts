@@ -7,7 +7,7 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { type ApiLimits, defaultApiLimits } from '../config/api';
+import { type ApiLimits, defaultApiLimits, defaultWebAuthn, type WebAuthnConfig } from '../config/api';
 import type { CarrierSecrets } from '../client/carrier-signature';
 import type { Pool } from '../store/pool';
 import { MAX_ID_LENGTH } from '../workflows/schemas';
@@ -25,6 +25,7 @@ import { registerEvidenceRoutes } from './routes/evidence';
 import { registerOperationsRoutes } from './routes/operations';
 import { registerListingRoutes } from './routes/listings';
 import { registerOpsActionRoutes } from './routes/ops-actions';
+import { registerPasskeyRoutes } from './routes/passkeys';
 import { registerRefundRoutes } from './routes/refunds';
 import { registerRegistryRoutes } from './routes/registry';
 import { type ReadinessCheck, registerServiceRoutes } from './routes/service';
@@ -50,6 +51,8 @@ export interface ApiDeps {
   policy?: Policy;
   /** The trust roots the workers pin (REFUNDS_TRUST_ROOTS): the registry routes check endorsements against them early. */
   trustRoots?: TrustRoots;
+  /** Passkeys' relying party id and origin (REFUNDS_WEBAUTHN_RP_ID, REFUNDS_WEBAUTHN_ORIGIN); localhost by default. */
+  webauthn?: WebAuthnConfig;
   logger?: FastifyServerOptions['logger'];
   /** The operations console's session timeouts (api/console/plugin.ts). */
   console?: ConsoleOptions;
@@ -94,6 +97,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerOpsActionRoutes(app, routeDeps);
   registerBreakerRoutes(app, routeDeps);
   registerRegistryRoutes(app, routeDeps);
+  registerPasskeyRoutes(app, routeDeps, deps.webauthn ?? defaultWebAuthn);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
   await registerConsole(app, { refunds: deps.refunds, pool: deps.pool, policy: routeDeps.policy, trustRoots: deps.trustRoots, ...deps.console });
 

@@ -63,6 +63,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       limits: options.api.limits,
       ...(options.policy ? { policy: options.policy } : {}),
       ...(options.trustRoots ? { trustRoots: options.trustRoots } : {}),
+      webauthn: options.api.webauthn,
       readinessChecks: { temporal: temporalCheck(connection) },
       logger: options.logger ?? false,
     });

@@ -8,7 +8,16 @@
 import { z } from 'zod';
 import { ActiveBreaker, insiderRoles, RiskAssessment } from '../workflows/policy';
 import { refundStates } from '../workflows/refund-model';
-import { DecisionStatement, RefundRequestStatement, Signature, WarehouseReceiptStatement, type Signed } from '../workflows/statements';
+import {
+  DecisionStatement,
+  PASSKEY_ALG,
+  RefundRequestStatement,
+  Signature,
+  WarehouseReceiptStatement,
+  WebAuthnAssertion,
+  type AnySigned,
+  type Signed,
+} from '../workflows/statements';
 import {
   CancelCommand,
   CarrierEvent,
@@ -303,20 +312,41 @@ export const OpsAlertList = z.object({ alerts: z.array(OpsAlertView).describe('o
 /** Request bodies: the message schemas themselves, less what the API takes from the caller's identity. */
 export const CancelBody = CancelCommand.omit({ cancelledBy: true });
 
+const decisionFields = DecisionStatement.omit({ kind: true, refundId: true, approverId: true, alg: true });
+
 /**
  * An approval or rejection over HTTP: the caller's signed decision statement, less what the API
- * fills in (the refund id from the path, the approver from the API key, `kind` and `alg`). The
- * signature must cover the whole statement as `signedDecisionOf` rebuilds it.
+ * fills in (the refund id from the path, the approver from the API key, `kind`). Signed with an
+ * Ed25519 key: `signature` (and `alg` absent or "ed25519"); signed with a passkey:
+ * `alg: "webauthn-es256"` and the browser's `assertion`, whose challenge is the whole statement
+ * (`POST /v1/refunds/{id}/approvals/challenge` builds it). Either covers the whole statement as
+ * `signedDecisionOf` rebuilds it.
  */
-export const ApprovalBody = DecisionStatement.omit({ kind: true, refundId: true, approverId: true, alg: true })
-  .extend({ signature: Signature })
+export const ApprovalBody = z
+  .discriminatedUnion(
+    'alg',
+    [
+      decisionFields.extend({ alg: z.literal('ed25519').optional(), signature: Signature }),
+      decisionFields.extend({
+        alg: z.literal(PASSKEY_ALG),
+        assertion: WebAuthnAssertion.describe(
+          'the `response` of navigator.credentials.get (authenticatorData, clientDataJSON, signature), base64url each',
+        ),
+      }),
+    ],
+    { error: `alg must be "ed25519" (or absent, with a signature) or "${PASSKEY_ALG}" (with an assertion)` },
+  )
   .meta({ id: 'ApprovalBody' });
 export type ApprovalBody = z.infer<typeof ApprovalBody>;
 
 /** The signed statement an approval body stands for, about `refundId`, by `approverId`. */
-export function signedDecisionOf(refundId: string, approverId: string, body: ApprovalBody): Signed<DecisionStatement> {
-  const { signature, ...fields } = body;
-  return { statement: { kind: 'decision', refundId, approverId, alg: 'ed25519', ...fields }, signature };
+export function signedDecisionOf(refundId: string, approverId: string, body: ApprovalBody): AnySigned<DecisionStatement> {
+  if (body.alg === PASSKEY_ALG) {
+    const { assertion, alg, ...fields } = body;
+    return { statement: { kind: 'decision', refundId, approverId, ...fields, alg }, assertion };
+  }
+  const { signature, alg: _alg, ...fields } = body;
+  return { statement: { kind: 'decision', refundId, approverId, ...fields, alg: 'ed25519' }, signature };
 }
 
 const scanSigning = WarehouseReceiptStatement.pick({ keyId: true, signedAt: true, nonce: true });

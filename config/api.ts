@@ -10,6 +10,7 @@ import { CARRIER_SECRETS_VARIABLE, loadCarrierSecretsFile } from './carrier-secr
 import { ConfigError } from './worker';
 import { defaultPolicy } from '../workflows/policy';
 import { describeIssues } from '../workflows/schemas';
+import { RpId, WebOrigin } from '../workflows/statements';
 
 export interface ApiLimits {
   /** Requests per principal (or, for carriers, per client address) per window. */
@@ -73,19 +74,48 @@ const integer = (name: string, fallback: number, min: number, max: number) =>
       .default(fallback),
   );
 
-const ApiEnv = z.object({
-  HOST: z.preprocess(unsetIfEmpty, z.string().min(1).default('127.0.0.1')),
-  PORT: integer('PORT', 3000, 0, 65535),
-  REFUNDS_CARRIER_SECRETS: z.preprocess(unsetIfEmpty, z.string().optional()),
-  REFUNDS_API_RATE_LIMIT: integer('REFUNDS_API_RATE_LIMIT', defaultApiLimits.rateLimitMax, 1, 1_000_000),
-  REFUNDS_API_RATE_WINDOW: duration('REFUNDS_API_RATE_WINDOW', defaultApiLimits.rateLimitWindowMs),
-  REFUNDS_API_BODY_LIMIT: integer('REFUNDS_API_BODY_LIMIT', defaultApiLimits.bodyLimitBytes, 1024, 50 * 1024 * 1024),
-  REFUNDS_API_HANDLER_TIMEOUT: duration('REFUNDS_API_HANDLER_TIMEOUT', defaultApiLimits.handlerTimeoutMs),
-  REFUNDS_API_REQUEST_TIMEOUT: duration('REFUNDS_API_REQUEST_TIMEOUT', defaultApiLimits.requestTimeoutMs),
-  REFUNDS_CARRIER_EVENT_SWEEP_INTERVAL: duration('REFUNDS_CARRIER_EVENT_SWEEP_INTERVAL', defaultApiLimits.carrierEventSweepIntervalMs),
-  REFUNDS_CARRIER_EVENT_SWEEP_BATCH: integer('REFUNDS_CARRIER_EVENT_SWEEP_BATCH', defaultApiLimits.carrierEventSweepBatch, 1, 10_000),
-  REFUNDS_CARRIER_EVENT_MAX_PENDING: duration('REFUNDS_CARRIER_EVENT_MAX_PENDING', defaultApiLimits.carrierEventMaxPendingMs),
-});
+/**
+ * Where passkeys are registered and used: the relying party id (a host name; WebAuthn refuses IP
+ * addresses, so open the console at http://localhost:<port>, not 127.0.0.1) and the exact origin
+ * of the pages that run the ceremonies. Each passkey's registry entry records both; the workflow
+ * holds its assertions to them.
+ */
+export interface WebAuthnConfig {
+  rpId: string;
+  origin: string;
+  /** The name the browser shows when a passkey is made. */
+  rpName: string;
+}
+
+export const defaultWebAuthn: WebAuthnConfig = { rpId: 'localhost', origin: 'http://localhost:3000', rpName: 'Refund approvals' };
+
+/** Whether `origin`'s host is `rpId` or a subdomain of it, as WebAuthn requires. */
+export function originFitsRpId(origin: string, rpId: string): boolean {
+  const host = new URL(origin).hostname;
+  return host === rpId || host.endsWith(`.${rpId}`);
+}
+
+const ApiEnv = z
+  .object({
+    HOST: z.preprocess(unsetIfEmpty, z.string().min(1).default('127.0.0.1')),
+    PORT: integer('PORT', 3000, 0, 65535),
+    REFUNDS_CARRIER_SECRETS: z.preprocess(unsetIfEmpty, z.string().optional()),
+    REFUNDS_API_RATE_LIMIT: integer('REFUNDS_API_RATE_LIMIT', defaultApiLimits.rateLimitMax, 1, 1_000_000),
+    REFUNDS_API_RATE_WINDOW: duration('REFUNDS_API_RATE_WINDOW', defaultApiLimits.rateLimitWindowMs),
+    REFUNDS_API_BODY_LIMIT: integer('REFUNDS_API_BODY_LIMIT', defaultApiLimits.bodyLimitBytes, 1024, 50 * 1024 * 1024),
+    REFUNDS_API_HANDLER_TIMEOUT: duration('REFUNDS_API_HANDLER_TIMEOUT', defaultApiLimits.handlerTimeoutMs),
+    REFUNDS_API_REQUEST_TIMEOUT: duration('REFUNDS_API_REQUEST_TIMEOUT', defaultApiLimits.requestTimeoutMs),
+    REFUNDS_CARRIER_EVENT_SWEEP_INTERVAL: duration('REFUNDS_CARRIER_EVENT_SWEEP_INTERVAL', defaultApiLimits.carrierEventSweepIntervalMs),
+    REFUNDS_CARRIER_EVENT_SWEEP_BATCH: integer('REFUNDS_CARRIER_EVENT_SWEEP_BATCH', defaultApiLimits.carrierEventSweepBatch, 1, 10_000),
+    REFUNDS_CARRIER_EVENT_MAX_PENDING: duration('REFUNDS_CARRIER_EVENT_MAX_PENDING', defaultApiLimits.carrierEventMaxPendingMs),
+    REFUNDS_WEBAUTHN_RP_ID: z.preprocess(unsetIfEmpty, RpId.default(defaultWebAuthn.rpId)),
+    REFUNDS_WEBAUTHN_ORIGIN: z.preprocess(unsetIfEmpty, WebOrigin.default(defaultWebAuthn.origin)),
+    REFUNDS_WEBAUTHN_RP_NAME: z.preprocess(unsetIfEmpty, z.string().min(1).max(100).default(defaultWebAuthn.rpName)),
+  })
+  .refine((vars) => originFitsRpId(vars.REFUNDS_WEBAUTHN_ORIGIN, vars.REFUNDS_WEBAUTHN_RP_ID), {
+    path: ['REFUNDS_WEBAUTHN_ORIGIN'],
+    error: "REFUNDS_WEBAUTHN_ORIGIN's host must be REFUNDS_WEBAUTHN_RP_ID or a subdomain of it",
+  });
 
 export interface ApiConfig {
   host: string;
@@ -93,6 +123,8 @@ export interface ApiConfig {
   /** Each carrier's signing keys; undefined only where the caller supplies them (npm start's demo keys). */
   carrierSecrets: CarrierSecrets | undefined;
   limits: ApiLimits;
+  /** Passkeys: relying party id and origin (REFUNDS_WEBAUTHN_RP_ID, REFUNDS_WEBAUTHN_ORIGIN). */
+  webauthn: WebAuthnConfig;
 }
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -113,6 +145,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       carrierEventSweepBatch: vars.REFUNDS_CARRIER_EVENT_SWEEP_BATCH,
       carrierEventMaxPendingMs: vars.REFUNDS_CARRIER_EVENT_MAX_PENDING,
     },
+    webauthn: { rpId: vars.REFUNDS_WEBAUTHN_RP_ID, origin: vars.REFUNDS_WEBAUTHN_ORIGIN, rpName: vars.REFUNDS_WEBAUTHN_RP_NAME },
   };
 }
 

@@ -9,7 +9,7 @@ import type { ApprovalRefusal, ApprovalRule, Policy } from './policy';
 import type { VerifiedStatement } from './refund-model';
 import type { ApprovalCommand } from './schemas';
 import { StatementVerifier, type Fact } from './statement-verifier';
-import type { DecisionStatement, RegistryRecords, Signed, StatementRule, TrustRoots } from './statements';
+import type { AnySigned, DecisionStatement, RegistryRecords, StatementRule, TrustRoots } from './statements';
 
 /** What a refund pins at start and keeps for life. */
 export interface Pinned {
@@ -41,7 +41,7 @@ export class DecisionVerifier {
     this.statements = new StatementVerifier(trustRoots, lookupPrincipal);
   }
 
-  async verify(signed: Signed<DecisionStatement>, subject: DecisionSubject): Promise<DecisionVerdict> {
+  async verify(signed: AnySigned<DecisionStatement>, subject: DecisionSubject): Promise<DecisionVerdict> {
     const check = await this.statements.verify(
       signed,
       { kind: 'decision', role: 'approver', ...subject },

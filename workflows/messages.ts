@@ -28,7 +28,16 @@ import {
   type RefundState,
 } from './refund-model';
 import type { CancelCommand, RefundRequest } from './schemas';
-import { DecisionStatement, RefundRequestStatement, Signature, WarehouseReceiptStatement, type Signed } from './statements';
+import {
+  carriesAssertion,
+  DecisionStatement,
+  RefundRequestStatement,
+  Signature,
+  WarehouseReceiptStatement,
+  WebAuthnAssertion,
+  type AnySigned,
+  type Signed,
+} from './statements';
 
 export const TASK_QUEUE_DEFAULT = 'refunds';
 
@@ -54,13 +63,21 @@ export const SignedRefundRequest = z.strictObject({ statement: RefundRequestStat
 export type SignedRefundRequest = Signed<RefundRequestStatement>;
 
 /**
- * An approver's decision as the workflow receives it: a decision statement and the approver's
- * Ed25519 signature over its canonical bytes. The workflow believes it only once the signature
- * verifies with a key the registry gives the approver; roles and limits come from the registry,
- * never from the message.
+ * An approver's decision as the workflow receives it: a decision statement and either the
+ * approver's Ed25519 signature over its canonical bytes (`alg: "ed25519"`) or the assertion of the
+ * approver's passkey whose challenge is the statement (`alg: "webauthn-es256"`). The workflow
+ * believes it only once the signature or assertion verifies with a key the registry gives the
+ * approver; roles and limits come from the registry, never from the message.
  */
-export const SignedDecision = z.strictObject({ statement: DecisionStatement, signature: Signature });
-export type SignedDecision = Signed<DecisionStatement>;
+const Ed25519SignedDecision = z.strictObject({ statement: DecisionStatement, signature: Signature });
+const PasskeySignedDecision = z.strictObject({ statement: DecisionStatement, assertion: WebAuthnAssertion });
+export const SignedDecision = z.union([Ed25519SignedDecision, PasskeySignedDecision]);
+export type SignedDecision = AnySigned<DecisionStatement>;
+
+/** The one shape `raw` is meant to be (by whether it carries an assertion), so a malformed decision's issues name its own fields. */
+export function signedDecisionShape(raw: unknown): typeof Ed25519SignedDecision | typeof PasskeySignedDecision {
+  return carriesAssertion(raw) ? PasskeySignedDecision : Ed25519SignedDecision;
+}
 
 /**
  * A warehouse receipt as the workflow receives it: a receipt statement (refund id, receipt,

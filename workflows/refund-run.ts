@@ -14,7 +14,15 @@ import {
 } from '@temporalio/workflow';
 import type { RefundActivities } from '../activities';
 import type { ApprovalRefusal, Policy } from './policy';
-import { failureTypes, refundStatus, SignedCarrierEvent, SignedDecision, SignedWarehouseScan, type RefundStatus } from './messages';
+import {
+  failureTypes,
+  refundStatus,
+  SignedCarrierEvent,
+  SignedDecision,
+  SignedWarehouseScan,
+  signedDecisionShape,
+  type RefundStatus,
+} from './messages';
 import {
   applyEvent,
   checkApproval,
@@ -201,7 +209,7 @@ export class RefundRun {
 
   /** Refuses at once, outside history, what needs no registry look-up: see `precheckDecision`. */
   validateDecision(raw: unknown): void {
-    const signed = SignedDecision.safeParse(raw);
+    const signed = signedDecisionShape(raw).safeParse(raw);
     if (!signed.success) throw invalidMessage(describeIssues(signed.error, { root: 'decision' }));
     const refusal = this.model
       ? precheckDecision(this.model, signed.data.statement)

@@ -16,8 +16,8 @@ import {
   type Expectation,
   type IgnoredRecord,
   type RegistryRecords,
+  type AnySigned,
   type ResolvedPrincipal,
-  type Signed,
   type StatementKind,
   type StatementOf,
   type StatementRule,
@@ -45,7 +45,7 @@ export class StatementVerifier {
    * caller's vocabulary (decisions speak of approval rules); the audit fact uses the same name.
    */
   async verify<K extends StatementKind>(
-    signed: Signed<StatementOf<K>>,
+    signed: AnySigned<StatementOf<K>>,
     expect: Expectation & { kind: K },
     ruleName: (rule: StatementRule) => string = (rule) => rule,
   ): Promise<StatementCheck<K>> {

@@ -15,7 +15,14 @@ beforeAll(async () => {
 });
 afterAll(async () => api?.close());
 
-type JsonSchema = { $ref?: string; properties?: Record<string, JsonSchema>; pattern?: string; allOf?: JsonSchema[]; items?: JsonSchema };
+type JsonSchema = {
+  $ref?: string;
+  properties?: Record<string, JsonSchema>;
+  pattern?: string;
+  allOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  items?: JsonSchema;
+};
 type Document = {
   components?: { schemas?: Record<string, JsonSchema> };
   paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: JsonSchema }> } }>>;
@@ -75,10 +82,21 @@ describe('the OpenAPI document says what the server enforces', () => {
 
   it('approvals: a signature is 64 bytes of unpadded base64url', async () => {
     const body = await bodySchema('/v1/refunds/{refundId}/approvals');
-    const signature = body.properties!.signature;
+    const signature = body.oneOf!.find((variant) => variant.properties?.signature)!.properties!.signature;
     expect(allows(signature, 'A'.repeat(86))).toBe(true);
     for (const refused of ['', 'A'.repeat(85), 'A'.repeat(87), `${'A'.repeat(84)}==`, `${'A'.repeat(85)}+`]) {
       expect(allows(signature, refused), refused).toBe(false);
+    }
+  });
+
+  it('approvals signed with a passkey: the assertion’s fields are unpadded base64url, a DER signature at most 72 bytes', async () => {
+    const body = await bodySchema('/v1/refunds/{refundId}/approvals');
+    const passkey = body.oneOf!.find((variant) => variant.properties?.assertion)!;
+    const assertion = passkey.properties!.assertion!.properties!;
+    expect(Object.keys(assertion).sort()).toEqual(['authenticatorData', 'clientDataJSON', 'signature']);
+    expect(allows(assertion.signature, 'M'.repeat(96))).toBe(true);
+    for (const refused of ['', 'M'.repeat(97), `${'M'.repeat(94)}==`, 'MEUC+Q']) {
+      expect(allows(assertion.signature, refused), refused).toBe(false);
     }
   });
 });

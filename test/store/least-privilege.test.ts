@@ -140,6 +140,7 @@ describe('what else the service role may do', () => {
       registry_endorsements: ['SELECT', 'INSERT'],
       registry_entries: ['SELECT', 'INSERT'],
       registry_revocations: ['SELECT', 'INSERT'],
+      webauthn_challenges: ['SELECT', 'INSERT', 'UPDATE (consumed_at)'],
       refunds: [
         'SELECT',
         'INSERT',

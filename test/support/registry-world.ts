@@ -8,7 +8,7 @@
  */
 import { addRegistryEntry, addRevocation } from '../../store/registry';
 import type { Pool } from '../../store/pool';
-import type { SignedDecision, SignedRefundRequest, SignedWarehouseScan } from '../../workflows/messages';
+import type { SignedRefundRequest, SignedWarehouseScan } from '../../workflows/messages';
 import { refundAmount, type RefundRequest, type Role, type WarehouseReceipt } from '../../workflows/schemas';
 import {
   endorseEntry,
@@ -20,6 +20,7 @@ import {
   type DecisionStatement,
   type RefundRequestStatement,
   type RegistryEntry,
+  type Signed,
   type WarehouseReceiptStatement,
 } from '../../workflows/statements';
 import { uniqueId } from './stack';
@@ -74,14 +75,14 @@ export interface RegistryWorld {
   /** The key of a principal registered in this world. */
   keyOf(principalId: string): SigningKey;
   /** A decision signed by `approverId` (registered with the defaults first if this world does not know it). */
-  approval(refund: DecisionSubject, approverId: string, options?: DecisionOptions): Promise<SignedDecision>;
+  approval(refund: DecisionSubject, approverId: string, options?: DecisionOptions): Promise<Signed<DecisionStatement>>;
   /** A decision signed as given, registering nobody. */
   sign(
     refund: DecisionSubject,
     approverId: string,
     key: Pick<SigningKey, 'keyId' | 'secretKey'>,
     options?: DecisionOptions,
-  ): SignedDecision;
+  ): Signed<DecisionStatement>;
   /** Registers `principalId` with the warehouse role (and no approval limits); returns its signing key. */
   registerScanner(principalId: string, options?: Omit<ApproverOptions, 'limits'>): Promise<SigningKey>;
   /** A receipt for `refundId` signed by `scannerId` (registered as a scanner first if this world does not know it). */

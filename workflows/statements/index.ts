@@ -32,6 +32,7 @@ export {
   Endorsement,
   endorseEntry,
   RegistryEntry,
+  RegistryKey,
   Revocation,
   resolvePrincipal,
   SignedRegistryEntry,
@@ -45,7 +46,9 @@ export {
   type ResolvedPrincipal,
 } from './registry';
 export {
+  carriesAssertion,
   claimedSigner,
+  PasskeySignedStatement,
   DecisionStatement,
   RefundRequestStatement,
   SignedStatement,
@@ -56,10 +59,23 @@ export {
   statementId,
   verifyStatement,
   WarehouseReceiptStatement,
+  type AnySigned,
   type Expectation,
+  type PasskeySigned,
   type Signed,
   type StatementKind,
   type StatementOf,
   type StatementRule,
   type StatementVerdict,
 } from './statements';
+export {
+  challengeOf,
+  PASSKEY_ALG,
+  PasskeyKey,
+  RpId,
+  verifyAssertion,
+  WebAuthnAssertion,
+  WebOrigin,
+  type AssertionRefusal,
+  type AssertionRule,
+} from './webauthn';

@@ -36,6 +36,7 @@ import {
   type TrustRoot,
   type TrustRoots,
 } from './keys';
+import { PasskeyKey } from './webauthn';
 
 /** How far an entry's issuedAt may be ahead of the verifier's clock. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
@@ -43,6 +44,16 @@ export const CLOCK_SKEW_MS = 5 * 60_000;
 const timestamp = (what: string) =>
   z.iso.datetime({ offset: true, error: `${what} must be an ISO 8601 date-time, e.g. 2026-11-21T09:30:00Z` });
 const unique = <T>(values: readonly T[]) => new Set(values).size === values.length;
+
+/**
+ * A key an entry gives its principal: an Ed25519 key, or a passkey (WebAuthn ES256, with the
+ * credential id, relying party id and origin it was registered for). Both count only under two
+ * admins' endorsements; an Ed25519 key's canonical form is what it always was.
+ */
+export const RegistryKey = z.discriminatedUnion('alg', [PublicKey, PasskeyKey], {
+  error: 'alg must be "ed25519" or "webauthn-es256"',
+});
+export type RegistryKey = z.infer<typeof RegistryKey>;
 
 export const RegistryEntry = z.strictObject({
   kind: z.literal('registry_entry', { error: 'kind must be "registry_entry"' }),
@@ -52,7 +63,7 @@ export const RegistryEntry = z.strictObject({
   /** The largest refund the principal may approve, per currency, in that currency's minor units. */
   approvalLimits: z.record(Currency, z.number().int('a limit must be whole minor units').nonnegative().max(Number.MAX_SAFE_INTEGER)),
   keys: z
-    .array(PublicKey)
+    .array(RegistryKey)
     .min(1, 'keys must list at least one key')
     .max(16)
     .refine((keys) => unique(keys.map((k) => k.keyId)), 'keys must not repeat a keyId'),
@@ -96,7 +107,7 @@ export interface ResolvedPrincipal {
   roles: Role[];
   approvalLimits: Record<string, number>;
   /** The keys that may sign: the entry's keys less the revoked ones. */
-  keys: PublicKey[];
+  keys: RegistryKey[];
   /** Keys of the entry that a revocation retired. */
   revokedKeyIds: string[];
   version: number;

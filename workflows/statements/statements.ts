@@ -17,8 +17,9 @@ import { z } from 'zod';
 import { formatMinor } from '../currencies';
 import { Currency, describeIssues, id, MinorUnits, RefundRequest, text, WarehouseReceipt, type Role } from '../schemas';
 import { canonicalBytes, sha256Hex } from './encoding';
-import { Alg, canonicalId, KeyId, Nonce, parseForSigning, PrincipalId, Signature, signBytes, verifyBytes } from './keys';
+import { Alg, canonicalId, KeyId, Nonce, parseForSigning, PrincipalId, Signature, SigningInputError, signBytes, verifyBytes } from './keys';
 import type { PrincipalResolution, ResolutionRule, ResolvedPrincipal } from './registry';
+import { PASSKEY_ALG, verifyAssertion, WebAuthnAssertion, type AssertionRule } from './webauthn';
 
 /** What every statement carries: the key that signs it, when, and a nonce that makes it unique. */
 const signing = {
@@ -28,7 +29,11 @@ const signing = {
   nonce: Nonce,
 };
 
-/** An approver decides one refund, for one amount in one currency. */
+/**
+ * An approver decides one refund, for one amount in one currency: signed with an Ed25519 key
+ * (`alg: "ed25519"`, with a `signature`) or with a passkey (`alg: "webauthn-es256"`, with an
+ * `assertion` whose challenge is this statement; see webauthn.ts).
+ */
 export const DecisionStatement = z.strictObject({
   kind: z.literal('decision'),
   refundId: id('refundId'),
@@ -38,6 +43,7 @@ export const DecisionStatement = z.strictObject({
   reason: text('reason', 500).optional(),
   approverId: PrincipalId('approverId'),
   ...signing,
+  alg: z.enum(['ed25519', PASSKEY_ALG], { error: `alg must be "ed25519" or "${PASSKEY_ALG}"` }),
 });
 export type DecisionStatement = z.infer<typeof DecisionStatement>;
 
@@ -74,6 +80,21 @@ export interface Signed<T extends Statement = Statement> {
   signature: string;
 }
 
+/** A statement (`alg: "webauthn-es256"`; decisions only) and the passkey assertion whose challenge is the statement. */
+export const PasskeySignedStatement = z.strictObject({ statement: Statement, assertion: WebAuthnAssertion });
+export interface PasskeySigned<T extends Statement = Statement> {
+  statement: T;
+  assertion: WebAuthnAssertion;
+}
+
+/** A statement signed either way. */
+export type AnySigned<T extends Statement = Statement> = Signed<T> | PasskeySigned<T>;
+
+/** Whether a raw signed message carries a passkey assertion (rather than a signature): which shape to parse it as. */
+export function carriesAssertion(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && 'assertion' in raw;
+}
+
 /**
  * What the verifier requires of a statement: its kind, the signer's role, and what it must be
  * about; with `at` (the verifier's time: the workflow's), also that it was signed recently.
@@ -101,6 +122,8 @@ export const STATEMENT_CLOCK_SKEW_MS = 5 * 60_000;
 
 export type StatementRule =
   | ResolutionRule
+  | AssertionRule
+  | 'alg_mismatch'
   | 'malformed_statement'
   | 'wrong_kind'
   | 'signer_mismatch'
@@ -129,11 +152,12 @@ export function signStatement<K extends StatementKind>(
   secretKey: Uint8Array,
 ): Signed<StatementOf<K>> {
   const parsed = parseForSigning(Statement, statement, 'statement') as StatementOf<K>;
+  if (parsed.alg !== 'ed25519') throw new SigningInputError(`a ${parsed.alg} statement is signed by its passkey, not with a secret key`);
   return { statement: parsed, signature: signBytes(canonicalBytes(parsed), secretKey) };
 }
 
 /** The id to remember a statement by, for refusing replays: SHA-256 (hex) of its canonical bytes. */
-export function statementId(signed: Signed): string {
+export function statementId(signed: { statement: Statement }): string {
   return sha256Hex(canonicalBytes(signed.statement));
 }
 
@@ -163,15 +187,20 @@ export function verifyStatement<K extends StatementKind>(
   resolution: PrincipalResolution,
   expect: Expectation & { kind: K },
 ): StatementVerdict<K> {
-  const parsed = SignedStatement.safeParse(signed);
+  const parsed = carriesAssertion(signed) ? PasskeySignedStatement.safeParse(signed) : SignedStatement.safeParse(signed);
   if (!parsed.success)
     return refuse('malformed_statement', `statement is malformed: ${describeIssues(parsed.error, { root: 'statement' })}`);
-  const { statement, signature } = parsed.data;
+  const { statement } = parsed.data;
+  const proof: Proof = 'assertion' in parsed.data ? { assertion: parsed.data.assertion } : { signature: parsed.data.signature };
+  if ((statement.alg === PASSKEY_ALG) !== 'assertion' in proof) {
+    const needs = statement.alg === PASSKEY_ALG ? 'an assertion { authenticatorData, clientDataJSON, signature }' : 'a signature';
+    return refuse('malformed_statement', `statement is malformed: a ${statement.alg} statement is signed with ${needs}`);
+  }
   if (statement.kind !== expect.kind) return refuse('wrong_kind', `expected a ${expect.kind} statement, got ${statement.kind}`);
   if (!resolution.ok) return refuse(resolution.rule, resolution.message);
   const signer = resolution.principal;
   const refusal =
-    checkSignature(statement, signature, signer) ??
+    checkSignature(statement, proof, signer) ??
     checkFreshness(statement, expect.at) ??
     checkRole(signer, expect.role) ??
     checkSubject(statement, expect, signer);
@@ -179,13 +208,22 @@ export function verifyStatement<K extends StatementKind>(
   return { ok: true, statement: statement as StatementOf<K>, signer, keyId: statement.keyId, statementId: statementId(parsed.data) };
 }
 
-function checkSignature(statement: Statement, signature: string, signer: ResolvedPrincipal): Refusal | undefined {
+type Proof = { signature: string } | { assertion: WebAuthnAssertion };
+
+function checkSignature(statement: Statement, proof: Proof, signer: ResolvedPrincipal): Refusal | undefined {
   const claimed = canonicalId(signerOf(statement));
   if (claimed !== signer.id) return refuse('signer_mismatch', `the statement names ${claimed} but the key's principal is ${signer.id}`);
   if (signer.revokedKeyIds.includes(statement.keyId)) return refuse('revoked_key', `key ${statement.keyId} of ${signer.id} is revoked`);
   const key = signer.keys.find((k) => k.keyId === statement.keyId);
   if (!key) return refuse('unknown_key', `${signer.id} has no key ${statement.keyId} in registry version ${signer.version}`);
-  if (!verifyBytes(signature, canonicalBytes(statement), key.publicKey)) {
+  if (key.alg !== statement.alg) {
+    return refuse('alg_mismatch', `${signer.id}'s key ${key.keyId} is a ${key.alg} key; the statement says ${statement.alg}`);
+  }
+  if (key.alg === PASSKEY_ALG) {
+    const refusal = 'assertion' in proof ? verifyAssertion(proof.assertion, canonicalBytes(statement), key) : undefined;
+    return refusal ? refuse(refusal.rule, refusal.message) : undefined;
+  }
+  if (!('signature' in proof) || !verifyBytes(proof.signature, canonicalBytes(statement), key.publicKey)) {
     return refuse('bad_signature', `the signature does not verify with ${signer.id}'s key ${key.keyId}`);
   }
   return undefined;
