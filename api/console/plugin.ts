@@ -14,6 +14,7 @@ import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Pool } from '../../store/pool';
 import type { Role } from '../../workflows/schemas';
+import { defaultWebAuthn, type WebAuthnConfig } from '../../config/api';
 import type { Policy } from '../../workflows/policy';
 import type { TrustRoots } from '../../workflows/statements';
 import { OperationsService } from '../operations-service';
@@ -22,6 +23,7 @@ import { fmt } from './format';
 import { registerAuditPages } from './pages/audit';
 import { registerBreakerPages } from './pages/breakers';
 import { registerInboxPages } from './pages/inbox';
+import { registerPasskeyPages } from './pages/passkeys';
 import { registerRefundPages } from './pages/refund';
 import { registerSignInPages } from './pages/sign-in';
 import { registerStuckPages } from './pages/stuck';
@@ -41,6 +43,8 @@ export interface ConsoleDeps extends ConsoleOptions {
   /** The service's policy and the trust roots the workers pin: the approvals inbox applies the workflow's rules with them. */
   policy?: Policy;
   trustRoots?: TrustRoots;
+  /** Passkeys' relying party id and origin (REFUNDS_WEBAUTHN_RP_ID, REFUNDS_WEBAUTHN_ORIGIN). */
+  webauthn?: WebAuthnConfig;
 }
 
 const here = import.meta.dirname;
@@ -58,7 +62,9 @@ interface NavLink {
 
 function navigation(roles: readonly Role[]): NavLink[] {
   const links: NavLink[] = [{ href: `${CONSOLE_PATH}/`, label: 'Home' }];
-  if (roles.includes('approver')) links.push({ href: `${CONSOLE_PATH}/inbox`, label: 'Approvals inbox' });
+  if (roles.includes('approver')) {
+    links.push({ href: `${CONSOLE_PATH}/inbox`, label: 'Approvals inbox' }, { href: `${CONSOLE_PATH}/passkeys`, label: 'Passkeys' });
+  }
   if (roles.includes('ops')) links.push({ href: `${CONSOLE_PATH}/stuck`, label: 'Stuck refunds' });
   if (roles.includes('ops') || roles.includes('admin')) {
     links.push({ href: `${CONSOLE_PATH}/audit`, label: 'Audit' }, { href: `${CONSOLE_PATH}/breakers`, label: 'Breakers' });
@@ -103,6 +109,8 @@ async function consolePlugin(app: FastifyInstance, deps: ConsoleDeps): Promise<v
       ...(deps.trustRoots ? { trustRoots: deps.trustRoots } : {}),
     }),
     pool: deps.pool,
+    webauthn: deps.webauthn ?? defaultWebAuthn,
+    trustRoots: deps.trustRoots,
     idleMs: deps.idleTimeoutMs ?? 30 * 60_000,
     lifetimeMs: deps.sessionLifetimeMs ?? 12 * 3_600_000,
     session: (...roles) => requireSession(deps.pool, deps.idleTimeoutMs ?? 30 * 60_000, ...roles),
@@ -131,6 +139,7 @@ async function consolePlugin(app: FastifyInstance, deps: ConsoleDeps): Promise<v
   registerAuditPages(app, context);
   registerBreakerPages(app, context);
   registerInboxPages(app, context);
+  registerPasskeyPages(app, context);
 }
 
 /** Pages only from this origin: no inline script, no framing, no caching of pages that show refunds. */

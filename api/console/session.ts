@@ -76,7 +76,9 @@ export function requireSession(pool: Pool, idleMs: number, ...roles: Role[]): pr
 /** The form must come from this console: the session's CSRF token, and this origin if the browser says where it came from. */
 function checkForm(request: FastifyRequest, session: ConsoleSession): void {
   checkOrigin(request);
-  const sent = (request.body as Record<string, unknown> | undefined)?._csrf;
+  // Forms send it as a field; the passkey script (JSON) as a header.
+  const header = request.headers['x-csrf-token'];
+  const sent = typeof header === 'string' ? header : (request.body as Record<string, unknown> | undefined)?._csrf;
   if (typeof sent !== 'string' || !sameSecret(sent, session.csrfToken)) {
     throw new ConsolePageError(
       403,

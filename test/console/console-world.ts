@@ -5,6 +5,7 @@
  * skips these tests, saying so; in CI a missing Chromium fails them.
  */
 import { existsSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import path from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { expect } from 'vitest';
@@ -38,10 +39,20 @@ export interface ConsoleWorld {
   close(): Promise<void>;
 }
 
+/** A port free right now, so that the passkeys' origin (which names it) is known before the app is built. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 export async function startConsoleWorld(): Promise<ConsoleWorld> {
-  const api = await startApiHarness();
-  const listening = await api.listen();
-  const origin = listening.replace('127.0.0.1', 'localhost');
+  const port = await freePort();
+  const origin = `http://localhost:${port}`;
+  const api = await startApiHarness({ webauthn: { rpId: 'localhost', origin, rpName: 'Refund approvals (test)' } });
+  await api.listen(port);
   const browser = await chromium.launch({
     executablePath: chromiumPath,
     args: [

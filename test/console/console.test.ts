@@ -117,7 +117,6 @@ describe.skipIf(noBrowser)('the operations console in Chromium', () => {
       const timeline = await page.getByTestId('timeline').textContent();
       for (const kind of ['refund_requested', 'carrier_event', 'warehouse_receipt', 'risk_assessed']) expect(timeline).toContain(kind);
       expect(timeline).toContain(`employee:${scanner.id}`);
-      await screenshot(page, 'console-refund');
 
       const missing = await page.request.get('/console/refunds/no-such-refund');
       expect(missing.status()).toBe(404);

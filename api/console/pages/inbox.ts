@@ -13,6 +13,11 @@ export function registerInboxPages(app: FastifyInstance, context: ConsoleContext
   app.get('/inbox', { schema: { hide: true }, preHandler: context.session('approver') }, async (request, reply) => {
     const principal = sessionOf(request).principal;
     const inbox = await context.operations.approvalsInbox(principal);
-    return context.render(request, reply, 'inbox', { title: 'Approvals inbox', inbox, notice: noticeOf(request.query) });
+    return context.render(request, reply, 'inbox', {
+      title: 'Approvals inbox',
+      inbox,
+      notice: noticeOf(request.query),
+      passkeyScript: true,
+    });
   });
 }

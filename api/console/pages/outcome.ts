@@ -28,6 +28,8 @@ export const notices = {
   escalated: 'The refund was handed to the approver group; the escalation is on its audit trail.',
   extended: 'The deadline was extended; the extension is on the refund’s audit trail.',
   nudged: 'The request for evidence was recorded on the refund’s audit trail.',
+  approved: 'Your approval, signed with your passkey, was counted.',
+  rejected: 'Your rejection, signed with your passkey, was counted.',
 } as const;
 export type NoticeName = keyof typeof notices;
 

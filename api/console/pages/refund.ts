@@ -42,6 +42,8 @@ export function registerRefundPages(app: FastifyInstance, context: ConsoleContex
         refund,
         canCancel: roles.includes('ops') && !isTerminal(refund.state) && refund.state !== 'paying',
         canAct: roles.includes('ops') && !isTerminal(refund.state),
+        canDecide: roles.includes('approver') && refund.state === 'awaiting_approval',
+        passkeyScript: roles.includes('approver') && refund.state === 'awaiting_approval',
         nudgeParty: refund.state === 'awaiting_carrier' ? 'carrier' : refund.state === 'awaiting_warehouse' ? 'warehouse' : undefined,
         canLiftBreakers: roles.includes('admin'),
         notice: noticeOf(request.query),
