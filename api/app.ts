@@ -99,14 +99,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerRegistryRoutes(app, routeDeps);
   registerPasskeyRoutes(app, routeDeps, deps.webauthn ?? defaultWebAuthn);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
-  await registerConsole(app, {
-    refunds: deps.refunds,
-    pool: deps.pool,
-    policy: routeDeps.policy,
-    trustRoots: deps.trustRoots,
-    webauthn: deps.webauthn,
-    ...deps.console,
-  });
+  await registerConsole(app, { ...deps, ...deps.console, policy: routeDeps.policy });
 
   await app.ready();
   return app;
