@@ -53,7 +53,7 @@ describe('methods', () => {
   it.each([
     ['QUERY', '/v1/refunds/r-1', 'GET, HEAD'],
     ['TRACE', '/healthz', 'GET, HEAD'],
-    ['DELETE', '/v1/refunds', 'POST'],
+    ['DELETE', '/v1/refunds', 'GET, HEAD, POST'],
     ['PUT', '/v1/refunds/r-1/approvals', 'POST'],
   ])('%s %s answers 405 with Allow: %s', async (method, url, allow) => {
     const response = await api.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${ops.apiKey}` } });
