@@ -151,8 +151,8 @@ export const CustomerProfile = z.strictObject({
 });
 export type CustomerProfile = z.infer<typeof CustomerProfile>;
 
-/** Refund ids the API's own paths take (GET /v1/refunds/stuck is the stuck list): no refund may have one. */
-export const RESERVED_REFUND_IDS: readonly string[] = ['stuck'];
+/** Refund ids the API's own paths take (GET /v1/refunds/stuck is the stuck list, stuck.csv its CSV): no refund may have one. */
+export const RESERVED_REFUND_IDS: readonly string[] = ['stuck', 'stuck.csv'];
 
 export const RefundId = id('refundId').refine((value) => !RESERVED_REFUND_IDS.includes(value), {
   error: (issue) =>

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ApprovalsInbox, RefundList, StuckSummary, WaitingParty } from '../../client/ops-views';
 import { RefundState } from '../../client/views';
 import { activeStates } from '../../workflows/refund-model';
-import { Currency, id, MinorUnits } from '../../workflows/schemas';
+import { Currency, id } from '../../workflows/schemas';
 import type { StuckQuery as StoreStuckQuery } from '../../store/read-model';
 import { IsoDuration } from '../iso-duration';
 import { OperationsService } from '../operations-service';
@@ -39,13 +39,20 @@ const RefundListQuery = z.strictObject({
   stuck: booleanParam.describe('true: only refunds stuck now; false: only the others'),
 });
 
+/** An amount in minor units, as a query parameter (the bounds are in the OpenAPI document, so a fuzzer keeps to them). */
+const amount = z.coerce
+  .number({ error: 'must be a whole number of minor units' })
+  .int('must be a whole number of minor units')
+  .min(1, 'must be at least 1')
+  .max(Number.MAX_SAFE_INTEGER, 'is too large');
+
 /** The stuck listing's filters, shared by the listing (operations.ts), its summary and its CSV. */
 export const StuckFilters = {
   olderThan: IsoDuration.optional().describe("waiting in the current state longer than this; default: past that state's own limit"),
   state: repeatable(RefundState).describe('only these states (repeat the parameter for several)'),
   currency: Currency.optional().describe('only refunds in this currency'),
-  amountMin: z.coerce.number().pipe(MinorUnits).optional().describe('only refunds of at least this amount (minor units)'),
-  amountMax: z.coerce.number().pipe(MinorUnits).optional().describe('only refunds of at most this amount (minor units)'),
+  amountMin: amount.optional().describe('only refunds of at least this amount (minor units)'),
+  amountMax: amount.optional().describe('only refunds of at most this amount (minor units)'),
 };
 
 /** The store's stuck query from the API's filters. */
