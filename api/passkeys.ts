@@ -255,3 +255,25 @@ export async function decisionChallenge(
   });
   return { statement, challenge: challengeOf(canonicalBytes(statement)), options };
 }
+
+/** The three ceremonies bound to their dependencies: what pages served by the API process call. */
+export interface PasskeyCeremonies {
+  passkeyRegistrationOptions(principalId: string): ReturnType<typeof passkeyRegistrationOptions>;
+  registerPasskey(principalId: string, response: PasskeyRegistrationBody, actor?: string): Promise<PasskeyRegisteredView>;
+  decisionChallenge(
+    refundId: string,
+    approverId: string,
+    decision: 'approve' | 'reject',
+    reason?: string,
+    keyId?: string,
+  ): Promise<DecisionChallenge>;
+}
+
+export function passkeyCeremonies(deps: PasskeyDeps): PasskeyCeremonies {
+  return {
+    passkeyRegistrationOptions: (principalId) => passkeyRegistrationOptions(deps, principalId),
+    registerPasskey: (principalId, response, actor) => registerPasskey(deps, principalId, response, actor),
+    decisionChallenge: (refundId, approverId, decision, reason, keyId) =>
+      decisionChallenge(deps, refundId, approverId, decision, reason, keyId),
+  };
+}

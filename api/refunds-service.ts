@@ -47,7 +47,8 @@ import {
   failureTypes,
   refundWorkflowId,
   SignedCarrierEvent,
-  SignedDecision,
+  type SignedDecision,
+  signedDecisionShape,
   SignedWarehouseScan,
   SignedRefundRequest,
   statusQuery,
@@ -383,7 +384,7 @@ export class RefundsService {
    */
   /** `updateId`: the same id sent again answers with the first decision's outcome (the API's Idempotency-Key). */
   async decide(refundId: string, signed: SignedDecision, updateId?: string): Promise<RefundStatus> {
-    const decision = parse(SignedDecision, 'signed decision', signed);
+    const decision: SignedDecision = parse(signedDecisionShape(signed), 'signed decision', signed);
     try {
       return await this.withRefund(refundId, (handle) =>
         handle.executeUpdate(decideUpdate, { args: [decision], ...(updateId ? { updateId } : {}) }),

@@ -90,7 +90,7 @@ function describeEntry({ entry, endorsements }: Pick<StoredEntry, 'entry' | 'end
     `Registry entry ${entry.principalId} version ${entry.version} (${entry.status}), issued ${entry.issuedAt}`,
     `  roles: ${entry.roles.join(', ')}`,
     `  approval limits (minor units): ${limits.length ? limits.join(', ') : '-'}`,
-    `  keys: ${entry.keys.map((k) => `${k.keyId} ${k.publicKey}`).join(', ')}`,
+    `  keys: ${entry.keys.map(describeKey).join(', ')}`,
     `  endorsed by: ${endorsements.map((e) => `${e.adminId} (${e.keyId})`).join(', ') || 'nobody yet'} — it counts once two trust-root admins have endorsed it`,
   ].join('\n');
 }
@@ -148,4 +148,11 @@ export function registerRegistryCommands(principal: Command, program: Command, w
         ].join('\n'),
       );
     });
+}
+
+/** A key as an admin compares it: an Ed25519 key by its public key, a passkey by its credential id and where it signs. */
+function describeKey(key: RegistryEntry['keys'][number]): string {
+  return key.alg === 'ed25519'
+    ? `${key.keyId} ${key.publicKey}`
+    : `${key.keyId} passkey ${key.credentialId} (rpId ${key.rpId}, origin ${key.origin}, public key ${key.publicKey})`;
 }

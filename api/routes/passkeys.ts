@@ -19,8 +19,15 @@ import type { WebAuthnConfig } from '../../config/api';
 import { principalId } from '../../workflows/schemas';
 import { principalOf, requireRole } from '../plugins/authentication';
 import { problem } from '../plugins/problems';
-import { decisionChallenge, passkeyRegistrationOptions, registerPasskey, type PasskeyDeps } from '../passkeys';
+import { passkeyCeremonies, type PasskeyCeremonies } from '../passkeys';
 import { bearer, problems, RefundPath, withAuth, type RouteDeps } from './shared';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The passkey ceremonies with this app's database, relying party and trust roots, for pages served by the same app. */
+    passkeys: PasskeyCeremonies;
+  }
+}
 
 const PrincipalPath = z.strictObject({ principalId: principalId('principalId') });
 
@@ -34,7 +41,8 @@ function requireSelf(callerId: string, principalId: string): void {
 
 export function registerPasskeyRoutes(app: FastifyInstance, deps: RouteDeps, webauthn: WebAuthnConfig): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const passkeys: PasskeyDeps = { pool: deps.pool, webauthn, trustRoots: deps.trustRoots };
+  const passkeys = passkeyCeremonies({ pool: deps.pool, webauthn, trustRoots: deps.trustRoots });
+  app.decorate('passkeys', passkeys);
 
   api.post(
     '/v1/principals/:principalId/passkeys/options',
@@ -53,7 +61,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: RouteDeps, web
     },
     async (request) => {
       requireSelf(principalOf(request).id, request.params.principalId);
-      const { options, expiresAt } = await passkeyRegistrationOptions(passkeys, request.params.principalId);
+      const { options, expiresAt } = await passkeys.passkeyRegistrationOptions(request.params.principalId);
       return { options: asJson(options), expiresAt };
     },
   );
@@ -80,7 +88,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: RouteDeps, web
     async (request, reply) => {
       const caller = principalOf(request);
       requireSelf(caller.id, request.params.principalId);
-      const registered = await registerPasskey(passkeys, request.params.principalId, request.body, `employee:${caller.id}`);
+      const registered = await passkeys.registerPasskey(request.params.principalId, request.body, `employee:${caller.id}`);
       return reply.code(registered.created ? 201 : 200).send(registered);
     },
   );
@@ -106,7 +114,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: RouteDeps, web
     },
     async (request) => {
       const { decision, reason, keyId } = request.body;
-      const challenge = await decisionChallenge(passkeys, request.params.refundId, principalOf(request).id, decision, reason, keyId);
+      const challenge = await passkeys.decisionChallenge(request.params.refundId, principalOf(request).id, decision, reason, keyId);
       return { ...challenge, options: asJson(challenge.options) };
     },
   );

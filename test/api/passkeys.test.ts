@@ -280,8 +280,48 @@ describe('passkey decisions under the refund’s rules', () => {
     expect(rules).toContain('challenge_mismatch');
   });
 
+  it('offers the same ceremonies to pages served by the app (app.passkeys), and a rejection signed with a passkey rejects', async () => {
+    const who = await api.principal('emp-passkey-pages', ['approver'], '5000.00');
+    const authenticator = newAuthenticator();
+    const { options } = await api.app.passkeys.passkeyRegistrationOptions(who.id);
+    expect(options).toMatchObject({ rp: { id: 'localhost' }, pubKeyCredParams: [{ alg: -7, type: 'public-key' }], attestation: 'none' });
+    expect(options.authenticatorSelection).toMatchObject({ userVerification: 'required' });
+    const registered = await api.app.passkeys.registerPasskey(who.id, authenticator.register(options));
+    await endorse(registered.entry, admins[1]!);
+    await endorse(registered.entry, admins[2]!);
+    const request = await awaitingApproval();
+    const { statement, challenge: signed } = await api.app.passkeys.decisionChallenge(request.refundId, who.id, 'reject', 'wrong serial');
+    expect(statement).toMatchObject({ decision: 'reject', reason: 'wrong serial', keyId: registered.keyId, alg: 'webauthn-es256' });
+    const rejected = await approve(request.refundId, who, passkeyApprovalBody(statement, authenticator.assert(signed)));
+    expect(rejected.statusCode, rejected.body).toBe(200);
+    expect(json(rejected)).toMatchObject({ state: 'rejected' });
+  });
+
+  it('answers a retried challenge or registration with the same Idempotency-Key with its first answer', async () => {
+    const { who } = await approverWithPasskey('emp-passkey-retry');
+    const request = await awaitingApproval();
+    const key = { 'idempotency-key': uniqueId('key') };
+    const url = `/v1/refunds/${request.refundId}/approvals/challenge`;
+    const first = await api.call('POST', url, who, { decision: 'approve' }, key);
+    const retry = await api.call('POST', url, who, { decision: 'approve' }, key);
+    expect(first.statusCode, first.body).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(json(retry)).toEqual(json(first));
+    expectProblem(await api.call('POST', url, who, { decision: 'reject', reason: 'no' }, key), 422, 'idempotency-key-reused');
+
+    const authenticator = newAuthenticator();
+    const registration = authenticator.register(await registrationOptions(who));
+    const registrationKey = { 'idempotency-key': uniqueId('key') };
+    const registered = await api.call('POST', `/v1/principals/${who.id}/passkeys`, who, registration, registrationKey);
+    expect(registered.statusCode, registered.body).toBe(201);
+    const again = await api.call('POST', `/v1/principals/${who.id}/passkeys`, who, registration, registrationKey);
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(json(again)).toEqual(json(registered));
+  });
+
   it('refuses a challenge to a non-approver, for an unknown refund, for a passkey the approver does not have, and a malformed body', async () => {
-    const { who } = await approverWithPasskey('emp-passkey-challenge');
+    const { who, authenticator } = await approverWithPasskey('emp-passkey-challenge');
     const request = await awaitingApproval();
     expectProblem(await challenge(request.refundId, scanner), 403, 'role-required');
     expectProblem(await challenge('r-no-such-refund', who), 404, 'refund-not-found');
@@ -296,5 +336,11 @@ describe('passkey decisions under the refund’s rules', () => {
     expect(json(invalid).errors).toEqual([expect.objectContaining({ path: 'decision' })]);
     const passkeyBodyWithSignature = { ...api.decisionBody(who, request), alg: 'webauthn-es256' };
     expectProblem(await approve(request.refundId, who, passkeyBodyWithSignature), 422, 'invalid-input');
+    // Straight to the service (as a Temporal client would send it): the issue names the assertion's field.
+    const { statement, assertion } = await passkeyDecision(request.refundId, who, authenticator);
+    const { clientDataJSON: _dropped, ...partial } = assertion;
+    await expect(api.h.refunds.decide(request.refundId, { statement, assertion: partial } as never)).rejects.toMatchObject({
+      issues: [{ path: 'assertion.clientDataJSON', message: 'clientDataJSON must be a string' }],
+    });
   });
 });

@@ -12,9 +12,20 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refundWorkflowId } from '../../workflows/messages';
+import { addRegistryEntry } from '../../store/registry';
+import {
+  canonicalBytes,
+  challengeOf,
+  endorseEntry,
+  newNonce,
+  type DecisionStatement,
+  type RegistryEntry,
+} from '../../workflows/statements';
 import { carrierEvent, fastPolicy, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
-import { testStack } from '../support/stack';
+import { DEFAULT_LIMITS } from '../support/registry-world';
+import { createSoftwareAuthenticator } from '../support/software-authenticator';
+import { testStack, uniqueId } from '../support/stack';
 
 const historiesDir = fileURLToPath(new URL('./histories/', import.meta.url));
 const recording = process.env.RECORD_HISTORIES === '1';
@@ -39,6 +50,57 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
     await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
     await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-a'));
     await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-b'));
+    await h.refunds.waitForState(request.refundId, ['refunded']);
+    return request.refundId;
+  },
+  // One Ed25519 approval and one signed with a passkey, after a passkey decision refused for a changed statement.
+  async 'passkey-approval'() {
+    const request = refundOf(150_000);
+    await h.refunds.requestRefund(request);
+    await h.carrierEvent(carrierEvent(request, 'delivered'));
+    await h.scan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+    await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-a'));
+    const authenticator = createSoftwareAuthenticator({ rpId: 'localhost', origin: 'http://localhost:3000' });
+    const approverId = uniqueId('emp-passkey');
+    const entry: RegistryEntry = {
+      kind: 'registry_entry',
+      principalId: approverId,
+      version: 1,
+      roles: ['approver'],
+      approvalLimits: DEFAULT_LIMITS,
+      keys: [
+        {
+          keyId: 'passkey-1',
+          alg: 'webauthn-es256',
+          publicKey: authenticator.publicKey,
+          credentialId: authenticator.credentialId,
+          rpId: authenticator.rpId,
+          origin: authenticator.origin,
+        },
+      ],
+      status: 'active',
+      issuedAt: new Date(Date.now() - 1_000).toISOString(),
+    };
+    await addRegistryEntry(h.pool, { entry, endorsements: h.registry.admins.slice(0, 2).map((admin) => endorseEntry(entry, admin)) });
+    const statement: DecisionStatement = {
+      kind: 'decision',
+      refundId: request.refundId,
+      amount: 150_000,
+      currency: request.currency,
+      decision: 'approve',
+      reason: 'serial matches',
+      approverId,
+      keyId: 'passkey-1',
+      alg: 'webauthn-es256',
+      signedAt: new Date().toISOString(),
+      nonce: newNonce(),
+    };
+    const assertion = authenticator.assert(challengeOf(canonicalBytes(statement)));
+    await expect(h.refunds.decide(request.refundId, { statement: { ...statement, reason: 'changed' }, assertion })).rejects.toThrow(
+      /challenge/,
+    );
+    await h.refunds.decide(request.refundId, { statement, assertion });
     await h.refunds.waitForState(request.refundId, ['refunded']);
     return request.refundId;
   },

@@ -26,6 +26,7 @@ import {
   type PasskeySigned,
   type RegistryRecords,
 } from '../../workflows/statements';
+import { describeEntry } from '../../client/cli/commands/principals';
 import { createSoftwareAuthenticator, FLAGS, isHighS, type AssertionOptions } from '../support/software-authenticator';
 
 const RP_ID = 'localhost';
@@ -194,6 +195,22 @@ describe('passkey keys in the registry', () => {
     const parsed = RegistryEntry.safeParse({ ...entry, keys: [{ ...passkey, ...bend }] });
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues.map((i) => i.path.at(-1))).toContain(field);
+  });
+
+  it('shows an admin the passkey’s credential id, relying party and origin (refunds principal show)', () => {
+    const shown = describeEntry({
+      version: 1,
+      entryHash: sha256Hex(canonicalBytes(entry)),
+      entry,
+      endorsements: [],
+      counts: false,
+      current: false,
+      addedAt: NOW.toISOString(),
+    });
+    expect(shown).toContain(`alice.k1 ${aliceEd.publicKey.publicKey}`);
+    expect(shown).toContain(
+      `alice.passkey passkey ${passkey.credentialId} (rpId localhost, origin ${ORIGIN}, public key ${passkey.publicKey})`,
+    );
   });
 
   it('does not sign a passkey statement with a secret key', () => {

@@ -43,7 +43,7 @@ export function describeEntry(view: RegistryEntryView): string {
     `  hash:            ${view.entryHash}`,
     `  roles:           ${entry.roles.join(', ')}`,
     `  approval limits: ${limits(entry)}`,
-    `  keys:            ${entry.keys.map((k) => `${k.keyId} ${k.publicKey}`).join(', ')}`,
+    `  keys:            ${entry.keys.map(describeKey).join(', ')}`,
     `  endorsed by:     ${endorsed.join(', ') || 'nobody yet'}`,
   ].join('\n');
 }
@@ -220,4 +220,11 @@ function registerAdminCommands(principal: Command, api: Api): void {
           `Revoked ${options.keyId ? `key ${options.keyId} of ${stored.principalId}` : `${stored.principalId} (frozen)`} by ${key.principalId}`,
       );
     });
+}
+
+/** A key as an admin compares it: an Ed25519 key by its public key, a passkey by its credential id and where it signs. */
+function describeKey(key: RegistryEntry['keys'][number]): string {
+  return key.alg === 'ed25519'
+    ? `${key.keyId} ${key.publicKey}`
+    : `${key.keyId} passkey ${key.credentialId} (rpId ${key.rpId}, origin ${key.origin}, public key ${key.publicKey})`;
 }
