@@ -32,6 +32,7 @@ import { registerWebhookRoutes } from './routes/webhooks';
 import { type ReadinessCheck, registerServiceRoutes } from './routes/service';
 import { databaseReadiness } from '../store/readiness';
 import type { RouteDeps } from './routes/shared';
+import { type ConsoleOptions, registerConsole } from './console/plugin';
 
 export { API_VERSION } from './plugins/openapi';
 export type { ApiLimits };
@@ -54,6 +55,8 @@ export interface ApiDeps {
   /** Passkeys' relying party id and origin (REFUNDS_WEBAUTHN_RP_ID, REFUNDS_WEBAUTHN_ORIGIN); localhost by default. */
   webauthn?: WebAuthnConfig;
   logger?: FastifyServerOptions['logger'];
+  /** The operations console's session timeouts (api/console/plugin.ts). */
+  console?: ConsoleOptions;
 }
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
@@ -98,6 +101,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerWebhookRoutes(app, routeDeps);
   registerPasskeyRoutes(app, routeDeps, deps.webauthn ?? defaultWebAuthn);
   registerServiceRoutes(app, metrics, { database: databaseCheck(deps.pool), ...deps.readinessChecks });
+  await registerConsole(app, { ...deps, ...deps.console, policy: routeDeps.policy });
 
   await app.ready();
   return app;

@@ -29,6 +29,7 @@ import { ensureDemoAuditKey, type DemoAudit } from './demo-audit-key';
 import { demoPrincipals, ensureDemoCredentials } from './demo-credentials';
 import { ensureDemoAdmins } from './demo-admins';
 import { DEMO_ADMINS, ensureDemoRegistry } from './demo-registry';
+import { DEMO_REFUND_ID, ensureDemoRefund } from './demo-refund';
 import { startEmbeddedPostgres } from './postgres';
 import { startReadOnlyUi } from './read-only-ui';
 import { readLocalStack, stackFilePath, type StackInfo } from '../config/local-stack';
@@ -156,6 +157,17 @@ async function main(): Promise<void> {
   // The worker verifies carrier events with the same keys the API checks webhooks with.
   startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl, audit, carrierSecrets: carrierSecrets! });
   say('Starting the refund worker; press Ctrl-C to stop.');
+  // With the demo principals: one refund waiting for the demo approver, created on the first start.
+  if (!env.DATABASE_URL) void leaveDemoRefund(info.apiUrl!);
+}
+
+async function leaveDemoRefund(apiUrl: string): Promise<void> {
+  try {
+    const demo = await ensureDemoRefund({ apiUrl, credentialsFile: demoCredentialsFile, keysDir: path.join(dataDir, 'keys') });
+    if (demo.created) say(`Demo refund       ${DEMO_REFUND_ID} created: ${demo.state} (emp-approver-1 sees it in the console)`);
+  } catch (err) {
+    if (!shuttingDown) process.stderr.write(`The demo refund ${DEMO_REFUND_ID} could not be created: ${describe(err)}\n`);
+  }
 }
 
 /** The API's configuration, checked before anything starts; production mode needs its carriers' keys. */
@@ -192,6 +204,10 @@ async function startApi(opts: {
   });
   services.push({ name: 'HTTP API', stop: server.close });
   say(`HTTP API          ${server.url}  (OpenAPI: ${server.url}/openapi.json)`);
+  // WebAuthn (the console's passkeys) needs a host name, not an IP address.
+  say(
+    `Console           ${server.url.replace(/\/\/(127\.0\.0\.1|\[::1\]|0\.0\.0\.0)(?=:)/, '//localhost')}/console  (sign in with a principal id and its API key)`,
+  );
 }
 
 /** Refuses to run a second stack on the same .data/; clears the file of a killed one. */

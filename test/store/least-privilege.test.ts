@@ -125,7 +125,9 @@ describe('what else the service role may do', () => {
       api_keys: ['SELECT'],
       audit_checkpoints: ['SELECT', 'INSERT'],
       audit_log: ['SELECT', 'INSERT'],
+      audit_verification_runs: ['SELECT', 'INSERT'],
       carrier_events: ['SELECT', 'INSERT', 'UPDATE (delivered_at, delivered_to, expired_at)'],
+      console_sessions: ['SELECT', 'INSERT', 'UPDATE (last_seen_at, revoked_at)'],
       customer_identity_links: ['SELECT', 'INSERT'],
       idempotency_keys: ['SELECT', 'INSERT', 'UPDATE (answer, answered_at, created_at, fingerprint, status)'],
       employee_breakers: ['SELECT', 'INSERT', 'UPDATE (lift_reason, lifted_at, lifted_by)'],
@@ -180,6 +182,11 @@ describe('what else the service role may do', () => {
     await refused(`UPDATE webhook_subscriptions SET secret = 'whsec_AAAA'`, /permission denied for table webhook_subscriptions/);
     await refused(`UPDATE webhook_events SET data = '{}'`, /permission denied for table webhook_events/);
     await refused(`DELETE FROM webhook_deliveries`, /permission denied for table webhook_deliveries/);
+    // A console session is opened for one principal and key: neither can be moved to another, nor its CSRF token changed.
+    await refused(`UPDATE console_sessions SET principal_id = 'emp-mallory'`, /permission denied for table console_sessions/);
+    await refused(`UPDATE console_sessions SET api_key_hash = 'x', csrf_token = 'x'`, /permission denied for table console_sessions/);
+    await refused(`UPDATE console_sessions SET expires_at = 'infinity'`, /permission denied for table console_sessions/);
+    await refused(`UPDATE audit_verification_runs SET ok = true`, /permission denied for table audit_verification_runs/);
     // An alert is acknowledged, never rewritten or removed.
     await refused(`UPDATE ops_alerts SET details = '{}'`, /permission denied for table ops_alerts/);
     await refused(`DELETE FROM ops_alerts`, /permission denied for table ops_alerts/);

@@ -14,6 +14,7 @@ import {
   signCarrierPayload,
 } from '../../client/carrier-signature';
 import { buildApp, type ApiLimits } from '../../api/app';
+import type { WebAuthnConfig } from '../../config/api';
 import { addPrincipal, approvalLimitIn } from '../../store/principals';
 import { requestBodyOf, type ApprovalBody, type RefundRequestBody, type ScanBody } from '../../client/views';
 import { RefundRequest, type Role, type WarehouseReceipt } from '../../workflows/schemas';
@@ -68,8 +69,8 @@ export interface ApiHarness {
   ): Promise<LightMyRequestResponse>;
   /** A carrier webhook signed with the key of the carrier the body names (or as `sign` says). */
   carrierPost(body: unknown, sign?: { key?: CarrierKey; timestamp?: number }): Promise<LightMyRequestResponse>;
-  /** Serves the app on 127.0.0.1 on a free port and returns its base URL. */
-  listen(): Promise<string>;
+  /** Serves the app on 127.0.0.1 on `port` (a free one by default) and returns its base URL. */
+  listen(port?: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -82,7 +83,9 @@ export function newCarrierKey(carrier: string): CarrierKey {
   return { keyId: uniqueId(`${carrier}-key`), secret: randomBytes(32).toString('hex') };
 }
 
-export async function startApiHarness(options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets } = {}): Promise<ApiHarness> {
+export async function startApiHarness(
+  options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets; webauthn?: WebAuthnConfig } = {},
+): Promise<ApiHarness> {
   // The worker verifies carrier events with the same keys as the API, as in production.
   const carrierSecrets = options.carrierSecrets ?? newCarrierSecrets('ups', 'dhl');
   const h = await startRefundHarness({ carrierSecrets });
@@ -93,6 +96,7 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
     carrierSecrets,
     limits: options.limits ?? {},
     trustRoots: h.registry.trustRoots,
+    ...(options.webauthn ? { webauthn: options.webauthn } : {}),
   });
   const carrierKey = (carrier: string): CarrierSigningKey => {
     const key = carrierSecrets[canonicalCarrier(carrier)]?.[0];
@@ -175,8 +179,8 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
       const key = sign.key ?? carrierKey((JSON.parse(raw) as { carrier: string }).carrier);
       return call('POST', '/v1/carrier-events', undefined, raw, { 'x-carrier-signature': signCarrierPayload(key, raw, sign.timestamp) });
     },
-    async listen() {
-      await app.listen({ host: '127.0.0.1', port: 0 });
+    async listen(port = 0) {
+      await app.listen({ host: '127.0.0.1', port });
       const address = app.server.address();
       if (!address || typeof address === 'string') throw new Error('app is not listening on a TCP port');
       return `http://127.0.0.1:${address.port}`;
