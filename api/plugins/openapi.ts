@@ -1,8 +1,10 @@
 /**
  * The OpenAPI 3.1 document, generated from the same zod schemas that validate and serialize
- * every route; it lists the routes registered after this.
+ * every route; it lists the routes registered after this. People read it at `/docs` (Swagger UI,
+ * served from the package's own files: nothing from a CDN, no validator badge).
  */
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { problemTypeNames, problemTypeUri, PROBLEM_CONTENT_TYPE } from './problems';
@@ -35,5 +37,12 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { validatorUrl: null, docExpansion: 'list', deepLinking: true },
+    // Swagger UI styles some elements inline; everything else comes from this origin only.
+    staticCSP:
+      "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'",
   });
 }

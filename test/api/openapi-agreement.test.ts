@@ -112,3 +112,29 @@ describe('durations', () => {
     expect(JSON.parse(response.body)).toMatchObject({ refunds: [] });
   });
 });
+
+describe('the API docs page', () => {
+  async function get(url: string) {
+    let response = await api.app.inject({ method: 'GET', url });
+    for (let hops = 0; response.statusCode >= 300 && response.statusCode < 400 && hops < 3; hops++) {
+      const location = new URL(String(response.headers.location), `http://localhost${url}`);
+      response = await api.app.inject({ method: 'GET', url: location.pathname });
+    }
+    return response;
+  }
+
+  it('serves Swagger UI at /docs from this origin only, over the same OpenAPI document', async () => {
+    const page = await get('/docs');
+    expect(page.statusCode, page.body).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(String(page.headers['content-security-policy'])).toContain("default-src 'self'");
+    // Every script, stylesheet and image comes from the API itself: nothing from a CDN.
+    expect(page.body).not.toMatch(/(src|href)="(https?:)?\/\//);
+    const initializer = await get('/docs/static/swagger-initializer.js');
+    expect(initializer.statusCode).toBe(200);
+    expect(initializer.body).toMatch(/validatorUrl["']?:\s*null/);
+    const served = await get('/docs/json');
+    expect(served.statusCode).toBe(200);
+    expect(Object.keys(JSON.parse(served.body).paths).sort()).toEqual(Object.keys((await openapi()).paths).sort());
+  });
+});
