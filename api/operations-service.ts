@@ -145,20 +145,25 @@ export function csvCell(value: unknown): string {
   return /[",\r\n]/.test(text) || text !== text.trim() ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+/** A stuck refund as the listing, its CSV and the console show it. */
+export function stuckItemOf(row: RefundRow) {
+  return {
+    refundId: row.refundId,
+    state: row.state,
+    waitingFor: row.waitingFor,
+    since: row.stateSince,
+    stuckAfter: row.stuckAfter,
+    amount: row.amount,
+    currency: row.currency,
+    customerId: row.customerId,
+    initiatedBy: row.initiatedBy,
+  } satisfies Record<(typeof CSV_COLUMNS)[number], unknown>;
+}
+
 export function csvOf(rows: readonly RefundRow[]): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const row of rows) {
-    const values: Record<(typeof CSV_COLUMNS)[number], unknown> = {
-      refundId: row.refundId,
-      state: row.state,
-      waitingFor: row.waitingFor,
-      since: row.stateSince,
-      stuckAfter: row.stuckAfter,
-      amount: row.amount,
-      currency: row.currency,
-      customerId: row.customerId,
-      initiatedBy: row.initiatedBy,
-    };
+    const values = stuckItemOf(row);
     lines.push(CSV_COLUMNS.map((column) => csvCell(values[column])).join(','));
   }
   return `${lines.join('\r\n')}\r\n`;

@@ -8,16 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { appendSubjectFacts } from './audit-trail';
 import { type Db, type Pool, withTransaction } from './pool';
 
-export const webhookEventTypes = [
-  'refund.awaiting_approval',
-  'refund.stuck',
-  'refund.escalated',
-  'refund.paid',
-  'refund.rejected',
-  'refund.failed',
-  'breaker.tripped',
-] as const;
-export type WebhookEventType = (typeof webhookEventTypes)[number];
+// The event types are the API's contract; the store derives and delivers exactly those.
+import type { WebhookEventType } from '../client/webhook-views';
+
+export { webhookEventTypes, type WebhookEventType } from '../client/webhook-views';
 
 export const webhookFormats = ['standard', 'slack'] as const;
 export type WebhookFormat = (typeof webhookFormats)[number];

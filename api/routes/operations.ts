@@ -10,6 +10,7 @@ import { AuditVerificationView, CarrierEventList, OpsAlertList, StuckList } from
 import { bearer, problems, withAuth, type RouteDeps } from './shared';
 import { StuckFilters, stuckQueryOf } from './listings';
 import { listAlerts } from '../../store/ops-alerts';
+import { stuckItemOf } from '../operations-service';
 
 const StuckQuery = z.strictObject({
   ...StuckFilters,
@@ -56,17 +57,7 @@ export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }
     async (request) => {
       const rows = await refunds.listStuck(stuckQueryOf(request.query));
       return {
-        refunds: rows.map((row) => ({
-          refundId: row.refundId,
-          state: row.state,
-          waitingFor: row.waitingFor,
-          since: row.stateSince,
-          stuckAfter: row.stuckAfter,
-          amount: row.amount,
-          currency: row.currency,
-          customerId: row.customerId,
-          initiatedBy: row.initiatedBy,
-        })),
+        refunds: rows.map(stuckItemOf),
       };
     },
   );
