@@ -3,7 +3,11 @@
  * its refunds to another, which rebuilds each by replaying its history; a history that does not
  * replay is a refund that is stuck (its next workflow task fails) and whose status query fails.
  */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { History } from '@temporalio/common/lib/proto-utils';
 import { refundWorkflowId } from '../workflows/messages';
@@ -31,8 +35,14 @@ export async function historiesReplay(temporalAddress: string, workflowBundle: s
       }
     }
     const problems: string[] = [];
+    // A history that does not replay is kept, to replay by hand (test/replay/replay.test.ts reads this format).
+    let keptIn: string | undefined;
     for await (const replay of Worker.runReplayHistories({ workflowBundle: { codePath: workflowBundle } }, histories())) {
-      if (replay.error) problems.push(`${replay.workflowId}: ${replay.error.message.replace(/\s+/g, ' ').slice(0, 300)}`);
+      if (!replay.error) continue;
+      keptIn ??= await mkdtemp(path.join(os.tmpdir(), 'refunds-chaos-histories-'));
+      const file = path.join(keptIn, `${replay.workflowId}.json`);
+      await writeFile(file, historyToJSON(await client.workflow.getHandle(replay.workflowId).fetchHistory()));
+      problems.push(`${replay.workflowId} (history kept in ${file}): ${replay.error.message.replace(/\s+/g, ' ').slice(0, 300)}`);
     }
     return result(name, problems, `${refundIds.length} histories replay`);
   } catch (error) {
