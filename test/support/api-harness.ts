@@ -13,7 +13,7 @@ import {
   type CarrierSigningKey,
   signCarrierPayload,
 } from '../../client/carrier-signature';
-import { buildApp, type ApiLimits } from '../../api/app';
+import { buildApp, type ApiDeps, type ApiLimits } from '../../api/app';
 import { addPrincipal, approvalLimitIn } from '../../store/principals';
 import { requestBodyOf, type ApprovalBody, type RefundRequestBody, type ScanBody } from '../../client/views';
 import { RefundRequest, type Role, type WarehouseReceipt } from '../../workflows/schemas';
@@ -82,7 +82,9 @@ export function newCarrierKey(carrier: string): CarrierKey {
   return { keyId: uniqueId(`${carrier}-key`), secret: randomBytes(32).toString('hex') };
 }
 
-export async function startApiHarness(options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets } = {}): Promise<ApiHarness> {
+export async function startApiHarness(
+  options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets; logger?: ApiDeps['logger'] } = {},
+): Promise<ApiHarness> {
   // The worker verifies carrier events with the same keys as the API, as in production.
   const carrierSecrets = options.carrierSecrets ?? newCarrierSecrets('ups', 'dhl');
   const h = await startRefundHarness({ carrierSecrets });
@@ -93,6 +95,7 @@ export async function startApiHarness(options: { limits?: Partial<ApiLimits>; ca
     carrierSecrets,
     limits: options.limits ?? {},
     trustRoots: h.registry.trustRoots,
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   const carrierKey = (carrier: string): CarrierSigningKey => {
     const key = carrierSecrets[canonicalCarrier(carrier)]?.[0];
