@@ -7,32 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { baseLoggerOptions, type LogOptions } from '../config/logging';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 
-/** Paths pino replaces with "[Redacted]" (request headers are logged, so these matter). */
-export const redactedPaths = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["set-cookie"]',
-  'req.headers["x-carrier-signature"]',
-  'req.headers["x-api-key"]',
-  'res.headers["set-cookie"]',
-  'headers.authorization',
-  'headers.cookie',
-  '*.authorization',
-  '*.signature',
-  '*.secret',
-  '*.secretKey',
-  '*.apiKey',
-  '*.password',
-  '*.token',
-  '*.privateKey',
-  'signature',
-  'secret',
-  'apiKey',
-];
-
-/** Headers worth a line: never the credentials (redacted anyway), so the line stays short. */
+/** Headers worth a line; authorization and cookie only show that they were sent, always "[Redacted]". */
 const loggedHeaders = [
   'host',
   'user-agent',
@@ -46,13 +24,9 @@ const loggedHeaders = [
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function apiLoggerOptions(
-  options: { level?: string; stream?: { write(line: string): void }; pretty?: boolean } = {},
-): NonNullable<Exclude<FastifyServerOptions['logger'], boolean>> {
-  const pretty = options.pretty ?? (options.stream === undefined && process.stdout.isTTY === true);
+export function apiLoggerOptions(options: LogOptions = {}): NonNullable<Exclude<FastifyServerOptions['logger'], boolean>> {
   return {
-    level: options.level ?? 'info',
-    redact: { paths: redactedPaths, censor: '[Redacted]' },
+    ...baseLoggerOptions(options),
     serializers: {
       req(request: { method: string; url: string; headers: Record<string, unknown>; ip?: string }) {
         const headers = Object.fromEntries(
@@ -62,7 +36,6 @@ export function apiLoggerOptions(
       },
     },
     ...(options.stream ? { stream: options.stream } : {}),
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard' } } } : {}),
   };
 }
 

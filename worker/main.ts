@@ -9,6 +9,7 @@
 import { Connection } from '@temporalio/client';
 import { Runtime, type Worker } from '@temporalio/worker';
 import { createWorkerMetrics, type WorkerMetrics } from '../activities/metrics';
+import { createWorkerLogger, sdkLogger } from './logging';
 import { ConfigError, loadConfig, type Config } from '../config/worker';
 import { SchemaError } from '../store/migrate';
 import { createPool } from '../store/pool';
@@ -20,13 +21,15 @@ async function main() {
   const config = loadConfig();
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL must be set for a worker process (npm start runs an embedded database instead)');
-  // Before any connection to Temporal: the runtime's telemetry is set once per process.
-  if (config.sdkMetricsAddress) {
-    Runtime.install({
-      telemetryOptions: { metrics: { prometheus: { bindAddress: config.sdkMetricsAddress, useSecondsForDurations: true } } },
-    });
-    console.log(`Temporal SDK metrics on http://${config.sdkMetricsAddress}/metrics`);
-  }
+  // Before any connection to Temporal: the runtime's logger and telemetry are set once per process.
+  const logger = createWorkerLogger({ level: process.env.LOG_LEVEL ?? 'info' });
+  Runtime.install({
+    logger: sdkLogger(logger),
+    ...(config.sdkMetricsAddress
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.sdkMetricsAddress, useSecondsForDurations: true } } } }
+      : {}),
+  });
+  if (config.sdkMetricsAddress) console.log(`Temporal SDK metrics on http://${config.sdkMetricsAddress}/metrics`);
   const metrics = createWorkerMetrics();
   const controller = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
