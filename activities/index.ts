@@ -22,6 +22,8 @@ import { payOut, type PaymentGateway, type PayoutReceipt } from './payments';
 import { recordRefundStatus, upsertRefundRow } from '../store/read-model';
 import { registryRecords } from '../store/registry';
 import { approverStanding, assessRisk, type ApproverStandingInput, type RiskInput } from './risk';
+import type { WorkerMetrics } from './metrics';
+import { enteredStateAt } from '../store/service-metrics';
 
 export interface ProgressInput {
   refund: ReadModelSnapshot;
@@ -41,11 +43,27 @@ export interface RefundActivityDeps {
   trustRoots: TrustRoots;
   /** Every carrier's webhook keys (REFUNDS_CARRIER_SECRETS): carrier events count only when one of them signed the raw body. */
   carrierSecrets: CarrierSecrets;
+  /** Where payouts, rejected messages and approval latency are counted (the worker's /metrics). */
+  metrics?: WorkerMetrics;
 }
 
-export function createActivities({ pool, policy, gateway, trustRoots, carrierSecrets }: RefundActivityDeps) {
+/** What a committed transition adds to the worker's metrics. */
+interface Observed {
+  rejected: string[];
+  approval?: { outcome: 'approved' | 'rejected'; seconds: number };
+}
+
+export function createActivities({ pool, policy, gateway, trustRoots, carrierSecrets, metrics }: RefundActivityDeps) {
   /** The transition's writes, in one transaction; see recordProgress. */
-  const writeProgress = (input: ProgressInput): Promise<AuditHead | null> =>
+  const writeProgress = async (input: ProgressInput): Promise<AuditHead | null> => {
+    const { head, observed } = await writeTransition(input);
+    if (metrics) {
+      for (const kind of observed.rejected) metrics.rejectedMessages.inc({ kind });
+      if (observed.approval) metrics.approvalLatency.observe({ outcome: observed.approval.outcome }, observed.approval.seconds);
+    }
+    return head;
+  };
+  const writeTransition = (input: ProgressInput): Promise<{ head: AuditHead | null; observed: Observed }> =>
     withTransaction(pool, async (client) => {
       const hash = input.request ? requestHash(input.request) : undefined;
       if (!(await upsertRefundRow(client, input.refund, hash))) {
@@ -59,10 +77,29 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
       if (input.request && !refused) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
       await recordInsiderActions(client, policy, input.refund, input.firstSeq, input.facts);
       // Last: the refund's chain lock is held from the append until the commit.
-      const { head } = await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);
+      const { head, appended } = await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);
       await recordRefundStatus(client, input.refund, head);
-      return head;
+      return { head, observed: metrics ? await observe(client, input, appended) : { rejected: [] } };
     });
+
+  /** A retried write skips the facts already written, the batch's first ones: only the last `appended` are new. */
+  const observe = async (client: Parameters<typeof enteredStateAt>[0], input: ProgressInput, appended: number): Promise<Observed> => {
+    const fresh = input.facts.map((fact, i) => ({ fact, seq: input.firstSeq + i })).slice(input.facts.length - appended);
+    const rejected = fresh
+      .filter(({ fact }) => fact.kind === 'statement_rejected' || fact.kind === 'message_rejected')
+      .map(({ fact }) => fact.kind);
+    const decided = fresh.find(
+      ({ fact }) =>
+        fact.kind === 'state_changed' &&
+        fact.data.from === 'awaiting_approval' &&
+        (fact.data.to === 'paying' || fact.data.to === 'rejected'),
+    );
+    if (!decided) return { rejected };
+    const since = await enteredStateAt(client, input.refund.refundId, 'awaiting_approval', decided.seq);
+    if (!since) return { rejected };
+    const seconds = Math.max(0, (Date.parse(decided.fact.at) - since.getTime()) / 1000);
+    return { rejected, approval: { outcome: decided.fact.data.to === 'paying' ? 'approved' : 'rejected', seconds } };
+  };
 
   return {
     /** The policy this refund will follow for its whole life, and the trust roots it verifies signed statements with; recorded in its history. */
@@ -116,7 +153,7 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
     },
 
     async payOut(input: { refundId: string; customerId: string; amount: number; currency: string }): Promise<PayoutReceipt> {
-      return payOut(pool, gateway, input);
+      return payOut(pool, gateway, input, (outcome) => metrics?.payouts.inc({ outcome }));
     },
   };
 }

@@ -10,6 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { failureTypes } from '../workflows/messages';
 import type { Pool } from '../store/pool';
 import { recordPayoutDeclined, recordPayoutPaid, reservePayout } from '../store/payouts';
+import type { PayoutOutcome } from './metrics';
 
 export interface PayoutRequest {
   idempotencyKey: string;
@@ -61,7 +62,17 @@ export function payoutIdempotencyKey(refundId: string): string {
   return `refund-payout:${refundId}`;
 }
 
-export async function payOut(pool: Pool, gateway: PaymentGateway, input: Omit<PayoutRequest, 'idempotencyKey'>): Promise<PayoutReceipt> {
+/**
+ * `onOutcome` hears what this attempt did: paid (it recorded the payment), declined (the gateway
+ * refused it), error (the gateway failed or timed out; retried). An attempt that only reads back
+ * an earlier attempt's result reports nothing.
+ */
+export async function payOut(
+  pool: Pool,
+  gateway: PaymentGateway,
+  input: Omit<PayoutRequest, 'idempotencyKey'>,
+  onOutcome: (outcome: PayoutOutcome) => void = () => undefined,
+): Promise<PayoutReceipt> {
   const request: PayoutRequest = { ...input, idempotencyKey: payoutIdempotencyKey(input.refundId) };
   const intent = { ...request, gateway: gateway.name };
   const payout = await reservePayout(pool, intent);
@@ -82,12 +93,15 @@ export async function payOut(pool: Pool, gateway: PaymentGateway, input: Omit<Pa
   } catch (error) {
     if (error instanceof PaymentDeclinedError) {
       await recordPayoutDeclined(pool, request.idempotencyKey, error.code, error.message);
+      onOutcome('declined');
       throw ApplicationFailure.nonRetryable(error.message, failureTypes.paymentDeclined, error.code);
     }
+    onOutcome('error');
     throw error; // timeouts and transport errors: retried with the same key
   }
 
   const paid = await recordPayoutPaid(pool, intent, receipt.reference);
+  if (paid.recordedNow) onOutcome('paid');
   // Another attempt (one that timed out but was still running) may have recorded it first.
   return paid.recordedNow ? receipt : { reference: paid.reference };
 }

@@ -16,6 +16,7 @@ import type { TrustRoots } from '../workflows/statements';
 import type { RefundsService } from './refunds-service';
 import { parseJsonKeepingRawBody } from './plugins/json-body';
 import { countRequests, createApiMetrics } from './plugins/metrics';
+import { logRequestContext, requestId } from './logging';
 import { registerOpenApi } from './plugins/openapi';
 import { honourIdempotencyKeys } from './plugins/idempotency';
 import { answerWithProblems, problem } from './plugins/problems';
@@ -63,6 +64,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const limits = { ...defaultApiLimits, ...deps.limits };
   const app = Fastify({
     logger: deps.logger ?? false,
+    genReqId: requestId,
     bodyLimit: limits.bodyLimitBytes,
     handlerTimeout: limits.handlerTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
@@ -74,6 +76,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   parseJsonKeepingRawBody(app);
 
+  logRequestContext(app);
   const metrics = createApiMetrics(deps.pool);
   countRequests(app, metrics);
   answerWithProblems(app, metrics);

@@ -12,6 +12,7 @@ import { SchemaError } from '../store/migrate';
 import { waitForSchema } from '../store/readiness';
 import { loadApiConfig, requireCarrierSecrets } from '../config/api';
 import { loadAuditConfig } from '../config/audit';
+import { apiLoggerOptions } from './logging';
 import { startApiServer } from './server';
 
 async function main() {
@@ -30,7 +31,7 @@ async function main() {
     audit: { publicKeys: audit.publicKeys, checkpointFile: audit.checkpointFile },
     policy: config.policy,
     ...(config.trustRoots ? { trustRoots: config.trustRoots } : {}),
-    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+    logger: apiLoggerOptions({ level: process.env.LOG_LEVEL ?? 'info' }),
   });
   console.log(`refund API listening on ${server.url} (OpenAPI at ${server.url}/openapi.json)`);
   const stopWaiting = new AbortController();

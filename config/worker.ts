@@ -50,6 +50,13 @@ const Env = z.object({
       .optional(),
   ),
   REFUNDS_WORKER_HTTP_HOST: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).default('127.0.0.1')),
+  REFUNDS_WORKER_METRICS_ADDRESS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, { error: 'must be host:port, e.g. 127.0.0.1:9464' })
+      .optional(),
+  ),
   REFUNDS_WORKFLOW_BUNDLE: z
     .string()
     .min(1)
@@ -106,6 +113,8 @@ export interface Config {
   workflowBundle: string | undefined;
   /** Where worker/main.ts serves /healthz and /readyz (REFUNDS_WORKER_HTTP_PORT; 0 picks a free port); unset: no listener. */
   workerHttp: { host: string; port: number } | undefined;
+  /** Where the Temporal SDK's Prometheus exporter listens (REFUNDS_WORKER_METRICS_ADDRESS, host:port); unset: not exported. */
+  sdkMetricsAddress: string | undefined;
 }
 
 /** After the grace time, cancelled activities get this long to wind down before the worker stops by force. */
@@ -176,5 +185,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       vars.REFUNDS_WORKER_HTTP_PORT === undefined
         ? undefined
         : { host: vars.REFUNDS_WORKER_HTTP_HOST, port: vars.REFUNDS_WORKER_HTTP_PORT },
+    sdkMetricsAddress: vars.REFUNDS_WORKER_METRICS_ADDRESS,
   };
 }

@@ -23,6 +23,8 @@ export async function startHealthServer(opts: {
   host: string;
   port: number;
   checks: Record<string, ReadinessCheck>;
+  /** Served at /metrics (Prometheus text) when given: the worker's service metrics. */
+  metrics?: { contentType: string; metrics(): Promise<string> };
 }): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -45,6 +47,12 @@ export async function startHealthServer(opts: {
             });
           }
         },
+        (error: unknown) => send(500, problem(500, 'Internal error', String(error))),
+      );
+    } else if (url === '/metrics' && opts.metrics) {
+      const registry = opts.metrics;
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(text),
         (error: unknown) => send(500, problem(500, 'Internal error', String(error))),
       );
     } else {

@@ -7,7 +7,9 @@
  * be completed. With REFUNDS_WORKER_HTTP_PORT it serves /healthz and /readyz from the start.
  */
 import { Connection } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
+import { Runtime, type Worker } from '@temporalio/worker';
+import { createWorkerMetrics, type WorkerMetrics } from '../activities/metrics';
+import { createWorkerLogger, sdkLogger } from './logging';
 import { ConfigError, loadConfig, type Config } from '../config/worker';
 import { SchemaError } from '../store/migrate';
 import { createPool } from '../store/pool';
@@ -19,12 +21,22 @@ async function main() {
   const config = loadConfig();
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL must be set for a worker process (npm start runs an embedded database instead)');
+  // Before any connection to Temporal: the runtime's logger and telemetry are set once per process.
+  const logger = createWorkerLogger({ level: process.env.LOG_LEVEL ?? 'info' });
+  Runtime.install({
+    logger: sdkLogger(logger),
+    ...(config.sdkMetricsAddress
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.sdkMetricsAddress, useSecondsForDurations: true } } } }
+      : {}),
+  });
+  if (config.sdkMetricsAddress) console.log(`Temporal SDK metrics on http://${config.sdkMetricsAddress}/metrics`);
+  const metrics = createWorkerMetrics();
   const controller = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
   let worker: Worker | undefined;
-  const health = config.workerHttp ? await startHealth(config, config.databaseUrl, () => worker) : undefined;
+  const health = config.workerHttp ? await startHealth(config, config.databaseUrl, () => worker, metrics) : undefined;
   try {
-    await waitAndRun(config, config.databaseUrl, controller.signal, (running) => {
+    await waitAndRun(config, config.databaseUrl, controller.signal, metrics, (running) => {
       worker = running;
     });
   } finally {
@@ -32,7 +44,13 @@ async function main() {
   }
 }
 
-async function waitAndRun(config: Config, databaseUrl: string, signal: AbortSignal, onRunning: (worker: Worker) => void): Promise<void> {
+async function waitAndRun(
+  config: Config,
+  databaseUrl: string,
+  signal: AbortSignal,
+  metrics: WorkerMetrics,
+  onRunning: (worker: Worker) => void,
+): Promise<void> {
   try {
     await waitForSchema({
       databaseUrl,
@@ -45,7 +63,7 @@ async function waitAndRun(config: Config, databaseUrl: string, signal: AbortSign
     if (signal.aborted) return; // stopped while waiting for the database
     throw error;
   }
-  await runWorker({ databaseUrl, signal, onRunning });
+  await runWorker({ databaseUrl, signal, onRunning, metrics });
 }
 
 /**
@@ -53,11 +71,17 @@ async function waitAndRun(config: Config, databaseUrl: string, signal: AbortSign
  * frontend answers, and the worker polls its task queue. Checked on connections of their own
  * (one database connection, a lazy Temporal client connection), so a probe never waits on tasks.
  */
-async function startHealth(config: Config, databaseUrl: string, worker: () => Worker | undefined): Promise<HealthServer> {
+async function startHealth(
+  config: Config,
+  databaseUrl: string,
+  worker: () => Worker | undefined,
+  metrics: WorkerMetrics,
+): Promise<HealthServer> {
   const pool = createPool(databaseUrl, 1);
   const temporal = Connection.lazy({ ...config.temporal.connectionOptions, address: config.temporal.address });
   const server = await startHealthServer({
     ...config.workerHttp!,
+    metrics: metrics.registry,
     checks: {
       database: async () => {
         const readiness = await databaseReadiness(pool);
@@ -84,7 +108,7 @@ async function startHealth(config: Config, databaseUrl: string, worker: () => Wo
       `REFUNDS_WORKER_HTTP_PORT: cannot listen on ${config.workerHttp!.host}:${config.workerHttp!.port}: ${(error as Error).message}`,
     );
   });
-  console.log(`worker health on ${server.url} (/healthz, /readyz)`);
+  console.log(`worker health on ${server.url} (/healthz, /readyz, /metrics)`);
   return {
     url: server.url,
     async close() {

@@ -12,6 +12,7 @@ import { loadWebhookConfig } from '../config/webhooks';
 import { startWebhookDispatcher } from './webhook-dispatcher';
 import { createPool, type Pool } from '../store/pool';
 import { LedgerOnlyGateway, type PaymentGateway } from '../activities/payments';
+import type { WorkerMetrics } from '../activities/metrics';
 import type { Policy } from '../workflows/policy';
 import type { TrustRoots } from '../workflows/statements';
 import type { CarrierSecrets } from '../config/carrier-signature';
@@ -32,6 +33,8 @@ export interface RefundWorkerOptions {
   /** The carriers' webhook keys: each refund has the worker check a carrier event's signature with them. */
   carrierSecrets: CarrierSecrets;
   gateway?: PaymentGateway;
+  /** Where the activities count payouts, rejected messages and approval latency (served at the worker's /metrics). */
+  metrics?: WorkerMetrics;
   /** A prebuilt workflow bundle (worker/workflow-bundle.ts); otherwise the workflows are bundled at start. */
   workflowBundlePath?: string;
   /** How long one webhook delivery attempt waits for the receiver (default 10 s). */
@@ -59,6 +62,7 @@ export async function createRefundWorker(options: RefundWorkerOptions): Promise<
         trustRoots: options.trustRoots,
         carrierSecrets: options.carrierSecrets,
         gateway: options.gateway ?? new LedgerOnlyGateway(),
+        ...(options.metrics ? { metrics: options.metrics } : {}),
       }),
       ...createWebhookActivities({
         pool: options.pool,
@@ -108,6 +112,8 @@ export async function runWorker(opts: {
   carrierSecrets?: CarrierSecrets;
   /** Called once the worker is created and running (its state is what the worker's /readyz reports). */
   onRunning?: (worker: Worker) => void;
+  /** The worker's service metrics (worker/main.ts serves them at /metrics). */
+  metrics?: WorkerMetrics;
 }): Promise<void> {
   const config = loadConfig();
   const trustRoots = config.trustRoots;
@@ -147,6 +153,7 @@ export async function runWorker(opts: {
       policy: config.policy,
       trustRoots,
       carrierSecrets,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(workflowBundle ? { workflowBundlePath: workflowBundle } : {}),
       webhookRequestTimeoutMs: webhooks.requestTimeoutMs,
       tuning: {

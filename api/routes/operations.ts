@@ -38,7 +38,7 @@ const CarrierEventsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }: RouteDeps): void {
+export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool, metrics }: RouteDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.get(
@@ -78,7 +78,11 @@ export function registerOperationsRoutes(app: FastifyInstance, { refunds, pool }
         response: { 200: AuditVerificationView, ...problems(422, ...withAuth) },
       },
     },
-    async (request) => refunds.verifyAudit({ workflows: request.query.workflows }),
+    async (request) => {
+      const verification = await refunds.verifyAudit({ workflows: request.query.workflows });
+      metrics.auditVerified(verification, request.query.workflows === true);
+      return verification;
+    },
   );
 
   api.get(

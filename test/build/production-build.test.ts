@@ -160,7 +160,10 @@ describe('the built API and worker', () => {
     });
     expect(await untilStatus(`${apiUrl}/readyz`, 200)).toMatchObject({ status: 200, body: { status: 'ready' } });
     console.log(`built worker polling ${polling} ms after spawn; worker and API both ready ${Date.now() - spawned} ms after spawn`);
-    expect((await fetch(`${healthUrl}/metrics`)).status).toBe(404);
+    expect((await fetch(`${healthUrl}/nothing-here`)).status).toBe(404);
+    const paidPayouts = async () =>
+      /^refund_payouts_total\{outcome="paid"\} (\d+)$/m.exec(await (await fetch(`${healthUrl}/metrics`)).text())?.[1];
+    expect(await paidPayouts()).toBe('0');
 
     // A refund through the two processes: no approval needed for 45.00 at low risk.
     const svc = uniqueId('svc-dist');
@@ -200,6 +203,8 @@ describe('the built API and worker', () => {
       approvalsRequired: 0,
       payout: { reference: expect.any(String) },
     });
+    // The built worker counted the payout on its /metrics.
+    expect(await paidPayouts()).toBe('1');
 
     // SIGTERM: both stop cleanly, the worker's health listener with it.
     api.child.kill('SIGTERM');

@@ -13,7 +13,7 @@ import {
   type CarrierSigningKey,
   signCarrierPayload,
 } from '../../client/carrier-signature';
-import { buildApp, type ApiLimits } from '../../api/app';
+import { buildApp, type ApiDeps, type ApiLimits } from '../../api/app';
 import type { WebAuthnConfig } from '../../config/api';
 import { addPrincipal, approvalLimitIn } from '../../store/principals';
 import { requestBodyOf, type ApprovalBody, type RefundRequestBody, type ScanBody } from '../../client/views';
@@ -84,7 +84,7 @@ export function newCarrierKey(carrier: string): CarrierKey {
 }
 
 export async function startApiHarness(
-  options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets; webauthn?: WebAuthnConfig } = {},
+  options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets; webauthn?: WebAuthnConfig; logger?: ApiDeps['logger'] } = {},
 ): Promise<ApiHarness> {
   // The worker verifies carrier events with the same keys as the API, as in production.
   const carrierSecrets = options.carrierSecrets ?? newCarrierSecrets('ups', 'dhl');
@@ -97,6 +97,7 @@ export async function startApiHarness(
     limits: options.limits ?? {},
     trustRoots: h.registry.trustRoots,
     ...(options.webauthn ? { webauthn: options.webauthn } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   const carrierKey = (carrier: string): CarrierSigningKey => {
     const key = carrierSecrets[canonicalCarrier(carrier)]?.[0];

@@ -7,6 +7,7 @@ import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type RefundActivities } from '../../activities';
 import type { Pool } from '../../store/pool';
 import { LedgerOnlyGateway, type PaymentGateway } from '../../activities/payments';
+import type { WorkerMetrics } from '../../activities/metrics';
 import { startCarrierEventSweep, type RunningSweep } from '../../api/carrier-event-sweep';
 import { RefundsService, type RefundRequested, type RefundsServiceOptions } from '../../api/refunds-service';
 import { RefundRequest } from '../../workflows/schemas';
@@ -77,6 +78,8 @@ export async function startRefundHarness(
     carrierSecrets?: CarrierSecrets;
     /** Stands in front of the worker's recordProgress, to make the database refuse writes as a test needs. */
     recordProgress?: RecordProgressWrapper;
+    /** Where the worker's activities count payouts, rejected messages and approval latency. */
+    metrics?: WorkerMetrics;
   } = {},
 ): Promise<RefundHarness> {
   const { workflowBundlePath } = testStack();
@@ -120,6 +123,7 @@ export async function startRefundHarness(
       trustRoots: registry.trustRoots,
       carrierSecrets,
       ...(gateway ? { gateway } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
       workflowBundlePath,
     });
     running = worker.run();

@@ -1,0 +1,47 @@
+/**
+ * What every process's JSON logs share (pino): the level (LOG_LEVEL), the redaction of credentials
+ * wherever they appear, and pino-pretty instead of JSON when the lines go to a terminal.
+ */
+
+/** Paths pino replaces with "[Redacted]": credentials, cookies, signatures, secrets and keys. */
+export const redactedPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["set-cookie"]',
+  'req.headers["x-carrier-signature"]',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  '*.authorization',
+  '*.signature',
+  '*.secret',
+  '*.secretKey',
+  '*.apiKey',
+  '*.password',
+  '*.token',
+  '*.privateKey',
+  'signature',
+  'secret',
+  'secretKey',
+  'apiKey',
+];
+
+export interface LogOptions {
+  /** pino's level: trace, debug, info (default), warn, error, fatal, silent. */
+  level?: string;
+  /** Where the lines go instead of stdout (tests). */
+  stream?: { write(line: string): void };
+  /** Pretty-print with pino-pretty; by default only when writing to a terminal. */
+  pretty?: boolean;
+}
+
+/** pino options (without a stream) for `options`. */
+export function baseLoggerOptions(options: LogOptions) {
+  const pretty = options.pretty ?? (options.stream === undefined && process.stdout.isTTY === true);
+  return {
+    level: options.level ?? 'info',
+    redact: { paths: redactedPaths, censor: '[Redacted]' },
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard' } } } : {}),
+  };
+}
