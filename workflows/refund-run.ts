@@ -7,8 +7,11 @@ import {
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
+  CancellationScope,
   condition,
+  isCancellation,
   proxyActivities,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -76,6 +79,22 @@ const DECISION_WRITE_WAIT = '30 seconds';
 
 type PayoutResult = { reference: string } | { failure: unknown };
 
+/** A message from outside, waiting for the main loop: evidence (signals) and the updates. */
+type Message = Evidence | Update;
+type Evidence = { kind: 'carrierEvent' | 'warehouseScan'; raw: unknown };
+type Update = { kind: 'decision' | 'cancel' | 'escalate' | 'extendDeadline' | 'nudge'; raw: unknown; answer: (outcome: Outcome) => void };
+
+/** What the main loop made of an update: applied, or refused with the failure its caller gets. */
+type Outcome = { ok: true } | { ok: false; failure: ApplicationFailure };
+
+/** The timer of the refund's next deadline, started once per deadline (not at every wait). */
+interface DeadlineTimer {
+  key: string;
+  deadline: NonNullable<ReturnType<typeof nextDeadline>>;
+  scope: CancellationScope;
+  fired: boolean;
+}
+
 const now = () => new Date(Date.now()).toISOString();
 
 export class RefundRun {
@@ -85,8 +104,6 @@ export class RefundRun {
   /** Facts applied but not yet written; `flushed` facts were written before them. */
   private readonly pending: AuditFact[] = [];
   private flushed = 0;
-  /** Bumped by every change, so a wait can tell that something happened. */
-  private version = 0;
   /** The search attributes last upserted, as `state|stuck`. */
   private published: string | undefined;
   /** Checks signed decisions against the registry under the pinned trust roots; set at start. */
@@ -94,12 +111,18 @@ export class RefundRun {
   /** Checks signed warehouse receipts the same way; set at start. */
   private receipts: StatementVerifier | undefined;
   /**
-   * Evidence as it arrived, not yet verified. The main loop verifies and applies it one message
-   * at a time, in arrival order, between its own steps: every local activity of the main loop
-   * and of evidence runs from that one place, so the order of their calls never depends on how
-   * results and messages interleave within a workflow task, and a history replays as it ran.
+   * Every message from outside (evidence and updates) as it arrived, not yet handled. The main
+   * loop takes them one at a time, in arrival order, and only when it has nothing else to do:
+   * after its own step (a write, the risk check) it never looks here first. A message that
+   * arrives while a local activity runs reaches the workflow before that activity's result on
+   * the first run but after it on replay; since what the loop does after a result never depends
+   * on whether a message is waiting, and waiting itself issues no command (the deadline has a
+   * timer of its own), a history replays as it ran whichever came first.
    */
-  private readonly inbox: Array<{ kind: 'carrierEvent' | 'warehouseScan'; raw: unknown }> = [];
+  private readonly inbox: Message[] = [];
+  /** The payout while it runs; `result` is set once it settles. */
+  private payout: { result?: PayoutResult } | undefined;
+  private timer: DeadlineTimer | undefined;
 
   constructor(
     private readonly request: RefundRequest,
@@ -156,21 +179,40 @@ export class RefundRun {
 
   private receive(kind: 'carrierEvent' | 'warehouseScan', raw: unknown): void {
     this.inbox.push({ kind, raw });
-    this.version++;
+  }
+
+  /** Queues an update for the main loop and waits for what it made of it. */
+  private handOver(kind: Update['kind'], raw: unknown): Promise<Outcome> {
+    return new Promise((answer) => this.inbox.push({ kind, raw, answer }));
   }
 
   /**
-   * Verifies and applies the evidence received so far, in order; whether there was any. A
-   * finished refund takes no more evidence (the model would ignore it): nothing to verify.
+   * Handles one message. A finished refund takes no more evidence (the model would ignore it:
+   * nothing to verify) and refuses every update without a look-up.
    */
-  private async verifyEvidence(): Promise<boolean> {
-    if (this.inbox.length === 0) return false;
-    for (let message = this.inbox.shift(); message; message = this.inbox.shift()) {
-      if (isTerminal(this.current.state)) continue;
-      if (message.kind === 'warehouseScan') await this.verifyScan(message.raw);
-      else await this.verifyCarrierEvent(message.raw);
+  private async handle(message: Message): Promise<void> {
+    if (!('answer' in message)) {
+      if (isTerminal(this.current.state)) return;
+      return message.kind === 'warehouseScan' ? this.verifyScan(message.raw) : this.verifyCarrierEvent(message.raw);
     }
-    return true;
+    const { answer, raw } = message;
+    try {
+      switch (message.kind) {
+        case 'decision':
+          return answer(await this.applyDecision(raw));
+        case 'cancel':
+          return answer(this.applyCancel(raw));
+        case 'escalate':
+          return answer(this.applyEscalate(raw));
+        case 'extendDeadline':
+          return answer(this.applyExtendDeadline(raw));
+        case 'nudge':
+          return answer(this.applyNudge(raw));
+      }
+    } catch (error) {
+      // An update's failure belongs to its caller, never to the refund.
+      answer({ ok: false, failure: asFailure(error) });
+    }
   }
 
   private async verifyScan(raw: unknown): Promise<void> {
@@ -202,9 +244,7 @@ export class RefundRun {
 
   /** Facts of a verification (a refusal, ignored registry rows), to be written with the next batch. */
   private record(facts: readonly Fact[]): void {
-    if (facts.length === 0) return;
     this.pending.push(...facts.map((fact) => ({ ...fact, at: now() })));
-    this.version++;
   }
 
   /** Refuses at once, outside history, what needs no registry look-up: see `precheckDecision`. */
@@ -221,32 +261,40 @@ export class RefundRun {
    * A signed decision counts only once its signature verifies with a key the registry gives its
    * signer, under the trust roots this refund pinned, for this refund's own amount and currency;
    * roles and limits come from the registry. Every refusal here is written to the audit trail.
+   * The main loop checks and applies it (see `applyDecision`); the caller is answered once its
+   * facts are written, or after the bounded wait.
    */
   async decide(raw: unknown): Promise<RefundStatus> {
-    const signed = SignedDecision.parse(raw);
-    const verdict = await this.verifier!.verify(signed, {
+    const outcome = await this.handOver('decision', raw);
+    // The refusal is the answer either way; its audit fact is written when the database takes it.
+    const written = await this.recorded();
+    if (!outcome.ok) throw outcome.failure;
+    if (!written) throw decisionNotYetRecorded(this.request.refundId);
+    return refundStatus(this.current);
+  }
+
+  private async applyDecision(raw: unknown): Promise<Outcome> {
+    const parsed = SignedDecision.safeParse(raw);
+    if (!parsed.success) return refused(invalidMessage(describeIssues(parsed.error, { root: 'decision' })));
+    // A refund that has moved on needs no look-up to refuse a decision.
+    const early = precheckDecision(this.current, parsed.data.statement);
+    if (early) return refused(approvalRefused(early));
+    const verdict = await this.verifier!.verify(parsed.data, {
       refundId: this.request.refundId,
       amount: this.current.amount,
       currency: this.request.currency,
     });
-    this.pending.push(...verdict.facts.map((fact) => ({ ...fact, at: now() })));
-    if (!verdict.ok) {
-      this.version++;
-      // The refusal is the answer either way; its audit fact is written when the database takes it.
-      await this.recorded();
-      throw approvalRefused(verdict.refusal);
-    }
+    this.record(verdict.facts);
+    if (!verdict.ok) return refused(approvalRefused(verdict.refusal));
     const { command, statement } = verdict;
     // The approver's own activity and circuit breaker are checked here, in the workflow, so no
     // caller can skip the check; a rejection needs no check.
     const standing =
       command.decision.decision === 'approve' ? await this.activities.approverStanding(this.standingInput(command)) : undefined;
-    // The refund may have moved on while the checks ran (new evidence, another decision).
     const refusal = checkApproval(this.current, command);
-    if (refusal) throw approvalRefused(refusal);
+    if (refusal) return refused(approvalRefused(refusal));
     this.apply({ type: 'approval', command, statement, ...(standing ? { standing } : {}), at: now() });
-    if (!(await this.recorded())) throw decisionNotYetRecorded(this.request.refundId);
-    return refundStatus(this.current);
+    return { ok: true };
   }
 
   /**
@@ -269,9 +317,18 @@ export class RefundRun {
   }
 
   async cancel(raw: unknown): Promise<RefundStatus> {
-    await condition(() => this.model !== undefined);
-    this.apply({ type: 'cancel', command: CancelCommand.parse(raw), at: now() });
+    const outcome = await this.handOver('cancel', raw);
+    if (!outcome.ok) throw outcome.failure;
     return refundStatus(this.current);
+  }
+
+  /** The refund may have moved on (to paying) since the validator accepted the cancel. */
+  private applyCancel(raw: unknown): Outcome {
+    const command = CancelCommand.parse(raw);
+    const refusal = checkCancel(this.current);
+    if (refusal) return refused(ApplicationFailure.create({ message: refusal, type: failureTypes.cancelRefused }));
+    this.apply({ type: 'cancel', command, at: now() });
+    return { ok: true };
   }
 
   /**
@@ -286,10 +343,20 @@ export class RefundRun {
   }
 
   async escalate(raw: unknown): Promise<RefundStatus> {
+    return this.operate('escalate', raw);
+  }
+
+  private applyEscalate(raw: unknown): Outcome {
     const { escalatedBy, group, reason } = EscalateCommand.parse(raw);
-    await condition(() => this.model !== undefined);
     this.refuseIf(checkEscalate(this.current));
     this.apply({ type: 'ops_escalated', group, by: escalatedBy, reason, at: now() });
+    return { ok: true };
+  }
+
+  /** An operations action: applied by the main loop, answered once it is on the audit trail (or after the bounded wait). */
+  private async operate(kind: 'escalate' | 'extendDeadline' | 'nudge', raw: unknown): Promise<RefundStatus> {
+    const outcome = await this.handOver(kind, raw);
+    if (!outcome.ok) throw outcome.failure;
     await this.recorded();
     return refundStatus(this.current);
   }
@@ -303,12 +370,15 @@ export class RefundRun {
   }
 
   async extendDeadline(raw: unknown): Promise<RefundStatus> {
+    return this.operate('extendDeadline', raw);
+  }
+
+  private applyExtendDeadline(raw: unknown): Outcome {
     const { extendedBy, by, reason } = ExtendDeadlineCommand.parse(raw);
     const ms = isoDurationMs(by)!;
     this.refuseIf(checkExtend(this.current, ms));
     this.apply({ type: 'deadline_extended', duration: by, ms, by: extendedBy, reason, at: now() });
-    await this.recorded();
-    return refundStatus(this.current);
+    return { ok: true };
   }
 
   validateNudge(raw: unknown): void {
@@ -319,52 +389,91 @@ export class RefundRun {
   }
 
   async nudge(raw: unknown): Promise<RefundStatus> {
+    return this.operate('nudge', raw);
+  }
+
+  private applyNudge(raw: unknown): Outcome {
     const { nudgedBy, party, reason } = NudgeCommand.parse(raw);
     this.refuseIf(checkNudge(this.current, party));
     this.apply({ type: 'nudged', party, by: nudgedBy, reason, at: now() });
-    await this.recorded();
-    return refundStatus(this.current);
+    return { ok: true };
   }
 
   private refuseIf(refusal: OpsRefusal | undefined): void {
     if (refusal) throw ApplicationFailure.create({ message: refusal.message, type: OPS_ACTION_REFUSED, details: [refusal] });
   }
 
-  /** The main loop: writes every change, runs the risk check and the payout, and waits for the rest until the refund ends. */
+  /**
+   * The main loop: writes every change, runs the risk check and the payout, keeps the deadline's
+   * timer, and otherwise takes the next message (or the payout's result, or the deadline) until
+   * the refund ends. Its own steps come first; messages wait for the loop to be idle.
+   */
   async run(): Promise<RefundStatus> {
     while (!isTerminal(this.current.state)) {
       await this.flush();
-      // What the evidence changed is written before the refund acts on it.
-      if (await this.verifyEvidence()) continue;
+      this.keepDeadlineTimer();
       const current = this.current;
-      switch (current.state) {
-        case 'risk_review': {
-          const evidenceVersion = current.evidenceVersion;
-          const risk = await this.activities.assessRisk(this.riskInput(current));
-          this.apply({ type: 'risk_assessed', risk, evidenceVersion, at: now() });
-          break;
-        }
-        case 'paying': {
-          // Messages keep arriving while the payout runs; what they change is written meanwhile.
-          const payout = this.startPayout(current);
-          while (!payout.result) {
-            await this.waitForChange(() => payout.result !== undefined);
-            await this.verifyEvidence();
-            await this.flush();
-          }
-          this.apply(payoutEvent(payout.result));
-          break;
-        }
-        default:
-          await this.waitForChange();
+      if (current.state === 'risk_review') {
+        const evidenceVersion = current.evidenceVersion;
+        const risk = await this.activities.assessRisk(this.riskInput(current));
+        this.apply({ type: 'risk_assessed', risk, evidenceVersion, at: now() });
+        continue;
+      }
+      // Messages keep arriving while the payout runs; what they change is written meanwhile.
+      if (current.state === 'paying') this.payout ??= this.startPayout(current);
+      const timer = this.timer;
+      await condition(() => this.inbox.length > 0 || this.payout?.result !== undefined || timer?.fired === true);
+      const message = this.inbox.shift();
+      if (message) await this.handle(message);
+      else if (this.payout?.result) {
+        const { result } = this.payout;
+        this.payout = undefined;
+        this.apply(payoutEvent(result));
+      } else if (timer?.fired) {
+        this.timer = undefined;
+        const { event, state } = timer.deadline;
+        this.apply({ type: event, state, at: now() } as RefundEvent);
       }
     }
+    this.timer?.scope.cancel();
     await this.flush();
-    // An approval that finished the refund answers its caller before the workflow closes.
-    await condition(allHandlersFinished);
-    // A decision refused as the refund finished may have left a refusal to write.
+    // Updates accepted before the refund ended are answered (refused) now, so that none waits on
+    // a loop that has stopped; an approval that finished the refund answers its caller too.
+    while (!allHandlersFinished()) {
+      await condition(() => this.inbox.length > 0 || allHandlersFinished());
+      const message = this.inbox.shift();
+      if (message) await this.handle(message);
+      // A decision refused as the refund finished may have left a refusal to write.
+      if (this.pending.length > 0) await this.flush();
+    }
     if (this.pending.length > 0) await this.flush();
     return refundStatus(this.current);
+  }
+
+  /**
+   * Starts the timer of the model's next deadline when it changes (cancelling the last one): one
+   * timer per deadline, not one per wait, so waiting issues no command of its own.
+   */
+  private keepDeadlineTimer(): void {
+    const deadline = nextDeadline(this.current);
+    const key = deadline && `${deadline.event}|${deadline.state}|${deadline.at}`;
+    if (this.timer?.key === key) return;
+    if (this.timer && !this.timer.fired) this.timer.scope.cancel();
+    this.timer = undefined;
+    if (!deadline || !key) return;
+    const scope = new CancellationScope();
+    const timer: DeadlineTimer = { key, deadline, scope, fired: false };
+    scope
+      .run(() => sleep(Math.max(deadline.at - Date.now(), 1)))
+      .then(
+        () => {
+          timer.fired = true;
+        },
+        (error: unknown) => {
+          if (!isCancellation(error)) throw error;
+        },
+      );
+    this.timer = timer;
   }
 
   private apply(event: RefundEvent): void {
@@ -374,10 +483,7 @@ export class RefundRun {
     }
     const result = applyEvent(this.model, event);
     this.pending.push(...result.facts);
-    if (result.model !== this.model) {
-      this.model = result.model;
-      this.version++;
-    }
+    this.model = result.model;
   }
 
   /**
@@ -386,7 +492,6 @@ export class RefundRun {
    */
   private rejectMalformed(kind: string, issues: string): void {
     this.pending.push({ kind: 'message_rejected', actor: 'system', at: now(), data: { message: kind, issues } });
-    this.version++;
   }
 
   /** Writes the pending facts with the read-model row, then the search attributes if they changed. */
@@ -417,19 +522,6 @@ export class RefundRun {
       { key: RefundStuckKey, value: isStuck(model) },
     ]);
     this.published = searchable;
-  }
-
-  /** Waits until something changes the model, or until the model's next deadline passes. */
-  private async waitForChange(until?: () => boolean): Promise<void> {
-    // Facts applied while the last write was in flight are written now, and evidence received
-    // meanwhile is verified now, not after the next change.
-    if (this.pending.length > 0 || this.inbox.length > 0) return;
-    const seen = this.version;
-    const deadline = nextDeadline(this.current);
-    const changed = () => this.version !== seen || (until?.() ?? false);
-    if (!deadline) return void (await condition(changed));
-    const fired = !(await condition(changed, Math.max(deadline.at - Date.now(), 1)));
-    if (fired) this.apply({ type: deadline.event, state: deadline.state, at: now() } as RefundEvent);
   }
 
   /** Starts the payout; `result` is set once it settles. */
@@ -492,6 +584,13 @@ function decisionNotYetRecorded(refundId: string): ApplicationFailure {
     message: `the decision on refund ${refundId} is applied but not yet written to the audit trail: the database has not accepted the write for ${DECISION_WRITE_WAIT}; it is written as soon as the database accepts it`,
     type: failureTypes.decisionNotYetRecorded,
   });
+}
+
+const refused = (failure: ApplicationFailure): Outcome => ({ ok: false, failure });
+
+function asFailure(error: unknown): ApplicationFailure {
+  if (error instanceof ApplicationFailure) return error;
+  return invalidMessage(error instanceof Error ? error.message : String(error));
 }
 
 function invalidMessage(issues: string): ApplicationFailure {

@@ -67,6 +67,11 @@ it('counts a paid payout, a forged decision and the approval latency, and report
   await h.scan(request.refundId, matchingReceipt(request), uniqueId('emp-scan'));
   await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
 
+  // Its own refund stuck (other test files share the database, so the gauge alone says nothing of this one).
+  await vi.waitFor(async () => expect((await h.refunds.getRefund(request.refundId)).stuck).toBe(true), {
+    timeout: 15_000,
+    interval: 200,
+  });
   await vi.waitFor(
     async () => {
       const api = await apiMetrics.registry.metrics();
