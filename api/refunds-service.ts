@@ -2,7 +2,13 @@
  * The typed client for refund services, scanners, approvers and operations. Every input is
  * validated with the same schemas the workflow uses before anything is sent.
  */
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+} from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { OPS_ACTION_REFUSED } from '../workflows/ops-commands';
 import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
@@ -160,6 +166,9 @@ function parseSignedRequest(input: unknown): SignedRefundRequest {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long a cancel or an operations action waits for the workflow to answer: inside the API's 30 s handler timeout. */
+const UPDATE_ANSWER_MS = 20_000;
 
 /** A gRPC call cut off by its deadline (status 4), as the Temporal client reports it. */
 function isDeadlineExceeded(error: unknown): boolean {
@@ -409,8 +418,8 @@ export class RefundsService {
   async cancel(refundId: string, cancelledBy: string, reason: string, updateId?: string): Promise<RefundStatus> {
     const command = parse(CancelCommand, 'cancel', { cancelledBy, reason });
     try {
-      return await this.withRefund(refundId, (handle) =>
-        handle.executeUpdate(cancelUpdate, { args: [command], ...(updateId ? { updateId } : {}) }),
+      return await this.boundedUpdate(() =>
+        this.withRefund(refundId, (handle) => handle.executeUpdate(cancelUpdate, { args: [command], ...(updateId ? { updateId } : {}) })),
       );
     } catch (error) {
       throw await this.translateUpdateFailure(refundId, error, (cause) => new CancelRefusedError(cause.message));
@@ -424,7 +433,9 @@ export class RefundsService {
    */
   async opsUpdate<A>(refundId: string, update: UpdateDefinition<RefundStatus, [A]>, arg: A, updateId?: string): Promise<RefundStatus> {
     try {
-      return await this.withRefund(refundId, (handle) => handle.executeUpdate(update, { args: [arg], ...(updateId ? { updateId } : {}) }));
+      return await this.boundedUpdate(() =>
+        this.withRefund(refundId, (handle) => handle.executeUpdate(update, { args: [arg], ...(updateId ? { updateId } : {}) })),
+      );
     } catch (error) {
       const failure = await this.translateUpdateFailure(refundId, error, (cause) => {
         const refusal = cause.details?.[0] as { rule?: string } | undefined;
@@ -453,6 +464,24 @@ export class RefundsService {
     } catch (error) {
       if (stored && (error instanceof RefundNotFoundError || isDeadlineExceeded(error))) return withStuckNow(stored);
       throw error;
+    }
+  }
+
+  /**
+   * A cancel or an operations action waits for the refund's workflow to take it; a workflow with no
+   * worker, or one whose tasks fail, never does. The call is cut off after UPDATE_ANSWER_MS (a
+   * ServiceError, answered 503 with retry-after): the caller retries with the same Idempotency-Key,
+   * which is the update id, so the update is applied once whichever attempt lands.
+   */
+  private async boundedUpdate<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await this.temporal.connection.withDeadline(Date.now() + UPDATE_ANSWER_MS, call);
+    } catch (error) {
+      if (!(error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) && !isDeadlineExceeded(error)) throw error;
+      throw new RefundError(
+        'update_not_taken',
+        `the refund's workflow did not take the request within ${UPDATE_ANSWER_MS / 1000} s (no worker is running it now); retry with the same Idempotency-Key, which applies it once`,
+      );
     }
   }
 

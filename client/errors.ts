@@ -18,7 +18,9 @@ export type RefundErrorCode =
   | 'carrier_event_conflict'
   | 'scan_refused'
   | 'ops_action_refused'
-  | 'alert_not_found';
+  | 'alert_not_found'
+  /** A cancel or an operations action no worker took in time: retry it with the same Idempotency-Key. */
+  | 'update_not_taken';
 
 export class RefundError extends Error {
   override name = 'RefundError';

@@ -122,6 +122,8 @@ function fromRefundError(error: RefundError): ProblemError {
     case 'decision_not_yet_recorded':
       // The workflow applied the decision and writes it once the database takes it: read the refund, do not decide again.
       return problem('decision_not_yet_recorded', `${error.message}; read the refund to see it recorded`, {}, { 'retry-after': '5' });
+    case 'update_not_taken':
+      return problem('service_unavailable', error.message, {}, { 'retry-after': '5' });
   }
 }
 
