@@ -63,11 +63,12 @@ export function registerDecisionRoutes(app: FastifyInstance, { refunds, pool, me
       schema: {
         tags: ['refund services', 'operations'],
         summary: 'Cancel a refund before payout',
-        description: 'Refused with 409 once the payout has started or the refund has finished.',
+        description:
+          'Refused with 409 once the payout has started or the refund has finished. 503 (retry-after) when no worker takes it within 20 s: retry with the same Idempotency-Key.',
         security: bearer,
         params: RefundPath,
         body: CancelBody,
-        response: { 200: RefundView, ...problems(400, 404, 409, 413, 415, 422, ...withAuth) },
+        response: { 200: RefundView, ...problems(400, 404, 409, 413, 415, 422, 503, ...withAuth) },
       },
     },
     async (request) => {

@@ -25,7 +25,8 @@ const REFUSALS =
 export function registerOpsActionRoutes(app: FastifyInstance, { refunds, pool }: RouteDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const operations = new OperationsService({ refunds, pool });
-  const responses = { 200: RefundView, ...problems(400, 404, 409, 413, 415, 422, ...withAuth) };
+  // 503: no worker took the action within 20 s (retry with the same Idempotency-Key).
+  const responses = { 200: RefundView, ...problems(400, 404, 409, 413, 415, 422, 503, ...withAuth) };
 
   api.post(
     '/v1/refunds/:refundId/escalate',
