@@ -86,3 +86,28 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     signal?.addEventListener('abort', aborted, { once: true });
   });
 }
+
+/** A dependency's readiness check: resolves with why it is not ready, or undefined when it is. */
+export type ReadinessCheck = () => Promise<string | undefined>;
+
+/** A check that takes longer than this counts as not ready: a load balancer's probe must not hang. */
+const CHECK_TIMEOUT_MS = 2_000;
+
+/** Runs every check at once, each bounded; "name: why" for each that is not ready (the API's and the worker's /readyz). */
+export async function failingChecks(checks: Record<string, ReadinessCheck>): Promise<string[]> {
+  const names = Object.keys(checks);
+  const results = await Promise.all(names.map((name) => withinTimeout(checks[name]!)));
+  return names.flatMap((name, i) => (results[i] === undefined ? [] : [`${name}: ${results[i]}`]));
+}
+
+async function withinTimeout(check: ReadinessCheck): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`no answer within ${CHECK_TIMEOUT_MS} ms`), CHECK_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([check().catch((error: unknown) => (error instanceof Error ? error.message : String(error))), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

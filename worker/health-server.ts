@@ -6,12 +6,9 @@
  * A small node:http listener: a worker has no other HTTP to serve.
  */
 import http from 'node:http';
+import { failingChecks, type ReadinessCheck } from '../store/readiness';
 
-/** Resolves with why the dependency is not ready, or undefined when it is. */
-export type ReadinessCheck = () => Promise<string | undefined>;
-
-/** A check that takes longer than this counts as not ready: a probe must not hang. */
-const CHECK_TIMEOUT_MS = 2_000;
+export type { ReadinessCheck } from '../store/readiness';
 
 export interface HealthServer {
   /** e.g. http://127.0.0.1:9464 */
@@ -36,7 +33,7 @@ export async function startHealthServer(opts: {
     } else if (url === '/healthz') {
       send(200, { status: 'ok' });
     } else if (url === '/readyz') {
-      readiness(opts.checks).then(
+      failingChecks(opts.checks).then(
         (failing) => {
           if (failing.length === 0) {
             send(200, { status: 'ready', checks: Object.fromEntries(Object.keys(opts.checks).map((name) => [name, 'ok'])) });
@@ -77,25 +74,6 @@ export async function startHealthServer(opts: {
         server.closeIdleConnections();
       }),
   };
-}
-
-/** Runs every check at once; "name: why" for each that is not ready. */
-async function readiness(checks: Record<string, ReadinessCheck>): Promise<string[]> {
-  const names = Object.keys(checks);
-  const results = await Promise.all(names.map((name) => withinTimeout(checks[name]!)));
-  return names.flatMap((name, i) => (results[i] === undefined ? [] : [`${name}: ${results[i]}`]));
-}
-
-async function withinTimeout(check: ReadinessCheck): Promise<string | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no answer within ${CHECK_TIMEOUT_MS} ms`), CHECK_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([check().catch((error: unknown) => (error instanceof Error ? error.message : String(error))), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function problem(status: number, title: string, detail: string) {

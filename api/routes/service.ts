@@ -9,32 +9,16 @@ import type { ApiMetrics } from '../plugins/metrics';
 import { problem } from '../plugins/problems';
 import { Health } from '../../client/views';
 import { problems } from './shared';
+import { failingChecks, type ReadinessCheck } from '../../store/readiness';
 
-/** A dependency's readiness check: resolves with why it is not ready, or undefined when it is. */
-export type ReadinessCheck = () => Promise<string | undefined>;
+export type { ReadinessCheck } from '../../store/readiness';
 
 const Ready = z.strictObject({ status: z.literal('ready'), checks: z.record(z.string(), z.literal('ok')) });
-
-/** A check that takes longer than this counts as not ready: a load balancer's probe must not hang. */
-const CHECK_TIMEOUT_MS = 2_000;
-
-async function withinTimeout(check: ReadinessCheck): Promise<string | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no answer within ${CHECK_TIMEOUT_MS} ms`), CHECK_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([check().catch((error: unknown) => (error instanceof Error ? error.message : String(error))), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Runs every check at once; 503 naming each dependency that is not ready. */
 async function readiness(checks: Record<string, ReadinessCheck>) {
   const names = Object.keys(checks);
-  const results = await Promise.all(names.map((name) => withinTimeout(checks[name]!)));
-  const failing = names.flatMap((name, i) => (results[i] === undefined ? [] : [`${name}: ${results[i]}`]));
+  const failing = await failingChecks(checks);
   if (failing.length > 0) throw problem('service_unavailable', `not ready: ${failing.join('; ')}`, {}, { 'retry-after': '5' });
   return { status: 'ready' as const, checks: Object.fromEntries(names.map((name) => [name, 'ok' as const])) };
 }
