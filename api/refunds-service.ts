@@ -391,12 +391,15 @@ export class RefundsService {
    * Refused with ApprovalRefusedError naming the rule (a separation-of-duties rule, or why the
    * statement does not count), or InvalidInputError.
    */
-  /** `updateId`: the same id sent again answers with the first decision's outcome (the API's Idempotency-Key). */
+  /**
+   * `updateId`: the same id sent again answers with the first decision's outcome (the API's
+   * Idempotency-Key). Bounded like a cancel: 503 when no worker takes it within UPDATE_ANSWER_MS.
+   */
   async decide(refundId: string, signed: SignedDecision, updateId?: string): Promise<RefundStatus> {
     const decision: SignedDecision = parse(signedDecisionShape(signed), 'signed decision', signed);
     try {
-      return await this.withRefund(refundId, (handle) =>
-        handle.executeUpdate(decideUpdate, { args: [decision], ...(updateId ? { updateId } : {}) }),
+      return await this.boundedUpdate(() =>
+        this.withRefund(refundId, (handle) => handle.executeUpdate(decideUpdate, { args: [decision], ...(updateId ? { updateId } : {}) })),
       );
     } catch (error) {
       throw await this.translateUpdateFailure(refundId, error, (cause) => {
@@ -468,7 +471,7 @@ export class RefundsService {
   }
 
   /**
-   * A cancel or an operations action waits for the refund's workflow to take it; a workflow with no
+   * A decision, a cancel or an operations action waits for the refund's workflow to take it; a workflow with no
    * worker, or one whose tasks fail, never does. The call is cut off after UPDATE_ANSWER_MS (a
    * ServiceError, answered 503 with retry-after): the caller retries with the same Idempotency-Key,
    * which is the update id, so the update is applied once whichever attempt lands.

@@ -29,11 +29,12 @@ export function registerDecisionRoutes(app: FastifyInstance, { refunds, pool, me
           'statement (RFC 8785 canonical JSON). The workflow verifies it against the key registry; the approver’s roles and limits ' +
           'come from their registry entry. A refusal answers 403 with the `rule` (a separation-of-duties rule, or why the statement ' +
           'does not count: `bad_signature`, `unknown_principal`, `amount_mismatch`, …); a refund that is not awaiting approval answers ' +
-          '409 (`not_awaiting_approval`). Answers with the refund’s new status.',
+          '409 (`not_awaiting_approval`). Answers with the refund’s new status. 503 (retry-after) when no worker takes the decision ' +
+          'within 20 s: retry with the same Idempotency-Key, which decides once.',
         security: bearer,
         params: RefundPath,
         body: ApprovalBody,
-        response: { 200: RefundView, ...problems(400, 404, 409, 413, 415, 422, ...withAuth) },
+        response: { 200: RefundView, ...problems(400, 404, 409, 413, 415, 422, 503, ...withAuth) },
       },
     },
     async (request) => {
