@@ -6,11 +6,16 @@
  * RunWorkflow, its activities' RunActivity spans and the PostgreSQL transactions they run, all in
  * one trace; no span carries a credential, and log lines written in a span carry its ids.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
+import { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { RefundsApiClient } from '../../client/refunds-api-client';
@@ -21,6 +26,7 @@ import { buildWorkflowBundle, tracingWorkflowInterceptors } from '../../worker/w
 import { type ApiHarness, startApiHarness, type TestPrincipal } from '../support/api-harness';
 import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
 import { testStack } from '../support/stack';
+import { refundWorkflowId } from '../../workflows/messages';
 
 const exporter = new InMemorySpanExporter();
 let tracing: Tracing;
@@ -124,7 +130,7 @@ it('traces a refund from POST /v1/refunds through the workflow and its activitie
   expect(ancestors(start, spans)[0]).toBe(server);
   for (const activity of spans.filter((s) => s.name.startsWith('RunActivity:'))) expect(ancestors(activity, spans)).toContain(run);
 
-  // PostgreSQL transactions in the activities (and the API's own, under the server span).
+  // PostgreSQL transactions in the activities.
   const transactions = spans.filter((s) => s.name === 'pg.transaction');
   const inActivities = transactions.filter((t) => ancestors(t, spans).some((a) => a.name.startsWith('RunActivity:')));
   expect(inActivities.length).toBeGreaterThan(0);
@@ -164,4 +170,19 @@ it('writes the trace and span ids on log lines written inside a span, and none o
     .getFinishedSpans()
     .filter((s) => s.name === 'pg.transaction' && s.spanContext().traceId === ids.traceId);
   expect(parentTransactions).toHaveLength(1);
+});
+
+// Refunds recorded without tracing replay on a traced worker, so a refund may move between traced and untraced workers.
+const historiesDir = fileURLToPath(new URL('../replay/histories/', import.meta.url));
+it.each(readdirSync(historiesDir).filter((f) => f.endsWith('.json')))('replays %s with the traced bundle', async (file) => {
+  const history = historyFromJSON(JSON.parse(readFileSync(`${historiesDir}${file}`, 'utf8')));
+  const data = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+  const input = JSON.parse(Buffer.from(data!).toString('utf8')) as { refundId?: string; statement?: { request?: { refundId?: string } } };
+  const refundId = input.statement?.request?.refundId ?? input.refundId;
+  expect(refundId).toBeDefined();
+  await Worker.runReplayHistory(
+    { workflowBundle: { codePath: tracedBundle }, sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } },
+    history,
+    refundWorkflowId(refundId!),
+  );
 });
