@@ -22,6 +22,7 @@ import type { Policy } from '../workflows/policy';
 import type { TrustRoots } from '../workflows/statements';
 import type { CarrierSecrets } from '../config/carrier-signature';
 import { refundSearchAttributes } from '../workflows/search-attributes';
+import { untracedWorkflowTypes } from '../workflows/tracing-scope';
 import { type Config, ConfigError, loadConfig, shutdownForceExtraSeconds } from '../config/worker';
 import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
 import { startAuditCheckpointer, type AuditCheckpointer } from './audit-checkpointer';
@@ -75,10 +76,13 @@ export async function createRefundWorker(options: RefundWorkerOptions): Promise<
       ? {
           interceptors: {
             activity: [
-              (ctx) => ({
-                inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
-                outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
-              }),
+              (ctx) =>
+                untracedWorkflowTypes.includes(ctx.info.workflowType ?? '')
+                  ? {}
+                  : {
+                      inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+                      outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+                    },
             ],
             // Only read when the workflows are bundled at start; a prebuilt traced bundle has them.
             ...(options.workflowBundlePath ? {} : { workflowModules: [tracingWorkflowInterceptors] }),

@@ -11,7 +11,6 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
@@ -27,10 +26,11 @@ export const defaultWorkflowBundlePath = fileURLToPath(new URL('../.build/workfl
  */
 export const builtWorkflowBundlePath = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
 
-/** The workflow interceptors of @temporalio/interceptors-opentelemetry: RunWorkflow, StartActivity and the other workflow spans. */
-export const tracingWorkflowInterceptors = createRequire(import.meta.url).resolve(
-  '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors',
-);
+/**
+ * The traced bundle's workflow interceptors (those of @temporalio/interceptors-opentelemetry, for
+ * every workflow but the webhook dispatcher): RunWorkflow, StartActivity and the other workflow spans.
+ */
+export const tracingWorkflowInterceptors = fileURLToPath(new URL('../workflows/tracing-interceptors.ts', import.meta.url));
 
 /** The traced bundle that goes with a plain one: `workflow-bundle.js` → `workflow-bundle-traced.js`. */
 export function tracedBundlePath(plainBundlePath: string): string {

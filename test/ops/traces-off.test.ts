@@ -10,6 +10,7 @@ import path from 'node:path';
 import { trace } from '@opentelemetry/api';
 import { Resource } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { temporalClientInterceptors } from '../../api/server';
 import { RefundsApiClient } from '../../client/refunds-api-client';
@@ -84,6 +85,13 @@ it('gives the Temporal client and the worker no tracing interceptor', async () =
   expect(Object.keys(untraced.options.sinks ?? {})).not.toContain('exporter');
   expect(Object.keys(traced.options.sinks ?? {})).toContain('exporter');
   expect(untraced.options.interceptors.workflowModules).toEqual([]);
+  // The webhook dispatcher's activities make no span with tracing on either (nor does its workflow).
+  const tracedActivities = (workflowType: string) =>
+    traced.options.interceptors.activity
+      .map((factory) => factory({ info: { workflowType, activityType: 'collectWebhookDeliveries' } } as never))
+      .filter((interceptors) => interceptors.inbound instanceof OpenTelemetryActivityInboundInterceptor).length;
+  expect(tracedActivities('refundWorkflow')).toBe(1);
+  expect(tracedActivities('webhookDispatcherWorkflow')).toBe(0);
   // Created workers hold the connection until they have run and stopped.
   for (const worker of [untraced, traced]) {
     const running = worker.run();

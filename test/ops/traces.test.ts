@@ -80,7 +80,7 @@ it('bundles the OpenTelemetry workflow interceptors into the traced bundle only'
   const marker = 'OpenTelemetryInboundInterceptor';
   expect(await readFile(tracedBundle, 'utf8')).toContain(marker);
   expect(await readFile(testStack().workflowBundlePath, 'utf8')).not.toContain(marker);
-  expect(tracingWorkflowInterceptors).toMatch(/interceptors-opentelemetry/);
+  expect(tracingWorkflowInterceptors).toMatch(/tracing-interceptors\.ts$/);
 });
 
 it('traces a refund from POST /v1/refunds through the workflow and its activities to each PostgreSQL transaction', async () => {
