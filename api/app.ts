@@ -17,6 +17,7 @@ import type { RefundsService } from './refunds-service';
 import { parseJsonKeepingRawBody } from './plugins/json-body';
 import { countRequests, createApiMetrics } from './plugins/metrics';
 import { logRequestContext, requestId } from './logging';
+import { nameRequestSpans } from './plugins/tracing';
 import { registerOpenApi } from './plugins/openapi';
 import { honourIdempotencyKeys } from './plugins/idempotency';
 import { answerWithProblems, problem } from './plugins/problems';
@@ -76,6 +77,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   parseJsonKeepingRawBody(app);
 
+  nameRequestSpans(app);
   logRequestContext(app);
   const metrics = createApiMetrics(deps.pool);
   countRequests(app, metrics);

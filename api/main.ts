@@ -12,6 +12,7 @@ import { SchemaError } from '../store/migrate';
 import { waitForSchema } from '../store/readiness';
 import { loadApiConfig, requireCarrierSecrets } from '../config/api';
 import { loadAuditConfig } from '../config/audit';
+import { setupTracing } from '../config/tracing';
 import { apiLoggerOptions } from './logging';
 import { startApiServer } from './server';
 
@@ -22,6 +23,9 @@ async function main() {
   if (!config.databaseUrl)
     throw new ConfigError('DATABASE_URL must be set for an API process (npm start runs an embedded database instead)');
   const carrierSecrets = requireCarrierSecrets(api);
+  // Off (and nothing registered) unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.
+  const tracing = setupTracing({ serviceName: 'refund-api', http: true });
+  if (tracing) console.log('traces exported over OTLP (OTEL_EXPORTER_OTLP_* variables)');
   const server = await startApiServer({
     temporal: config.temporal,
     databaseUrl: config.databaseUrl,
@@ -32,6 +36,7 @@ async function main() {
     policy: config.policy,
     ...(config.trustRoots ? { trustRoots: config.trustRoots } : {}),
     logger: apiLoggerOptions({ level: process.env.LOG_LEVEL ?? 'info' }),
+    ...(tracing ? { tracing } : {}),
   });
   console.log(`refund API listening on ${server.url} (OpenAPI at ${server.url}/openapi.json)`);
   const stopWaiting = new AbortController();
@@ -48,13 +53,16 @@ async function main() {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       stopWaiting.abort();
-      server.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          console.error(error);
-          process.exit(1);
-        },
-      );
+      server
+        .close()
+        .then(() => tracing?.shutdown())
+        .then(
+          () => process.exit(0),
+          (error: unknown) => {
+            console.error(error);
+            process.exit(1);
+          },
+        );
     });
   }
 }

@@ -3,7 +3,8 @@
  * production entry point (api/main.ts) and by `npm start`. It starts whether or not PostgreSQL and
  * Temporal answer yet (both are connected on first use); /readyz says when they do.
  */
-import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import { Client, Connection, type ConnectionOptions, type WorkflowClientInterceptor } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { FastifyServerOptions } from 'fastify';
 import { createPool } from '../store/pool';
 import { RefundsService } from './refunds-service';
@@ -14,6 +15,7 @@ import type { ApiConfig } from '../config/api';
 import type { CarrierSecrets } from '../client/carrier-signature';
 import type { Policy } from '../workflows/policy';
 import type { TrustRoots } from '../workflows/statements';
+import type { Tracing } from '../config/tracing';
 
 /** Temporal is ready when its frontend answers a health check. */
 function temporalCheck(connection: Connection) {
@@ -37,6 +39,17 @@ export interface ApiServerOptions {
   /** The trust roots the workers pin (REFUNDS_TRUST_ROOTS), for the registry routes. */
   trustRoots?: TrustRoots;
   logger?: FastifyServerOptions['logger'];
+  /** The process's tracing (config/tracing.ts), when on: the Temporal client then carries the trace into the workflows. */
+  tracing?: Tracing;
+}
+
+/**
+ * The Temporal client's interceptors: with tracing on, StartWorkflow, SignalWorkflow and the other
+ * client calls are spans of the request that made them, and pass the trace to the workflow in
+ * their headers; with it off, none.
+ */
+export function temporalClientInterceptors(tracing: Tracing | undefined): { workflow: WorkflowClientInterceptor[] } {
+  return { workflow: tracing ? [new OpenTelemetryWorkflowClientInterceptor()] : [] };
 }
 
 export interface ApiServer {
@@ -50,7 +63,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const pool = createPool(options.databaseUrl, options.dbPoolSize ?? 10);
   try {
     const refunds = new RefundsService({
-      temporal: new Client({ connection, namespace: options.temporal.namespace }),
+      temporal: new Client({
+        connection,
+        namespace: options.temporal.namespace,
+        interceptors: temporalClientInterceptors(options.tracing),
+      }),
       pool,
       taskQueue: options.taskQueue,
       ...(options.audit ? { audit: options.audit } : {}),

@@ -1,7 +1,9 @@
 /**
  * What every process's JSON logs share (pino): the level (LOG_LEVEL), the redaction of credentials
- * wherever they appear, and pino-pretty instead of JSON when the lines go to a terminal.
+ * wherever they appear, the trace and span ids of a line written inside a trace (tracing on,
+ * config/tracing.ts), and pino-pretty instead of JSON when the lines go to a terminal.
  */
+import { trace } from '@opentelemetry/api';
 
 /** Paths pino replaces with "[Redacted]": credentials, cookies, signatures, secrets and keys. */
 export const redactedPaths = [
@@ -42,6 +44,15 @@ export function baseLoggerOptions(options: LogOptions) {
   return {
     level: options.level ?? 'info',
     redact: { paths: redactedPaths, censor: '[Redacted]' },
+    mixin: traceContext,
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard' } } } : {}),
   };
+}
+
+/** `trace_id` and `span_id` of the span the line is written in, if any (with tracing off there never is one). */
+export function traceContext(): Record<string, string> {
+  const span = trace.getActiveSpan();
+  if (!span) return {};
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
 }

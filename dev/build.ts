@@ -8,7 +8,8 @@
  * tsc type-checks the same code first (tsconfig.build.json: the product only, no dev/ or test/).
  *
  *   dist/api/main.js              the API process            (+ migrations/, which it checks or applies)
- *   dist/worker/main.js           a worker process           (+ migrations/, workflow-bundle.js: the workflows, bundled ahead of time)
+ *   dist/worker/main.js           a worker process           (+ migrations/, workflow-bundle.js: the workflows, bundled ahead of time,
+ *                                                            and workflow-bundle-traced.js: the same with the OpenTelemetry interceptors)
  *   dist/worker/audit-key.js      the worker's audit key tool (new, public)
  *   dist/store/refunds-admin.js   refunds-admin              (+ migrations/)
  *   dist/client/refunds.js        the refunds CLI
@@ -21,7 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { migrationsDir } from '../store/migrate';
-import { buildWorkflowBundle } from '../worker/workflow-bundle';
+import { buildWorkflowBundle, tracedBundlePath } from '../worker/workflow-bundle';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const distDir = path.join(root, 'dist');
@@ -58,17 +59,19 @@ async function main(): Promise<void> {
     const tCode = Date.now() - t0;
     for (const dir of withMigrations) await cp(migrationsDir, path.join(staging, dir, 'migrations'), { recursive: true });
     const t1 = Date.now();
-    await buildWorkflowBundle(path.join(staging, 'worker', 'workflow-bundle.js'));
+    const bundle = path.join(staging, 'worker', 'workflow-bundle.js');
+    // The worker loads the traced one only with tracing on (config/tracing.ts).
+    await Promise.all([buildWorkflowBundle(bundle), buildWorkflowBundle(tracedBundlePath(bundle), { traced: true })]);
     const tWorkflows = Date.now() - t1;
     await rm(distDir, { recursive: true, force: true });
     await rename(staging, distDir);
     const sizes = await Promise.all(
-      [...Object.keys(entryPoints).map((e) => `${e}.js`), 'worker/workflow-bundle.js'].map(
+      [...Object.keys(entryPoints).map((e) => `${e}.js`), 'worker/workflow-bundle.js', 'worker/workflow-bundle-traced.js'].map(
         async (file) => `  dist/${file}  ${kib((await stat(path.join(distDir, file))).size)}`,
       ),
     );
     console.log(
-      `built dist/ in ${seconds(Date.now() - started)} (code ${seconds(tCode)}, workflow bundle ${seconds(tWorkflows)}):\n${sizes.join('\n')}\n` +
+      `built dist/ in ${seconds(Date.now() - started)} (code ${seconds(tCode)}, workflow bundles ${seconds(tWorkflows)}):\n${sizes.join('\n')}\n` +
         `  migrations: ${(await readdir(path.join(distDir, 'api', 'migrations'))).length} files in dist/{${withMigrations.join(',')}}/migrations`,
     );
   } finally {

@@ -35,6 +35,8 @@ import { startReadOnlyUi } from './read-only-ui';
 import { readLocalStack, stackFilePath, type StackInfo } from '../config/local-stack';
 import { resolveTemporalBinary } from './temporal-binary';
 import { startTemporalDevServer } from './temporal-server';
+import { configuredTemporal, devServerTemporal, type TemporalTarget } from './temporal-target';
+import { setupTracing, type Tracing } from '../config/tracing';
 
 const stackFile = stackFilePath;
 const dataDir = path.dirname(stackFile);
@@ -96,15 +98,16 @@ async function main(): Promise<void> {
   if (!parsed.success) throw new StartupError(describeIssues(parsed.error, { separator: '\n' }));
   const env = parsed.data;
   const api = apiConfig(env);
+  const configured = configuredCluster();
 
   await mkdir(dataDir, { recursive: true });
   await claimStackFile();
 
   // Temporal and PostgreSQL are independent, so they start side by side.
-  const [temporal, database] = await startAll([startTemporal(env), startPostgres(env)]);
+  const [temporal, database] = await startAll([startTemporal(env, configured), startPostgres(env)]);
   const databaseUrl = database.serviceUrl;
 
-  say(`Temporal server   ${temporal.address}  (namespace ${temporal.namespace})`);
+  say(`Temporal server   ${temporal.address}  (namespace ${temporal.namespace}${describeConnection(temporal)})`);
   if (temporal.uiUrl) say(`Temporal Web UI   ${temporal.uiUrl}  (read-only; change refunds through the API)`);
   say(
     `PostgreSQL        ${redact(databaseUrl)}${env.DATABASE_URL ? '' : "  (the service role; its URL and the owner role's are in .data/stack.json)"}`,
@@ -151,11 +154,12 @@ async function main(): Promise<void> {
     );
   }
   const audit = demoAudit();
+  const tracing = startTracing();
   // Started before the worker, so Ctrl-C stops the worker first, as the signal arrives.
-  await startApi({ temporal, databaseUrl, api: { ...api, carrierSecrets: carrierSecrets! }, audit });
+  await startApi({ temporal, databaseUrl, api: { ...api, carrierSecrets: carrierSecrets! }, audit, tracing });
 
   // The worker verifies carrier events with the same keys the API checks webhooks with.
-  startWorker({ temporalAddress: temporal.address, namespace: temporal.namespace, databaseUrl, audit, carrierSecrets: carrierSecrets! });
+  startWorker({ temporal, databaseUrl, audit, carrierSecrets: carrierSecrets!, tracing });
   say('Starting the refund worker; press Ctrl-C to stop.');
   // With the demo principals: one refund waiting for the demo approver, created on the first start.
   if (!env.DATABASE_URL) void leaveDemoRefund(info.apiUrl!);
@@ -182,14 +186,41 @@ function apiConfig(env: Env): ApiConfig {
   }
 }
 
+/** The cluster the environment names (TEMPORAL_ADDRESS, or a chosen profile), or undefined for a dev server. */
+function configuredCluster(): TemporalTarget | undefined {
+  try {
+    return configuredTemporal(process.env);
+  } catch (err) {
+    throw err instanceof ConfigError ? new StartupError(err.message) : err;
+  }
+}
+
+/** What the connection adds to the address: TLS, an API key. */
+function describeConnection(temporal: TemporalTarget): string {
+  const { tls, apiKey } = temporal.connectionOptions;
+  return `${tls ? ', TLS' : ''}${apiKey ? ', API key' : ''}`;
+}
+
+/** Traces for the API and the worker (one process here), when an OTLP endpoint is set; stopped last, so it flushes everything. */
+function startTracing(): Tracing | undefined {
+  const tracing = setupTracing({ serviceName: 'refund-approvals', http: true });
+  if (!tracing) return undefined;
+  services.unshift({ name: 'tracing', stop: tracing.shutdown });
+  say('Traces            exported over OTLP (OTEL_EXPORTER_OTLP_* variables)');
+  return tracing;
+}
+
 async function startApi(opts: {
-  temporal: { address: string; namespace: string };
+  temporal: TemporalTarget;
   databaseUrl: string;
   api: ApiConfig & { carrierSecrets: CarrierSecrets };
   audit: DemoAudit;
+  tracing: Tracing | undefined;
 }): Promise<void> {
   const server = await startApiServer({
-    temporal: { address: opts.temporal.address, namespace: opts.temporal.namespace },
+    // The same connection options as the worker's: TLS and an API key for a configured cluster.
+    temporal: opts.temporal,
+    ...(opts.tracing ? { tracing: opts.tracing } : {}),
     databaseUrl: opts.databaseUrl,
     taskQueue: loadConfig().taskQueue,
     // The roots the worker pins (the demo admins' unless REFUNDS_TRUST_ROOTS names others), for the registry routes.
@@ -235,8 +266,8 @@ async function startAll<T extends readonly unknown[]>(starts: { [K in keyof T]: 
   return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
-async function startTemporal(env: Env): Promise<{ address: string; namespace: string; uiUrl?: string }> {
-  if (env.TEMPORAL_ADDRESS) return { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE };
+async function startTemporal(env: Env, configured: TemporalTarget | undefined): Promise<TemporalTarget & { uiUrl?: string }> {
+  if (configured) return configured;
   const binary = await resolveTemporalBinary().catch((err: unknown) => {
     throw withHint(err, 'Or set TEMPORAL_ADDRESS to use a Temporal server that is already running.');
   });
@@ -258,7 +289,7 @@ async function startTemporal(env: Env): Promise<{ address: string; namespace: st
     );
   });
   services.push({ name: 'Temporal dev server', stop: server.stop });
-  return { ...server, uiUrl: await startWebUi(env, server.uiUrl) };
+  return { ...devServerTemporal(server.address, server.namespace), uiUrl: await startWebUi(env, server.uiUrl) };
 }
 
 /** The dev server's Web UI has no login and write actions on: people get it through a read-only proxy. */
@@ -305,16 +336,17 @@ function demoAudit(): DemoAudit {
 }
 
 function startWorker(opts: {
-  temporalAddress: string;
-  namespace: string;
+  temporal: TemporalTarget;
   databaseUrl: string;
   audit: DemoAudit;
   carrierSecrets: CarrierSecrets;
+  tracing: Tracing | undefined;
 }): void {
   const controller = new AbortController();
-  const { audit, ...connection } = opts;
+  const { audit, tracing, ...connection } = opts;
   const done = runWorker({
     ...connection,
+    ...(tracing ? { tracing } : {}),
     audit: { keyFile: audit.keyFile, checkpointFile: audit.checkpointFile },
     signal: controller.signal,
   });

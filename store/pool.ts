@@ -1,3 +1,4 @@
+import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import pg from 'pg';
 
 // bigint columns (amounts, sequence numbers) come back as JS numbers: every amount is
@@ -18,9 +19,42 @@ export function createPool(databaseUrl: string, max = 10): pg.Pool {
   return pool;
 }
 
-/** Runs `work` in one transaction: all of it is written, or none of it. `begin` may set its isolation level. */
+const tracer = trace.getTracer('refund-approvals/store');
+
+/**
+ * Runs `work` in one transaction: all of it is written, or none of it. `begin` may set its isolation level.
+ *
+ * Inside a trace (an HTTP request, an activity) the transaction is a `pg.transaction` span, from
+ * waiting for a connection to COMMIT or ROLLBACK: only its isolation and outcome, never a statement's
+ * parameters. Outside one (background sweeps and checkpoints), or with tracing off, no span is made.
+ */
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  if (!trace.getActiveSpan()?.isRecording()) return runTransaction(pool, work, begin);
+  return tracer.startActiveSpan(
+    'pg.transaction',
+    { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'db.operation.name': begin } },
+    async (span) => {
+      try {
+        const result = await runTransaction(pool, work, begin, span);
+        span.setAttribute('db.transaction.outcome', 'commit');
+        return result;
+      } catch (error) {
+        span.setAttribute('db.transaction.outcome', 'rollback');
+        // The SQLSTATE and the error's class, not its message (which may quote values).
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'string') span.setAttribute('db.response.status_code', code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.name : 'error' });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+async function runTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin: string, span?: Span): Promise<T> {
   const client = await pool.connect();
+  span?.addEvent('connection acquired');
   // A server that ends the connection between two statements (a restart) emits 'error' on the
   // checked-out client, where nothing listens: unhandled, it would end the process. The next
   // statement fails instead, and the broken connection is discarded, not returned to the pool.

@@ -12,6 +12,7 @@ import { createWorkerMetrics, type WorkerMetrics } from '../activities/metrics';
 import { createWorkerLogger, sdkLogger } from './logging';
 import { ConfigError, loadConfig, type Config } from '../config/worker';
 import { SchemaError } from '../store/migrate';
+import { setupTracing, type Tracing } from '../config/tracing';
 import { createPool } from '../store/pool';
 import { databaseReadiness, waitForSchema } from '../store/readiness';
 import { startHealthServer, type HealthServer } from './health-server';
@@ -31,16 +32,20 @@ async function main() {
   });
   if (config.sdkMetricsAddress) console.log(`Temporal SDK metrics on http://${config.sdkMetricsAddress}/metrics`);
   const metrics = createWorkerMetrics();
+  // Off (and nothing registered) unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.
+  const tracing = setupTracing({ serviceName: 'refund-worker' });
+  if (tracing) console.log('traces exported over OTLP (OTEL_EXPORTER_OTLP_* variables)');
   const controller = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
   let worker: Worker | undefined;
   const health = config.workerHttp ? await startHealth(config, config.databaseUrl, () => worker, metrics) : undefined;
   try {
-    await waitAndRun(config, config.databaseUrl, controller.signal, metrics, (running) => {
+    await waitAndRun(config, config.databaseUrl, controller.signal, metrics, tracing, (running) => {
       worker = running;
     });
   } finally {
     await health?.close();
+    await tracing?.shutdown();
   }
 }
 
@@ -49,6 +54,7 @@ async function waitAndRun(
   databaseUrl: string,
   signal: AbortSignal,
   metrics: WorkerMetrics,
+  tracing: Tracing | undefined,
   onRunning: (worker: Worker) => void,
 ): Promise<void> {
   try {
@@ -63,7 +69,7 @@ async function waitAndRun(
     if (signal.aborted) return; // stopped while waiting for the database
     throw error;
   }
-  await runWorker({ databaseUrl, signal, onRunning, metrics });
+  await runWorker({ databaseUrl, signal, onRunning, metrics, ...(tracing ? { tracing } : {}) });
 }
 
 /**

@@ -4,6 +4,11 @@
  */
 import { existsSync } from 'node:fs';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry';
 import proto from '@temporalio/proto';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities';
@@ -17,10 +22,12 @@ import type { Policy } from '../workflows/policy';
 import type { TrustRoots } from '../workflows/statements';
 import type { CarrierSecrets } from '../config/carrier-signature';
 import { refundSearchAttributes } from '../workflows/search-attributes';
-import { ConfigError, loadConfig, shutdownForceExtraSeconds } from '../config/worker';
+import { untracedWorkflowTypes } from '../workflows/tracing-scope';
+import { type Config, ConfigError, loadConfig, shutdownForceExtraSeconds } from '../config/worker';
 import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
 import { startAuditCheckpointer, type AuditCheckpointer } from './audit-checkpointer';
-import { prebuiltWorkflowBundle, workflowsPath } from './workflow-bundle';
+import { prebuiltWorkflowBundle, tracingWorkflowInterceptors, workflowsPath } from './workflow-bundle';
+import type { Tracing } from '../config/tracing';
 
 export interface RefundWorkerOptions {
   connection: NativeConnection;
@@ -35,8 +42,17 @@ export interface RefundWorkerOptions {
   gateway?: PaymentGateway;
   /** Where the activities count payouts, rejected messages and approval latency (served at the worker's /metrics). */
   metrics?: WorkerMetrics;
-  /** A prebuilt workflow bundle (worker/workflow-bundle.ts); otherwise the workflows are bundled at start. */
+  /**
+   * A prebuilt workflow bundle (worker/workflow-bundle.ts); otherwise the workflows are bundled at
+   * start. With `tracing`, it must be a traced bundle (one built with the OpenTelemetry workflow interceptors).
+   */
   workflowBundlePath?: string;
+  /**
+   * The process's tracing (config/tracing.ts), when on: activities run in RunActivity spans, the
+   * workflows' spans are exported through a sink, and a workflow bundle made at start gets the
+   * OpenTelemetry workflow interceptors. Undefined: no tracing interceptor at all.
+   */
+  tracing?: Tracing;
   /** How long one webhook delivery attempt waits for the receiver (default 10 s). */
   webhookRequestTimeoutMs?: number;
   tuning?: Pick<
@@ -50,11 +66,30 @@ export interface RefundWorkerOptions {
 }
 
 export async function createRefundWorker(options: RefundWorkerOptions): Promise<Worker> {
+  const tracing = options.tracing;
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath }),
+    ...(tracing
+      ? {
+          interceptors: {
+            activity: [
+              (ctx) =>
+                untracedWorkflowTypes.includes(ctx.info.workflowType ?? '')
+                  ? {}
+                  : {
+                      inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+                      outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+                    },
+            ],
+            // Only read when the workflows are bundled at start; a prebuilt traced bundle has them.
+            ...(options.workflowBundlePath ? {} : { workflowModules: [tracingWorkflowInterceptors] }),
+          },
+          sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+        }
+      : {}),
     activities: {
       ...createActivities({
         pool: options.pool,
@@ -102,8 +137,11 @@ export async function ensureSearchAttributes(connection: NativeConnection, names
  * Configuration comes from the environment (see config/worker.ts); the arguments override it.
  */
 export async function runWorker(opts: {
-  temporalAddress?: string;
-  namespace?: string;
+  /**
+   * Instead of the TEMPORAL_* variables' cluster (config/worker.ts): npm start's, with its own
+   * connection options (the configured cluster's envconfig options, or a dev server's address alone).
+   */
+  temporal?: Config['temporal'];
   databaseUrl: string;
   signal: AbortSignal;
   /** Instead of REFUNDS_AUDIT_KEY and REFUNDS_AUDIT_CHECKPOINT_FILE (npm start's demo key and .data/). */
@@ -114,6 +152,8 @@ export async function runWorker(opts: {
   onRunning?: (worker: Worker) => void;
   /** The worker's service metrics (worker/main.ts serves them at /metrics). */
   metrics?: WorkerMetrics;
+  /** The process's tracing (config/tracing.ts), when on: the worker then traces and loads the traced workflow bundle. */
+  tracing?: Tracing;
 }): Promise<void> {
   const config = loadConfig();
   const trustRoots = config.trustRoots;
@@ -126,21 +166,24 @@ export async function runWorker(opts: {
       "REFUNDS_CARRIER_SECRETS must name the carriers' webhook keys file for a worker (the same file as the API's): without it no carrier event can be verified",
     );
   }
-  const workflowBundle = prebuiltWorkflowBundle(config.workflowBundle);
+  const workflowBundle = prebuiltWorkflowBundle(config.workflowBundle, opts.tracing !== undefined);
+  const kind = opts.tracing ? 'traced bundle' : 'bundle';
   if (!workflowBundle && !existsSync(workflowsPath)) {
     throw new ConfigError(
-      `no workflow bundle: ${workflowsPath} is not here to bundle at start; build with \`npm run build\` or set REFUNDS_WORKFLOW_BUNDLE`,
+      `no workflow ${kind}: ${workflowsPath} is not here to bundle at start; build with \`npm run build\` or set REFUNDS_WORKFLOW_BUNDLE (with its -traced.js beside it for tracing)`,
     );
   }
-  console.log(workflowBundle ? `workflows from the bundle ${workflowBundle}` : 'workflows bundled at start (no prebuilt bundle)');
+  console.log(
+    workflowBundle
+      ? `workflows from the ${kind} ${workflowBundle}`
+      : `workflows bundled at start${opts.tracing ? ' with the tracing interceptors' : ''} (no prebuilt ${kind})`,
+  );
   const audit = { ...loadAuditConfig(), ...opts.audit };
   const webhooks = loadWebhookConfig();
   const auditKey = audit.keyFile ? loadAuditKey(audit.keyFile) : undefined;
-  const namespace = opts.namespace ?? config.temporal.namespace;
-  const connection = await NativeConnection.connect({
-    ...config.temporal.connectionOptions,
-    address: opts.temporalAddress ?? config.temporal.address,
-  });
+  const temporal = opts.temporal ?? config.temporal;
+  const namespace = temporal.namespace;
+  const connection = await NativeConnection.connect({ ...temporal.connectionOptions, address: temporal.address });
   const pool = createPool(opts.databaseUrl, config.dbPoolSize);
   let checkpointer: AuditCheckpointer | undefined;
   try {
@@ -155,6 +198,7 @@ export async function runWorker(opts: {
       carrierSecrets,
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(workflowBundle ? { workflowBundlePath: workflowBundle } : {}),
+      ...(opts.tracing ? { tracing: opts.tracing } : {}),
       webhookRequestTimeoutMs: webhooks.requestTimeoutMs,
       tuning: {
         maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
@@ -178,7 +222,7 @@ export async function runWorker(opts: {
     else {
       console.log(`refund worker polling task queue "${config.taskQueue}" in namespace "${namespace}" (policy ${config.policy.version})`);
       if (webhooks.enabled) {
-        await dispatchWebhooks(config.temporal, opts.temporalAddress, namespace, config.taskQueue, webhooks).catch((error: unknown) => {
+        await dispatchWebhooks(temporal, config.taskQueue, webhooks).catch((error: unknown) => {
           // Refunds do not depend on it: a worker that cannot start the dispatcher keeps serving them.
           console.error(`webhook dispatcher not started: ${error instanceof Error ? error.message : String(error)}`);
         });
@@ -212,15 +256,13 @@ function auditCheckpoints(pool: Pool, key: AuditKey | undefined, audit: AuditCon
 
 /** Starts the webhook dispatcher workflow if none is running (docs/operations.md, "Notifications"). */
 async function dispatchWebhooks(
-  temporal: { address: string; connectionOptions: ReturnType<typeof loadConfig>['temporal']['connectionOptions'] },
-  address: string | undefined,
-  namespace: string,
+  temporal: Config['temporal'],
   taskQueue: string,
   webhooks: ReturnType<typeof loadWebhookConfig>,
 ): Promise<void> {
-  const connection = await Connection.connect({ ...temporal.connectionOptions, address: address ?? temporal.address });
+  const connection = await Connection.connect({ ...temporal.connectionOptions, address: temporal.address });
   try {
-    const id = await startWebhookDispatcher(new Client({ connection, namespace }), taskQueue, {
+    const id = await startWebhookDispatcher(new Client({ connection, namespace: temporal.namespace }), taskQueue, {
       pollMs: webhooks.pollMs,
       retry: { maxAttempts: webhooks.maxAttempts, maximumMs: webhooks.maxRetryIntervalMs },
     });

@@ -19,7 +19,7 @@ import { addPrincipal, approvalLimitIn } from '../../store/principals';
 import { requestBodyOf, type ApprovalBody, type RefundRequestBody, type ScanBody } from '../../client/views';
 import { RefundRequest, type Role, type WarehouseReceipt } from '../../workflows/schemas';
 import { newNonce, signStatement } from '../../workflows/statements';
-import { startRefundHarness, type RefundHarness } from './refund-harness';
+import { type HarnessTracing, startRefundHarness, type RefundHarness } from './refund-harness';
 import type { Pool } from '../../store/pool';
 import type { DecisionSubject, SigningKey } from './registry-world';
 import { ownerPool, uniqueId } from './stack';
@@ -84,11 +84,18 @@ export function newCarrierKey(carrier: string): CarrierKey {
 }
 
 export async function startApiHarness(
-  options: { limits?: Partial<ApiLimits>; carrierSecrets?: CarrierSecrets; webauthn?: WebAuthnConfig; logger?: ApiDeps['logger'] } = {},
+  options: {
+    limits?: Partial<ApiLimits>;
+    carrierSecrets?: CarrierSecrets;
+    webauthn?: WebAuthnConfig;
+    logger?: ApiDeps['logger'];
+    /** Tracing on, for the refund harness (its client and worker). */
+    tracing?: HarnessTracing;
+  } = {},
 ): Promise<ApiHarness> {
   // The worker verifies carrier events with the same keys as the API, as in production.
   const carrierSecrets = options.carrierSecrets ?? newCarrierSecrets('ups', 'dhl');
-  const h = await startRefundHarness({ carrierSecrets });
+  const h = await startRefundHarness({ carrierSecrets, ...(options.tracing ? { tracing: options.tracing } : {}) });
   const owner = ownerPool();
   const app = await buildApp({
     refunds: h.refunds,

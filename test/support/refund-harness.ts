@@ -16,6 +16,8 @@ import type { CarrierSecrets } from '../../config/carrier-signature';
 import type { CarrierEvent, WarehouseReceipt } from '../../workflows/schemas';
 import { type CarrierSigning, signedCarrierEvent, TEST_CARRIER_SECRETS } from './carrier-keys';
 import { createRefundWorker } from '../../worker/worker';
+import { temporalClientInterceptors } from '../../api/server';
+import type { Tracing } from '../../config/tracing';
 import { fastPolicy } from './fixtures';
 import { createRegistryWorld, type RegistryWorld } from './registry-world';
 import { connectClient, connectNative, newPool, ownerPool, testStack, uniqueId } from './stack';
@@ -64,6 +66,12 @@ export class SigningRefundsService extends RefundsService {
   }
 }
 
+/** Tracing on for a harness: the process's tracing and a traced workflow bundle (buildWorkflowBundle(…, { traced: true })). */
+export interface HarnessTracing {
+  tracing: Tracing;
+  workflowBundlePath: string;
+}
+
 type RecordProgress = RefundActivities['recordProgress'];
 export type RecordProgressWrapper = (input: Parameters<RecordProgress>[0], write: RecordProgress) => ReturnType<RecordProgress>;
 
@@ -80,10 +88,12 @@ export async function startRefundHarness(
     recordProgress?: RecordProgressWrapper;
     /** Where the worker's activities count payouts, rejected messages and approval latency. */
     metrics?: WorkerMetrics;
+    /** Tracing on: the client and the worker get the tracing interceptors, and the worker this traced workflow bundle. */
+    tracing?: HarnessTracing;
   } = {},
 ): Promise<RefundHarness> {
-  const { workflowBundlePath } = testStack();
-  const temporal = await connectClient();
+  const workflowBundlePath = options.tracing?.workflowBundlePath ?? testStack().workflowBundlePath;
+  const temporal = await connectClient(temporalClientInterceptors(options.tracing?.tracing));
   const native = await connectNative();
   const pool = newPool();
   // The registry is written as the schema owner, as refunds-admin does; the service only reads it.
@@ -124,6 +134,7 @@ export async function startRefundHarness(
       carrierSecrets,
       ...(gateway ? { gateway } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.tracing ? { tracing: options.tracing.tracing } : {}),
       workflowBundlePath,
     });
     running = worker.run();

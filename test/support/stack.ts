@@ -4,7 +4,7 @@
  * ids (and task queues) rather than with fresh servers.
  */
 import { randomBytes } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, type ClientOptions, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { ownerRole } from '../../store/database-server';
@@ -34,10 +34,10 @@ export function testStack(): TestStack {
   };
 }
 
-/** A Temporal client on the test server; close it with `client.connection.close()`. */
-export async function connectClient(): Promise<Client> {
+/** A Temporal client on the test server (with `interceptors`, e.g. tracing's); close it with `client.connection.close()`. */
+export async function connectClient(interceptors?: ClientOptions['interceptors']): Promise<Client> {
   const connection = await Connection.connect({ address: testStack().temporalAddress });
-  return new Client({ connection, namespace: testNamespace });
+  return new Client({ connection, namespace: testNamespace, ...(interceptors ? { interceptors } : {}) });
 }
 
 /** A connection for test workers; close it with `connection.close()`. */
