@@ -114,6 +114,8 @@ export async function runWorker(opts: {
   onRunning?: (worker: Worker) => void;
   /** The worker's service metrics (worker/main.ts serves them at /metrics). */
   metrics?: WorkerMetrics;
+  /** The payment gateway (default: the ledger-only one). */
+  gateway?: PaymentGateway;
 }): Promise<void> {
   const config = loadConfig();
   const trustRoots = config.trustRoots;
@@ -154,6 +156,7 @@ export async function runWorker(opts: {
       trustRoots,
       carrierSecrets,
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(opts.gateway ? { gateway: opts.gateway } : {}),
       ...(workflowBundle ? { workflowBundlePath: workflowBundle } : {}),
       webhookRequestTimeoutMs: webhooks.requestTimeoutMs,
       tuning: {
