@@ -179,13 +179,13 @@ describe('the cluster over HTTP', () => {
 
     // The approval reaches api-1, which dies as soon as it logs the request: its client sees the connection drop.
     const arrived = first.waitForOutput(new RegExp(`"x-request-id":"${requestId}"`), 60_000);
-    const attempt = post(first.url, `/v1/refunds/${request.refundId}/approvals`, 'emp-approver-1', body, key, requestId);
-    await arrived;
-    await first.kill('SIGKILL');
-    const lost = await attempt.then(
+    const attempt = post(first.url, `/v1/refunds/${request.refundId}/approvals`, 'emp-approver-1', body, key, requestId).then(
       (response) => ({ answered: response.status }),
       (error: unknown) => ({ error: String(error) }),
     );
+    await arrived;
+    await first.kill('SIGKILL');
+    const lost = await attempt;
 
     // The retry, with the same Idempotency-Key and body, on the other replica: one decision, whatever the first attempt did.
     const retried = await post(second.url, `/v1/refunds/${request.refundId}/approvals`, 'emp-approver-1', body, key);
