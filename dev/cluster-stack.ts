@@ -14,7 +14,7 @@ import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { provisionTemporalDatabases, temporalRole } from '../store/database-server';
+import { forgetTemporalMembers, provisionTemporalDatabases, temporalRole } from '../store/database-server';
 import { ensureSchema } from '../store/migrate';
 import { buildWorkflowBundle } from '../worker/workflow-bundle';
 import { ensureDemoAuditKey } from './demo-audit-key';
@@ -206,6 +206,10 @@ async function temporalSchema(
 ): Promise<string> {
   const password = await provisionTemporalDatabases(postgres.databaseUrl, Object.values(TEMPORAL_DATABASES));
   await updateTemporalSchema({ binaries, postgres: temporalDatabases(postgres, password), log });
+  // None of this cluster's services runs yet: the rows of the last run's would only delay their start.
+  const persistence = new URL(postgres.databaseUrl);
+  persistence.pathname = `/${TEMPORAL_DATABASES.persistence}`;
+  await forgetTemporalMembers(persistence.toString());
   return password;
 }
 

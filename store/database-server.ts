@@ -149,6 +149,20 @@ export async function provisionTemporalDatabases(serverUrl: string, databases: r
   return password;
 }
 
+/**
+ * Forgets the Temporal services a stopped cluster left in its membership table (`databaseUrl`: the
+ * persistence database). Only for a cluster none of whose services runs: a service starting next
+ * to fresh rows of dead hosts tries to join them first, for up to its maximum join duration.
+ */
+export async function forgetTemporalMembers(databaseUrl: string): Promise<void> {
+  const pool = createPool(databaseUrl, 1);
+  try {
+    await pool.query('DELETE FROM cluster_membership');
+  } finally {
+    await pool.end();
+  }
+}
+
 async function ensureLoginRole(client: PoolClient, role: string, password: string): Promise<void> {
   const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
   if (!rowCount) {
