@@ -29,7 +29,7 @@ import {
   type TemporalCluster,
   updateTemporalSchema,
 } from './temporal-cluster';
-import { resolveTemporalServerBinaries } from './temporal-server-binaries';
+import { resolveTemporalServerBinaries, type TemporalServerBinaries } from './temporal-server-binaries';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HOST = '127.0.0.1';
@@ -150,19 +150,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     log(`PostgreSQL        127.0.0.1:${postgres.port}  (data ${path.join(dataDir, 'postgres')})`);
 
     const [temporal, demo] = await Promise.all([
-      timed('Temporal schema', () => temporalSchema(binaries, postgres, log)).then((password) =>
-        timed('Temporal services', async () => {
-          const temporal = await startTemporalCluster({
-            binaries,
-            dir: path.join(dataDir, 'temporal'),
-            postgres: temporalDatabases(postgres, password),
-            ports: ports.temporal,
-            searchAttributes: true,
-            log,
-          });
+      startTemporalOnPostgres({ dir: path.join(dataDir, 'temporal'), postgres, ports: ports.temporal, binaries, log, timed }).then(
+        (temporal) => {
           stops.push({ name: 'Temporal', stop: temporal.stop });
           return temporal;
-        }),
+        },
       ),
       timed('migrations and demo data', async () => {
         await ensureSchema({
@@ -180,6 +172,36 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     await stop();
     throw error;
   }
+}
+
+/**
+ * Temporal's services on an embedded PostgreSQL the caller started: its role and databases, their
+ * schema, then the services in `dir` (config, logs). Also what the benchmark's cluster topology runs.
+ */
+export async function startTemporalOnPostgres(opts: {
+  dir: string;
+  postgres: EmbeddedPostgresServer;
+  /** Default: free ports. */
+  ports?: ClusterPorts;
+  binaries?: TemporalServerBinaries;
+  log?: (line: string) => void;
+  timed?: <T>(what: string, work: () => Promise<T>) => Promise<T>;
+}): Promise<TemporalCluster> {
+  const log = opts.log ?? (() => undefined);
+  const timed = opts.timed ?? (<T>(_what: string, work: () => Promise<T>) => work());
+  const binaries = opts.binaries ?? (await resolveTemporalServerBinaries({ log }));
+  const password = await timed('Temporal schema', () => temporalSchema(binaries, opts.postgres, log));
+  const ports = opts.ports ?? (await freeClusterPorts(HOST));
+  return timed('Temporal services', () =>
+    startTemporalCluster({
+      binaries,
+      dir: opts.dir,
+      postgres: temporalDatabases(opts.postgres, password),
+      ports,
+      searchAttributes: true,
+      log,
+    }),
+  );
 }
 
 async function freePortPlan(opts: ClusterOptions): Promise<ClusterPortPlan> {
@@ -200,7 +222,7 @@ const TEMPORAL_DATABASES = { persistence: 'temporal', visibility: 'temporal_visi
 
 /** Temporal's role and databases (new password each start), and their schema brought up to date; returns the password. */
 async function temporalSchema(
-  binaries: Awaited<ReturnType<typeof resolveTemporalServerBinaries>>,
+  binaries: TemporalServerBinaries,
   postgres: EmbeddedPostgresServer,
   log: (line: string) => void,
 ): Promise<string> {
