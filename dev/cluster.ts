@@ -2,7 +2,8 @@
  * `npm run cluster`: the refund service as production runs it, on this machine
  * (dev/cluster-stack.ts): PostgreSQL, Temporal as separate frontend, history, matching and worker
  * services on PostgreSQL, two refund workers and two API replicas, each its own process. Data lives
- * in .data/cluster/ (REFUNDS_CLUSTER_DATA_DIR), so refunds survive a restart; .data/stack.json tells
+ * in .data/cluster/ (REFUNDS_CLUSTER_DATA_DIR), so refunds survive a restart; the ports are fixed
+ * (docs/cluster.md) unless REFUNDS_CLUSTER_FREE_PORTS=1 picks free ones; .data/stack.json tells
  * the CLIs where it is (so it does not run beside `npm start`). Ctrl-C stops everything in reverse
  * start order. The first start builds the Temporal server with Go (a few minutes, once).
  */
@@ -25,7 +26,13 @@ function say(line: string): void {
 async function main(): Promise<void> {
   await claimStackFile(stackFilePath);
   say(`Starting the local cluster in ${path.relative(process.cwd(), dataDir) || dataDir}…`);
-  cluster = await startCluster({ dataDir, log: say });
+  const freePorts = process.env.REFUNDS_CLUSTER_FREE_PORTS === '1';
+  cluster = await startCluster({ dataDir, log: say, ...(freePorts ? { ports: 'free' as const } : {}) }).catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      /already in use/.test(message) && !freePorts ? `${message}\nSet REFUNDS_CLUSTER_FREE_PORTS=1 to run on free ports.` : message,
+    );
+  });
   const api = cluster.apis[0]!;
   removeStackFile = await writeStackFile(stackFilePath, {
     temporalAddress: cluster.temporalAddress,
