@@ -11,7 +11,7 @@ import path from 'node:path';
 import { stackFilePath } from '../config/local-stack';
 import { type Cluster, startCluster } from './cluster-stack';
 import { leaveDemoRefund } from './demo-data';
-import { claimStackFile, writeStackFile } from './stack-file';
+import { claimStackFile, stopOnSignals, writeStackFile } from './stack-file';
 
 const dataDir = path.resolve(process.env.REFUNDS_CLUSTER_DATA_DIR || path.join(path.dirname(stackFilePath), 'cluster'));
 
@@ -87,21 +87,7 @@ function shutdown(exitCode: number): Promise<void> {
   return shuttingDown;
 }
 
-let firstSignalAt = 0;
-
-function onSignal(signal: NodeJS.Signals): void {
-  // One Ctrl-C can arrive twice: from the terminal, and relayed by the tsx CLI (and npm); only a later one means "force".
-  if (shuttingDown && Date.now() - firstSignalAt < 1000) return;
-  if (shuttingDown) {
-    process.stderr.write(`\n${signal} again: exiting without waiting.\n`);
-    process.exit(130);
-  }
-  firstSignalAt = Date.now();
-  process.stderr.write(`\n${signal}: stopping (press Ctrl-C again to force)…\n`);
-  void shutdown(0);
-}
-
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+stopOnSignals(() => void shutdown(0));
 
 main().catch(async (err: unknown) => {
   process.stderr.write(`\nnpm run cluster failed: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,7 +1,8 @@
 /**
  * The local stack file (.data/stack.json, config/local-stack.ts): one stack at a time claims it,
  * writes where it can be reached once it is up, and removes it when it stops, so the CLIs find
- * the running stack, `npm start` or `npm run cluster`, without configuration.
+ * the running stack, `npm start` or `npm run cluster`, without configuration. And how either
+ * stack takes Ctrl-C: the first stops it in order, a second one exits at once.
  */
 import { existsSync, rmSync } from 'node:fs';
 import { chmod, rm, writeFile } from 'node:fs/promises';
@@ -33,4 +34,24 @@ export async function writeStackFile(file: string, info: StackInfo): Promise<() 
     process.off('exit', onExit);
     await rm(file, { force: true });
   };
+}
+
+/**
+ * SIGINT, SIGTERM and SIGHUP call `shutdown` once; a second signal a second or more later exits
+ * at once. One Ctrl-C can arrive twice: from the terminal, and relayed by the tsx CLI (and npm) a
+ * few milliseconds later; only a later one means "force".
+ */
+export function stopOnSignals(shutdown: () => void): void {
+  let firstSignalAt: number | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (firstSignalAt !== undefined && Date.now() - firstSignalAt < 1000) return;
+    if (firstSignalAt !== undefined) {
+      process.stderr.write(`\n${signal} again: exiting without waiting.\n`);
+      process.exit(130);
+    }
+    firstSignalAt = Date.now();
+    process.stderr.write(`\n${signal}: stopping (press Ctrl-C again to force)…\n`);
+    shutdown();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 }

@@ -29,7 +29,7 @@ import { type DemoData, ensureDemoData, leaveDemoRefund } from './demo-data';
 import { startEmbeddedPostgres } from './postgres';
 import { startReadOnlyUi } from './read-only-ui';
 import { stackFilePath, type StackInfo } from '../config/local-stack';
-import { claimStackFile, StackFileTaken, writeStackFile } from './stack-file';
+import { claimStackFile, StackFileTaken, stopOnSignals, writeStackFile } from './stack-file';
 import { resolveTemporalBinary } from './temporal-binary';
 import { startTemporalDevServer } from './temporal-server';
 
@@ -316,21 +316,6 @@ function shutdown(exitCode: number): Promise<void> {
   return shuttingDown;
 }
 
-let firstSignalAt = 0;
-
-function onSignal(signal: NodeJS.Signals): void {
-  // One Ctrl-C can arrive twice: from the terminal, and relayed by the tsx CLI
-  // (and npm) a few milliseconds later. Only a later one means "force".
-  if (shuttingDown && Date.now() - firstSignalAt < 1000) return;
-  if (shuttingDown) {
-    process.stderr.write(`\n${signal} again: exiting without waiting.\n`);
-    process.exit(130);
-  }
-  firstSignalAt = Date.now();
-  process.stderr.write(`\n${signal}: stopping (press Ctrl-C again to force)…\n`);
-  void shutdown(0);
-}
-
 function withHint(err: unknown, hint: string): Error {
   return new StartupError(`${describe(err)}\n${hint}`);
 }
@@ -343,7 +328,7 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }
 
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+stopOnSignals(() => void shutdown(0));
 
 main().catch(async (err: unknown) => {
   process.stderr.write(
