@@ -134,7 +134,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   try {
     // Independent: the binaries (built once), PostgreSQL, and the workflow bundle the workers load.
     const bundle = path.join(dataDir, 'workflow-bundle.js');
-    const [binaries, postgres] = await Promise.all([
+    const [binaries, postgres] = await settled([
       timed('Temporal binaries', () => resolveTemporalServerBinaries({ log })),
       timed('PostgreSQL', async () => {
         const server = await startEmbeddedPostgres({
@@ -149,7 +149,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     ]);
     log(`PostgreSQL        127.0.0.1:${postgres.port}  (data ${path.join(dataDir, 'postgres')})`);
 
-    const [temporal, demo] = await Promise.all([
+    const [temporal, demo] = await settled([
       startTemporalOnPostgres({ dir: path.join(dataDir, 'temporal'), postgres, ports: ports.temporal, binaries, log, timed }).then(
         (temporal) => {
           stops.push({ name: 'Temporal', stop: temporal.stop });
@@ -172,6 +172,17 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     await stop();
     throw error;
   }
+}
+
+/**
+ * Like Promise.all, but waits for every start to settle, so a part that did come up is registered
+ * (and so stopped) even when another failed.
+ */
+async function settled<T extends readonly unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const results = await Promise.allSettled(starts);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 /**
