@@ -78,7 +78,14 @@ export async function resolveTemporalServerBinaries(options: ServerBinariesOptio
     if (await tryLock(files.lockDir)) {
       try {
         // Another process may have finished while we waited for the lock.
-        return (await found()) ?? (await build(toolsDir, files, log, options));
+        const ready = await found();
+        if (ready) return ready;
+        // Binaries of the right version without the schema files beside them (a tool folder shared by checkouts): copy only those.
+        if (await binariesCurrent(files)) {
+          await copySchema(files.postgresSchemaDir, options.env ?? process.env);
+          return result(files);
+        }
+        return await build(toolsDir, files, log, options);
       } finally {
         await rm(files.lockDir, { recursive: true, force: true });
       }
@@ -103,15 +110,19 @@ function result(files: ReturnType<typeof layout>): TemporalServerBinaries {
 }
 
 async function isCurrent(files: ReturnType<typeof layout>): Promise<boolean> {
-  const sidecar = await readFile(files.sidecar, 'utf8')
-    .then((text) => JSON.parse(text) as Partial<Sidecar>)
-    .catch(() => undefined);
-  if (sidecar?.module !== TEMPORAL_SERVER_MODULE || sidecar.version !== TEMPORAL_SERVER_VERSION) return false;
-  if (!(await isExecutable(files.server)) || !(await isExecutable(files.sqlTool))) return false;
+  if (!(await binariesCurrent(files))) return false;
   return access(path.join(files.postgresSchemaDir, 'temporal', 'versioned', 'v1.0', 'manifest.json')).then(
     () => true,
     () => false,
   );
+}
+
+async function binariesCurrent(files: ReturnType<typeof layout>): Promise<boolean> {
+  const sidecar = await readFile(files.sidecar, 'utf8')
+    .then((text) => JSON.parse(text) as Partial<Sidecar>)
+    .catch(() => undefined);
+  if (sidecar?.module !== TEMPORAL_SERVER_MODULE || sidecar.version !== TEMPORAL_SERVER_VERSION) return false;
+  return (await isExecutable(files.server)) && (await isExecutable(files.sqlTool));
 }
 
 async function build(
