@@ -2,11 +2,31 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Temporal workers load a native module; separate processes isolate them cleanly.
     pool: 'forks',
-    globalSetup: './test/global-setup.ts',
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'default',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/cluster/**'],
+          globalSetup: './test/global-setup.ts',
+        },
+      },
+      {
+        // The local cluster (npm run cluster) started by the tests themselves: no shared dev server.
+        // The first run in a fresh checkout builds the Temporal server with Go (about 5 minutes).
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          hookTimeout: 15 * 60_000,
+          testTimeout: 180_000,
+        },
+      },
+    ],
   },
 });

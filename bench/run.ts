@@ -7,7 +7,9 @@
  * (throughput,stuck,api); BENCH_WORKER_CPU_PROFILE=<dir> writes a V8 CPU profile of each worker;
  * BENCH_TEMPORAL_DEFAULTS=1 runs the Temporal dev server without the settings in bench/stack.ts;
  * BENCH_PG_STATEMENTS=1 records PostgreSQL's busiest statements per run (pg_stat_statements);
- * BENCH_BUNDLE_AT_START=1 lets the workers bundle their workflows at start instead of loading prebuilt bundles.
+ * BENCH_BUNDLE_AT_START=1 lets the workers bundle their workflows at start instead of loading prebuilt bundles;
+ * BENCH_TOPOLOGY=cluster runs Temporal as separate frontend, history, matching and worker services on
+ * PostgreSQL instead of the dev server (results in <name>-cluster.*), both runs the benchmark on each in turn.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,7 +20,7 @@ import { createPool, type Pool } from '../store/pool';
 import { RefundsService } from '../api/refunds-service';
 import { runApiLoad, stuckListingOverHttp } from './api-load';
 import { describeMachine, markdownReport, svgChart, type BenchResults } from './report';
-import { clusterLikeDynamicConfig, startBenchStack, type BenchStack } from './stack';
+import { type BenchTopology, clusterLikeDynamicConfig, startBenchStack, type BenchStack } from './stack';
 import { runStuckListing } from './stuck-listing';
 import { pgStatementStats, runThroughput } from './throughput';
 import { benchSigner } from './registry';
@@ -53,6 +55,7 @@ const Env = z.object({
   BENCH_TEMPORAL_DEFAULTS: z.enum(['0', '1']).default('0'),
   BENCH_PG_STATEMENTS: z.enum(['0', '1']).default('0'),
   BENCH_BUNDLE_AT_START: z.enum(['0', '1']).default('0'),
+  BENCH_TOPOLOGY: z.enum(['dev', 'cluster', 'both']).default('dev'),
 });
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
@@ -87,13 +90,19 @@ function readEnv(): Env {
 
 async function main(): Promise<void> {
   const env = readEnv();
+  const topologies: BenchTopology[] = env.BENCH_TOPOLOGY === 'both' ? ['dev', 'cluster'] : [env.BENCH_TOPOLOGY];
+  for (const topology of topologies) await runOn(env, topology);
+}
+
+async function runOn(env: Env, topology: BenchTopology): Promise<void> {
   const quick = env.BENCH_QUICK === '1';
-  const settings = settingsFrom(env);
+  const settings = { ...settingsFrom(env), topology };
   const machine = describeMachine();
-  log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memory}, Node ${machine.node}`);
+  log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memory}, Node ${machine.node}; Temporal topology: ${topology}`);
 
   const stack: BenchStack = await startBenchStack({
     log,
+    topology,
     temporalDynamicConfig: settings.temporalDynamicConfig,
     pgStatements: env.BENCH_PG_STATEMENTS === '1',
     bundleAtStart: settings.bundleAtStart,
@@ -108,7 +117,7 @@ async function main(): Promise<void> {
   const pool = createPool(stack.postgres.databaseUrl, 20);
   const results: BenchResults = {
     startedAt: new Date().toISOString(),
-    command: quick ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench',
+    command: `${topology === 'cluster' ? 'BENCH_TOPOLOGY=cluster ' : ''}${quick ? 'BENCH_QUICK=1 ' : ''}npm run bench`,
     quick,
     machine,
     settings,
@@ -124,8 +133,10 @@ async function main(): Promise<void> {
     await pool.end();
     await connection.close();
     await stack.stop();
+    process.off('SIGINT', stopOnSignal);
+    process.off('SIGTERM', stopOnSignal);
   }
-  await writeResults(results);
+  await writeResults(results, topology === 'cluster' ? '-cluster' : '');
 }
 
 async function runParts(
@@ -177,10 +188,10 @@ async function runParts(
   }
 }
 
-async function writeResults(results: BenchResults): Promise<void> {
+async function writeResults(results: BenchResults, suffix: string): Promise<void> {
   const dir = results.quick ? path.join(resultsDir, 'tmp') : resultsDir;
   await mkdir(dir, { recursive: true });
-  const name = results.quick ? 'quick' : 'latest';
+  const name = `${results.quick ? 'quick' : 'latest'}${suffix}`;
   await writeFile(path.join(dir, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
   const markdown = markdownReport(results);
   await writeFile(path.join(dir, `${name}.md`), `# Refund benchmark\n\n${markdown}\n`);

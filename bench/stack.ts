@@ -1,6 +1,7 @@
 /**
  * The benchmark's own stack, in a temporary directory: a Temporal dev server on a file-backed
- * SQLite database (WAL), an embedded PostgreSQL, the migrations, and two workers, each in its own
+ * SQLite database (WAL), or with the cluster topology Temporal's frontend, history, matching and
+ * worker services as separate processes on the embedded PostgreSQL (dev/cluster-stack.ts), an embedded PostgreSQL, the migrations, and two workers, each in its own
  * child process on its own task queue, so each run's worker CPU time and memory can be read from
  * /proc without the load generator's or the other worker's: the refund worker, started from the
  * production entry point (worker/main.ts), and the baseline's (bench/baseline/worker.ts).
@@ -10,6 +11,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startTemporalOnPostgres } from '../dev/cluster-stack';
 import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../dev/postgres';
 import { killOnExit, OutputTail, terminateChild } from '../dev/processes';
 import { resolveTemporalBinary } from '../dev/temporal-binary';
@@ -24,9 +26,13 @@ import { refundSearchAttributes } from '../workflows/search-attributes';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
+export type BenchTopology = 'dev' | 'cluster';
+
 export interface BenchStack {
   dir: string;
-  temporal: TemporalDevServer;
+  topology: BenchTopology;
+  /** With the cluster topology: the frontend's address, and its pid. */
+  temporal: Pick<TemporalDevServer, 'address' | 'namespace' | 'pid' | 'stop'>;
   postgres: EmbeddedPostgresServer;
   refundWorker: WorkerProcess;
   baselineWorker: WorkerProcess;
@@ -108,6 +114,8 @@ export const clusterLikeDynamicConfig = { 'history.transferProcessorMaxPollRPS':
 
 interface BenchStackOptions {
   log: (line: string) => void;
+  /** dev (default): the Temporal dev server; cluster: Temporal's services as separate processes on PostgreSQL. */
+  topology?: BenchTopology;
   temporalDynamicConfig?: Record<string, string | number | boolean>;
   /** Extra environment for the refund worker (REFUNDS_* tuning); the baseline worker gets the same limits. */
   workerEnv?: Record<string, string>;
@@ -129,17 +137,39 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const { temporal, postgres } = await startServers(dir, opts);
-    stops.push(temporal.stop, postgres.stop);
+    const topology = opts.topology ?? 'dev';
+    const { temporal, postgres } = topology === 'cluster' ? await startClusterServers(dir, opts, stops) : await startServers(dir, opts);
+    if (topology === 'dev') stops.push(temporal.stop, postgres.stop);
     // As in production: the owner migrates, the worker connects as the service role.
     await migrate(postgres.ownerUrl);
-    opts.log(`Temporal ${temporal.address} (SQLite WAL in ${dir}), PostgreSQL ${postgres.databaseUrl}`);
+    const where = topology === 'cluster' ? 'frontend, history, matching and worker services on PostgreSQL' : `SQLite WAL in ${dir}`;
+    opts.log(`Temporal ${temporal.address} (${where}), PostgreSQL ${postgres.databaseUrl}`);
     const workers = await startWorkers(dir, temporal.address, postgres.serviceUrl, opts, stops);
-    return { dir, temporal, postgres, ...workers, stop };
+    return { dir, topology, temporal, postgres, ...workers, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** PostgreSQL, then Temporal's services on it; Temporal is stopped before the database it stands on. */
+async function startClusterServers(
+  dir: string,
+  opts: BenchStackOptions,
+  stops: Array<() => Promise<void>>,
+): Promise<{ temporal: BenchStack['temporal']; postgres: EmbeddedPostgresServer }> {
+  const postgres = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'postgres'),
+    logFile: path.join(dir, 'postgres.log'),
+    ...(opts.pgStatements ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {}),
+  });
+  stops.push(postgres.stop);
+  const cluster = await startTemporalOnPostgres({ dir: path.join(dir, 'temporal'), postgres, log: opts.log });
+  stops.push(cluster.stop);
+  return {
+    temporal: { address: cluster.address, namespace: cluster.namespace, pid: cluster.services.frontend.pid, stop: cluster.stop },
+    postgres,
+  };
 }
 
 async function startServers(

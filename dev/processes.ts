@@ -29,6 +29,25 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * A currently free TCP port on `host` between `min` and `max`, tried at random (for a port that
+ * must fit a range the OS's ephemeral ports lie outside, e.g. Temporal's membership port, which
+ * it stores as a 16-bit signed number).
+ */
+export async function freePortInRange(min: number, max: number, host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = min + Math.floor(Math.random() * (max - min + 1));
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.unref();
+      server.once('error', () => resolve(false));
+      server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port between ${min} and ${max} on ${host}`);
+}
+
 /** Resolves true if something accepts TCP connections on host:port. */
 export async function isPortInUse(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -13,8 +13,7 @@
  * refunds survive a restart. .data/stack.json tells CLIs where the running
  * stack is (config/local-stack.ts reads it).
  */
-import { existsSync, rmSync } from 'node:fs';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { loadApiConfig, requireCarrierSecrets, type ApiConfig } from '../config/api';
@@ -26,13 +25,11 @@ import { ensureSchema } from '../store/migrate';
 import { describeIssues } from '../workflows/schemas';
 import { refundSearchAttributes } from '../workflows/search-attributes';
 import { ensureDemoAuditKey, type DemoAudit } from './demo-audit-key';
-import { demoPrincipals, ensureDemoCredentials } from './demo-credentials';
-import { ensureDemoAdmins } from './demo-admins';
-import { DEMO_ADMINS, ensureDemoRegistry } from './demo-registry';
-import { DEMO_REFUND_ID, ensureDemoRefund } from './demo-refund';
+import { type DemoData, ensureDemoData, leaveDemoRefund } from './demo-data';
 import { startEmbeddedPostgres } from './postgres';
 import { startReadOnlyUi } from './read-only-ui';
-import { readLocalStack, stackFilePath, type StackInfo } from '../config/local-stack';
+import { stackFilePath, type StackInfo } from '../config/local-stack';
+import { claimStackFile, StackFileTaken, stopOnSignals, writeStackFile } from './stack-file';
 import { resolveTemporalBinary } from './temporal-binary';
 import { startTemporalDevServer } from './temporal-server';
 import { configuredTemporal, devServerTemporal, type TemporalTarget } from './temporal-target';
@@ -40,7 +37,6 @@ import { setupTracing, type Tracing } from '../config/tracing';
 
 const stackFile = stackFilePath;
 const dataDir = path.dirname(stackFile);
-const demoCredentialsFile = path.join(dataDir, 'demo-credentials.json');
 
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
 // Messages without the variable's name: describeIssues puts it in front.
@@ -101,7 +97,9 @@ async function main(): Promise<void> {
   const configured = configuredCluster();
 
   await mkdir(dataDir, { recursive: true });
-  await claimStackFile();
+  await claimStackFile(stackFile).catch((err: unknown) => {
+    throw err instanceof StackFileTaken ? new StartupError(err.message) : err;
+  });
 
   // Temporal and PostgreSQL are independent, so they start side by side.
   const [temporal, database] = await startAll([startTemporal(env, configured), startPostgres(env)]);
@@ -124,34 +122,17 @@ async function main(): Promise<void> {
     apiUrl: `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}`,
     pid: process.pid,
   };
-  // It holds database passwords: readable by this user only.
-  await writeFile(stackFile, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
-  await chmod(stackFile, 0o600);
-  services.push({ name: 'stack file', stop: () => rm(stackFile, { force: true }) });
-  process.on('exit', () => rmSync(stackFile, { force: true }));
+  services.push({ name: 'stack file', stop: await writeStackFile(stackFile, info) });
 
   // Embedded database: demo principals and carrier keys (unless REFUNDS_CARRIER_SECRETS names some). DATABASE_URL: only what is configured.
   let carrierSecrets = api.carrierSecrets;
+  let demo: DemoData | undefined;
   if (!env.DATABASE_URL) {
-    // Principals are the owner's to write; the service role only reads them.
-    const demo = await ensureDemoCredentials(database.ownerUrl!, demoCredentialsFile);
-    carrierSecrets ??= demo.credentials.carrierSecrets;
-    const where = path.relative(process.cwd(), demoCredentialsFile);
-    const carriers = Object.keys(demo.credentials.carrierSecrets).join(', ');
-    say(`Demo credentials  ${where}  (${demo.created ? 'created: ' : ''}API keys per role, carrier signing keys for ${carriers})`);
+    demo = await ensureDemoData({ ownerUrl: database.ownerUrl!, dataDir, say, carrierSecrets });
+    carrierSecrets = demo.carrierSecrets;
     // The worker pins these trust roots unless REFUNDS_TRUST_ROOTS names others.
-    const registry = await ensureDemoRegistry(database.ownerUrl!, dataDir, demoPrincipals);
-    process.env.REFUNDS_TRUST_ROOTS ||= registry.trustRootsFile;
-    const registered = registry.registered.length ? `; registered now: ${registry.registered.join(', ')}` : '';
-    say(
-      `Signing keys      ${path.relative(process.cwd(), registry.keysDir)}/<id>.json  (REFUNDS_SIGNING_KEY for request, approve, reject and scan${registered})`,
-    );
+    process.env.REFUNDS_TRUST_ROOTS ||= demo.trustRootsFile;
     say(`Trust roots       ${path.relative(process.cwd(), process.env.REFUNDS_TRUST_ROOTS)}`);
-    // The demo admins also call the API (refunds principal approve) with admin API keys of their own.
-    const admins = await ensureDemoAdmins(database.ownerUrl!, demoCredentialsFile, DEMO_ADMINS);
-    say(
-      `Demo admins       ${DEMO_ADMINS.join(', ')}: API keys in ${where}${admins.length ? ` (issued now: ${admins.join(', ')})` : ''}, trust-root keys ${path.relative(process.cwd(), path.join(dataDir, 'registry'))}/<id>.key.json`,
-    );
   }
   const audit = demoAudit();
   const tracing = startTracing();
@@ -162,16 +143,7 @@ async function main(): Promise<void> {
   startWorker({ temporal, databaseUrl, audit, carrierSecrets: carrierSecrets!, tracing });
   say('Starting the refund worker; press Ctrl-C to stop.');
   // With the demo principals: one refund waiting for the demo approver, created on the first start.
-  if (!env.DATABASE_URL) void leaveDemoRefund(info.apiUrl!);
-}
-
-async function leaveDemoRefund(apiUrl: string): Promise<void> {
-  try {
-    const demo = await ensureDemoRefund({ apiUrl, credentialsFile: demoCredentialsFile, keysDir: path.join(dataDir, 'keys') });
-    if (demo.created) say(`Demo refund       ${DEMO_REFUND_ID} created: ${demo.state} (emp-approver-1 sees it in the console)`);
-  } catch (err) {
-    if (!shuttingDown) process.stderr.write(`The demo refund ${DEMO_REFUND_ID} could not be created: ${describe(err)}\n`);
-  }
+  if (demo) void leaveDemoRefund({ apiUrl: info.apiUrl!, demo, say, stopping: () => shuttingDown !== undefined });
 }
 
 /** The API's configuration, checked before anything starts; production mode needs its carriers' keys. */
@@ -239,19 +211,6 @@ async function startApi(opts: {
   say(
     `Console           ${server.url.replace(/\/\/(127\.0\.0\.1|\[::1\]|0\.0\.0\.0)(?=:)/, '//localhost')}/console  (sign in with a principal id and its API key)`,
   );
-}
-
-/** Refuses to run a second stack on the same .data/; clears the file of a killed one. */
-async function claimStackFile(): Promise<void> {
-  if (!existsSync(stackFile)) return;
-  const previous = await readLocalStack(stackFile);
-  if (previous && previous.pid !== process.pid) {
-    throw new StartupError(
-      `The refund service is already running from this directory (pid ${previous.pid}, Temporal ${previous.temporalAddress}). ` +
-        `Stop it first (Ctrl-C in its terminal, or kill ${previous.pid}).`,
-    );
-  }
-  await rm(stackFile, { force: true });
 }
 
 /**
@@ -389,21 +348,6 @@ function shutdown(exitCode: number): Promise<void> {
   return shuttingDown;
 }
 
-let firstSignalAt = 0;
-
-function onSignal(signal: NodeJS.Signals): void {
-  // One Ctrl-C can arrive twice: from the terminal, and relayed by the tsx CLI
-  // (and npm) a few milliseconds later. Only a later one means "force".
-  if (shuttingDown && Date.now() - firstSignalAt < 1000) return;
-  if (shuttingDown) {
-    process.stderr.write(`\n${signal} again: exiting without waiting.\n`);
-    process.exit(130);
-  }
-  firstSignalAt = Date.now();
-  process.stderr.write(`\n${signal}: stopping (press Ctrl-C again to force)…\n`);
-  void shutdown(0);
-}
-
 function withHint(err: unknown, hint: string): Error {
   return new StartupError(`${describe(err)}\n${hint}`);
 }
@@ -416,7 +360,7 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }
 
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+stopOnSignals(() => void shutdown(0));
 
 main().catch(async (err: unknown) => {
   process.stderr.write(

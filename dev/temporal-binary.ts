@@ -92,7 +92,7 @@ async function findOrInstall(options: ResolveOptions): Promise<string> {
   return installWithLock(r);
 }
 
-async function isExecutable(file: string): Promise<boolean> {
+export async function isExecutable(file: string): Promise<boolean> {
   try {
     await access(file, constants.X_OK);
     return (await stat(file)).isFile();
@@ -172,7 +172,7 @@ async function install(r: Resolution): Promise<string> {
 }
 
 /** mkdir is atomic, so it works as a cross-process lock; a lock whose owner died is broken. */
-async function tryLock(lockDir: string): Promise<boolean> {
+export async function tryLock(lockDir: string): Promise<boolean> {
   try {
     await mkdir(lockDir);
   } catch (err) {
@@ -214,25 +214,77 @@ async function build(r: Resolution): Promise<void> {
   }
 }
 
+/** `go install` of the pinned CLI into `gobin`, with a progress line every heartbeat; throws with what to do when it fails. */
+async function runGoInstall(r: Resolution, gobin: string, started: number): Promise<void> {
+  const target = `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`;
+  const result = await goInstall({
+    targets: [target],
+    gobin,
+    cwd: r.toolsDir,
+    env: r.env,
+    log: r.log,
+    started,
+    ...(r.options.heartbeatMs ? { heartbeatMs: r.options.heartbeatMs } : {}),
+  });
+  if (result.error?.code === 'ENOENT') {
+    throw new Error(
+      'The Temporal CLI is needed to run the local Temporal server, and it is neither on PATH nor in .tools/bin. ' +
+        'Its release download could not be had (see above), and building it needs the Go toolchain, and `go` was not found on PATH. ' +
+        'Install Go 1.25 or newer (https://go.dev/dl/), or install the Temporal CLI (https://docs.temporal.io/cli) ' +
+        'and put `temporal` on PATH or set TEMPORAL_CLI_PATH to its path.',
+    );
+  }
+  if (result.error || result.code !== 0) {
+    throw new Error(
+      `Building the Temporal CLI failed: \`go install ${target}\` ` +
+        (result.error ? `could not run (${result.error.message})` : `exited with code ${result.code}`) +
+        '. Fix the Go toolchain (network access to the Go module proxy is needed), or install the Temporal CLI ' +
+        '(https://docs.temporal.io/cli) and set TEMPORAL_CLI_PATH to its path.' +
+        (result.output ? `\n--- go output (last lines) ---\n${result.output}` : ''),
+    );
+  }
+}
+
+export interface GoInstallOptions {
+  /** module/path@version, one or more. */
+  targets: string[];
+  /** Where the binaries go ($GOBIN). */
+  gobin: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  log: (line: string) => void;
+  /** When the build started, for the elapsed time in the progress lines. */
+  started: number;
+  /** How often a progress line is written. Default 15 s. */
+  heartbeatMs?: number;
+}
+
+export interface GoInstallResult {
+  code: number | null;
+  /** Set when `go` could not be run at all (ENOENT: no Go on PATH). */
+  error?: NodeJS.ErrnoException;
+  /** The last lines of go's output. */
+  output: string;
+}
+
 /**
  * `go install -v`, which names each package as it is compiled: a line every heartbeat (15 s) says
  * how long it has run, how many modules it downloaded and packages it compiled, and the last one.
  */
-async function runGoInstall(r: Resolution, gobin: string, started: number): Promise<void> {
-  const target = `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`;
+export async function goInstall(opts: GoInstallOptions): Promise<GoInstallResult> {
   const tail = new OutputTail(30);
   let packages = 0;
   let modules = 0;
   let last = '';
   let partial = '';
   const heartbeat = setInterval(() => {
-    const elapsed = ((Date.now() - started) / 1000).toFixed(0);
-    r.log(`  go build: ${elapsed} s, ${modules} modules downloaded, ${packages} packages compiled${last ? ` (last: ${last})` : ''}`);
-  }, r.options.heartbeatMs ?? 15_000);
+    const elapsed = ((Date.now() - opts.started) / 1000).toFixed(0);
+    opts.log(`  go build: ${elapsed} s, ${modules} modules downloaded, ${packages} packages compiled${last ? ` (last: ${last})` : ''}`);
+  }, opts.heartbeatMs ?? 15_000);
   const result = await new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
-    const child = spawn('go', ['install', '-v', target], {
-      cwd: r.toolsDir,
-      env: { ...r.env, GOBIN: gobin },
+    const child = spawn('go', ['install', '-v', ...opts.targets], {
+      cwd: opts.cwd,
+      env: { ...opts.env, GOBIN: opts.gobin },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (chunk: Buffer) => tail.push(chunk));
@@ -251,22 +303,5 @@ async function runGoInstall(r: Resolution, gobin: string, started: number): Prom
     child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: null, error }));
     child.once('close', (code) => resolve({ code }));
   }).finally(() => clearInterval(heartbeat));
-  if (result.error?.code === 'ENOENT') {
-    throw new Error(
-      'The Temporal CLI is needed to run the local Temporal server, and it is neither on PATH nor in .tools/bin. ' +
-        'Its release download could not be had (see above), and building it needs the Go toolchain, and `go` was not found on PATH. ' +
-        'Install Go 1.25 or newer (https://go.dev/dl/), or install the Temporal CLI (https://docs.temporal.io/cli) ' +
-        'and put `temporal` on PATH or set TEMPORAL_CLI_PATH to its path.',
-    );
-  }
-  if (result.error || result.code !== 0) {
-    const output = tail.toString();
-    throw new Error(
-      `Building the Temporal CLI failed: \`go install ${target}\` ` +
-        (result.error ? `could not run (${result.error.message})` : `exited with code ${result.code}`) +
-        '. Fix the Go toolchain (network access to the Go module proxy is needed), or install the Temporal CLI ' +
-        '(https://docs.temporal.io/cli) and set TEMPORAL_CLI_PATH to its path.' +
-        (output ? `\n--- go output (last lines) ---\n${output}` : ''),
-    );
-  }
+  return { ...result, output: tail.toString() };
 }

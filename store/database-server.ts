@@ -116,6 +116,53 @@ BEGIN
 END;
 $$`;
 
+/** The role a local Temporal cluster keeps its persistence and visibility databases as. */
+export const temporalRole = 'temporal';
+
+/**
+ * For a Temporal cluster on a server the local stack started: the `temporal` role (a login, not a
+ * superuser, with a new random password each time) and `databases` owned by it, created unless
+ * they exist. Temporal's schema tool then creates its tables as that role. Returns the password.
+ */
+export async function provisionTemporalDatabases(serverUrl: string, databases: readonly string[]): Promise<string> {
+  const password = randomBytes(24).toString('hex');
+  const pool = createPool(serverUrl, 1);
+  try {
+    const client = await pool.connect();
+    try {
+      await ensureLoginRole(client, temporalRole, password);
+    } finally {
+      client.release();
+    }
+  } finally {
+    await pool.end();
+  }
+  for (const database of databases) {
+    await createDatabaseIfMissing(serverUrl, database);
+    const owner = createPool(serverUrl, 1);
+    try {
+      await owner.query(`ALTER DATABASE "${database.replace(/"/g, '""')}" OWNER TO ${temporalRole}`);
+    } finally {
+      await owner.end();
+    }
+  }
+  return password;
+}
+
+/**
+ * Forgets the Temporal services a stopped cluster left in its membership table (`databaseUrl`: the
+ * persistence database). Only for a cluster none of whose services runs: a service starting next
+ * to fresh rows of dead hosts tries to join them first, for up to its maximum join duration.
+ */
+export async function forgetTemporalMembers(databaseUrl: string): Promise<void> {
+  const pool = createPool(databaseUrl, 1);
+  try {
+    await pool.query('DELETE FROM cluster_membership');
+  } finally {
+    await pool.end();
+  }
+}
+
 async function ensureLoginRole(client: PoolClient, role: string, password: string): Promise<void> {
   const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
   if (!rowCount) {

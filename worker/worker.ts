@@ -154,6 +154,8 @@ export async function runWorker(opts: {
   metrics?: WorkerMetrics;
   /** The process's tracing (config/tracing.ts), when on: the worker then traces and loads the traced workflow bundle. */
   tracing?: Tracing;
+  /** The payment gateway (default: the ledger-only one). */
+  gateway?: PaymentGateway;
 }): Promise<void> {
   const config = loadConfig();
   const trustRoots = config.trustRoots;
@@ -197,6 +199,7 @@ export async function runWorker(opts: {
       trustRoots,
       carrierSecrets,
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(opts.gateway ? { gateway: opts.gateway } : {}),
       ...(workflowBundle ? { workflowBundlePath: workflowBundle } : {}),
       ...(opts.tracing ? { tracing: opts.tracing } : {}),
       webhookRequestTimeoutMs: webhooks.requestTimeoutMs,
