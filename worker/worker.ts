@@ -20,7 +20,7 @@ import { refundSearchAttributes } from '../workflows/search-attributes';
 import { ConfigError, loadConfig, shutdownForceExtraSeconds } from '../config/worker';
 import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
 import { startAuditCheckpointer, type AuditCheckpointer } from './audit-checkpointer';
-import { prebuiltWorkflowBundle, workflowsPath } from './workflow-bundle';
+import { preloadedWorkflowModules, prebuiltWorkflowBundle, workflowsPath } from './workflow-bundle';
 
 export interface RefundWorkerOptions {
   connection: NativeConnection;
@@ -54,7 +54,9 @@ export async function createRefundWorker(options: RefundWorkerOptions): Promise<
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath }),
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath, bundlerOptions: { preloadModules: preloadedWorkflowModules } }),
     activities: {
       ...createActivities({
         pool: options.pool,

@@ -27,8 +27,15 @@ export function prebuiltWorkflowBundle(configured: string | undefined): string |
   return configured ?? (existsSync(builtWorkflowBundlePath) ? builtWorkflowBundlePath : undefined);
 }
 
+/**
+ * Modules each workflow thread evaluates once and shares between its workflows (the SDK's reusable
+ * V8 context), instead of evaluating them again at each workflow's creation: see
+ * workflows/shared-modules.ts for what is shared, and why nothing else is.
+ */
+export const preloadedWorkflowModules = [fileURLToPath(new URL('../workflows/shared-modules.ts', import.meta.url))];
+
 export async function buildWorkflowBundle(outFile: string): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  const { code } = await bundleWorkflowCode({ workflowsPath, preloadModules: preloadedWorkflowModules, logger: new DefaultLogger('WARN') });
   await mkdir(path.dirname(outFile), { recursive: true });
   await writeFile(outFile, code);
 }
