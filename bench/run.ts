@@ -6,7 +6,8 @@
  * BENCH_QUICK=1 runs a short version for iterating; BENCH_PARTS picks parts
  * (throughput,stuck,api); BENCH_WORKER_CPU_PROFILE=<dir> writes a V8 CPU profile of each worker;
  * BENCH_TEMPORAL_DEFAULTS=1 runs the Temporal dev server without the settings in bench/stack.ts;
- * BENCH_PG_STATEMENTS=1 records PostgreSQL's busiest statements per run (pg_stat_statements);
+ * BENCH_PG_STATEMENTS=1 records PostgreSQL's busiest statements per run (pg_stat_statements, which
+ * every run loads to count the round trips per refund);
  * BENCH_BUNDLE_AT_START=1 lets the workers bundle their workflows at start instead of loading prebuilt bundles.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -95,7 +96,8 @@ async function main(): Promise<void> {
   const stack: BenchStack = await startBenchStack({
     log,
     temporalDynamicConfig: settings.temporalDynamicConfig,
-    pgStatements: env.BENCH_PG_STATEMENTS === '1',
+    // Always: the round trips per refund are counted from pg_stat_statements.
+    pgStatements: true,
     bundleAtStart: settings.bundleAtStart,
     ...(env.BENCH_WORKER_CPU_PROFILE ? { cpuProfileDir: path.resolve(env.BENCH_WORKER_CPU_PROFILE) } : {}),
   });
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
       peakRssMiB: stack.refundWorker.startPeakRssMiB,
       workflowBundle: settings.bundleAtStart ? 'bundled by the worker at start' : 'built beforehand (REFUNDS_WORKFLOW_BUNDLE)',
     },
+    workerOptions: { pipeline: stack.refundWorker.options ?? 'not logged', baseline: stack.baselineWorker.options ?? 'not logged' },
   };
   try {
     await runParts({ stack, temporal, pool, pgStatements: env.BENCH_PG_STATEMENTS === '1' }, settings, results);
@@ -148,7 +151,9 @@ async function runParts(
           temporal: stack.temporal.pid,
           postgres: stack.postgres.pid,
         },
-        statements: deps.pgStatements ? await pgStatementStats(pool) : undefined,
+        pool,
+        statements: await pgStatementStats(pool),
+        topStatements: deps.pgStatements,
         log,
       },
       settings,

@@ -21,6 +21,7 @@ import { ConfigError, loadConfig, shutdownForceExtraSeconds } from '../config/wo
 import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
 import { startAuditCheckpointer, type AuditCheckpointer } from './audit-checkpointer';
 import { preloadedWorkflowModules, prebuiltWorkflowBundle, workflowsPath } from './workflow-bundle';
+import { describeWorkerOptions, WORKER_OPTIONS_PREFIX } from './worker-options';
 
 export interface RefundWorkerOptions {
   connection: NativeConnection;
@@ -173,6 +174,7 @@ export async function runWorker(opts: {
       if (worker.getState() === 'RUNNING') worker.shutdown();
     };
     opts.signal.addEventListener('abort', stop, { once: true });
+    console.log(`${WORKER_OPTIONS_PREFIX} ${describeWorkerOptions(worker.options)}`);
     const running = worker.run();
     opts.onRunning?.(worker);
     checkpointer = auditCheckpoints(pool, auditKey, audit);
