@@ -247,13 +247,16 @@ async function measure(
     onWindowStart: () => {
       resetPeakRss(worker);
       before = cpuNow(pids, worker);
-      reset = deps.statements.reset();
+      reset = deps.statements.reset().catch(() => undefined);
     },
     onWindowEnd: () => {
       after = cpuNow(pids, worker);
       peak = peakRssMiB(worker);
-      roundTrips = (reset ?? Promise.resolve()).then(() => deps.statements.roundTrips());
-      if (deps.topStatements) statements = reset!.then(() => deps.statements.top());
+      // A count that cannot be read (pg_stat_statements gone) is reported as missing, not fatal.
+      roundTrips = (reset ?? Promise.resolve())
+        .then(() => deps.statements.roundTrips())
+        .catch(() => ({ worker: Number.NaN, api: Number.NaN }));
+      if (deps.topStatements) statements = reset!.then(() => deps.statements.top()).catch(() => []);
     },
   });
   const done = loop.completed;
