@@ -123,12 +123,13 @@ async function main(): Promise<void> {
   };
   try {
     await runParts({ stack, temporal, pool, pgStatements: env.BENCH_PG_STATEMENTS === '1' }, settings, results);
+    // Written before the clients close: a refund still in flight must not cost the run its figures.
+    await writeResults(results);
   } finally {
     await pool.end();
     await connection.close();
     await stack.stop();
   }
-  await writeResults(results);
 }
 
 async function runParts(
