@@ -19,7 +19,7 @@ import { withTransaction, type Pool } from '../store/pool';
 import { recordCustomerIdentity, recordInsiderActions } from '../store/insider-actions';
 import { classifyWriteError } from './write-failures';
 import { payOut, type PaymentGateway, type PayoutReceipt } from './payments';
-import { recordRefundStatus, upsertRefundRow } from '../store/read-model';
+import { advanceRefundRow, recordRefundStatus, upsertRefundRow } from '../store/read-model';
 import { registryRecords } from '../store/registry';
 import { approverStanding, assessRisk, type ApproverStandingInput, type RiskInput } from './risk';
 import type { WorkerMetrics } from './metrics';
@@ -63,10 +63,15 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
     }
     return head;
   };
+  /**
+   * The first transition creates the read-model row (refusing a refund id another request holds)
+   * before anything else, and writes the status document after the audit facts. A later one
+   * updates the row and its status in one statement after the facts: one round trip fewer.
+   */
   const writeTransition = (input: ProgressInput): Promise<{ head: AuditHead | null; observed: Observed }> =>
     withTransaction(pool, async (client) => {
       const hash = input.request ? requestHash(input.request) : undefined;
-      if (!(await upsertRefundRow(client, input.refund, hash))) {
+      if (hash !== undefined && !(await upsertRefundRow(client, input.refund, hash))) {
         throw ApplicationFailure.nonRetryable(
           `refund id ${input.refund.refundId} is already used by a different request`,
           failureTypes.refundConflict,
@@ -76,9 +81,10 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
       const refused = input.facts.some((fact) => fact.kind === 'refund_requested' && fact.data.refused !== undefined);
       if (input.request && !refused) await recordCustomerIdentity(client, input.request, input.refund.requestedAt);
       await recordInsiderActions(client, policy, input.refund, input.firstSeq, input.facts);
-      // Last: the refund's chain lock is held from the append until the commit.
+      // Last: the refund's chain lock is held from the append until the commit, over one write of its row.
       const { head, appended } = await appendAuditFacts(client, input.refund.refundId, input.firstSeq, input.facts);
-      await recordRefundStatus(client, input.refund, head);
+      if (hash !== undefined) await recordRefundStatus(client, input.refund, head);
+      else await advanceRefundRow(client, input.refund, head);
       return { head, observed: metrics ? await observe(client, input, appended) : { rejected: [] } };
     });
 

@@ -24,10 +24,16 @@ import type { Signer } from './registry';
 export type DriverKind = 'baseline' | 'pipeline';
 
 export interface LifecycleTimes {
+  refundId: string;
+  workflowId: string;
   approvals: number;
   startedAt: number;
   /** When the approver sent the last approval the refund needed. */
   finalApprovalAt?: number;
+  /** The same moment as wall-clock time (ms since the epoch), to hold against the payout's own time. */
+  finalApprovalEpochMs?: number;
+  /** When the payout was made (ms since the epoch), where the run's workflow reports it: NullRefund's no-op payout. */
+  paidEpochMs?: number;
   finishedAt: number;
 }
 
@@ -78,16 +84,27 @@ function lifecycleDriver(kind: DriverKind, messages: RefundMessages): Driver {
       await messages.carrierEvent(handle, deliveredEvent(request));
       await messages.warehouseScan(handle, request, staff.scanner);
       let finalApprovalAt: number | undefined;
+      let finalApprovalEpochMs: number | undefined;
       if (tier.approvals > 0) {
         await untilAwaitingApproval(handle);
         for (let n = 0; n < tier.approvals; n++) {
           finalApprovalAt = now();
+          finalApprovalEpochMs = Date.now();
           await messages.approve(handle, request, staff.approvers[n]!);
         }
       }
       const result = (await handle.result()) as RefundStatus | NullRefundStatus;
       if (result.state !== 'refunded') throw new Error(`refund ${request.refundId} ended ${result.state}, expected refunded`);
-      return { approvals: tier.approvals, startedAt, finishedAt: now(), ...(finalApprovalAt ? { finalApprovalAt } : {}) };
+      const paidEpochMs = 'paidAt' in result && typeof result.paidAt === 'number' ? result.paidAt : undefined;
+      return {
+        refundId: request.refundId,
+        workflowId: handle.workflowId,
+        approvals: tier.approvals,
+        startedAt,
+        finishedAt: now(),
+        ...(finalApprovalAt ? { finalApprovalAt, finalApprovalEpochMs } : {}),
+        ...(paidEpochMs ? { paidEpochMs } : {}),
+      };
     },
   };
 }
@@ -142,6 +159,8 @@ export function baselineDriver(temporal: Client, taskQueue: string): Driver {
   });
 }
 
+const noop = () => undefined;
+
 /** A refund that has not finished by then counts as an error, so one stuck refund cannot stall a run. */
 const ITERATION_DEADLINE_MS = 60_000;
 
@@ -153,8 +172,8 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-export interface LoopResult {
-  completed: LifecycleTimes[];
+export interface LoopResult<T = LifecycleTimes> {
+  completed: T[];
   errors: number;
   firstError?: string;
   windowSeconds: number;
@@ -165,14 +184,14 @@ export interface LoopResult {
  * `warmupMs` and then `measureMs`. Only refunds that finish inside the measured window count;
  * those still running when it closes finish, uncounted, before this returns.
  */
-export async function closedLoop(
-  driver: Pick<Driver, 'run'>,
+export async function closedLoop<T extends { finishedAt: number } = LifecycleTimes>(
+  driver: { run(iteration: number): Promise<T> },
   opts: { concurrency: number; warmupMs: number; measureMs: number; onWindowStart(): void; onWindowEnd(): void },
-): Promise<LoopResult> {
+): Promise<LoopResult<T>> {
   const begin = now();
   const windowStart = begin + opts.warmupMs;
   const windowEnd = windowStart + opts.measureMs;
-  const result: LoopResult = { completed: [], errors: 0, windowSeconds: opts.measureMs / 1000 };
+  const result: LoopResult<T> = { completed: [], errors: 0, windowSeconds: opts.measureMs / 1000 };
   // Each window edge fires once, on its timer or at the latest when the loop is done.
   const once = (edge: () => void) => {
     let done = false;
@@ -187,10 +206,16 @@ export async function closedLoop(
   const startTimer = setTimeout(onStart, opts.warmupMs);
   const endTimer = setTimeout(onEnd, opts.warmupMs + opts.measureMs);
   let iteration = 0;
+  const late: Array<Promise<void>> = [];
   const loop = async () => {
     while (now() < windowEnd) {
       try {
-        const times = await withDeadline(driver.run(iteration++), ITERATION_DEADLINE_MS);
+        const work = driver.run(iteration++);
+        const times = await withDeadline(work, ITERATION_DEADLINE_MS).catch((error: unknown) => {
+          // Late refunds go on: waited for (a while) below, so none outlives the client it uses.
+          late.push(work.then(noop, noop));
+          throw error;
+        });
         if (times.finishedAt >= windowStart && times.finishedAt <= windowEnd) result.completed.push(times);
       } catch (error) {
         result.errors++;
@@ -200,6 +225,7 @@ export async function closedLoop(
   };
   try {
     await Promise.all(Array.from({ length: opts.concurrency }, loop));
+    if (late.length > 0) await withDeadline(Promise.all(late), ITERATION_DEADLINE_MS).catch(noop);
   } finally {
     clearTimeout(startTimer);
     clearTimeout(endTimer);

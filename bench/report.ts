@@ -37,6 +37,8 @@ export interface BenchResults {
   settings: Record<string, unknown>;
   /** Worker start-up: spawn until it polls its task queue, and its memory by then. */
   workerStart: { seconds: number; peakRssMiB: number; workflowBundle: string };
+  /** Each worker's options as the SDK resolved them (worker/worker-options.ts). */
+  workerOptions?: { pipeline: string; baseline: string };
   throughput?: ThroughputResult;
   stuckListing?: StuckListingResult;
   api?: ApiLoadResult;
@@ -50,27 +52,45 @@ export function markdownReport(results: BenchResults): string {
     `Command: \`${results.command}\`${results.quick ? ' (quick mode)' : ''}, ${results.startedAt}.`,
     `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memory} memory, Node ${machine.node}, ${machine.os}.`,
     `Worker start-up (spawn to polling): ${results.workerStart.seconds.toFixed(1)} s, peak RSS ${results.workerStart.peakRssMiB} MiB, workflow bundle ${results.workerStart.workflowBundle}.`,
+    ...(results.workerOptions
+      ? [`Refund worker options: ${results.workerOptions.pipeline}.`, `Baseline worker options: ${results.workerOptions.baseline}.`]
+      : []),
     '',
   ];
   const t = results.throughput;
   if (t) {
     lines.push(
-      '| concurrency | run | refunds/s | end-to-end p50 / p95 / p99 ms | final approval → paid p50 / p99 ms | worker CPU s (ms/refund) | worker peak RSS MiB | Temporal / PostgreSQL CPU s | R |',
-      '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+      '| concurrency | run | refunds/s | R | worker CPU ms per refund | final approval → payout p50 / p99 ms | end-to-end p50 / p95 / p99 ms | history events per refund (local activities) | PostgreSQL round trips per refund (worker + API) | worker CPU s | worker peak RSS MiB | Temporal / PostgreSQL CPU s |',
+      '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     const row = (s: ConcurrencySummary, kind: 'baseline' | 'pipeline') => {
       const k = s[kind];
+      const markers = k.historyEventsByType.MARKER_RECORDED ?? 0;
       return (
-        `| ${s.concurrency} | ${kind} | ${k.refundsPerSecond.toFixed(1)} | ${ms(k.endToEndMs.p50)} / ${ms(k.endToEndMs.p95)} / ${ms(k.endToEndMs.p99)} | ` +
-        `${ms(k.finalApprovalToPaidMs.p50)} / ${ms(k.finalApprovalToPaidMs.p99)} | ${k.cpuSeconds.worker.toFixed(1)} (${k.workerCpuMsPerRefund.toFixed(1)}) | ` +
-        `${k.workerPeakRssMiB} | ${k.cpuSeconds.temporal.toFixed(1)} / ${k.cpuSeconds.postgres.toFixed(1)} | ${kind === 'pipeline' ? s.ratio.toFixed(2) : ''} |` +
+        `| ${s.concurrency} | ${kind} | ${k.refundsPerSecond.toFixed(1)} | ${kind === 'pipeline' ? s.ratio.toFixed(2) : ''} | ${k.workerCpuMsPerRefund.toFixed(1)} | ` +
+        `${ms(k.finalApprovalToPayoutMs.p50)} / ${ms(k.finalApprovalToPayoutMs.p99)} | ` +
+        `${ms(k.endToEndMs.p50)} / ${ms(k.endToEndMs.p95)} / ${ms(k.endToEndMs.p99)} | ` +
+        `${k.historyEventsPerRefund.toFixed(1)} (${markers.toFixed(1)}) | ` +
+        `${(k.dbRoundTripsPerRefund.worker + k.dbRoundTripsPerRefund.api).toFixed(1)} (${k.dbRoundTripsPerRefund.worker.toFixed(1)} + ${k.dbRoundTripsPerRefund.api.toFixed(1)}) | ` +
+        `${k.cpuSeconds.worker.toFixed(1)} | ${k.workerPeakRssMiB} | ${k.cpuSeconds.temporal.toFixed(1)} / ${k.cpuSeconds.postgres.toFixed(1)} |` +
         (k.errors ? ` ${k.errors} errors` : '')
       );
     };
     for (const s of t.summary) lines.push(row(s, 'baseline'), row(s, 'pipeline'));
+    const last = t.summary.at(-1);
+    const types = (k: 'baseline' | 'pipeline') =>
+      Object.entries(last?.[k].historyEventsByType ?? {})
+        .sort((a, b) => b[1] - a[1])
+        .map(([type, n]) => `${type} ${n.toFixed(1)}`)
+        .join(', ');
     lines.push(
       '',
-      `R = pipeline ÷ baseline throughput. The baseline peaks at concurrency ${t.baselinePeak.concurrency}, where R = ${t.baselinePeak.ratio.toFixed(2)}.`,
+      `R = pipeline ÷ baseline throughput. The baseline peaks at concurrency ${t.baselinePeak.concurrency}, where R = ${t.baselinePeak.ratio.toFixed(2)}. ` +
+        'Final approval → payout: from the approver sending the last approval to the payout row (pipeline) or the no-op payout (baseline); ' +
+        'history events from a sample of each run; round trips are the top-level statements PostgreSQL ran in the window (pg_stat_statements), ' +
+        "the worker's and the load generator's (the API side), per refund finished.",
+      '',
+      `History events per refund by type at concurrency ${last?.concurrency}: pipeline ${types('pipeline')}; baseline ${types('baseline')}.`,
       '',
     );
   }

@@ -6,7 +6,8 @@
  * BENCH_QUICK=1 runs a short version for iterating; BENCH_PARTS picks parts
  * (throughput,stuck,api); BENCH_WORKER_CPU_PROFILE=<dir> writes a V8 CPU profile of each worker;
  * BENCH_TEMPORAL_DEFAULTS=1 runs the Temporal dev server without the settings in bench/stack.ts;
- * BENCH_PG_STATEMENTS=1 records PostgreSQL's busiest statements per run (pg_stat_statements);
+ * BENCH_PG_STATEMENTS=1 records PostgreSQL's busiest statements per run (pg_stat_statements, which
+ * every run loads to count the round trips per refund);
  * BENCH_BUNDLE_AT_START=1 lets the workers bundle their workflows at start instead of loading prebuilt bundles;
  * BENCH_TOPOLOGY=cluster runs Temporal as separate frontend, history, matching and worker services on
  * PostgreSQL instead of the dev server (results in <name>-cluster.*), both runs the benchmark on each in turn.
@@ -104,7 +105,8 @@ async function runOn(env: Env, topology: BenchTopology): Promise<void> {
     log,
     topology,
     temporalDynamicConfig: settings.temporalDynamicConfig,
-    pgStatements: env.BENCH_PG_STATEMENTS === '1',
+    // Always: the round trips per refund are counted from pg_stat_statements.
+    pgStatements: true,
     bundleAtStart: settings.bundleAtStart,
     ...(env.BENCH_WORKER_CPU_PROFILE ? { cpuProfileDir: path.resolve(env.BENCH_WORKER_CPU_PROFILE) } : {}),
   });
@@ -126,9 +128,12 @@ async function runOn(env: Env, topology: BenchTopology): Promise<void> {
       peakRssMiB: stack.refundWorker.startPeakRssMiB,
       workflowBundle: settings.bundleAtStart ? 'bundled by the worker at start' : 'built beforehand (REFUNDS_WORKFLOW_BUNDLE)',
     },
+    workerOptions: { pipeline: stack.refundWorker.options ?? 'not logged', baseline: stack.baselineWorker.options ?? 'not logged' },
   };
   try {
     await runParts({ stack, temporal, pool, pgStatements: env.BENCH_PG_STATEMENTS === '1' }, settings, results);
+    // Written before the clients close: a refund still in flight must not cost the run its figures.
+    await writeResults(results, topology === 'cluster' ? '-cluster' : '');
   } finally {
     await pool.end();
     await connection.close();
@@ -136,7 +141,6 @@ async function runOn(env: Env, topology: BenchTopology): Promise<void> {
     process.off('SIGINT', stopOnSignal);
     process.off('SIGTERM', stopOnSignal);
   }
-  await writeResults(results, topology === 'cluster' ? '-cluster' : '');
 }
 
 async function runParts(
@@ -159,7 +163,9 @@ async function runParts(
           temporal: stack.temporal.pid,
           postgres: stack.postgres.pid,
         },
-        statements: deps.pgStatements ? await pgStatementStats(pool) : undefined,
+        pool,
+        statements: await pgStatementStats(pool),
+        topStatements: deps.pgStatements,
         log,
       },
       settings,

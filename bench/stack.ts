@@ -50,6 +50,8 @@ export interface WorkerProcess {
   startSeconds: number;
   /** Peak resident memory during start-up, in MiB. */
   startPeakRssMiB: number;
+  /** The options it runs with, as it logged them at start (worker/worker-options.ts). */
+  options?: string;
   stop(): Promise<void>;
 }
 
@@ -91,7 +93,9 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   });
   await polling;
   const startSeconds = (performance.now() - started) / 1000;
+  const options = /worker options: (.*)/.exec(tail.toString())?.[1];
   return {
+    ...(options ? { options } : {}),
     pid: child.pid!,
     startSeconds,
     startPeakRssMiB: Math.round(peakRssMiB(child.pid!)),

@@ -5,6 +5,7 @@
  * figures are those of its own worker process (the refund worker's, or the baseline's).
  */
 import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import type { Pool } from '../store/pool';
 import type { RefundsService } from '../api/refunds-service';
 import type { Signer } from './registry';
@@ -38,20 +39,47 @@ export interface RunRecord {
   windowSeconds: number;
   refundsPerSecond: number;
   endToEndMs: Percentiles;
+  /** From the approver's request to the refund's result. */
   finalApprovalToPaidMs: Percentiles;
+  /** From the approver's request to the payout: the payout row's paid_at (pipeline), the no-op payout's run (baseline). */
+  finalApprovalToPayoutMs: Percentiles;
   cpuSeconds: CpuSeconds;
   workerPeakRssMiB: number;
+  /** Top-level statements (each one a round trip) PostgreSQL ran in the window, by who sent them. */
+  dbRoundTrips: DbRoundTrips;
+  /** Events in the histories of a sample of the refunds finished in the window. */
+  history: HistoryStats;
   /** With BENCH_PG_STATEMENTS=1: the statements that took PostgreSQL the most time in the window. */
   topStatements?: StatementStat[];
+}
+
+/** Round trips to PostgreSQL: the worker's (as the service role) and the load generator's (the API side, `RefundsService`). */
+export interface DbRoundTrips {
+  worker: number;
+  api: number;
+}
+
+export interface HistoryStats {
+  /** Histories counted. */
+  sampled: number;
+  events: number;
+  /** Events of each type (`MARKER_RECORDED` is a local activity), summed over the sample. */
+  byType: Record<string, number>;
 }
 
 export interface KindSummary {
   refundsPerSecond: number;
   endToEndMs: Percentiles;
   finalApprovalToPaidMs: Percentiles;
+  /** From the approver's request to the payout: the payout row's paid_at (pipeline), the no-op payout's run (baseline). */
+  finalApprovalToPayoutMs: Percentiles;
   cpuSeconds: CpuSeconds;
   workerCpuMsPerRefund: number;
   workerPeakRssMiB: number;
+  dbRoundTripsPerRefund: DbRoundTrips;
+  historyEventsPerRefund: number;
+  /** Events of each type per refund. */
+  historyEventsByType: Record<string, number>;
   errors: number;
 }
 
@@ -101,12 +129,15 @@ function cpuDelta(a: CpuSeconds, b: CpuSeconds): CpuSeconds {
 interface MeasuredRun {
   record: RunRecord;
   samples: LifecycleTimes[];
+  /** Final approval → payout of each refund that needed approvals, ms. */
+  toPayout: number[];
 }
 
-/** PostgreSQL's own account of the statements a run made (pg_stat_statements), when it is loaded. */
+/** PostgreSQL's own account of the statements a run made (pg_stat_statements). */
 export interface StatementStats {
   reset(): Promise<void>;
   top(): Promise<StatementStat[]>;
+  roundTrips(): Promise<DbRoundTrips>;
 }
 export interface StatementStat {
   query: string;
@@ -133,14 +164,72 @@ export async function pgStatementStats(pool: Pool): Promise<StatementStats> {
         meanMs: round(r.mean, 3),
       }));
     },
+    // Top-level statements only (BEGIN and COMMIT among them): those inside a database function
+    // run in the same round trip as the statement that called it.
+    async roundTrips() {
+      const result = await pool.query<{ api: boolean; calls: string }>(
+        `SELECT s.userid = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS api, sum(s.calls)::text AS calls
+         FROM pg_stat_statements s
+         WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND s.toplevel
+           AND s.query NOT LIKE '%pg_stat_statements%'
+         GROUP BY 1`,
+      );
+      const of = (api: boolean) => Number(result.rows.find((r) => r.api === api)?.calls ?? 0);
+      return { worker: of(false), api: of(true) };
+    },
   };
+}
+
+const { EventType } = proto.temporal.api.enums.v1;
+
+/** Counts the events in the histories of up to `max` of the refunds, spread evenly over them. */
+async function historyStats(temporal: Client, samples: readonly LifecycleTimes[], max = 20): Promise<HistoryStats> {
+  const step = Math.max(1, Math.floor(samples.length / max));
+  const picked = samples.filter((_, i) => i % step === 0).slice(0, max);
+  const byType: Record<string, number> = {};
+  let events = 0;
+  for (const sample of picked) {
+    const history = await temporal.workflow.getHandle(sample.workflowId).fetchHistory();
+    for (const event of history.events ?? []) {
+      const type = (EventType[event.eventType ?? 0] ?? String(event.eventType)).replace(/^EVENT_TYPE_/, '');
+      byType[type] = (byType[type] ?? 0) + 1;
+      events++;
+    }
+  }
+  return { sampled: picked.length, events, byType };
+}
+
+/** When each refund's payout row says it was paid (ms since the epoch), for the refunds that have one. */
+async function payoutTimes(pool: Pool, refundIds: readonly string[]): Promise<Map<string, number>> {
+  if (refundIds.length === 0) return new Map();
+  const result = await pool.query<{ refund_id: string; paid: number }>(
+    `SELECT refund_id, (extract(epoch FROM paid_at) * 1000)::float8 AS paid FROM payouts WHERE refund_id = ANY($1) AND paid_at IS NOT NULL`,
+    [refundIds],
+  );
+  return new Map(result.rows.map((r) => [r.refund_id, r.paid]));
+}
+
+/** From the final approval's request to the payout, for the refunds that needed approvals. */
+async function approvalToPayout(kind: DriverKind, samples: readonly LifecycleTimes[], pool: Pool): Promise<number[]> {
+  const approved = samples.filter((t) => t.finalApprovalEpochMs !== undefined);
+  const paid =
+    kind === 'pipeline'
+      ? await payoutTimes(
+          pool,
+          approved.map((t) => t.refundId),
+        )
+      : new Map(approved.flatMap((t) => (t.paidEpochMs ? [[t.refundId, t.paidEpochMs] as const] : [])));
+  return approved.flatMap((t) => {
+    const at = paid.get(t.refundId);
+    return at === undefined ? [] : [at - t.finalApprovalEpochMs!];
+  });
 }
 
 async function measure(
   driver: Driver,
   concurrency: number,
   repetition: number,
-  deps: { pids: Pids; statements?: StatementStats | undefined },
+  deps: { pids: Pids; temporal: Client; pool: Pool; statements: StatementStats; topStatements: boolean },
   opts: ThroughputOptions,
 ): Promise<MeasuredRun> {
   const { pids } = deps;
@@ -149,6 +238,8 @@ async function measure(
   let after: CpuSeconds | undefined;
   let peak = 0;
   let statements: Promise<StatementStat[]> | undefined;
+  let roundTrips: Promise<DbRoundTrips> | undefined;
+  let reset: Promise<void> | undefined;
   const loop = await closedLoop(driver, {
     concurrency,
     warmupMs: opts.warmupMs,
@@ -156,15 +247,20 @@ async function measure(
     onWindowStart: () => {
       resetPeakRss(worker);
       before = cpuNow(pids, worker);
-      void deps.statements?.reset();
+      reset = deps.statements.reset().catch(() => undefined);
     },
     onWindowEnd: () => {
       after = cpuNow(pids, worker);
       peak = peakRssMiB(worker);
-      statements = deps.statements?.top();
+      // A count that cannot be read (pg_stat_statements gone) is reported as missing, not fatal.
+      roundTrips = (reset ?? Promise.resolve())
+        .then(() => deps.statements.roundTrips())
+        .catch(() => ({ worker: Number.NaN, api: Number.NaN }));
+      if (deps.topStatements) statements = reset!.then(() => deps.statements.top()).catch(() => []);
     },
   });
   const done = loop.completed;
+  const toPayout = await approvalToPayout(driver.kind, done, deps.pool);
   const record: RunRecord = {
     kind: driver.kind,
     concurrency,
@@ -176,12 +272,15 @@ async function measure(
     refundsPerSecond: round(done.length / loop.windowSeconds),
     endToEndMs: percentiles(done.map((t) => t.finishedAt - t.startedAt)),
     finalApprovalToPaidMs: percentiles(done.flatMap((t) => (t.finalApprovalAt ? [t.finishedAt - t.finalApprovalAt] : []))),
+    finalApprovalToPayoutMs: percentiles(toPayout),
     cpuSeconds: cpuDelta(before!, after!),
     workerPeakRssMiB: round(peak, 0),
+    dbRoundTrips: (await roundTrips) ?? { worker: 0, api: 0 },
+    history: await historyStats(deps.temporal, done),
   };
   const top = await statements;
   if (top) record.topStatements = top;
-  return { record, samples: done };
+  return { record, samples: done, toPayout };
 }
 
 /** Pools the repetitions of one kind at one concurrency. */
@@ -198,13 +297,29 @@ function summarise(measured: MeasuredRun[]): KindSummary {
     }),
     { worker: 0, temporal: 0, postgres: 0, loadGenerator: 0 },
   );
+  const refunds = Math.max(samples.length, 1);
+  const history = runs.reduce(
+    (sum, r) => {
+      for (const [type, n] of Object.entries(r.history.byType)) sum.byType[type] = (sum.byType[type] ?? 0) + n;
+      return { sampled: sum.sampled + r.history.sampled, events: sum.events + r.history.events, byType: sum.byType };
+    },
+    { sampled: 0, events: 0, byType: {} as Record<string, number> },
+  );
+  const perHistory = (n: number) => round(n / Math.max(history.sampled, 1), 1);
   return {
     refundsPerSecond: round(samples.length / seconds),
     endToEndMs: percentiles(samples.map((t) => t.finishedAt - t.startedAt)),
     finalApprovalToPaidMs: percentiles(samples.flatMap((t) => (t.finalApprovalAt ? [t.finishedAt - t.finalApprovalAt] : []))),
+    finalApprovalToPayoutMs: percentiles(measured.flatMap((m) => m.toPayout)),
     cpuSeconds: cpuDelta({ worker: 0, temporal: 0, postgres: 0, loadGenerator: 0 }, cpu),
-    workerCpuMsPerRefund: round((cpu.worker * 1000) / Math.max(samples.length, 1), 1),
+    workerCpuMsPerRefund: round((cpu.worker * 1000) / refunds, 1),
     workerPeakRssMiB: Math.max(...runs.map((r) => r.workerPeakRssMiB)),
+    dbRoundTripsPerRefund: {
+      worker: round(runs.reduce((sum, r) => sum + r.dbRoundTrips.worker, 0) / refunds, 1),
+      api: round(runs.reduce((sum, r) => sum + r.dbRoundTrips.api, 0) / refunds, 1),
+    },
+    historyEventsPerRefund: perHistory(history.events),
+    historyEventsByType: Object.fromEntries(Object.entries(history.byType).map(([type, n]) => [type, perHistory(n)])),
     errors: runs.reduce((sum, r) => sum + r.errors, 0),
   };
 }
@@ -217,7 +332,11 @@ export async function runThroughput(
     sign: Signer;
     baselineTaskQueue: string;
     pids: Pids;
-    statements?: StatementStats | undefined;
+    /** The benchmark's own pool (the API side's), for pg_stat_statements and the payout rows. */
+    pool: Pool;
+    statements: StatementStats;
+    /** Whether to record each run's busiest statements (BENCH_PG_STATEMENTS=1). */
+    topStatements: boolean;
     log: (line: string) => void;
   },
   opts: ThroughputOptions,
@@ -227,13 +346,17 @@ export async function runThroughput(
   for (const concurrency of opts.concurrencies) {
     for (let repetition = 1; repetition <= opts.repetitions; repetition++) {
       for (const driver of drivers) {
-        const { record: run, samples } = await measure(driver, concurrency, repetition, deps, opts);
-        measured.push({ record: run, samples });
+        const run = await measure(driver, concurrency, repetition, deps, opts);
+        measured.push(run);
+        const { record } = run;
+        const perRefund = (n: number) => (n / Math.max(record.completed, 1)).toFixed(1);
         deps.log(
-          `${driver.kind.padEnd(8)} c=${String(concurrency).padStart(2)} #${repetition}: ${run.refundsPerSecond.toFixed(1)} refunds/s, ` +
-            `p50 ${run.endToEndMs.p50} ms, p99 ${run.endToEndMs.p99} ms, approval→paid p99 ${run.finalApprovalToPaidMs.p99} ms, ` +
-            `worker ${run.cpuSeconds.worker} CPU s, ${run.workerPeakRssMiB} MiB` +
-            (run.errors ? `, ${run.errors} errors (${run.firstError})` : ''),
+          `${driver.kind.padEnd(8)} c=${String(concurrency).padStart(2)} #${repetition}: ${record.refundsPerSecond.toFixed(1)} refunds/s, ` +
+            `p50 ${record.endToEndMs.p50} ms, p99 ${record.endToEndMs.p99} ms, approval→payout p99 ${record.finalApprovalToPayoutMs.p99} ms, ` +
+            `worker ${record.cpuSeconds.worker} CPU s, ${record.workerPeakRssMiB} MiB, ` +
+            `${(record.history.events / Math.max(record.history.sampled, 1)).toFixed(1)} events, ` +
+            `${perRefund(record.dbRoundTrips.worker)} + ${perRefund(record.dbRoundTrips.api)} db round trips per refund` +
+            (record.errors ? `, ${record.errors} errors (${record.firstError})` : ''),
         );
       }
     }

@@ -199,6 +199,36 @@ export async function recordRefundStatus(client: PoolClient, row: ReadModelSnaps
   ]);
 }
 
+/**
+ * A later transition's row and status document in one statement (the first goes through
+ * `upsertRefundRow`, then `recordRefundStatus`). The row only moves forward, as there: an older
+ * progress sequence changes nothing. A refund with no row at all is an error.
+ */
+export async function advanceRefundRow(client: PoolClient, row: ReadModelSnapshot, auditHead: AuditHead | null): Promise<void> {
+  const updated = await client.query(
+    `UPDATE refunds SET state = $2, waiting_for = $3, state_since = $4, stuck = $5, stuck_after = $6, risk_score = $7,
+       risk_band = $8, approvals_required = $9, approvals_given = $10, progress_seq = $11, status = $12, updated_at = now()
+     WHERE refund_id = $1 AND progress_seq < $11`,
+    [
+      row.refundId,
+      row.state,
+      row.waitingFor,
+      row.stateSince,
+      row.stuck,
+      row.stuckAfter,
+      row.riskScore,
+      row.riskBand,
+      row.approvalsRequired,
+      row.approvalsGiven,
+      row.progressSeq,
+      JSON.stringify({ ...row.status, auditHead: auditHead ?? row.status.auditHead }),
+    ],
+  );
+  if (updated.rowCount) return;
+  const exists = await client.query('SELECT 1 FROM refunds WHERE refund_id = $1', [row.refundId]);
+  if (!exists.rowCount) throw new Error(`refund ${row.refundId} has no read-model row to update`);
+}
+
 /** The refund's status as its workflow last wrote it, if its row has one. */
 export async function storedRefundStatus(pool: Pool, refundId: string): Promise<ReadModelSnapshot['status'] | undefined> {
   const result = await pool.query('SELECT status FROM refunds WHERE refund_id = $1', [refundId]);

@@ -26,8 +26,9 @@ import { untracedWorkflowTypes } from '../workflows/tracing-scope';
 import { type Config, ConfigError, loadConfig, shutdownForceExtraSeconds } from '../config/worker';
 import { loadAuditConfig, loadAuditKey, type AuditConfig, type AuditKey } from '../config/audit';
 import { startAuditCheckpointer, type AuditCheckpointer } from './audit-checkpointer';
-import { prebuiltWorkflowBundle, tracingWorkflowInterceptors, workflowsPath } from './workflow-bundle';
+import { preloadedWorkflowModules, prebuiltWorkflowBundle, tracingWorkflowInterceptors, workflowsPath } from './workflow-bundle';
 import type { Tracing } from '../config/tracing';
+import { describeWorkerOptions, WORKER_OPTIONS_PREFIX } from './worker-options';
 
 export interface RefundWorkerOptions {
   connection: NativeConnection;
@@ -71,7 +72,9 @@ export async function createRefundWorker(options: RefundWorkerOptions): Promise<
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath }),
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath, bundlerOptions: { preloadModules: preloadedWorkflowModules } }),
     ...(tracing
       ? {
           interceptors: {
@@ -218,6 +221,7 @@ export async function runWorker(opts: {
       if (worker.getState() === 'RUNNING') worker.shutdown();
     };
     opts.signal.addEventListener('abort', stop, { once: true });
+    console.log(`${WORKER_OPTIONS_PREFIX} ${describeWorkerOptions(worker.options)}`);
     const running = worker.run();
     opts.onRunning?.(worker);
     checkpointer = auditCheckpoints(pool, auditKey, audit);

@@ -38,6 +38,13 @@ export function tracedBundlePath(plainBundlePath: string): string {
 }
 
 /**
+ * Modules each workflow thread evaluates once and shares between its workflows (the SDK's reusable
+ * V8 context), instead of evaluating them again at each workflow's creation: see
+ * workflows/shared-modules.ts for what is shared, and why nothing else is.
+ */
+export const preloadedWorkflowModules = [fileURLToPath(new URL('../workflows/shared-modules.ts', import.meta.url))];
+
+/**
  * The prebuilt bundle a worker loads: REFUNDS_WORKFLOW_BUNDLE's, else the build's when there is one;
  * with tracing on, the traced bundle beside it (undefined when there is none: the worker then
  * bundles the workflows with the interceptors at start).
@@ -53,6 +60,7 @@ export function prebuiltWorkflowBundle(configured: string | undefined, traced = 
 export async function buildWorkflowBundle(outFile: string, { traced = false }: { traced?: boolean } = {}): Promise<void> {
   const { code } = await bundleWorkflowCode({
     workflowsPath,
+    preloadModules: preloadedWorkflowModules,
     workflowInterceptorModules: traced ? [tracingWorkflowInterceptors] : [],
     logger: new DefaultLogger('WARN'),
   });

@@ -7,7 +7,7 @@
 import { ApplicationFailure, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RefundActivities } from '../activities';
-import { pinnedPolicy } from './policy';
+import { pinnedPolicy } from './policy/rules';
 import {
   cancelUpdate,
   carrierEventSignal,

@@ -9,7 +9,7 @@ import { ignoredFact } from './statement-verifier';
 import { SignedRefundRequest } from './messages';
 import type { AuditFact, RequestOrigin, RequestRefusal } from './refund-model';
 import { describeIssues } from './schemas';
-import { claimedSigner, resolvePrincipal, statementId, verifyStatement, type RegistryRecords, type TrustRoots } from './statements';
+import { claimedSigner, resolvePrincipal, statementId, verifyParsedStatement, type RegistryRecords, type TrustRoots } from './statements';
 
 type Fact = Omit<AuditFact, 'at'>;
 
@@ -40,7 +40,7 @@ export async function verifyRequest(raw: unknown, check: RequestCheck): Promise<
   const records = await check.lookupPrincipal(claimed!);
   const resolution = resolvePrincipal(records, claimed!, check.trustRoots, check.now);
   const facts = resolution.ignored.length > 0 ? [ignoredFact(claimed!, resolution.ignored)] : [];
-  const verdict = verifyStatement(signed.data, resolution, {
+  const verdict = verifyParsedStatement(signed.data, resolution, {
     kind: 'refund_request',
     role: 'refund_service',
     refundId: check.refundId,

@@ -12,7 +12,7 @@ import {
   claimedSigner,
   resolvePrincipal,
   statementId,
-  verifyStatement,
+  verifyParsedStatement,
   type Expectation,
   type IgnoredRecord,
   type RegistryRecords,
@@ -55,7 +55,7 @@ export class StatementVerifier {
     const now = new Date(Date.now());
     const resolution = resolvePrincipal(records, claimed, this.trustRoots, now);
     const facts = resolution.ignored.length > 0 ? [ignoredFact(claimed, resolution.ignored)] : [];
-    const verdict = verifyStatement<K>(signed, resolution, { ...expect, at: now });
+    const verdict = verifyParsedStatement<K>(signed, resolution, { ...expect, at: now });
     const refuse = (rule: string, message: string): StatementCheck<K> => {
       facts.push({
         kind: 'statement_rejected',

@@ -6,6 +6,7 @@
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { nullRefundActivities } from './activities';
+import { describeWorkerOptions, WORKER_OPTIONS_PREFIX } from '../../worker/worker-options';
 import { baselineWorkflowsPath } from './bundle';
 
 function required(name: string): string {
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
       maxConcurrentActivityTaskExecutions: count('BENCH_BASELINE_MAX_ACTIVITIES'),
       maxConcurrentWorkflowTaskExecutions: count('BENCH_BASELINE_MAX_WORKFLOW_TASKS'),
     });
+    console.log(`${WORKER_OPTIONS_PREFIX} ${describeWorkerOptions(worker.options)}`);
     // Once running, the SDK drains in-flight tasks on SIGINT/SIGTERM and run() resolves.
     const running = worker.run();
     console.log(`baseline worker polling task queue "${taskQueue}" in namespace "${namespace}"`);

@@ -15,6 +15,8 @@ export type NullRefundState = 'awaiting_evidence' | 'risk_review' | 'awaiting_ap
 export interface NullRefundStatus {
   state: NullRefundState;
   approvals: number;
+  /** When the no-op payout ran (ms since the epoch): where a refund's payout row would be written. */
+  paidAt?: number;
 }
 
 /** Same names as the refund's own messages, so a caller drives both the same way. */
@@ -93,7 +95,7 @@ export async function nullRefundWorkflow(_request: unknown, approvalsNeeded: num
     if (state !== 'awaiting_approval') return status();
   }
   state = 'paying';
-  await nullPayout();
+  const paidAt = await nullPayout();
   state = 'refunded';
-  return status();
+  return { ...status(), paidAt };
 }

@@ -1,15 +1,7 @@
 /** Who may decide a refund, how many approvals it needs, and whether it may still be cancelled. */
 import { formatMinor } from '../currencies';
-import {
-  approvalsRequired,
-  highResaleCategoriesOf,
-  roleApprovalLimit,
-  type ActiveBreaker,
-  type ApprovalRefusal,
-  type ApprovalRequirement,
-  type EvidenceFinding,
-  type RiskBand,
-} from '../policy';
+import type { ActiveBreaker, ApprovalRefusal, ApprovalRequirement, EvidenceFinding, RiskBand } from '../policy';
+import { approvalsRequired, highResaleCategoriesOf, roleApprovalLimit } from '../policy/rules';
 import type { ApprovalCommand } from '../schemas';
 import { canonicalId, type DecisionStatement } from '../statements';
 import { scannerIds } from './evidence';

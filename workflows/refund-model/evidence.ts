@@ -1,5 +1,6 @@
 /** What the carrier and warehouse evidence shows, and which stage it puts a refund in. */
-import { thresholdsFor, type EvidenceFinding } from '../policy';
+import type { EvidenceFinding } from '../policy';
+import { thresholdsFor } from '../policy/rules';
 import { CUSTOMER, hasCarrierReturn, type CarrierEvent, type RefundRequest } from '../schemas';
 import type { ReceivedCarrierEvent, ReceivedScan, RefundModel, RefundState } from './state';
 

@@ -2,7 +2,9 @@
  * How each event moves the refund. `applyEvent` is the only way its state changes; each event
  * type has its own small reducer, and each reducer says what it did in audit facts.
  */
-import { bandOf, riskBands, scoreOf, type Policy, type RiskBand, type RiskReason } from '../policy';
+import type { Policy, RiskBand, RiskReason } from '../policy';
+import { riskBands } from '../policy/risk';
+import { bandOf, scoreOf } from '../policy/rules';
 import { hasCarrierReturn, refundAmount, type RefundRequest } from '../schemas';
 import { approvalsStillNeeded, checkApproval, checkCancel, requirementFor } from './approvals';
 import { isStuck, waitingFor } from './deadlines';

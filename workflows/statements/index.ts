@@ -57,6 +57,7 @@ export {
   STATEMENT_MAX_AGE_MS,
   signStatement,
   statementId,
+  verifyParsedStatement,
   verifyStatement,
   WarehouseReceiptStatement,
   type AnySigned,

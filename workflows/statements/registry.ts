@@ -36,6 +36,7 @@ import {
   type TrustRoot,
   type TrustRoots,
 } from './keys';
+import { verifiedOnce } from './verified-once';
 import { PasskeyKey } from './webauthn';
 
 /** How far an entry's issuedAt may be ahead of the verifier's clock. */
@@ -205,9 +206,10 @@ function countEntry(raw: unknown, index: number, roots: TrustRoots, now: Date, i
     return [];
   }
   const bytes = canonicalBytes(entry);
+  const hash = sha256Hex(bytes);
   const admins = new Set<string>();
   endorsements.forEach((endorsement, position) => {
-    const verdict = checkEndorsement(endorsement, entry, bytes, roots, admins);
+    const verdict = checkEndorsement(endorsement, entry, { bytes, hash }, roots, admins);
     if (typeof verdict === 'string') admins.add(verdict);
     else ignored.push({ record: 'endorsement', index, endorsement: position, version, ...verdict });
   });
@@ -216,16 +218,20 @@ function countEntry(raw: unknown, index: number, roots: TrustRoots, now: Date, i
     ignored.push({ record: 'entry', index, version, reason: 'too_few_endorsements', message });
     return [];
   }
-  return [{ entry, hash: sha256Hex(bytes) }];
+  return [{ entry, hash }];
 }
 
 type Refusal = { reason: IgnoreReason; message: string };
 
-/** The canonical id of the admin whose endorsement this is, if it counts; otherwise why not. */
+/**
+ * The canonical id of the admin whose endorsement this is, if it counts; otherwise why not. The
+ * entry comes as its canonical bytes and their SHA-256 (hex), by which a signature that verified
+ * before in this worker thread is not verified again.
+ */
 function checkEndorsement(
   raw: unknown,
   entry: RegistryEntry,
-  bytes: Uint8Array,
+  { bytes, hash }: { bytes: Uint8Array; hash: string },
   roots: TrustRoots,
   counted: Set<string>,
 ): string | Refusal {
@@ -234,7 +240,8 @@ function checkEndorsement(
   const { adminId, keyId, signature } = parsed.data;
   const root = rootFor(roots, adminId, keyId);
   if (!root) return { reason: 'not_a_trust_root', message: `${adminId} with key ${keyId} is not a trust root` };
-  if (!verifyBytes(signature, bytes, root.publicKey)) return { reason: 'bad_signature', message: `${adminId}'s signature does not verify` };
+  const verified = verifiedOnce(`${root.publicKey}.${signature}.${hash}`, () => verifyBytes(signature, bytes, root.publicKey));
+  if (!verified) return { reason: 'bad_signature', message: `${adminId}'s signature does not verify` };
   const admin = canonicalId(adminId);
   if (admin === canonicalId(entry.principalId)) return { reason: 'own_entry', message: `${adminId} cannot endorse their own entry` };
   if (counted.has(admin)) return { reason: 'duplicate_admin', message: `${adminId} has already endorsed this entry` };

@@ -190,8 +190,22 @@ export function verifyStatement<K extends StatementKind>(
   const parsed = carriesAssertion(signed) ? PasskeySignedStatement.safeParse(signed) : SignedStatement.safeParse(signed);
   if (!parsed.success)
     return refuse('malformed_statement', `statement is malformed: ${describeIssues(parsed.error, { root: 'statement' })}`);
-  const { statement } = parsed.data;
-  const proof: Proof = 'assertion' in parsed.data ? { assertion: parsed.data.assertion } : { signature: parsed.data.signature };
+  return verifyParsedStatement<K>(parsed.data as AnySigned, resolution, expect);
+}
+
+/**
+ * `verifyStatement` for a signed statement its caller has just parsed with this module's statement
+ * schemas (as the workflow's message schemas do: `SignedDecision`, `SignedWarehouseScan`,
+ * `SignedRefundRequest`), so that it is not parsed a second time. Never for a value that did not
+ * come out of such a parse.
+ */
+export function verifyParsedStatement<K extends StatementKind>(
+  parsed: AnySigned,
+  resolution: PrincipalResolution,
+  expect: Expectation & { kind: K },
+): StatementVerdict<K> {
+  const { statement } = parsed;
+  const proof: Proof = 'assertion' in parsed ? { assertion: parsed.assertion } : { signature: parsed.signature };
   if ((statement.alg === PASSKEY_ALG) !== 'assertion' in proof) {
     const needs = statement.alg === PASSKEY_ALG ? 'an assertion { authenticatorData, clientDataJSON, signature }' : 'a signature';
     return refuse('malformed_statement', `statement is malformed: a ${statement.alg} statement is signed with ${needs}`);
@@ -205,7 +219,7 @@ export function verifyStatement<K extends StatementKind>(
     checkRole(signer, expect.role) ??
     checkSubject(statement, expect, signer);
   if (refusal) return refusal;
-  return { ok: true, statement: statement as StatementOf<K>, signer, keyId: statement.keyId, statementId: statementId(parsed.data) };
+  return { ok: true, statement: statement as StatementOf<K>, signer, keyId: statement.keyId, statementId: statementId(parsed) };
 }
 
 type Proof = { signature: string } | { assertion: WebAuthnAssertion };
