@@ -19,6 +19,8 @@ import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { createPool, type Pool } from '../store/pool';
 import { RefundsService } from '../api/refunds-service';
+import { startCarrierEventSweep, type SweepLogger } from '../api/carrier-event-sweep';
+import { defaultApiLimits } from '../config/api';
 import { runApiLoad, stuckListingOverHttp } from './api-load';
 import { describeMachine, markdownReport, svgChart, type BenchResults } from './report';
 import { type BenchTopology, clusterLikeDynamicConfig, startBenchStack, type BenchStack } from './stack';
@@ -150,6 +152,33 @@ async function runParts(
 ): Promise<void> {
   const { stack, temporal, pool } = deps;
   const refunds = new RefundsService({ temporal, pool, taskQueue: stack.taskQueue });
+  // As in the API process: a carrier event that arrives before its refund's first row (later than
+  // requestRefund waits for under load) stays pending until the sweep delivers it.
+  const sweep = startCarrierEventSweep(
+    refunds,
+    { intervalMs: defaultApiLimits.carrierEventSweepIntervalMs, batchSize: defaultApiLimits.carrierEventSweepBatch },
+    sweepLog,
+  );
+  try {
+    await runPartsWith(refunds, deps, settings, results);
+  } finally {
+    await sweep.stop();
+  }
+}
+
+const sweepLog: SweepLogger = {
+  info: () => undefined,
+  warn: (details, message) => log(`${message} ${JSON.stringify(details)}`),
+  error: (details, message) => log(`${message} ${JSON.stringify(details)}`),
+};
+
+async function runPartsWith(
+  refunds: RefundsService,
+  deps: { stack: BenchStack; temporal: Client; pool: Pool; pgStatements: boolean },
+  settings: Settings,
+  results: BenchResults,
+): Promise<void> {
+  const { stack, temporal, pool } = deps;
   const sign = await benchSigner(pool, stack.trust, benchApprovers, benchScanners);
   if (settings.parts.includes('throughput')) {
     results.throughput = await runThroughput(
