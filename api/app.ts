@@ -21,6 +21,7 @@ import { nameRequestSpans } from './plugins/tracing';
 import { registerOpenApi } from './plugins/openapi';
 import { honourIdempotencyKeys } from './plugins/idempotency';
 import { answerWithProblems, problem } from './plugins/problems';
+import { postgresRateLimitStore } from './plugins/rate-limit-store';
 import { registerBreakerRoutes } from './routes/breakers';
 import { registerDecisionRoutes } from './routes/decisions';
 import { registerEvidenceRoutes } from './routes/evidence';
@@ -59,6 +60,11 @@ export interface ApiDeps {
   logger?: FastifyServerOptions['logger'];
   /** The operations console's session timeouts (api/console/plugin.ts). */
   console?: ConsoleOptions;
+  /**
+   * The prefix of this app's rate-limit keys in PostgreSQL ("api"): replicas with the same one
+   * share their limits. Tests give each app its own, as separate deployments would be.
+   */
+  rateLimitNamespace?: string;
 }
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
@@ -82,7 +88,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const metrics = createApiMetrics(deps.pool);
   countRequests(app, metrics);
   answerWithProblems(app, metrics);
-  await limitRatePerPrincipal(app, limits);
+  await limitRatePerPrincipal(app, limits, deps.pool, deps.rateLimitNamespace ?? 'api');
   honourIdempotencyKeys(app, deps.pool);
   // Rate limiting and the OpenAPI document cover only the routes registered after them.
   await registerOpenApi(app);
@@ -119,8 +125,25 @@ function databaseCheck(pool: Pool): ReadinessCheck {
   };
 }
 
-async function limitRatePerPrincipal(app: FastifyInstance, limits: ApiLimits): Promise<void> {
+/**
+ * Requests per principal (or, unauthenticated, per client address) per fixed window, counted in
+ * PostgreSQL so that the limit holds across API replicas (api/plugins/rate-limit-store.ts), or in
+ * this process's memory (`rateLimitStore: 'memory'`). When PostgreSQL does not answer within
+ * `rateLimitStoreTimeoutMs`, the request is counted in memory: the limit fails open per replica
+ * rather than refusing requests or waiting on the database.
+ */
+async function limitRatePerPrincipal(app: FastifyInstance, limits: ApiLimits, pool: Pool, namespace: string): Promise<void> {
+  const store =
+    limits.rateLimitStore === 'postgres'
+      ? postgresRateLimitStore({
+          pool,
+          namespace,
+          timeoutMs: limits.rateLimitStoreTimeoutMs,
+          warn: (message) => app.log.warn(message),
+        })
+      : undefined;
   await app.register(rateLimit, {
+    ...(store ? { store } : {}),
     max: limits.rateLimitMax,
     timeWindow: limits.rateLimitWindowMs,
     // Authentication runs first (route onRequest hooks), so a principal is limited however many addresses it uses.

@@ -81,6 +81,19 @@ export function stuckListingOverHttp(temporal: Client, taskQueue: string): Stuck
         if (response.status !== 200) throw new Error(`GET /v1/refunds/stuck answered ${response.status}: ${await response.text()}`);
         return ((await response.json()) as { refunds: unknown[] }).refunds;
       },
+      async summary(query: StuckQuery) {
+        const params = new URLSearchParams();
+        if (query.olderThanMs !== undefined) params.set('olderThan', `PT${query.olderThanMs / 1000}S`);
+        for (const state of query.states ?? []) params.append('state', state);
+        if (query.currency !== undefined) params.set('currency', query.currency);
+        if (query.amountMin !== undefined) params.set('amountMin', String(query.amountMin));
+        if (query.amountMax !== undefined) params.set('amountMax', String(query.amountMax));
+        const response = await fetch(`${api.url}/v1/refunds/stuck/summary?${params}`, {
+          headers: { authorization: `Bearer ${api.apiKey}` },
+        });
+        if (response.status !== 200) throw new Error(`GET /v1/refunds/stuck/summary answered ${response.status}: ${await response.text()}`);
+        return (await response.json()) as { total: { count: number }; rows: unknown[] };
+      },
       close: api.close,
     };
   };

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { ApiLoadResult } from './api-load';
-import type { StuckListingResult } from './stuck-listing';
+import type { StuckListingResult, StuckQueryResult } from './stuck-listing';
 import type { ConcurrencySummary, ThroughputResult } from './throughput';
 
 export interface Machine {
@@ -100,9 +100,27 @@ export function markdownReport(results: BenchResults): string {
       `Stuck listing over ${stuck.rows.toLocaleString('en')} refunds (${stuck.active.toLocaleString('en')} in flight, ${stuck.stuck.toLocaleString('en')} past their limit):`,
       '',
     );
-    lines.push('| query | via | p50 ms | p99 ms | rows |', '|---|---|---:|---:|---:|');
-    for (const q of stuck.queries) lines.push(`| ${q.name} | ${q.via} | ${q.ms.p50.toFixed(1)} | ${q.ms.p99.toFixed(1)} | ${q.rows} |`);
-    lines.push('');
+    lines.push(...comparisonTable(stuck.queries, 'rows', (q) => q.rows), '');
+    if (stuck.loadAverage) {
+      lines.push(
+        `Loaded in ${stuck.loadSeconds} s, ${stuck.databaseMiB?.toLocaleString('en') ?? '?'} MiB on disk; load average ${stuck.loadAverage.start} before loading, ${stuck.loadAverage.loaded} after, ${stuck.loadAverage.end} at the end.`,
+        '',
+      );
+    }
+    if (stuck.indexBuilds?.length) {
+      lines.push(
+        `Before: without ${comparedNames(stuck, 'after')}${comparedNames(stuck, 'before') ? `, with ${comparedNames(stuck, 'before')}` : ''}; after: the schema as migrated.`,
+        '',
+      );
+    }
+    if (stuck.aggregates?.length) {
+      lines.push(
+        'Stuck summary (counts and money by state and currency, as GET /v1/refunds/stuck/summary and the console dashboard ask):',
+        '',
+        ...comparisonTable(stuck.aggregates, 'refunds counted', (a) => a.counted),
+        '',
+      );
+    }
   }
   const api = results.api;
   if (api) {
@@ -113,6 +131,33 @@ export function markdownReport(results: BenchResults): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+function comparedNames(stuck: StuckListingResult, phase: 'before' | 'after'): string {
+  return (stuck.indexBuilds ?? [])
+    .filter((i) => i.phase === phase)
+    .map((i) => `\`${i.name}\` (built in ${i.buildSeconds} s)`)
+    .join(', ');
+}
+
+/** One line per query and way, with the rounds (before and after, or just one) side by side. */
+function comparisonTable<T extends StuckQueryResult>(results: T[], countHeading: string, count: (r: T) => number): string[] {
+  const phases = [...new Set(results.map((r) => r.phase ?? 'after'))];
+  const lines = [
+    `| query | via | ${phases.map((p) => (phases.length > 1 ? `${p}: p50 / p99 ms (calls)` : 'p50 / p99 ms (calls)')).join(' | ')} | ${countHeading} |`,
+    `|---|---|${phases.map(() => '---:').join('|')}|---:|`,
+  ];
+  const keys = [...new Set(results.map((r) => `${r.name}\u0000${r.via}`))];
+  for (const key of keys) {
+    const [name, via] = key.split('\u0000') as [string, string];
+    const cells = phases.map((phase) => {
+      const r = results.find((x) => x.name === name && x.via === via && (x.phase ?? 'after') === phase);
+      return r ? `${r.ms.p50.toFixed(1)} / ${r.ms.p99.toFixed(1)} (${r.samples ?? '?'})` : '–';
+    });
+    const last = results.filter((x) => x.name === name && x.via === via).at(-1);
+    lines.push(`| ${name} | ${via} | ${cells.join(' | ')} | ${last ? count(last).toLocaleString('en') : ''} |`);
+  }
+  return lines;
 }
 
 /** Two panels, throughput and end-to-end p99 against concurrency, baseline and pipeline. */

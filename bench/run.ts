@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: refund throughput and latency against a bare-Temporal baseline measured in the
- * same run, the stuck listing over a million refunds, and the API under load. It reports figures;
+ * same run, the stuck listing and the stuck summary over a million refunds (BENCH_STUCK_ROWS), and the API under load. It reports figures;
  * it does not pass or fail. Writes bench/results/latest.{json,md,svg} (quick runs: bench/results/tmp/).
  *
  * BENCH_QUICK=1 runs a short version for iterating; BENCH_PARTS picks parts
@@ -83,6 +83,14 @@ function settingsFrom(env: Env) {
   };
 }
 
+/** The command as it was run: the BENCH_* settings given, then `npm run bench`. */
+function commandLine(): string {
+  const given = Object.keys(Env.shape)
+    .filter((name) => process.env[name] !== undefined && process.env[name] !== '')
+    .map((name) => `${name}=${process.env[name]}`);
+  return [...given, 'npm run bench'].join(' ');
+}
+
 function readEnv(): Env {
   const parsed = Env.safeParse(process.env);
   if (!parsed.success) {
@@ -121,7 +129,7 @@ async function runOn(env: Env, topology: BenchTopology): Promise<void> {
   const pool = createPool(stack.postgres.databaseUrl, 20);
   const results: BenchResults = {
     startedAt: new Date().toISOString(),
-    command: `${topology === 'cluster' ? 'BENCH_TOPOLOGY=cluster ' : ''}${quick ? 'BENCH_QUICK=1 ' : ''}npm run bench`,
+    command: commandLine(),
     quick,
     machine,
     settings,
@@ -226,7 +234,10 @@ async function runPartsWith(
 async function writeResults(results: BenchResults, suffix: string): Promise<void> {
   const dir = results.quick ? path.join(resultsDir, 'tmp') : resultsDir;
   await mkdir(dir, { recursive: true });
-  const name = `${results.quick ? 'quick' : 'latest'}${suffix}`;
+  // A run of some parts only keeps its own file, so it never replaces the figures of a whole run.
+  const parts = (results.settings.parts as string[] | undefined) ?? [];
+  const whole = ['throughput', 'stuck', 'api'].every((p) => parts.includes(p));
+  const name = `${results.quick ? 'quick' : whole ? 'latest' : `latest-${parts.join('-')}`}${suffix}`;
   await writeFile(path.join(dir, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
   const markdown = markdownReport(results);
   await writeFile(path.join(dir, `${name}.md`), `# Refund benchmark\n\n${markdown}\n`);

@@ -1,33 +1,58 @@
 /**
- * The stuck-refund listing at scale: a database of its own is loaded with a million refunds in a
- * realistic mix of states and ages (one INSERT … SELECT over generate_series), then the listing
- * is timed through the typed client, with the query plans kept for the report.
+ * The stuck-refund listing and the dashboard's aggregates at scale: a database of its own is
+ * loaded with a million refunds (BENCH_STUCK_ROWS) in a realistic mix of states and ages (one
+ * INSERT … SELECT over generate_series), then the listing and the stuck summary (counts and money
+ * by state and by what refunds wait for) are timed through the store and over HTTP, with the
+ * query plans kept for the report. Both are timed twice in the same run: first on the indexes as
+ * they were before `comparedIndexes` (the indexes it adds dropped, those it replaced built again),
+ * then on the schema as migrated (the added indexes built again from their own definitions), so one
+ * run shows what they change.
  */
+import os from 'node:os';
 import { createDatabaseIfMissing } from '../store/database-server';
 import { createPool, type Pool } from '../store/pool';
 import { listStuckRefunds, type StuckQuery } from '../store/read-model';
+import { stuckTotals } from '../store/refund-listings';
 import { migrate } from '../store/migrate';
 import { percentiles, type Percentiles } from './process-stats';
 
 export interface StuckQueryResult {
   name: string;
   via: 'client' | 'http';
+  /** On the indexes before `comparedIndexes`' migration, or after it. */
+  phase?: 'before' | 'after';
   ms: Percentiles;
+  /** Calls timed (after the warm-up). */
+  samples?: number;
   rows: number;
   plan?: string;
 }
 
-/** The HTTP API serving the loaded database, for `GET /v1/refunds/stuck`. */
-export type StuckListingOverHttp = (
-  databaseUrl: string,
-) => Promise<{ list(query: StuckQuery): Promise<unknown[]>; close(): Promise<void> }>;
+export interface StuckAggregateResult extends StuckQueryResult {
+  /** Stuck refunds the summary counted. */
+  counted: number;
+}
+
+/** The HTTP API serving the loaded database, for `GET /v1/refunds/stuck` and `GET /v1/refunds/stuck/summary`. */
+export type StuckListingOverHttp = (databaseUrl: string) => Promise<{
+  list(query: StuckQuery): Promise<unknown[]>;
+  summary(query: StuckQuery): Promise<{ total: { count: number }; rows: unknown[] }>;
+  close(): Promise<void>;
+}>;
 
 export interface StuckListingResult {
   rows: number;
   active: number;
   stuck: number;
   loadSeconds: number;
+  /** The loaded database's size on disk (pg_database_size), in MiB. */
+  databaseMiB?: number;
+  /** The machine's 1-minute load average before loading, after loading and at the end (other work shares it). */
+  loadAverage?: { start: number; loaded: number; end: number };
   queries: StuckQueryResult[];
+  aggregates?: StuckAggregateResult[];
+  /** The indexes built for each round, with the seconds each took over the loaded table. */
+  indexBuilds?: Array<{ phase: 'before' | 'after'; name: string; definition: string; buildSeconds: number }>;
 }
 
 const DAY = 86_400_000;
@@ -85,6 +110,31 @@ export const stuckQueries: Array<{ name: string; query: StuckQuery }> = [
   { name: 'paying, past its limit', query: { states: ['paying'] } },
 ];
 
+/** The stuck summary's filters, as the dashboard sends them. */
+export const stuckAggregates: Array<{ name: string; query: StuckQuery }> = [
+  { name: 'past their limit (default)', query: {} },
+  { name: 'waiting over 3 days', query: { olderThanMs: 3 * DAY } },
+  { name: 'awaiting approval, past its limit', query: { states: ['awaiting_approval'] } },
+  { name: 'USD 100.00 to 1,000.00, past their limit', query: { currency: 'USD', amountMin: 10_000, amountMax: 100_000 } },
+];
+
+const ACTIVE_STATES = `('awaiting_carrier', 'awaiting_warehouse', 'risk_review', 'awaiting_approval', 'paying')`;
+
+/**
+ * The indexes compared (store/migrations/1796110000000_stuck-totals-indexes.sql): the round
+ * "before" runs without `added` and with `replaced` (as the migration before it had them), the
+ * round "after" on the schema as migrated.
+ */
+export const comparedIndexes = {
+  added: ['refunds_stuck_by_state_and_limit', 'refunds_active_by_state_and_since_totals'],
+  replaced: [
+    {
+      name: 'refunds_active_by_state_and_since',
+      definition: `CREATE INDEX refunds_active_by_state_and_since ON refunds (state, state_since) WHERE state IN ${ACTIVE_STATES}`,
+    },
+  ],
+};
+
 /** Creates (or reuses) the loaded database next to the benchmark's own. */
 export async function loadStuckDatabase(
   databaseUrl: string,
@@ -103,8 +153,18 @@ export async function loadStuckDatabase(
     log(`loading ${rows.toLocaleString('en')} refunds…`);
     const started = performance.now();
     await pool.query('TRUNCATE refunds');
+    // Loading into a table with its dozen indexes takes several times longer than building them
+    // afterwards (at 10,000,000 refunds, over half an hour on 2 busy CPUs): the secondary indexes
+    // are dropped for the load and built again from their own definitions.
+    const indexes = await pool.query<{ indexname: string; indexdef: string }>(
+      `SELECT i.indexname, i.indexdef FROM pg_indexes i
+        WHERE i.tablename = 'refunds' AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conname = i.indexname)`,
+    );
+    for (const index of indexes.rows) await pool.query(`DROP INDEX ${index.indexname}`);
     await pool.query('SELECT setseed(0.5)');
     await pool.query(LOAD_SQL, [rows]);
+    log(`inserted in ${Math.round((performance.now() - started) / 1000)} s; building ${indexes.rows.length} indexes…`);
+    for (const index of indexes.rows) await pool.query(index.indexdef);
     await pool.query('VACUUM ANALYZE refunds');
     return { url: url.toString(), seconds: (performance.now() - started) / 1000 };
   } finally {
@@ -112,8 +172,8 @@ export async function loadStuckDatabase(
   }
 }
 
-/** Runs `listStuckRefunds` through a pool that remembers its last query, to EXPLAIN exactly that. */
-async function explain(pool: Pool, query: StuckQuery): Promise<string> {
+/** Runs `run` through a pool that remembers its last query, to EXPLAIN exactly that. */
+async function explain(pool: Pool, run: (recording: Pool) => Promise<unknown>): Promise<string> {
   let last: { text: string; values: unknown[] } | undefined;
   const recording = {
     query: (text: string, values: unknown[]) => {
@@ -121,54 +181,144 @@ async function explain(pool: Pool, query: StuckQuery): Promise<string> {
       return pool.query(text, values);
     },
   } as unknown as Pool;
-  await listStuckRefunds(recording, query);
+  await run(recording);
   const plan = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${last!.text}`, last!.values);
   return plan.rows.map((r) => r['QUERY PLAN']).join('\n');
 }
 
-export async function timeListing(run: () => Promise<unknown[]>, iterations: number): Promise<{ ms: Percentiles; rows: number }> {
-  let rows = 0;
-  for (let i = 0; i < 20; i++) rows = (await run()).length;
+/**
+ * Times a query that may take seconds: 3 calls of warm-up, then `iterations` calls or as many as
+ * fit in `budgetMs`, at least 10.
+ */
+async function timeCalls<T>(
+  run: () => Promise<T>,
+  iterations: number,
+  budgetMs: number,
+): Promise<{ ms: Percentiles; samples: number; last: T }> {
+  let last = await run();
+  for (let i = 0; i < 2; i++) last = await run();
   const samples: number[] = [];
-  for (let i = 0; i < iterations; i++) {
+  const started = performance.now();
+  while (samples.length < iterations && (samples.length < 10 || performance.now() - started < budgetMs)) {
     const t0 = performance.now();
-    await run();
+    last = await run();
     samples.push(performance.now() - t0);
   }
-  return { ms: percentiles(samples), rows };
+  return { ms: percentiles(samples), samples: samples.length, last };
 }
+
+const load1 = () => Math.round(os.loadavg()[0]! * 100) / 100;
 
 export async function runStuckListing(
   databaseUrl: string,
   opts: { rows: number; iterations: number; log: (line: string) => void; http?: StuckListingOverHttp },
 ): Promise<StuckListingResult> {
+  const loadStart = load1();
   const loaded = await loadStuckDatabase(databaseUrl, opts.rows, opts.log);
+  const loadLoaded = load1();
+  opts.log(`loaded in ${Math.round(loaded.seconds)} s (load average ${loadStart} before, ${loadLoaded} after)`);
   const pool = createPool(loaded.url, 4);
   const api = await opts.http?.(loaded.url);
   try {
     const counts = await pool.query<{ active: number; stuck: number }>(
       `SELECT count(*) FILTER (WHERE stuck_after IS NOT NULL)::int AS active, count(*) FILTER (WHERE stuck_after <= now())::int AS stuck FROM refunds`,
     );
-    const queries: StuckQueryResult[] = [];
-    for (const { name, query } of stuckQueries) {
-      const client = await timeListing(() => listStuckRefunds(pool, query), opts.iterations);
-      queries.push({ name, via: 'client', ...client, plan: await explain(pool, query) });
-      opts.log(`stuck listing, ${name}: p50 ${client.ms.p50} ms, p99 ${client.ms.p99} ms (${client.rows} rows)`);
-      if (api) {
-        const http = await timeListing(() => api.list(query), opts.iterations);
-        queries.push({ name, via: 'http', ...http });
-        opts.log(`stuck listing over HTTP, ${name}: p50 ${http.ms.p50} ms, p99 ${http.ms.p99} ms (${http.rows} rows)`);
-      }
-    }
+    const size = await pool.query<{ mib: number }>('SELECT (pg_database_size(current_database()) / 1048576)::int AS mib');
+    const timed = await timeBeforeAndAfter(pool, api, opts);
     return {
       rows: opts.rows,
       active: counts.rows[0]!.active,
       stuck: counts.rows[0]!.stuck,
       loadSeconds: Math.round(loaded.seconds),
-      queries,
+      databaseMiB: size.rows[0]!.mib,
+      loadAverage: { start: loadStart, loaded: loadLoaded, end: load1() },
+      ...timed,
     };
   } finally {
     await api?.close();
     await pool.end();
   }
+}
+
+type Api = Awaited<ReturnType<StuckListingOverHttp>> | undefined;
+
+/** Builds each index from its definition, timed. */
+async function build(
+  pool: Pool,
+  indexes: Array<{ name: string; definition: string }>,
+  phase: 'before' | 'after',
+  log: (line: string) => void,
+) {
+  const built = [];
+  for (const index of indexes) {
+    const t0 = performance.now();
+    await pool.query(index.definition);
+    const buildSeconds = Math.round((performance.now() - t0) / 100) / 10;
+    log(`built ${index.name} in ${buildSeconds} s`);
+    built.push({ phase, ...index, buildSeconds });
+  }
+  await pool.query('VACUUM ANALYZE refunds');
+  return built;
+}
+
+/**
+ * The listing and the summary on the indexes before `comparedIndexes`, then after. Each query is
+ * called 3 times to warm up, then `iterations` times or for `budgetMs` (at least 10 calls).
+ */
+async function timeBeforeAndAfter(
+  pool: Pool,
+  api: Api,
+  opts: { iterations: number; log: (line: string) => void; budgetMs?: number },
+): Promise<Pick<StuckListingResult, 'queries' | 'aggregates' | 'indexBuilds'>> {
+  const budgetMs = opts.budgetMs ?? 15_000;
+  const defined = await pool.query<{ indexname: string; indexdef: string }>(
+    `SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'refunds' AND indexname = ANY($1::text[]) ORDER BY indexname`,
+    [comparedIndexes.added],
+  );
+  const added = defined.rows.map((r) => ({ name: r.indexname, definition: r.indexdef }));
+  const queries: StuckQueryResult[] = [];
+  const aggregates: StuckAggregateResult[] = [];
+  const indexBuilds: NonNullable<StuckListingResult['indexBuilds']> = [];
+  const round = async (phase: 'before' | 'after') => {
+    for (const { name, query } of stuckQueries) {
+      const client = await timeCalls(() => listStuckRefunds(pool, query), opts.iterations, budgetMs);
+      const plan = await explain(pool, (recording) => listStuckRefunds(recording, query));
+      queries.push({ name, via: 'client', phase, ms: client.ms, samples: client.samples, rows: client.last.length, plan });
+      opts.log(`stuck listing (${phase}), ${name}: p50 ${client.ms.p50} ms, p99 ${client.ms.p99} ms (${client.last.length} rows)`);
+      if (api) {
+        const http = await timeCalls(() => api.list(query), opts.iterations, budgetMs);
+        queries.push({ name, via: 'http', phase, ms: http.ms, samples: http.samples, rows: http.last.length });
+        opts.log(`stuck listing over HTTP (${phase}), ${name}: p50 ${http.ms.p50} ms, p99 ${http.ms.p99} ms`);
+      }
+    }
+    for (const { name, query } of stuckAggregates) {
+      const client = await timeCalls(() => stuckTotals(pool, query), opts.iterations, budgetMs);
+      const counted = client.last.reduce((sum, r) => sum + r.count, 0);
+      const plan = await explain(pool, (recording) => stuckTotals(recording, query));
+      aggregates.push({ name, via: 'client', phase, ms: client.ms, samples: client.samples, rows: client.last.length, counted, plan });
+      opts.log(`stuck summary (${phase}), ${name}: p50 ${client.ms.p50} ms, p99 ${client.ms.p99} ms (${counted} refunds)`);
+      if (api) {
+        const http = await timeCalls(() => api.summary(query), opts.iterations, budgetMs);
+        aggregates.push({
+          name,
+          via: 'http',
+          phase,
+          ms: http.ms,
+          samples: http.samples,
+          rows: http.last.rows.length,
+          counted: http.last.total.count,
+        });
+        opts.log(`stuck summary over HTTP (${phase}), ${name}: p50 ${http.ms.p50} ms, p99 ${http.ms.p99} ms`);
+      }
+    }
+  };
+  if (added.length) {
+    for (const index of added) await pool.query(`DROP INDEX ${index.name}`);
+    indexBuilds.push(...(await build(pool, comparedIndexes.replaced, 'before', opts.log)));
+    await round('before');
+    for (const index of comparedIndexes.replaced) await pool.query(`DROP INDEX ${index.name}`);
+    indexBuilds.push(...(await build(pool, added, 'after', opts.log)));
+  }
+  await round('after');
+  return { queries, aggregates, indexBuilds };
 }

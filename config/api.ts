@@ -16,6 +16,13 @@ export interface ApiLimits {
   /** Requests per principal (or, for carriers, per client address) per window. */
   rateLimitMax: number;
   rateLimitWindowMs: number;
+  /**
+   * Where requests are counted: `postgres`, shared by every API replica on the database (the
+   * default), or `memory`, each process on its own (N replicas allow N × the limit).
+   */
+  rateLimitStore: RateLimitStoreKind;
+  /** Longest counting a request in PostgreSQL may take before it is counted in the process's memory instead. */
+  rateLimitStoreTimeoutMs: number;
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
   /** Longest a handler may take (Temporal or PostgreSQL slow or unreachable) before the caller gets a 503. */
@@ -30,9 +37,14 @@ export interface ApiLimits {
   carrierEventMaxPendingMs: number;
 }
 
+export const rateLimitStoreKinds = ['postgres', 'memory'] as const;
+export type RateLimitStoreKind = (typeof rateLimitStoreKinds)[number];
+
 export const defaultApiLimits: ApiLimits = {
   rateLimitMax: 600,
   rateLimitWindowMs: 60_000,
+  rateLimitStore: 'postgres',
+  rateLimitStoreTimeoutMs: 250,
   bodyLimitBytes: 256 * 1024,
   handlerTimeoutMs: 30_000,
   requestTimeoutMs: 30_000,
@@ -102,6 +114,15 @@ const ApiEnv = z
     REFUNDS_CARRIER_SECRETS: z.preprocess(unsetIfEmpty, z.string().optional()),
     REFUNDS_API_RATE_LIMIT: integer('REFUNDS_API_RATE_LIMIT', defaultApiLimits.rateLimitMax, 1, 1_000_000),
     REFUNDS_API_RATE_WINDOW: duration('REFUNDS_API_RATE_WINDOW', defaultApiLimits.rateLimitWindowMs),
+    REFUNDS_API_RATE_LIMIT_STORE: z.preprocess(
+      unsetIfEmpty,
+      z
+        .enum(rateLimitStoreKinds, {
+          error: 'REFUNDS_API_RATE_LIMIT_STORE must be "postgres" (shared by every API replica) or "memory" (each process on its own)',
+        })
+        .default(defaultApiLimits.rateLimitStore),
+    ),
+    REFUNDS_API_RATE_LIMIT_STORE_TIMEOUT: duration('REFUNDS_API_RATE_LIMIT_STORE_TIMEOUT', defaultApiLimits.rateLimitStoreTimeoutMs),
     REFUNDS_API_BODY_LIMIT: integer('REFUNDS_API_BODY_LIMIT', defaultApiLimits.bodyLimitBytes, 1024, 50 * 1024 * 1024),
     REFUNDS_API_HANDLER_TIMEOUT: duration('REFUNDS_API_HANDLER_TIMEOUT', defaultApiLimits.handlerTimeoutMs),
     REFUNDS_API_REQUEST_TIMEOUT: duration('REFUNDS_API_REQUEST_TIMEOUT', defaultApiLimits.requestTimeoutMs),
@@ -138,6 +159,8 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     limits: {
       rateLimitMax: vars.REFUNDS_API_RATE_LIMIT,
       rateLimitWindowMs: vars.REFUNDS_API_RATE_WINDOW,
+      rateLimitStore: vars.REFUNDS_API_RATE_LIMIT_STORE,
+      rateLimitStoreTimeoutMs: vars.REFUNDS_API_RATE_LIMIT_STORE_TIMEOUT,
       bodyLimitBytes: vars.REFUNDS_API_BODY_LIMIT,
       handlerTimeoutMs: vars.REFUNDS_API_HANDLER_TIMEOUT,
       requestTimeoutMs: vars.REFUNDS_API_REQUEST_TIMEOUT,

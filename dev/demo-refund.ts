@@ -79,10 +79,16 @@ export async function ensureDemoRefund(opts: {
 async function waitFor(client: RefundsApiClient, states: string[], timeoutMs = 60_000): Promise<RefundView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const refund = await client.getRefund(DEMO_REFUND_ID);
-    if (states.includes(refund.state)) return refund;
+    // 503 while the refund is a moment old and no worker has taken it yet (one still bundling its workflows).
+    const refund = await client.getRefund(DEMO_REFUND_ID).catch((error: unknown) => {
+      if (error instanceof RefundApiError && error.status === 503 && Date.now() < deadline) return undefined;
+      throw error;
+    });
+    if (refund && states.includes(refund.state)) return refund;
     if (Date.now() > deadline)
-      throw new Error(`the demo refund is ${refund.state} after ${timeoutMs / 1000} s, expected ${states.join(' or ')}`);
+      throw new Error(
+        `the demo refund is ${refund?.state ?? 'not answering'} after ${timeoutMs / 1000} s, expected ${states.join(' or ')}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

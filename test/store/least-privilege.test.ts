@@ -120,9 +120,10 @@ describe('what else the service role may do', () => {
     return Object.fromEntries(rows.map((r) => [r.table, r.privileges]));
   }
 
-  it('holds exactly what the code needs on each table: no DELETE or TRUNCATE anywhere, UPDATE only of the columns it moves', async () => {
+  it('holds exactly what the code needs on each table: no TRUNCATE anywhere, DELETE only of ended rate-limit windows, UPDATE only of the columns it moves', async () => {
     expect(await privileges()).toEqual({
       api_keys: ['SELECT'],
+      api_rate_limits: ['SELECT', 'INSERT', 'UPDATE (count)', 'DELETE'],
       audit_checkpoints: ['SELECT', 'INSERT'],
       audit_log: ['SELECT', 'INSERT'],
       audit_verification_runs: ['SELECT', 'INSERT'],

@@ -102,6 +102,8 @@ export async function startApiHarness(
     pool: h.pool,
     carrierSecrets,
     limits: options.limits ?? {},
+    // Every test file's apps share one database: each app counts its rate limits on its own, as separate deployments would.
+    rateLimitNamespace: uniqueId('api'),
     trustRoots: h.registry.trustRoots,
     ...(options.webauthn ? { webauthn: options.webauthn } : {}),
     ...(options.logger ? { logger: options.logger } : {}),

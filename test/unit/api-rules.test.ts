@@ -186,8 +186,17 @@ describe('API configuration', () => {
       host: '127.0.0.1',
       port: 3000,
       carrierSecrets: undefined,
-      limits: { rateLimitMax: 600, rateLimitWindowMs: 60_000 },
+      limits: { rateLimitMax: 600, rateLimitWindowMs: 60_000, rateLimitStore: 'postgres', rateLimitStoreTimeoutMs: 250 },
     });
+  });
+
+  it('counts rate limits in PostgreSQL unless told to count in memory', () => {
+    expect(loadApiConfig({ REFUNDS_API_RATE_LIMIT_STORE: 'memory' }).limits.rateLimitStore).toBe('memory');
+    expect(loadApiConfig({ REFUNDS_API_RATE_LIMIT_STORE: '' }).limits.rateLimitStore).toBe('postgres');
+    expect(loadApiConfig({ REFUNDS_API_RATE_LIMIT_STORE_TIMEOUT: '1s' }).limits.rateLimitStoreTimeoutMs).toBe(1000);
+    expect(() => loadApiConfig({ REFUNDS_API_RATE_LIMIT_STORE: 'redis' })).toThrow(
+      /REFUNDS_API_RATE_LIMIT_STORE must be "postgres" \(shared by every API replica\) or "memory"/,
+    );
   });
 
   it.each([
@@ -195,6 +204,8 @@ describe('API configuration', () => {
     [{ PORT: '70000' }, 'PORT'],
     [{ REFUNDS_API_RATE_LIMIT: '0' }, 'REFUNDS_API_RATE_LIMIT'],
     [{ REFUNDS_API_RATE_WINDOW: 'soon' }, 'REFUNDS_API_RATE_WINDOW'],
+    [{ REFUNDS_API_RATE_LIMIT_STORE: 'Postgres' }, 'REFUNDS_API_RATE_LIMIT_STORE'],
+    [{ REFUNDS_API_RATE_LIMIT_STORE_TIMEOUT: 'quickly' }, 'REFUNDS_API_RATE_LIMIT_STORE_TIMEOUT'],
     [{ REFUNDS_API_BODY_LIMIT: '10' }, 'REFUNDS_API_BODY_LIMIT'],
   ])('refuses %j naming %s', (env, variable) => {
     expect(() => loadApiConfig(env)).toThrow(variable);
