@@ -14,7 +14,14 @@ import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { forgetTemporalMembers, provisionTemporalDatabases, temporalRole } from '../store/database-server';
+import {
+  createDatabaseIfMissing,
+  forgetTemporalMembers,
+  ping,
+  provisionRoles,
+  provisionTemporalDatabases,
+  temporalRole,
+} from '../store/database-server';
 import { ensureSchema } from '../store/migrate';
 import { buildWorkflowBundle } from '../worker/workflow-bundle';
 import { ensureDemoAuditKey } from './demo-audit-key';
@@ -65,6 +72,12 @@ export interface ClusterOptions {
   apiEnv?: Record<string, string>;
   /** Progress lines. Default: none. */
   log?: (line: string) => void;
+  /**
+   * An existing PostgreSQL server to run on instead of the embedded one: a superuser's URL on any
+   * of its databases. The refunds database and roles and Temporal's role and two databases are
+   * created on it when missing, as on the embedded server; it is left running on stop.
+   */
+  postgresAdminUrl?: string;
 }
 
 /** A worker or an API replica: a child process that can be stopped, or killed to see the others carry on. */
@@ -137,17 +150,22 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const [binaries, postgres] = await settled([
       timed('Temporal binaries', () => resolveTemporalServerBinaries({ log })),
       timed('PostgreSQL', async () => {
+        if (opts.postgresAdminUrl) return existingPostgres(opts.postgresAdminUrl);
         const server = await startEmbeddedPostgres({
           dataDir: path.join(dataDir, 'postgres'),
           port: ports.postgres,
           logFile: path.join(dataDir, 'logs', 'postgres.log'),
         });
         stops.push({ name: 'PostgreSQL', stop: server.stop });
-        return server;
+        return { ...server, host: HOST };
       }),
       timed('workflow bundle', () => buildWorkflowBundle(bundle)),
     ]);
-    log(`PostgreSQL        127.0.0.1:${postgres.port}  (data ${path.join(dataDir, 'postgres')})`);
+    log(
+      opts.postgresAdminUrl
+        ? `PostgreSQL        ${postgres.host}:${postgres.port}  (an existing server)`
+        : `PostgreSQL        ${postgres.host}:${postgres.port}  (data ${path.join(dataDir, 'postgres')})`,
+    );
 
     const [temporal, demo] = await settled([
       startTemporalOnPostgres({ dir: path.join(dataDir, 'temporal'), postgres, ports: ports.temporal, binaries, log, timed }).then(
@@ -191,7 +209,7 @@ async function settled<T extends readonly unknown[]>(starts: { [K in keyof T]: P
  */
 export async function startTemporalOnPostgres(opts: {
   dir: string;
-  postgres: EmbeddedPostgresServer;
+  postgres: ClusterPostgres;
   /** Default: free ports. */
   ports?: ClusterPorts;
   binaries?: TemporalServerBinaries;
@@ -229,14 +247,32 @@ async function freePortPlan(opts: ClusterOptions): Promise<ClusterPortPlan> {
   };
 }
 
+/** The server the cluster runs on, embedded or existing, and the host its clients reach it at. */
+type ClusterPostgres = EmbeddedPostgresServer & { host?: string };
+
+/** An existing server, given its superuser's URL: the refunds database and roles made ready on it; never stopped. */
+async function existingPostgres(adminUrl: string): Promise<ClusterPostgres> {
+  const url = new URL(adminUrl);
+  await ping(adminUrl);
+  await createDatabaseIfMissing(adminUrl, REFUNDS_DATABASE);
+  const roles = await provisionRoles(adminUrl, REFUNDS_DATABASE);
+  url.pathname = `/${REFUNDS_DATABASE}`;
+  return {
+    databaseUrl: url.toString(),
+    ...roles,
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    pid: -1,
+    stop: async () => undefined,
+  };
+}
+
+const REFUNDS_DATABASE = 'refunds';
+
 const TEMPORAL_DATABASES = { persistence: 'temporal', visibility: 'temporal_visibility' };
 
 /** Temporal's role and databases (new password each start), and their schema brought up to date; returns the password. */
-async function temporalSchema(
-  binaries: TemporalServerBinaries,
-  postgres: EmbeddedPostgresServer,
-  log: (line: string) => void,
-): Promise<string> {
+async function temporalSchema(binaries: TemporalServerBinaries, postgres: ClusterPostgres, log: (line: string) => void): Promise<string> {
   const password = await provisionTemporalDatabases(postgres.databaseUrl, Object.values(TEMPORAL_DATABASES));
   await updateTemporalSchema({ binaries, postgres: temporalDatabases(postgres, password), log });
   // None of this cluster's services runs yet: the rows of the last run's would only delay their start.
@@ -246,9 +282,9 @@ async function temporalSchema(
   return password;
 }
 
-function temporalDatabases(postgres: EmbeddedPostgresServer, password: string) {
+function temporalDatabases(postgres: ClusterPostgres, password: string) {
   return {
-    host: HOST,
+    host: postgres.host ?? HOST,
     port: postgres.port,
     user: temporalRole,
     password,
@@ -261,7 +297,7 @@ async function startProducts(ctx: {
   opts: ClusterOptions;
   dataDir: string;
   ports: ClusterPortPlan;
-  postgres: EmbeddedPostgresServer;
+  postgres: ClusterPostgres;
   temporal: TemporalCluster;
   demo: DemoData;
   bundle: string;

@@ -27,7 +27,16 @@ async function main(): Promise<void> {
   await claimStackFile(stackFilePath);
   say(`Starting the local cluster in ${path.relative(process.cwd(), dataDir) || dataDir}…`);
   const freePorts = process.env.REFUNDS_CLUSTER_FREE_PORTS === '1';
-  cluster = await startCluster({ dataDir, log: say, ...(freePorts ? { ports: 'free' as const } : {}) }).catch((err: unknown) => {
+  const postgresAdminUrl = process.env.REFUNDS_CLUSTER_POSTGRES_URL || undefined;
+  if (postgresAdminUrl && !/^postgres(ql)?:\/\//.test(postgresAdminUrl)) {
+    throw new Error('REFUNDS_CLUSTER_POSTGRES_URL must be a postgres:// URL of a superuser on an existing server');
+  }
+  cluster = await startCluster({
+    dataDir,
+    log: say,
+    ...(freePorts ? { ports: 'free' as const } : {}),
+    ...(postgresAdminUrl ? { postgresAdminUrl } : {}),
+  }).catch((err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     throw new Error(
       /already in use/.test(message) && !freePorts ? `${message}\nSet REFUNDS_CLUSTER_FREE_PORTS=1 to run on free ports.` : message,

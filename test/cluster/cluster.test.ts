@@ -21,6 +21,7 @@ import { RefundsApiClient } from '../../client/refunds-api-client';
 import type { ApprovalBody, RefundView } from '../../client/views';
 import { type Cluster, startCluster } from '../../dev/cluster-stack';
 import type { DemoCredentials } from '../../dev/demo-credentials';
+import { type EmbeddedPostgresServer, startEmbeddedPostgres } from '../../dev/postgres';
 import { createPool, type Pool } from '../../store/pool';
 import type { RefundState } from '../../workflows/refund-model';
 import type { RefundRequest } from '../../workflows/schemas';
@@ -32,6 +33,8 @@ type Role = 'service' | 'carrier' | 'scanner' | 'approver1' | 'approver2' | 'ops
 
 let dataDir: string;
 let cluster: Cluster;
+/** The PostgreSQL server the cluster is given after its cold start. */
+let postgres: EmbeddedPostgresServer;
 let owner: Pool;
 let credentials: DemoCredentials;
 /** Each role's client on each API replica: as[0] on api-1, as[1] on api-2. */
@@ -45,8 +48,13 @@ beforeAll(async () => {
   const cold = await startCluster(options);
   console.log(`cluster cold start (empty data directory): ${cold.startSeconds} s (${describeTimings(cold.timings)})`);
   await cold.stop();
-  cluster = await startCluster(options);
-  console.log(`cluster warm start (same data directory): ${cluster.startSeconds} s (${describeTimings(cluster.timings)})`);
+  // The same data again, on a PostgreSQL server that runs on its own and is given by URL
+  // (REFUNDS_CLUSTER_POSTGRES_URL): the cluster finds its databases there and leaves the server running.
+  postgres = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres') });
+  cluster = await startCluster({ ...options, postgresAdminUrl: postgres.databaseUrl });
+  console.log(
+    `cluster warm start (same data directory, PostgreSQL already running): ${cluster.startSeconds} s (${describeTimings(cluster.timings)})`,
+  );
 
   owner = createPool(cluster.postgres.ownerUrl, 2);
   await installFakeProcessor(owner);
@@ -77,6 +85,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await owner?.end();
   await cluster?.stop();
+  await postgres?.stop();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -115,6 +124,17 @@ async function returned(request: RefundRequest): Promise<RefundView> {
 }
 
 describe('the cluster over HTTP', () => {
+  it('runs on the PostgreSQL server it was given, with the databases its cold start made there', async () => {
+    expect(cluster.postgres.port).toBe(postgres.port);
+    const server = createPool(postgres.databaseUrl, 1);
+    try {
+      const { rows } = await server.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY datname');
+      expect(rows.map((r) => r.datname)).toEqual(expect.arrayContaining(['refunds', 'temporal', 'temporal_visibility']));
+    } finally {
+      await server.end();
+    }
+  });
+
   it('pays 45.00 with no approval, 450.00 after one, 2,499.00 after two distinct approvers, each charged once', async () => {
     const small = refundOf(4_500);
     const medium = refundOf(45_000);
