@@ -197,7 +197,7 @@ async function runPartsWith(
         baselineTaskQueue: stack.baselineTaskQueue,
         pids: {
           workers: { pipeline: stack.refundWorker.pid, baseline: stack.baselineWorker.pid },
-          temporal: stack.temporal.pid,
+          temporal: stack.temporal.pids ?? [stack.temporal.pid],
           postgres: stack.postgres.pid,
         },
         pool,

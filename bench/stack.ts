@@ -32,7 +32,8 @@ export interface BenchStack {
   dir: string;
   topology: BenchTopology;
   /** With the cluster topology: the frontend's address, and its pid. */
-  temporal: Pick<TemporalDevServer, 'address' | 'namespace' | 'pid' | 'stop'>;
+  /** `pids`: every process of Temporal's (the cluster's four services; the dev server's one). */
+  temporal: Pick<TemporalDevServer, 'address' | 'namespace' | 'pid' | 'stop'> & { pids?: number[] };
   postgres: EmbeddedPostgresServer;
   refundWorker: WorkerProcess;
   baselineWorker: WorkerProcess;
@@ -171,7 +172,13 @@ async function startClusterServers(
   const cluster = await startTemporalOnPostgres({ dir: path.join(dir, 'temporal'), postgres, log: opts.log });
   stops.push(cluster.stop);
   return {
-    temporal: { address: cluster.address, namespace: cluster.namespace, pid: cluster.services.frontend.pid, stop: cluster.stop },
+    temporal: {
+      address: cluster.address,
+      namespace: cluster.namespace,
+      pid: cluster.services.frontend.pid,
+      pids: Object.values(cluster.services).map((service) => service.pid),
+      stop: cluster.stop,
+    },
     postgres,
   };
 }

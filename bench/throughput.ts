@@ -101,7 +101,8 @@ export interface ThroughputResult {
 export interface Pids {
   /** Each run's own worker process. */
   workers: Record<DriverKind, number>;
-  temporal: number;
+  /** Every Temporal process: the dev server, or the cluster's frontend, history, matching and worker services. */
+  temporal: number[];
   postgres: number;
 }
 
@@ -109,7 +110,7 @@ function cpuNow(pids: Pids, worker: number): CpuSeconds {
   const self = process.cpuUsage();
   return {
     worker: treeCpuSeconds(worker),
-    temporal: treeCpuSeconds(pids.temporal),
+    temporal: pids.temporal.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0),
     postgres: treeCpuSeconds(pids.postgres),
     loadGenerator: (self.user + self.system) / 1e6,
   };
