@@ -3,25 +3,30 @@ import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
 import { activeStates, type AuditHead, type RefundState } from '../workflows/refund-model';
 import type { Pool, PoolClient } from './pool';
 
+/** $1 to $11 of the statements that move a row forward. */
+function rowParams(row: ReadModelSnapshot): unknown[] {
+  return [
+    row.refundId,
+    row.state,
+    row.waitingFor,
+    row.stateSince,
+    row.stuck,
+    row.stuckAfter,
+    row.riskScore,
+    row.riskBand,
+    row.approvalsRequired,
+    row.approvalsGiven,
+    row.progressSeq,
+  ];
+}
+
 /** Moves a row forward to `row`; changes nothing when the row already reflects a later step. */
 async function updateRefundRow(client: PoolClient, row: ReadModelSnapshot): Promise<number> {
   const updated = await client.query(
     `UPDATE refunds SET state = $2, waiting_for = $3, state_since = $4, stuck = $5, stuck_after = $6, risk_score = $7,
        risk_band = $8, approvals_required = $9, approvals_given = $10, progress_seq = $11, updated_at = now()
      WHERE refund_id = $1 AND progress_seq < $11`,
-    [
-      row.refundId,
-      row.state,
-      row.waitingFor,
-      row.stateSince,
-      row.stuck,
-      row.stuckAfter,
-      row.riskScore,
-      row.riskBand,
-      row.approvalsRequired,
-      row.approvalsGiven,
-      row.progressSeq,
-    ],
+    rowParams(row),
   );
   return updated.rowCount ?? 0;
 }
@@ -212,20 +217,7 @@ export async function advanceRefundRow(client: PoolClient, row: ReadModelSnapsho
     `UPDATE refunds SET state = $2, waiting_for = $3, state_since = $4, stuck = $5, stuck_after = $6, risk_score = $7,
        risk_band = $8, approvals_required = $9, approvals_given = $10, progress_seq = $11, status = $12, updated_at = now()
      WHERE refund_id = $1 AND progress_seq < $11`,
-    [
-      row.refundId,
-      row.state,
-      row.waitingFor,
-      row.stateSince,
-      row.stuck,
-      row.stuckAfter,
-      row.riskScore,
-      row.riskBand,
-      row.approvalsRequired,
-      row.approvalsGiven,
-      row.progressSeq,
-      JSON.stringify({ ...row.status, auditHead: auditHead ?? row.status.auditHead }),
-    ],
+    [...rowParams(row), JSON.stringify({ ...row.status, auditHead: auditHead ?? row.status.auditHead })],
   );
   if (updated.rowCount) return;
   const exists = await client.query('SELECT 1 FROM refunds WHERE refund_id = $1', [row.refundId]);
