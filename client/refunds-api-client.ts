@@ -194,9 +194,23 @@ export class RefundsApiClient {
    * signature against the key registry, so a decision signed for another amount counts for nothing.
    */
   async decide(refundId: string, decision: z.input<typeof ApprovalDecision>): Promise<RefundView> {
+    const parsed = parse(ApprovalDecision, 'approval', decision);
+    // Bad input or no signing key is refused before the refund is read.
+    this.signingKeyFor('approval', 'decisions');
+    const body = this.signedApprovalBody(await this.getRefund(refundId), parsed);
+    return (await this.mutate(`${this.refundPath(refundId)}/approvals`, body)).body as RefundView;
+  }
+
+  /**
+   * The body `decide` sends: the decision signed with this client's key for exactly the refund's
+   * amount and currency. For a caller that sends it itself (under an Idempotency-Key of its own).
+   */
+  signedApprovalBody(
+    refund: Pick<RefundView, 'refundId' | 'amount' | 'currency'>,
+    decision: z.input<typeof ApprovalDecision>,
+  ): ApprovalBody {
     const { decision: verdict, reason } = parse(ApprovalDecision, 'approval', decision);
     const { secretKey, ...key } = this.signingKeyFor('approval', 'decisions');
-    const refund = await this.getRefund(refundId);
     const { statement, signature } = signStatement(
       {
         kind: 'decision',
@@ -214,8 +228,7 @@ export class RefundsApiClient {
       secretKey,
     );
     const { amount, currency, signedAt, nonce, keyId } = statement;
-    const body: ApprovalBody = { decision: verdict, ...(reason ? { reason } : {}), amount, currency, keyId, signedAt, nonce, signature };
-    return (await this.mutate(`${this.refundPath(refundId)}/approvals`, body)).body as RefundView;
+    return { decision: verdict, ...(reason ? { reason } : {}), amount, currency, keyId, signedAt, nonce, signature };
   }
 
   approve(refundId: string, reason?: string): Promise<RefundView> {

@@ -18,14 +18,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payoutIdempotencyKey } from '../../activities/payments';
 import { readSigningKeyFile } from '../../client/cli/signing-key';
 import { RefundsApiClient } from '../../client/refunds-api-client';
-import type { ApprovalBody, RefundView } from '../../client/views';
+import type { RefundView } from '../../client/views';
 import { type Cluster, startCluster } from '../../dev/cluster-stack';
 import type { DemoCredentials } from '../../dev/demo-credentials';
 import { type EmbeddedPostgresServer, startEmbeddedPostgres } from '../../dev/postgres';
 import { createPool, type Pool } from '../../store/pool';
 import type { RefundState } from '../../workflows/refund-model';
 import type { RefundRequest } from '../../workflows/schemas';
-import { newNonce, signStatement } from '../../workflows/statements';
 import { carrierEvent, matchingReceipt, nextId, refundOf } from '../support/fixtures';
 import { chargesFor, installFakeProcessor } from '../support/scripted-gateway';
 
@@ -192,7 +191,7 @@ describe('the cluster over HTTP', () => {
     const request = refundOf(45_000);
     expect(await returned(request)).toMatchObject({ state: 'awaiting_approval', approvalsRequired: 1 });
     const refund = await ops().getRefund(request.refundId);
-    const body = await decisionBody('emp-approver-1', refund);
+    const body = as[0]!.approver1.signedApprovalBody(refund, { decision: 'approve' });
     const key = `approve-${request.refundId}`;
     const requestId = nextId('req');
     const [first, second] = cluster.apis as [Cluster['apis'][number], Cluster['apis'][number]];
@@ -224,28 +223,6 @@ describe('the cluster over HTTP', () => {
     );
   });
 });
-
-/** The decision body the typed client sends for `approverId`, signed with its demo key for the refund's amount. */
-async function decisionBody(approverId: string, refund: RefundView): Promise<ApprovalBody> {
-  const key = await readSigningKeyFile(path.join(cluster.demo.keysDir, `${approverId}.json`));
-  const { statement, signature } = signStatement(
-    {
-      kind: 'decision',
-      refundId: refund.refundId,
-      amount: refund.amount,
-      currency: refund.currency,
-      decision: 'approve',
-      approverId,
-      keyId: key.keyId,
-      alg: 'ed25519',
-      signedAt: new Date().toISOString(),
-      nonce: newNonce(),
-    },
-    key.secretKey,
-  );
-  const { amount, currency, signedAt, nonce, keyId } = statement;
-  return { decision: 'approve', amount, currency, keyId, signedAt, nonce, signature };
-}
 
 function post(
   baseUrl: string,
