@@ -253,7 +253,12 @@ type ClusterPostgres = EmbeddedPostgresServer & { host?: string };
 /** An existing server, given its superuser's URL: the refunds database and roles made ready on it; never stopped. */
 async function existingPostgres(adminUrl: string): Promise<ClusterPostgres> {
   const url = new URL(adminUrl);
-  await ping(adminUrl);
+  await ping(adminUrl).catch((error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `the PostgreSQL server of REFUNDS_CLUSTER_POSTGRES_URL (${url.hostname}:${url.port || 5432}) does not answer: ${reason}`,
+    );
+  });
   await createDatabaseIfMissing(adminUrl, REFUNDS_DATABASE);
   const roles = await provisionRoles(adminUrl, REFUNDS_DATABASE);
   url.pathname = `/${REFUNDS_DATABASE}`;

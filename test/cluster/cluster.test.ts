@@ -134,6 +134,17 @@ describe('the cluster over HTTP', () => {
     }
   });
 
+  it('refuses to start on a PostgreSQL server that does not answer, naming it', async () => {
+    const elsewhere = await mkdtemp(path.join(os.tmpdir(), 'refunds-cluster-unreachable-'));
+    try {
+      await expect(
+        startCluster({ dataDir: elsewhere, ports: 'free', log: quiet, postgresAdminUrl: 'postgres://postgres:x@127.0.0.1:1/postgres' }),
+      ).rejects.toThrow(/REFUNDS_CLUSTER_POSTGRES_URL \(127\.0\.0\.1:1\) does not answer/);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it('pays 45.00 with no approval, 450.00 after one, 2,499.00 after two distinct approvers, each charged once', async () => {
     const small = refundOf(4_500);
     const medium = refundOf(45_000);
