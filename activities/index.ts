@@ -9,7 +9,7 @@ import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
 import type { AuditFact, AuditHead } from '../workflows/refund-model';
 import type { RefundRequest } from '../workflows/schemas';
 import type { RegistryRecords, TrustRoots } from '../workflows/statements';
-import type { Pinned } from '../workflows/decision-verifier';
+import type { Pinned, PrincipalRecords } from '../workflows/decision-verifier';
 import type { CarrierEventCheck } from '../workflows/carrier-event';
 import type { SignedCarrierEvent } from '../workflows/messages';
 import { verifyCarrierHmac, type CarrierSecrets } from '../config/carrier-signature';
@@ -107,10 +107,34 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
     return { rejected, approval: { outcome: decided.fact.data.to === 'paying' ? 'approved' : 'rejected', seconds } };
   };
 
+  /**
+   * Writes a transition: the audit facts, the read-model row and the records the risk engine
+   * counts from (insider actions, customer identity; breakers tripped by them), in one transaction.
+   * Answers with the refund's audit head afterwards, which the workflow keeps as its own copy.
+   */
+  const recordProgress = async (input: ProgressInput): Promise<AuditHead | null> =>
+    writeProgress(input).catch((error: unknown) => {
+      const failure = classifyWriteError(error, input.refund.refundId);
+      // Loud: this refund cannot move until someone looks at the data it tried to write.
+      if (failure !== error) console.error(`refund ${input.refund.refundId}: permanent write failure`, error);
+      throw failure;
+    });
+
   return {
     /** The policy this refund will follow for its whole life, and the trust roots it verifies signed statements with; recorded in its history. */
     async pinPolicy(): Promise<Pinned> {
       return { policy, trustRoots };
+    },
+
+    /**
+     * pinPolicy and the registry records of the principal the refund request names, in one step:
+     * the request's signer is looked up as the refund starts, so both come in one local activity.
+     * The records are unverified, as lookupPrincipal's are; `null` (an input that names no signer)
+     * looks up nothing.
+     */
+    async pinPolicyFor(principalId: string | null): Promise<Pinned & { principal: PrincipalRecords | null }> {
+      const principal = principalId === null ? null : { principalId, records: await registryRecords(pool, principalId) };
+      return { policy, trustRoots, principal };
     },
 
     /**
@@ -134,23 +158,21 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
         : { ok: false, rule: check.refusal, message: check.reason };
     },
 
-    /**
-     * Writes a transition: the audit facts, the read-model row and the records the risk engine
-     * counts from (insider actions, customer identity; breakers tripped by them), in one transaction.
-     * Answers with the refund's audit head afterwards, which the workflow keeps as its own copy.
-     */
-    async recordProgress(input: ProgressInput): Promise<AuditHead | null> {
-      return writeProgress(input).catch((error: unknown) => {
-        const failure = classifyWriteError(error, input.refund.refundId);
-        // Loud: this refund cannot move until someone looks at the data it tried to write.
-        if (failure !== error) console.error(`refund ${input.refund.refundId}: permanent write failure`, error);
-        throw failure;
-      });
-    },
+    recordProgress,
 
     /** Scores the refund with everything known so far, under the policy it pinned. */
     async assessRisk(input: RiskInput) {
       return assessRisk(pool, input);
+    },
+
+    /**
+     * The write of the transition into `risk_review`, then the risk check, in one step: the check
+     * runs after the write commits, as it would as the next step. Run again after a failure, the
+     * write is skipped (its facts are on the audit trail by refund_seq) and the check reads again.
+     */
+    async recordProgressAndAssessRisk(input: { progress: ProgressInput; risk: RiskInput }) {
+      const head = await recordProgress(input.progress);
+      return { head, risk: await assessRisk(pool, input.risk) };
     },
 
     /** An approver's recent activity and circuit breaker, checked inside the workflow before their approval counts. */

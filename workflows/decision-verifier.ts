@@ -17,6 +17,12 @@ export interface Pinned {
   trustRoots: TrustRoots;
 }
 
+/** A principal's registry records as a local activity read them (unverified), with the id they are for. */
+export interface PrincipalRecords {
+  principalId: string;
+  records: RegistryRecords;
+}
+
 /** The refund a decision must be about, as the workflow itself knows it (never the read model). */
 export interface DecisionSubject {
   refundId: string;

@@ -16,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RefundActivities } from '../activities';
-import type { ApprovalRefusal, Policy } from './policy';
+import type { ApprovalRefusal, Policy, RiskAssessment } from './policy';
 import {
   failureTypes,
   refundStatus,
@@ -45,7 +45,7 @@ import {
 import { CancelCommand, type ApprovalCommand, describeIssues, type RefundRequest } from './schemas';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
-import { DecisionVerifier, type Pinned } from './decision-verifier';
+import { DecisionVerifier, type Pinned, type PrincipalRecords } from './decision-verifier';
 import { StatementVerifier, type Fact } from './statement-verifier';
 import { readCarrierEvent } from './carrier-event';
 import { verifyRequest } from './request-verifier';
@@ -56,8 +56,13 @@ import { EscalateCommand, ExtendDeadlineCommand, NudgeCommand, OPS_ACTION_REFUSE
 /** The activities on the service's own database (and the carrier signature check), run as local activities. */
 export type DatabaseActivities = Pick<
   RefundActivities,
-  'recordProgress' | 'assessRisk' | 'approverStanding' | 'lookupPrincipal' | 'verifyCarrierEvent'
+  'recordProgress' | 'recordProgressAndAssessRisk' | 'assessRisk' | 'approverStanding' | 'lookupPrincipal' | 'verifyCarrierEvent'
 >;
+
+/** How the run issues its commands; see LEAN_HISTORY_PATCH (refund.ts). */
+export interface RunOptions {
+  lean: boolean;
+}
 
 /**
  * Retried without limit: a payout that never completes is escalated, never silently dropped. The
@@ -127,21 +132,25 @@ export class RefundRun {
   constructor(
     private readonly request: RefundRequest,
     private readonly activities: DatabaseActivities,
+    private readonly options: RunOptions = { lean: false },
   ) {}
 
   /**
    * The refund under its pinned policy and trust roots, once its signed request (`signed`, the
    * workflow's input) is verified; with the messages that came first applied in order. A request
    * that does not verify leaves the refund rejected at once: nothing that came first applies.
+   * `principal` is the request's claimed signer's registry records if they were read with the
+   * policy; otherwise they are looked up here.
    */
-  async start({ policy, trustRoots }: Pinned, signed: unknown): Promise<void> {
+  async start({ policy, trustRoots }: Pinned, signed: unknown, principal: PrincipalRecords | null = null): Promise<void> {
     this.verifier = new DecisionVerifier(trustRoots, this.activities.lookupPrincipal);
     this.receipts = new StatementVerifier(trustRoots, this.activities.lookupPrincipal);
     const at = new Date(workflowInfo().startTime.getTime()).toISOString();
+    const lookup = this.activities.lookupPrincipal;
     const verdict = await verifyRequest(signed, {
       refundId: this.request.refundId,
       trustRoots,
-      lookupPrincipal: this.activities.lookupPrincipal,
+      lookupPrincipal: async (id) => (id === principal?.principalId ? principal.records : lookup(id)),
       now: new Date(Date.now()),
     });
     const started = verdict.ok
@@ -409,7 +418,15 @@ export class RefundRun {
    * the refund ends. Its own steps come first; messages wait for the loop to be idle.
    */
   async run(): Promise<RefundStatus> {
+    const { lean } = this.options;
     while (!isTerminal(this.current.state)) {
+      if (lean && this.current.state === 'risk_review' && this.pending.length > 0) {
+        // The write into risk_review and the risk check, in one local activity.
+        const current = this.current;
+        const risk = await this.flush(this.riskInput(current));
+        this.apply({ type: 'risk_assessed', risk: risk!, evidenceVersion: current.evidenceVersion, at: now() });
+        continue;
+      }
       await this.flush();
       this.keepDeadlineTimer();
       const current = this.current;
@@ -422,6 +439,8 @@ export class RefundRun {
       // Messages keep arriving while the payout runs; what they change is written meanwhile.
       if (current.state === 'paying') this.payout ??= this.startPayout(current);
       const timer = this.timer;
+      // Lean: the search attributes name the state the refund rests in, set as it comes to rest.
+      if (lean) this.publish(current);
       await condition(() => this.inbox.length > 0 || this.payout?.result !== undefined || timer?.fired === true);
       const message = this.inbox.shift();
       if (message) await this.handle(message);
@@ -435,8 +454,10 @@ export class RefundRun {
         this.apply({ type: event, state, at: now() } as RefundEvent);
       }
     }
-    this.timer?.scope.cancel();
+    // Lean: the deadline's timer lapses with the workflow (cancelling it would be one more event).
+    if (!lean) this.timer?.scope.cancel();
     await this.flush();
+    if (lean) this.publish(this.current);
     // Updates accepted before the refund ended are answered (refused) now, so that none waits on
     // a loop that has stopped; an approval that finished the refund answers its caller too.
     while (!allHandlersFinished()) {
@@ -458,7 +479,9 @@ export class RefundRun {
     const deadline = nextDeadline(this.current);
     const key = deadline && `${deadline.event}|${deadline.state}|${deadline.at}`;
     if (this.timer?.key === key) return;
-    if (this.timer && !this.timer.fired) this.timer.scope.cancel();
+    // Lean: a superseded timer is left to lapse; it fires (and is ignored) only if the refund
+    // outlives it, which the next stages' shorter deadlines make rare.
+    if (this.timer && !this.timer.fired && !this.options.lean) this.timer.scope.cancel();
     this.timer = undefined;
     if (!deadline || !key) return;
     const scope = new CancellationScope();
@@ -494,21 +517,30 @@ export class RefundRun {
     this.pending.push({ kind: 'message_rejected', actor: 'system', at: now(), data: { message: kind, issues } });
   }
 
-  /** Writes the pending facts with the read-model row, then the search attributes if they changed. */
-  private async flush(): Promise<void> {
+  /**
+   * Writes the pending facts with the read-model row, then (not lean) the search attributes if
+   * they changed. With `risk`, the risk check runs in the same local activity, after the write;
+   * its assessment is the answer.
+   */
+  private async flush(risk?: ReturnType<RefundRun['riskInput']>): Promise<RiskAssessment | undefined> {
     const current = this.current;
     const batch = this.pending.slice();
     const snapshot = readModelSnapshot(current, workflowInfo().workflowId, this.flushed + batch.length);
+    let assessed: RiskAssessment | undefined;
     if (batch.length > 0) {
       const first = this.flushed === 0 ? { request: this.request } : {};
-      const head = await this.activities.recordProgress({ refund: snapshot, firstSeq: this.flushed + 1, facts: batch, ...first });
+      const progress = { refund: snapshot, firstSeq: this.flushed + 1, facts: batch, ...first };
+      let head: Awaited<ReturnType<DatabaseActivities['recordProgress']>>;
+      if (risk) ({ head, risk: assessed } = await this.activities.recordProgressAndAssessRisk({ progress, risk }));
+      else head = await this.activities.recordProgress(progress);
       this.pending.splice(0, batch.length);
       this.flushed += batch.length;
       // Writes recorded before recordProgress answered with the head replay with no result: no head.
       if (head) this.model = { ...this.current, auditHead: head };
     }
     // The model as written, not as it may have moved on during the write.
-    this.publish(current);
+    if (!this.options.lean) this.publish(current);
+    return assessed;
   }
 
   private publish(model: RefundModel): void {

@@ -12,6 +12,7 @@ import { TrustRoots } from '../../workflows/statements';
 import { fastPolicy } from './fixtures';
 import { ScriptedGateway } from './scripted-gateway';
 import { TEST_CARRIER_SECRETS } from './carrier-keys';
+import { withRecordProgress } from './record-progress';
 
 const env = (name: string) => {
   const value = process.env[name];
@@ -38,15 +39,11 @@ const worker = await Worker.create({
   namespace: 'default',
   taskQueue: env('REFUNDS_TASK_QUEUE'),
   workflowBundle: { codePath: env('WORKFLOW_BUNDLE_PATH') },
-  activities: {
-    ...activities,
-    async recordProgress(input: Parameters<typeof activities.recordProgress>[0]) {
-      const head = await activities.recordProgress(input);
-      if (dieAt === 'receipt_recorded' && input.facts.some((fact) => fact.kind === 'warehouse_receipt'))
-        process.kill(process.pid, 'SIGKILL');
-      return head;
-    },
-  },
+  activities: withRecordProgress(activities, async (input) => {
+    const head = await activities.recordProgress(input);
+    if (dieAt === 'receipt_recorded' && input.facts.some((fact) => fact.kind === 'warehouse_receipt')) process.kill(process.pid, 'SIGKILL');
+    return head;
+  }),
 });
 process.stdout.write('worker running\n');
 await worker.run();

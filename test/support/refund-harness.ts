@@ -5,6 +5,7 @@
 import type { Client } from '@temporalio/client';
 import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type RefundActivities } from '../../activities';
+import { withRecordProgress } from './record-progress';
 import type { Pool } from '../../store/pool';
 import { LedgerOnlyGateway, type PaymentGateway } from '../../activities/payments';
 import type { WorkerMetrics } from '../../activities/metrics';
@@ -119,7 +120,7 @@ export async function startRefundHarness(
         namespace: 'default',
         taskQueue,
         workflowBundle: { codePath: workflowBundlePath },
-        activities: { ...activities, recordProgress: (input: Parameters<RecordProgress>[0]) => wrap(input, activities.recordProgress) },
+        activities: withRecordProgress(activities, (input) => wrap(input, activities.recordProgress)),
       });
       running = worker.run();
       return;

@@ -3,6 +3,7 @@
  * the typed client: every approval tier, every refusal, duplicates, out-of-order events, timers,
  * cancel, and a payment gateway that times out, declines or answers twice.
  */
+import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../store/audit-trail';
 import { ApprovalRefusedError, CancelRefusedError, InvalidInputError, RefundConflictError, RefundNotFoundError } from '../../client';
@@ -14,6 +15,7 @@ import type { ApproverOptions } from '../support/registry-world';
 import { asOwner } from '../support/stack';
 import { chargesFor, ScriptedGateway } from '../support/scripted-gateway';
 
+const { EventType } = proto.temporal.api.enums.v1;
 let h: RefundHarness;
 let gateway: ScriptedGateway;
 
@@ -322,5 +324,67 @@ describe('payout', () => {
 
   it('keeps the audit chain verifiable', async () => {
     expect(await verifyAuditChain(h.pool)).toMatchObject({ ok: true });
+  });
+});
+
+describe('history', () => {
+  /** The refund's history: local activities in order, the search attribute states set, and each event type's count. */
+  async function historyOf(refundId: string) {
+    const history = await h.temporal.workflow.getHandle(refundWorkflowId(refundId)).fetchHistory();
+    const events = history.events ?? [];
+    const json = (data: Uint8Array | null | undefined) => JSON.parse(Buffer.from(data ?? []).toString('utf8'));
+    const markers = events.flatMap((e) => (e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes] : []));
+    const localActivities = markers
+      .filter((m) => m.markerName === 'core_local_activity')
+      .map((m) => json(m.details?.data?.payloads?.[0]?.data).activity_type as string);
+    const states = events.flatMap((e) => {
+      const state = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.RefundState;
+      return state ? [json(state.data) as string] : [];
+    });
+    const count = (type: proto.temporal.api.enums.v1.EventType) => events.filter((e) => e.eventType === type).length;
+    return { events, patches: markers.filter((m) => m.markerName === 'core_patch').length, localActivities, states, count };
+  }
+
+  it('keeps a lean history: policy and signer in one step, the write into risk review with the risk check, no cancelled timer', async () => {
+    const request = refundOf(4_000);
+    await withEvidence(request);
+    await h.refunds.waitForState(request.refundId, ['refunded']);
+    const history = await historyOf(request.refundId);
+    expect(history.patches).toBe(1);
+    expect(history.localActivities[0]).toBe('pinPolicyFor');
+    expect(history.localActivities).toContain('recordProgressAndAssessRisk');
+    // The request's signer came with the policy; the only look-up is the receipt's scanner.
+    expect(history.localActivities.filter((type) => type === 'lookupPrincipal')).toHaveLength(1);
+    expect(history.localActivities).not.toContain('assessRisk');
+    // The in-transit scan and the delivery each moved the deadline; the superseded timers lapse.
+    expect(history.count(EventType.EVENT_TYPE_TIMER_STARTED)).toBeGreaterThanOrEqual(2);
+    expect(history.count(EventType.EVENT_TYPE_TIMER_CANCELED)).toBe(0);
+    // Set where the refund rests: never risk_review, which it passes through within a task.
+    expect(history.states).toEqual(['awaiting_carrier', 'awaiting_warehouse', 'paying', 'refunded']);
+  });
+
+  it('ignores a superseded deadline timer that fires while the refund waits on', async () => {
+    // The return window's timer (4 s here) is superseded by the first carrier scan and left to lapse.
+    const request = refundOf(4_000);
+    await h.refunds.requestRefund(request);
+    await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
+    await h.carrierEvent(carrierEvent(request, 'in_transit'));
+    await h.carrierEvent(carrierEvent(request, 'delivered'));
+    await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+    const deadline = Date.now() + 20_000;
+    let history = await historyOf(request.refundId);
+    const returnWindowTimer = history.events.find((e) => e.eventType === EventType.EVENT_TYPE_TIMER_STARTED)?.timerStartedEventAttributes
+      ?.timerId;
+    expect(returnWindowTimer).toBeDefined();
+    while (!history.events.some((e) => e.timerFiredEventAttributes?.timerId === returnWindowTimer)) {
+      if (Date.now() > deadline) throw new Error('the return window timer never fired');
+      await new Promise((r) => setTimeout(r, 200));
+      history = await historyOf(request.refundId);
+    }
+    // It fired after the parcel was delivered: the refund did not expire, and pays once scanned.
+    expect((await h.refunds.getRefund(request.refundId)).state).toBe('awaiting_warehouse');
+    await h.scan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+    const done = await h.refunds.waitForState(request.refundId, ['refunded', 'expired']);
+    expect(done.state).toBe('refunded');
   });
 });
