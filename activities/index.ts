@@ -180,6 +180,19 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
       return approverStanding(pool, policy, input);
     },
 
+    /**
+     * lookupPrincipal and approverStanding in one step, for an approval: the records of the
+     * principal who signed it (unverified) and their standing as its approver. The workflow uses
+     * the standing only if the statement verifies as signed by that principal.
+     */
+    async lookupApprover(input: { principalId: string; standing: ApproverStandingInput }) {
+      const [records, standing] = await Promise.all([
+        registryRecords(pool, input.principalId),
+        approverStanding(pool, policy, input.standing),
+      ]);
+      return { records, standing };
+    },
+
     async payOut(input: { refundId: string; customerId: string; amount: number; currency: string }): Promise<PayoutReceipt> {
       return payOut(pool, gateway, input, (outcome) => metrics?.payouts.inc({ outcome }));
     },

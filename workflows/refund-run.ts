@@ -42,7 +42,8 @@ import {
   type RefundEvent,
   type RefundModel,
 } from './refund-model';
-import { CancelCommand, type ApprovalCommand, describeIssues, type RefundRequest } from './schemas';
+import { CancelCommand, describeIssues, type RefundRequest } from './schemas';
+import { claimedSigner, type RegistryRecords } from './statements';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
 import { DecisionVerifier, type Pinned, type PrincipalRecords } from './decision-verifier';
@@ -50,13 +51,19 @@ import { StatementVerifier, type Fact } from './statement-verifier';
 import { readCarrierEvent } from './carrier-event';
 import { verifyRequest } from './request-verifier';
 import { isoDurationMs } from './iso-duration';
-import { checkEscalate, checkExtend, checkNudge, type OpsRefusal } from './refund-model';
+import { checkEscalate, checkExtend, checkNudge, type ApproverStanding, type OpsRefusal } from './refund-model';
 import { EscalateCommand, ExtendDeadlineCommand, NudgeCommand, OPS_ACTION_REFUSED } from './ops-commands';
 
 /** The activities on the service's own database (and the carrier signature check), run as local activities. */
 export type DatabaseActivities = Pick<
   RefundActivities,
-  'recordProgress' | 'recordProgressAndAssessRisk' | 'assessRisk' | 'approverStanding' | 'lookupPrincipal' | 'verifyCarrierEvent'
+  | 'recordProgress'
+  | 'recordProgressAndAssessRisk'
+  | 'assessRisk'
+  | 'approverStanding'
+  | 'lookupPrincipal'
+  | 'lookupApprover'
+  | 'verifyCarrierEvent'
 >;
 
 /** How the run issues its commands; see LEAN_HISTORY_PATCH (refund.ts). */
@@ -128,6 +135,7 @@ export class RefundRun {
   /** The payout while it runs; `result` is set once it settles. */
   private payout: { result?: PayoutResult } | undefined;
   private timer: DeadlineTimer | undefined;
+  private readAhead: PrincipalRecords | null = null;
 
   constructor(
     private readonly request: RefundRequest,
@@ -143,14 +151,15 @@ export class RefundRun {
    * policy; otherwise they are looked up here.
    */
   async start({ policy, trustRoots }: Pinned, signed: unknown, principal: PrincipalRecords | null = null): Promise<void> {
-    this.verifier = new DecisionVerifier(trustRoots, this.activities.lookupPrincipal);
-    this.receipts = new StatementVerifier(trustRoots, this.activities.lookupPrincipal);
+    const lookup = (id: string) => this.lookupPrincipal(id);
+    this.verifier = new DecisionVerifier(trustRoots, lookup);
+    this.receipts = new StatementVerifier(trustRoots, lookup);
     const at = new Date(workflowInfo().startTime.getTime()).toISOString();
-    const lookup = this.activities.lookupPrincipal;
+    this.readAhead = principal;
     const verdict = await verifyRequest(signed, {
       refundId: this.request.refundId,
       trustRoots,
-      lookupPrincipal: async (id) => (id === principal?.principalId ? principal.records : lookup(id)),
+      lookupPrincipal: lookup,
       now: new Date(Date.now()),
     });
     const started = verdict.ok
@@ -158,6 +167,17 @@ export class RefundRun {
       : refusedRefund(this.request, policy, at, verdict.refusal, verdict.facts);
     // Registry records that counted for nothing are written after the request they were looked up for.
     this.begin(started, verdict.ok ? verdict.facts.map((fact) => ({ ...fact, at })) : []);
+  }
+
+  /**
+   * A principal's registry records: read ahead with another step (lean: the request's signer with
+   * the policy, an approver with their standing), or else read now by a local activity of their own.
+   * What was read ahead serves the one look-up it was read for.
+   */
+  private async lookupPrincipal(principalId: string): Promise<RegistryRecords> {
+    const ahead = this.readAhead;
+    this.readAhead = null;
+    return ahead?.principalId === principalId ? ahead.records : this.activities.lookupPrincipal(principalId);
   }
 
   private begin(started: { model: RefundModel; facts: AuditFact[] }, more: AuditFact[] = []): void {
@@ -288,6 +308,15 @@ export class RefundRun {
     // A refund that has moved on needs no look-up to refuse a decision.
     const early = precheckDecision(this.current, parsed.data.statement);
     if (early) return refused(approvalRefused(early));
+    // Lean: an approval's signer is looked up with their standing, in one local activity; the
+    // standing counts only for the signer the statement verifies as.
+    const claimed = claimedSigner(parsed.data);
+    let ahead: { approverId: string; standing: ApproverStanding } | undefined;
+    if (this.options.lean && parsed.data.statement.decision === 'approve' && claimed) {
+      const looked = await this.activities.lookupApprover({ principalId: claimed, standing: this.standingInput(claimed) });
+      this.readAhead = { principalId: claimed, records: looked.records };
+      ahead = { approverId: claimed, standing: looked.standing };
+    }
     const verdict = await this.verifier!.verify(parsed.data, {
       refundId: this.request.refundId,
       amount: this.current.amount,
@@ -298,8 +327,13 @@ export class RefundRun {
     const { command, statement } = verdict;
     // The approver's own activity and circuit breaker are checked here, in the workflow, so no
     // caller can skip the check; a rejection needs no check.
+    const approverId = command.approver.approverId;
     const standing =
-      command.decision.decision === 'approve' ? await this.activities.approverStanding(this.standingInput(command)) : undefined;
+      command.decision.decision !== 'approve'
+        ? undefined
+        : ahead?.approverId === approverId
+          ? ahead.standing
+          : await this.activities.approverStanding(this.standingInput(approverId));
     const refusal = checkApproval(this.current, command);
     if (refusal) return refused(approvalRefused(refusal));
     this.apply({ type: 'approval', command, statement, ...(standing ? { standing } : {}), at: now() });
@@ -584,11 +618,11 @@ export class RefundRun {
     };
   }
 
-  private standingInput(command: ApprovalCommand) {
+  private standingInput(approverId: string) {
     const current = this.current;
     return {
       refundId: this.request.refundId,
-      approverId: command.approver.approverId,
+      approverId,
       policy: current.policy,
       customerId: this.request.customerId,
       initiatedBy: this.request.initiatedBy,

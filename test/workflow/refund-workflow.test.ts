@@ -363,6 +363,17 @@ describe('history', () => {
     expect(history.states).toEqual(['awaiting_carrier', 'awaiting_warehouse', 'paying', 'refunded']);
   });
 
+  it('looks an approver up with their standing in one step', async () => {
+    const request = refundOf(50_000);
+    await withEvidence(request);
+    await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+    await h.refunds.decide(request.refundId, await h.registry.approval(request, 'emp-approver-7'));
+    await h.refunds.waitForState(request.refundId, ['refunded']);
+    const history = await historyOf(request.refundId);
+    const afterRisk = history.localActivities.slice(history.localActivities.lastIndexOf('recordProgressAndAssessRisk') + 1);
+    expect(afterRisk).toEqual(['recordProgress', 'lookupApprover', 'recordProgress', 'recordProgress']);
+  });
+
   it('ignores a superseded deadline timer that fires while the refund waits on', async () => {
     // The return window's timer (4 s here) is superseded by the first carrier scan and left to lapse.
     const request = refundOf(4_000);
