@@ -41,7 +41,8 @@ export interface Breaker {
   liftReason: string | null;
 }
 
-function toBreaker(r: Record<string, unknown>): Breaker {
+/** A row of employee_breakers as a breaker. */
+export function toBreaker(r: Record<string, unknown>): Breaker {
   return {
     id: Number(r.id),
     employeeId: String(r.employee_id),

@@ -1,11 +1,11 @@
 /**
  * Customer signals: the customer's refund history in the read model (refunds and amounts over the
  * last 30 and 90 days, the share of their orders refunded) and their account's age from the request.
- * Pure: the facts come from store/risk-history.
+ * Pure: the facts come from store/risk-facts.
  */
 import { formatMinor } from '../../workflows/currencies';
 import { thresholdsFor } from '../../workflows/policy';
-import type { CustomerRefundHistory } from '../../store/risk-history';
+import type { CustomerRefundHistory } from '../../store/risk-facts';
 import type { RiskInput, Signal } from './signal';
 
 const DAY = 86_400_000;

@@ -5,7 +5,7 @@
 import type { EvidenceFinding, RiskReasonCode } from '../../workflows/policy';
 import { delivery } from '../../workflows/refund-model';
 import { hasCarrierReturn } from '../../workflows/schemas';
-import type { RefundOnParcel } from '../../store/risk-history';
+import type { RefundOnParcel } from '../../store/risk-facts';
 import type { RiskInput, Signal } from './signal';
 
 /** The signal each evidence finding raises (a missing return parcel is a goods signal). */
@@ -116,7 +116,7 @@ function evidenceValues(
   }
 }
 
-/** Other refunds whose return parcel has the same carrier and tracking number (store/risk-history `refundsWithParcel`). */
+/** Other refunds whose return parcel has the same carrier and tracking number (store/risk-facts). */
 export function trackingReuseRules(input: Pick<RiskInput, 'request'>, others: readonly RefundOnParcel[]): Signal[] {
   const parcel = input.request.return;
   if (!hasCarrierReturn(parcel) || others.length === 0) return [];

@@ -2,23 +2,26 @@
  * The risk engine: a score from 0 to 100, a band and the reasons behind it. Each signal family
  * (customer, goods, evidence, linked accounts, insiders) reports the signals that fired with the
  * values that made them fire; the refund's pinned policy gives each its points and sets the bands.
- * The families that read history fetch their facts from store/ here and judge them with their
- * pure rules; only the facts a rule can use are fetched.
+ * The families that read history have their facts fetched from store/ in one statement (one round
+ * trip for the whole check) and judge them with their pure rules; only the facts a rule can use
+ * are fetched.
  */
-import { bandOf, scoreOf, type ActiveBreaker, type Policy, type RiskAssessment, type RiskReason } from '../../workflows/policy';
+import {
+  bandOf,
+  scoreOf,
+  type ActiveBreaker,
+  type InsiderRole,
+  type Policy,
+  type RiskAssessment,
+  type RiskReason,
+} from '../../workflows/policy';
 import type { ApproverStanding } from '../../workflows/refund-model';
 import { hasCarrierReturn } from '../../workflows/schemas';
 import { breakerActivity, trippedBreakers } from '../../store/breakers';
 import { identityOf } from '../../store/insider-actions';
-import {
-  approverActivity,
-  approvalsSince,
-  initiatorActivity,
-  receiptsWithoutDelivery,
-  type ApprovalOnRecord,
-} from '../../store/insider-activity';
+import { approverActivity, approvalsSince, type ApprovalOnRecord } from '../../store/insider-activity';
 import type { Db } from '../../store/pool';
-import { customerRefundHistory, linkedCustomers, ordersRefunded, refundsOfCustomers, refundsWithParcel } from '../../store/risk-history';
+import { riskFacts, type RiskFacts, type RiskFactsQuery } from '../../store/risk-facts';
 import { customerRules } from './customer';
 import { evidenceSignals, trackingReuseRules } from './evidence';
 import { goodsSignals } from './goods';
@@ -39,62 +42,145 @@ import type { RiskInput, Signal } from './signal';
 
 export type { RiskInput, Signal } from './signal';
 
+const DAY = 86_400_000;
+
+type Insider = { employeeId: string; role: InsiderRole };
+
 /** Signals with their points; a signal whose weight is 0 is switched off and left out. */
 export function weigh(signals: readonly Signal[], policy: Policy): RiskReason[] {
   return signals.map((s) => ({ ...s, points: policy.weights[s.code] })).filter((r) => r.points > 0);
 }
 
 export async function assessRisk(db: Db, input: RiskInput, now = new Date()): Promise<RiskAssessment> {
-  const [customer, tracking, linked, insiders] = await Promise.all([
-    customerSignals(db, input, now),
-    trackingReuseSignals(db, input),
-    linkedAccountSignals(db, input, now),
-    insiderSignals(db, input, now),
-  ]);
-  const signals = [...customer, ...goodsSignals(input), ...evidenceSignals(input), ...tracking, ...linked, ...insiders.signals];
+  const people = insidersOf(input);
+  const facts = await riskFacts(db, {
+    currency: input.request.currency,
+    ...customerQuery(input, now),
+    ...parcelQuery(input),
+    ...linkedQuery(input, now),
+    ...insiderQuery(input, people, now),
+  });
+  const insiders = insiderRules(input, people, facts);
+  const signals = [
+    ...customerFactRules(input, facts, now),
+    ...goodsSignals(input),
+    ...evidenceSignals(input),
+    ...trackingReuseRules(input, facts.parcelRefunds ?? []),
+    ...linkedFactRules(input, facts),
+    ...insiders.signals,
+  ];
   const reasons = weigh(signals, input.policy);
   const score = scoreOf(reasons);
   return { score, band: bandOf(score, input.policy.bands), reasons, breakers: insiders.breakers };
 }
 
-export async function customerSignals(db: Db, input: Pick<RiskInput, 'refundId' | 'request' | 'policy'>, now: Date): Promise<Signal[]> {
+/*
+ * What each family asks of the store (nothing when its rules could not use the answer), and how it
+ * judges the answer. assessRisk asks for them all at once; the functions below ask for one family.
+ */
+
+function customerQuery(input: Pick<RiskInput, 'refundId' | 'request'>, now: Date): Pick<RiskFactsQuery, 'customer'> {
   const { request } = input;
-  const [history, orders] = await Promise.all([
-    customerRefundHistory(db, { customerId: request.customerId, exceptRefundId: input.refundId, currency: request.currency, now }),
-    // The refunded-order share needs the orders placed, which only the request can say.
-    request.customer?.ordersPlaced === undefined ? undefined : ordersRefunded(db, request.customerId, request.orderId),
-  ]);
-  return customerRules({ history, ordersRefunded: orders }, input, now);
+  return {
+    customer: {
+      customerId: request.customerId,
+      exceptRefundId: input.refundId,
+      since30d: new Date(now.getTime() - 30 * DAY),
+      since90d: new Date(now.getTime() - 90 * DAY),
+      // The refunded-order share needs the orders placed, which only the request can say.
+      ...(request.customer?.ordersPlaced === undefined ? {} : { orderId: request.orderId }),
+    },
+  };
+}
+
+function customerFactRules(input: Pick<RiskInput, 'request' | 'policy'>, facts: RiskFacts, now: Date): Signal[] {
+  return customerRules({ history: facts.customer!, ordersRefunded: facts.ordersRefunded }, input, now);
+}
+
+function parcelQuery(input: Pick<RiskInput, 'refundId' | 'request'>): Pick<RiskFactsQuery, 'parcel'> {
+  const parcel = input.request.return;
+  if (!hasCarrierReturn(parcel)) return {};
+  return { parcel: { carrier: parcel.carrier, trackingNumber: parcel.trackingNumber, exceptRefundId: input.refundId } };
+}
+
+function linkedQuery(input: Pick<RiskInput, 'request' | 'policy'>, now: Date): Pick<RiskFactsQuery, 'linked'> {
+  const { request, policy } = input;
+  const identity = identityOf(request);
+  if (identity.length === 0) return {};
+  return { linked: { identity, customerId: request.customerId, since: linkedWindowStart(policy, now) } };
+}
+
+function linkedFactRules(input: Pick<RiskInput, 'request' | 'policy'>, facts: RiskFacts): Signal[] {
+  if (!facts.linked) return [];
+  const identityKinds = identityOf(input.request).map((i) => i.kind);
+  return linkedAccountRules({ identityKinds, ...facts.linked }, input);
+}
+
+function insiderQuery(
+  input: Pick<RiskInput, 'refundId' | 'policy'>,
+  people: readonly Insider[],
+  now: Date,
+): Pick<RiskFactsQuery, 'initiator' | 'scanners' | 'approvers' | 'breakersOf'> {
+  const initiator = people.find((p) => p.role === 'initiator');
+  const starts = initiatorWindowStarts(now);
+  return {
+    ...(initiator ? { initiator: { employeeId: initiator.employeeId, daySince: starts.day, weekSince: starts.week } } : {}),
+    scanners: {
+      employeeIds: people.filter((p) => p.role === 'scanner').map((p) => p.employeeId),
+      since: scannerWindowStart(input.policy, now),
+      exceptRefundId: input.refundId,
+    },
+    approvers: { employeeIds: people.filter((p) => p.role === 'approver').map((p) => p.employeeId), since: approverWindowStart(now) },
+    breakersOf: people.map((p) => p.employeeId),
+  };
+}
+
+function insiderRules(
+  input: Pick<RiskInput, 'request' | 'policy'>,
+  people: readonly Insider[],
+  facts: RiskFacts,
+): { signals: Signal[]; breakers: ActiveBreaker[] } {
+  const { policy, request } = input;
+  let scanner = 0;
+  let approver = 0;
+  const perPerson = people.flatMap(({ employeeId, role }) => {
+    if (role === 'initiator') return initiatorRules(employeeId, facts.initiator!, policy, request.currency);
+    if (role === 'scanner') return scannerRules(employeeId, facts.scanners[scanner++]!, policy);
+    return approverRules(employeeId, approverActivity(facts.approvers[approver++]!, request.currency), policy, request.currency);
+  });
+  const breakers = breakerRules(people, facts.breakers);
+  return { signals: [...perPerson, ...breakers.signals], breakers: breakers.breakers };
+}
+
+export async function customerSignals(db: Db, input: Pick<RiskInput, 'refundId' | 'request' | 'policy'>, now: Date): Promise<Signal[]> {
+  const facts = await riskFacts(db, { currency: input.request.currency, ...customerQuery(input, now) });
+  return customerFactRules(input, facts, now);
 }
 
 export async function trackingReuseSignals(db: Db, input: Pick<RiskInput, 'refundId' | 'request'>): Promise<Signal[]> {
-  const parcel = input.request.return;
-  if (!hasCarrierReturn(parcel)) return [];
-  return trackingReuseRules(input, await refundsWithParcel(db, parcel, input.refundId));
+  const query = parcelQuery(input);
+  if (!query.parcel) return [];
+  const facts = await riskFacts(db, { currency: input.request.currency, ...query });
+  return trackingReuseRules(input, facts.parcelRefunds ?? []);
 }
 
 export async function linkedAccountSignals(db: Db, input: Pick<RiskInput, 'request' | 'policy'>, now: Date): Promise<Signal[]> {
-  const { request, policy } = input;
-  const identity = identityOf(request);
-  if (identity.length === 0) return [];
-  const linked = await linkedCustomers(db, identity, request.customerId);
-  const customerIds = linked.map((l) => l.customerId);
-  const history =
-    linked.length === 0 ? undefined : await refundsOfCustomers(db, customerIds, linkedWindowStart(policy, now), request.currency);
-  return linkedAccountRules({ identityKinds: identity.map((i) => i.kind), linked, history }, input);
+  const query = linkedQuery(input, now);
+  if (!query.linked) return [];
+  return linkedFactRules(input, await riskFacts(db, { currency: input.request.currency, ...query }));
 }
 
 export async function initiatorSignals(db: Db, employeeId: string, policy: Policy, currency: string, now: Date): Promise<Signal[]> {
   const starts = initiatorWindowStarts(now);
-  const [day, week] = await Promise.all([
-    initiatorActivity(db, employeeId, starts.day, currency),
-    initiatorActivity(db, employeeId, starts.week, currency),
-  ]);
-  return initiatorRules(employeeId, { day, week }, policy, currency);
+  const facts = await riskFacts(db, { currency, initiator: { employeeId, daySince: starts.day, weekSince: starts.week } });
+  return initiatorRules(employeeId, facts.initiator!, policy, currency);
 }
 
 export async function scannerSignals(db: Db, employeeId: string, policy: Policy, refundId: string, now: Date): Promise<Signal[]> {
-  return scannerRules(employeeId, await receiptsWithoutDelivery(db, employeeId, scannerWindowStart(policy, now), refundId), policy);
+  const facts = await riskFacts(db, {
+    scanners: { employeeIds: [employeeId], since: scannerWindowStart(policy, now), exceptRefundId: refundId },
+  });
+  return scannerRules(employeeId, facts.scanners[0]!, policy);
 }
 
 /** Signals from an approver's last 24 hours; `pending` is an approval about to be applied. */
@@ -115,23 +201,9 @@ export async function insiderSignals(
   input: Pick<RiskInput, 'refundId' | 'request' | 'receipts' | 'approvers' | 'policy'>,
   now: Date,
 ): Promise<{ signals: Signal[]; breakers: ActiveBreaker[] }> {
-  const { policy, request } = input;
   const people = insidersOf(input);
-  const perPerson = await Promise.all(
-    people.map(({ employeeId, role }) => {
-      if (role === 'initiator') return initiatorSignals(db, employeeId, policy, request.currency, now);
-      if (role === 'scanner') return scannerSignals(db, employeeId, policy, input.refundId, now);
-      return approverSignals(db, employeeId, policy, request.currency, now);
-    }),
-  );
-  const breakers = breakerRules(
-    people,
-    await trippedBreakers(
-      db,
-      people.map((p) => p.employeeId),
-    ),
-  );
-  return { signals: [...perPerson.flat(), ...breakers.signals], breakers: breakers.breakers };
+  const facts = await riskFacts(db, { currency: input.request.currency, ...insiderQuery(input, people, now) });
+  return insiderRules(input, people, facts);
 }
 
 export interface ApproverStandingInput {

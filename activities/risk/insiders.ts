@@ -3,7 +3,8 @@
  * The initiator's refunds today and this week; each scanner's receipts (on other refunds) with no
  * carrier delivery before them; each approver's approvals today, their value, and how many of them
  * went to one customer, initiator or scanner. Employees whose circuit breaker is tripped are listed.
- * Pure: the facts come from store/insider-activity and store/breakers.
+ * Pure: the facts come from store/risk-facts (the approver check's from store/insider-activity and
+ * store/breakers).
  */
 import { msToNumber } from '@temporalio/common';
 import { formatMinor } from '../../workflows/currencies';

@@ -2,12 +2,12 @@
  * Linked-account signals: other customers who share this request's shipping address, payment
  * fingerprint or device id (optional request fields, recorded with every refund), and what those
  * linked customers have refunded together within the policy's window. Pure: the facts come from
- * store/risk-history.
+ * store/risk-facts.
  */
 import { msToNumber } from '@temporalio/common';
 import { formatMinor } from '../../workflows/currencies';
 import { thresholdsFor, type Policy } from '../../workflows/policy';
-import type { LinkedCustomer, RefundTotals } from '../../store/risk-history';
+import type { LinkedCustomer, RefundTotals } from '../../store/risk-facts';
 import type { RiskInput, Signal } from './signal';
 
 export interface LinkedAccountFacts {

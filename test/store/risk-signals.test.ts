@@ -2,13 +2,14 @@
  * The risk signals that read history, against the real PostgreSQL of the test stack: each one
  * fires on the history that should make it fire, with the values that did, and stays quiet
  * otherwise. Histories are written through the real recordProgress activity; every test uses
- * its own customers and employees, since other test files share the database.
+ * its own customers and employees, since other test files share the database. The whole
+ * assessment reads all its facts in one statement.
  */
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../store/audit-trail';
 import { trippedBreakers, undeliveredAlerts } from '../../store/breakers';
-import type { Pool } from '../../store/pool';
+import type { Db, Pool } from '../../store/pool';
 import {
   approverSignals,
   approverStanding,
@@ -19,13 +20,17 @@ import {
   linkedAccountSignals,
   scannerSignals,
   trackingReuseSignals,
+  weigh,
   type RiskInput,
 } from '../../activities/risk';
+import { evidenceSignals } from '../../activities/risk/evidence';
+import { goodsSignals } from '../../activities/risk/goods';
 import { RefundsService } from '../../api/refunds-service';
 import { BreakerLiftError } from '../../store/breakers';
-import { defaultPolicy, type Policy } from '../../workflows/policy';
+import { bandOf, defaultPolicy, scoreOf, type Policy } from '../../workflows/policy';
 import { evidenceFindings } from '../../workflows/refund-model';
 import type { RefundRequest } from '../../workflows/schemas';
+import { tripBreaker } from '../support/breakers';
 import { insiderPolicy, refundOf } from '../support/fixtures';
 import { refundHistory } from '../support/refund-history';
 import { connectClient, newPool, uniqueId } from '../support/stack';
@@ -389,5 +394,140 @@ describe('the whole assessment', () => {
       bands: { medium: 30, high: 70, block: 90 },
     };
     expect(await assessRisk(pool, { ...input, policy: lenient })).toMatchObject({ score: 45, band: 'medium' });
+  });
+});
+
+describe('the whole assessment in one statement', () => {
+  /** The pool, counting the statements sent through it. */
+  const counting = () => {
+    const statements: string[] = [];
+    const db = {
+      query: (...args: Parameters<Pool['query']>) => {
+        statements.push(String(args[0]));
+        return (pool.query as (...a: unknown[]) => unknown)(...args);
+      },
+    } as unknown as Db;
+    return { db, statements };
+  };
+
+  it('reads every family’s facts in one statement, and scores what each family’s rules give for them', async () => {
+    const customerId = uniqueId('cust');
+    const agent = uniqueId('emp-agent');
+    const scanner = uniqueId('emp-scan');
+    const approverId = uniqueId('emp-appr');
+    const ringScanner = uniqueId('emp-scan');
+    const fingerprint = uniqueId('fp');
+    const trackingNumber = uniqueId('1Z');
+    // The customer: 3 refunds in 30 days, 6 in 90, one of them on the parcel this refund returns.
+    await record(refundOf(20_000, { customerId, return: { carrier: 'ups', trackingNumber } }), { at: daysAgo(2) });
+    for (const d of [10, 25]) await record(refundOf(20_000, { customerId }), { at: daysAgo(d) });
+    for (const d of [40, 60, 80]) await record(refundOf(30_000, { customerId }), { at: daysAgo(d) });
+    // A linked customer (same payment fingerprint) with 3 refunds in the window.
+    const other = uniqueId('cust');
+    for (const d of [5, 15, 30])
+      await record(refundOf(20_000, { customerId: other, customer: { paymentFingerprint: fingerprint } }), { at: daysAgo(d) });
+    // The initiator: 3 other refunds today, 2 more this week.
+    for (const h of [2, 3, 4]) await record(refundOf(4_000, { initiatedBy: agent }), { at: hoursAgo(h) });
+    for (const d of [3, 4]) await record(refundOf(4_000, { initiatedBy: agent }), { at: daysAgo(d) });
+    // The scanner: 3 receipts of parcels the carrier never delivered.
+    for (const h of [30, 20, 10]) await record(refundOf(4_000), { at: hoursAgo(h), deliveredAfter: false, scans: [{ by: scanner }] });
+    // An approver: 3 approvals today, all on one scanner's receipts; a second approver with a tripped breaker.
+    for (const h of [2, 3, 4]) {
+      await record(refundOf(30_000, { initiatedBy: 'customer', customerId: uniqueId('cust') }), {
+        at: hoursAgo(h),
+        scans: [{ by: ringScanner }],
+        approvers: [approverId],
+      });
+    }
+    const trippedApprover = uniqueId('emp-appr');
+    const breaker = await tripBreaker(pool, trippedApprover, 'approver');
+
+    const request: RefundRequest = {
+      ...refundOf(120_000, { customerId, initiatedBy: agent, return: { carrier: 'ups', trackingNumber } }),
+      items: [{ sku: 'IPHONE', quantity: 1, unitAmount: 120_000, category: 'phones' }],
+      customer: { accountCreatedAt: daysAgo(3).toISOString(), ordersPlaced: 8, paymentFingerprint: fingerprint },
+    };
+    const model = await record(request, { at: hoursAgo(1), scans: [{ by: scanner }] });
+    const input: RiskInput = {
+      refundId: request.refundId,
+      policy: insiderPolicy,
+      request,
+      amount: model.amount,
+      findings: evidenceFindings(model),
+      carrierEvents: model.carrierEvents,
+      receipts: model.receipts,
+      approvers: [approverId, trippedApprover],
+    };
+
+    const at = now();
+    const { db, statements } = counting();
+    const risk = await assessRisk(db, input, at);
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatch(/^\s*WITH /);
+
+    // Every family fired.
+    expect(new Set(risk.reasons.map((r) => r.code))).toEqual(
+      new Set([
+        'customer_refunds_30d',
+        'customer_refunds_90d',
+        'customer_refund_value_30d',
+        'customer_refund_value_90d',
+        'customer_new_account',
+        'customer_refunded_order_share',
+        'goods_high_value_item',
+        'goods_high_resale',
+        'evidence_tracking_reused',
+        'linked_shared_identity',
+        'linked_refund_history',
+        'insider_initiator_day',
+        'insider_initiator_week',
+        'insider_scanner_receipts_without_delivery',
+        'insider_approver_volume_day',
+        'insider_approver_concentration',
+        'insider_breaker_active',
+      ]),
+    );
+    expect(risk.breakers).toEqual([
+      { employeeId: trippedApprover, touchedAs: 'approver', trippedAt: breaker.trippedAt, reason: breaker.reason },
+    ]);
+
+    // The same as each family's rules give for its facts read on their own.
+    const insiders = await insiderSignals(pool, input, at);
+    const signals = [
+      ...(await customerSignals(pool, input, at)),
+      ...goodsSignals(input),
+      ...evidenceSignals(input),
+      ...(await trackingReuseSignals(pool, input)),
+      ...(await linkedAccountSignals(pool, input, at)),
+      ...insiders.signals,
+    ];
+    const reasons = weigh(signals, insiderPolicy);
+    const score = scoreOf(reasons);
+    expect(risk).toEqual({ score, band: bandOf(score, insiderPolicy.bands), reasons, breakers: insiders.breakers });
+    expect(risk.reasons.find((r) => r.code === 'insider_initiator_week')!.values).toMatchObject({ employeeId: agent, refunds: 6 });
+    expect(risk.reasons.find((r) => r.code === 'customer_refunded_order_share')!.values).toMatchObject({ ordersRefunded: 7 });
+  });
+
+  it('a refund with nothing but its customer to look up is one statement too', async () => {
+    const request = refundOf(4_000, { customerId: uniqueId('cust'), initiatedBy: 'customer', return: { method: 'none' } });
+    const { db, statements } = counting();
+    const risk = await assessRisk(
+      db,
+      {
+        refundId: request.refundId,
+        policy: defaultPolicy,
+        request,
+        amount: 4_000,
+        findings: [],
+        carrierEvents: [],
+        receipts: [],
+        approvers: [],
+      },
+      now(),
+    );
+    expect(statements).toHaveLength(1);
+    // No history fires; only the refund's own goods do.
+    expect(codes(risk.reasons)).toEqual(['goods_returnless']);
+    expect(risk.breakers).toEqual([]);
   });
 });

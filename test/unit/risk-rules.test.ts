@@ -18,7 +18,7 @@ import {
 import { linkedAccountRules, linkedWindowStart } from '../../activities/risk/linked-accounts';
 import type { Breaker } from '../../store/breakers';
 import type { ApproverActivity } from '../../store/insider-activity';
-import type { CustomerRefundHistory } from '../../store/risk-history';
+import type { CustomerRefundHistory } from '../../store/risk-facts';
 import { insiderPolicy, refundOf } from '../support/fixtures';
 
 const DAY = 86_400_000;
