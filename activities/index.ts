@@ -121,18 +121,13 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
     });
 
   return {
-    /** The policy this refund will follow for its whole life, and the trust roots it verifies signed statements with; recorded in its history. */
-    async pinPolicy(): Promise<Pinned> {
-      return { policy, trustRoots };
-    },
-
     /**
-     * pinPolicy and the registry records of the principal the refund request names, in one step:
-     * the request's signer is looked up as the refund starts, so both come in one local activity.
-     * The records are unverified, as lookupPrincipal's are; `null` (an input that names no signer)
-     * looks up nothing.
+     * The policy this refund will follow for its whole life and the trust roots it verifies signed
+     * statements with, recorded in its history; with them, the registry records of the principal
+     * its request names (`principalId`), unverified as lookupPrincipal's are, so that the request
+     * needs no look-up of its own. `null` (an input that names no signer) looks up nothing.
      */
-    async pinPolicyFor(principalId: string | null): Promise<Pinned & { principal: PrincipalRecords | null }> {
+    async pinPolicy(principalId: string | null): Promise<Pinned & { principal: PrincipalRecords | null }> {
       const principal = principalId === null ? null : { principalId, records: await registryRecords(pool, principalId) };
       return { policy, trustRoots, principal };
     },

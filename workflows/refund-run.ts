@@ -7,7 +7,6 @@ import {
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
-  CancellationScope,
   condition,
   isCancellation,
   proxyActivities,
@@ -66,11 +65,6 @@ export type DatabaseActivities = Pick<
   | 'verifyCarrierEvent'
 >;
 
-/** How the run issues its commands; see LEAN_HISTORY_PATCH (refund.ts). */
-export interface RunOptions {
-  lean: boolean;
-}
-
 /**
  * Retried without limit: a payout that never completes is escalated, never silently dropped. The
  * attempt heartbeats while the gateway has not answered, so an attempt on a dead worker is retried
@@ -99,11 +93,13 @@ type Update = { kind: 'decision' | 'cancel' | 'escalate' | 'extendDeadline' | 'n
 /** What the main loop made of an update: applied, or refused with the failure its caller gets. */
 type Outcome = { ok: true } | { ok: false; failure: ApplicationFailure };
 
-/** The timer of the refund's next deadline, started once per deadline (not at every wait). */
+/**
+ * The timer of the refund's next deadline, started once per deadline (not at every wait) and never
+ * cancelled: one the refund has moved past is only no longer looked at.
+ */
 interface DeadlineTimer {
   key: string;
   deadline: NonNullable<ReturnType<typeof nextDeadline>>;
-  scope: CancellationScope;
   fired: boolean;
 }
 
@@ -140,15 +136,13 @@ export class RefundRun {
   constructor(
     private readonly request: RefundRequest,
     private readonly activities: DatabaseActivities,
-    private readonly options: RunOptions = { lean: false },
   ) {}
 
   /**
    * The refund under its pinned policy and trust roots, once its signed request (`signed`, the
    * workflow's input) is verified; with the messages that came first applied in order. A request
    * that does not verify leaves the refund rejected at once: nothing that came first applies.
-   * `principal` is the request's claimed signer's registry records if they were read with the
-   * policy; otherwise they are looked up here.
+   * `principal` is the request's claimed signer's registry records, read with the policy.
    */
   async start({ policy, trustRoots }: Pinned, signed: unknown, principal: PrincipalRecords | null = null): Promise<void> {
     const lookup = (id: string) => this.lookupPrincipal(id);
@@ -170,8 +164,8 @@ export class RefundRun {
   }
 
   /**
-   * A principal's registry records: read ahead with another step (lean: the request's signer with
-   * the policy, an approver with their standing), or else read now by a local activity of their own.
+   * A principal's registry records: read ahead with another step (the request's signer with the
+   * policy, an approver with their standing), or else read now by a local activity of their own.
    * What was read ahead serves the one look-up it was read for.
    */
   private async lookupPrincipal(principalId: string): Promise<RegistryRecords> {
@@ -308,11 +302,11 @@ export class RefundRun {
     // A refund that has moved on needs no look-up to refuse a decision.
     const early = precheckDecision(this.current, parsed.data.statement);
     if (early) return refused(approvalRefused(early));
-    // Lean: an approval's signer is looked up with their standing, in one local activity; the
-    // standing counts only for the signer the statement verifies as.
+    // An approval's signer is looked up with their standing, in one local activity; the standing
+    // counts only for the signer the statement verifies as.
     const claimed = claimedSigner(parsed.data);
     let ahead: { approverId: string; standing: ApproverStanding } | undefined;
-    if (this.options.lean && parsed.data.statement.decision === 'approve' && claimed) {
+    if (parsed.data.statement.decision === 'approve' && claimed) {
       const looked = await this.activities.lookupApprover({ principalId: claimed, standing: this.standingInput(claimed) });
       this.readAhead = { principalId: claimed, records: looked.records };
       ahead = { approverId: claimed, standing: looked.standing };
@@ -452,9 +446,8 @@ export class RefundRun {
    * the refund ends. Its own steps come first; messages wait for the loop to be idle.
    */
   async run(): Promise<RefundStatus> {
-    const { lean } = this.options;
     while (!isTerminal(this.current.state)) {
-      if (lean && this.current.state === 'risk_review' && this.pending.length > 0) {
+      if (this.current.state === 'risk_review' && this.pending.length > 0) {
         // The write into risk_review and the risk check, in one local activity.
         const current = this.current;
         const risk = await this.flush(this.riskInput(current));
@@ -473,8 +466,9 @@ export class RefundRun {
       // Messages keep arriving while the payout runs; what they change is written meanwhile.
       if (current.state === 'paying') this.payout ??= this.startPayout(current);
       const timer = this.timer;
-      // Lean: the search attributes name the state the refund rests in, set as it comes to rest.
-      if (lean) this.publish(current);
+      // The search attributes name the state the refund rests in, set as it comes to rest: a
+      // state passed through within one workflow task (risk_review) is never set.
+      this.publish(current);
       await condition(() => this.inbox.length > 0 || this.payout?.result !== undefined || timer?.fired === true);
       const message = this.inbox.shift();
       if (message) await this.handle(message);
@@ -488,10 +482,9 @@ export class RefundRun {
         this.apply({ type: event, state, at: now() } as RefundEvent);
       }
     }
-    // Lean: the deadline's timer lapses with the workflow (cancelling it would be one more event).
-    if (!lean) this.timer?.scope.cancel();
+    // The deadline's timer lapses with the workflow (cancelling it would be one more event).
     await this.flush();
-    if (lean) this.publish(this.current);
+    this.publish(this.current);
     // Updates accepted before the refund ended are answered (refused) now, so that none waits on
     // a loop that has stopped; an approval that finished the refund answers its caller too.
     while (!allHandlersFinished()) {
@@ -506,30 +499,26 @@ export class RefundRun {
   }
 
   /**
-   * Starts the timer of the model's next deadline when it changes (cancelling the last one): one
-   * timer per deadline, not one per wait, so waiting issues no command of its own.
+   * Starts the timer of the model's next deadline when it changes: one timer per deadline, not one
+   * per wait, so waiting issues no command of its own.
    */
   private keepDeadlineTimer(): void {
     const deadline = nextDeadline(this.current);
     const key = deadline && `${deadline.event}|${deadline.state}|${deadline.at}`;
     if (this.timer?.key === key) return;
-    // Lean: a superseded timer is left to lapse; it fires (and is ignored) only if the refund
-    // outlives it, which the next stages' shorter deadlines make rare.
-    if (this.timer && !this.timer.fired && !this.options.lean) this.timer.scope.cancel();
+    // A superseded timer is left to lapse (cancelling it would be one more event): it fires, and
+    // is ignored, only if the refund outlives it, which the later stages' shorter deadlines make rare.
     this.timer = undefined;
     if (!deadline || !key) return;
-    const scope = new CancellationScope();
-    const timer: DeadlineTimer = { key, deadline, scope, fired: false };
-    scope
-      .run(() => sleep(Math.max(deadline.at - Date.now(), 1)))
-      .then(
-        () => {
-          timer.fired = true;
-        },
-        (error: unknown) => {
-          if (!isCancellation(error)) throw error;
-        },
-      );
+    const timer: DeadlineTimer = { key, deadline, fired: false };
+    sleep(Math.max(deadline.at - Date.now(), 1)).then(
+      () => {
+        timer.fired = true;
+      },
+      (error: unknown) => {
+        if (!isCancellation(error)) throw error;
+      },
+    );
     this.timer = timer;
   }
 
@@ -552,9 +541,8 @@ export class RefundRun {
   }
 
   /**
-   * Writes the pending facts with the read-model row, then (not lean) the search attributes if
-   * they changed. With `risk`, the risk check runs in the same local activity, after the write;
-   * its assessment is the answer.
+   * Writes the pending facts with the read-model row. With `risk`, the risk check runs in the same
+   * local activity, after the write; its assessment is the answer.
    */
   private async flush(risk?: ReturnType<RefundRun['riskInput']>): Promise<RiskAssessment | undefined> {
     const current = this.current;
@@ -572,8 +560,6 @@ export class RefundRun {
       // Writes recorded before recordProgress answered with the head replay with no result: no head.
       if (head) this.model = { ...this.current, auditHead: head };
     }
-    // The model as written, not as it may have moved on during the write.
-    if (!this.options.lean) this.publish(current);
     return assessed;
   }
 

@@ -4,7 +4,7 @@
  * and only calls the payout activity once the model says `paying`. The handlers and the main
  * loop share one RefundRun (refund-run.ts), which owns the refund's state.
  */
-import { ApplicationFailure, patched, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RefundActivities } from '../activities';
 import { pinnedPolicy } from './policy/rules';
@@ -24,16 +24,7 @@ import { escalateUpdate, extendDeadlineUpdate, nudgeUpdate } from './ops-command
 import { describeIssues, RefundRequest } from './schemas';
 import { claimedSigner } from './statements';
 
-const { pinPolicy, pinPolicyFor } = proxyLocalActivities<RefundActivities>({ startToCloseTimeout: '10 seconds' });
-
-/**
- * Refunds started under this patch keep a shorter history (RefundRun's `lean` mode): the policy
- * and the request's signer are read in one local activity, the write into risk_review and the
- * risk check in another, a superseded deadline timer is left to lapse instead of being cancelled,
- * and the search attributes are set only where the refund comes to rest. Refunds started before it
- * replay as they ran.
- */
-export const LEAN_HISTORY_PATCH = 'lean-history';
+const { pinPolicy } = proxyLocalActivities<RefundActivities>({ startToCloseTimeout: '10 seconds' });
 /**
  * The activities that only read and write the service's own PostgreSQL run as local activities:
  * inside the workflow task, with no task-queue round trip and no history events of their own.
@@ -64,8 +55,7 @@ export async function refundWorkflow(signed: SignedRefundRequest): Promise<Refun
   // Whatever the input claims, this workflow writes only its own refund's rows: a request for
   // another refund is recorded (and refused) under this one's id.
   const request = claimed.refundId === refundId ? claimed : parseOrFail(RefundRequest, { ...claimed, refundId }, 'invalid refund id');
-  const lean = patched(LEAN_HISTORY_PATCH);
-  const run = new RefundRun(request, databaseActivities, { lean });
+  const run = new RefundRun(request, databaseActivities);
 
   // Registered before the first await, so messages that come with the start are not lost; they
   // wait in the run until the policy and the trust roots are pinned and the request is verified.
@@ -78,7 +68,8 @@ export async function refundWorkflow(signed: SignedRefundRequest): Promise<Refun
   setHandler(extendDeadlineUpdate, (raw) => run.extendDeadline(raw), { validator: (raw) => run.validateExtendDeadline(raw) });
   setHandler(nudgeUpdate, (raw) => run.nudge(raw), { validator: (raw) => run.validateNudge(raw) });
 
-  const pinned = lean ? await pinPolicyFor(claimedSigner(signed) ?? null) : { ...(await pinPolicy()), principal: null };
+  // The request's signer is read with the policy: one local activity, not two.
+  const pinned = await pinPolicy(claimedSigner(signed) ?? null);
   await run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, signed, pinned.principal);
   return run.run();
 }

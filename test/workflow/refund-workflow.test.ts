@@ -345,13 +345,13 @@ describe('history', () => {
     return { events, patches: markers.filter((m) => m.markerName === 'core_patch').length, localActivities, states, count };
   }
 
-  it('keeps a lean history: policy and signer in one step, the write into risk review with the risk check, no cancelled timer', async () => {
+  it('keeps a short history: policy and signer in one step, the write into risk review with the risk check, no cancelled timer', async () => {
     const request = refundOf(4_000);
     await withEvidence(request);
     await h.refunds.waitForState(request.refundId, ['refunded']);
     const history = await historyOf(request.refundId);
-    expect(history.patches).toBe(1);
-    expect(history.localActivities[0]).toBe('pinPolicyFor');
+    expect(history.patches).toBe(0);
+    expect(history.localActivities[0]).toBe('pinPolicy');
     expect(history.localActivities).toContain('recordProgressAndAssessRisk');
     // The request's signer came with the policy; the only look-up is the receipt's scanner.
     expect(history.localActivities.filter((type) => type === 'lookupPrincipal')).toHaveLength(1);
