@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../store/audit-trail';
 import { ApprovalRefusedError, CancelRefusedError, InvalidInputError, RefundConflictError, RefundNotFoundError } from '../../client';
 import { refundWorkflowId } from '../../workflows/messages';
+import { extendDeadlineUpdate } from '../../workflows/ops-commands';
 import type { RefundRequest } from '../../workflows/schemas';
-import { carrierEvent, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
+import { carrierEvent, fastPolicy, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
 import type { ApproverOptions } from '../support/registry-world';
 import { asOwner } from '../support/stack';
@@ -374,28 +375,42 @@ describe('history', () => {
     expect(afterRisk).toEqual(['recordProgress', 'lookupApprover', 'recordProgress', 'recordProgress']);
   });
 
-  it('ignores a superseded deadline timer that fires while the refund waits on', async () => {
-    // The return window's timer (4 s here) is superseded by the first carrier scan and left to lapse.
-    const request = refundOf(4_000);
-    await h.refunds.requestRefund(request);
-    await h.refunds.waitForState(request.refundId, ['awaiting_carrier']);
-    await h.carrierEvent(carrierEvent(request, 'in_transit'));
-    await h.carrierEvent(carrierEvent(request, 'delivered'));
-    await h.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
-    const deadline = Date.now() + 20_000;
-    let history = await historyOf(request.refundId);
-    const returnWindowTimer = history.events.find((e) => e.eventType === EventType.EVENT_TYPE_TIMER_STARTED)?.timerStartedEventAttributes
-      ?.timerId;
-    expect(returnWindowTimer).toBeDefined();
-    while (!history.events.some((e) => e.timerFiredEventAttributes?.timerId === returnWindowTimer)) {
-      if (Date.now() > deadline) throw new Error('the return window timer never fired');
-      await new Promise((r) => setTimeout(r, 200));
-      history = await historyOf(request.refundId);
+  it('leaves a superseded deadline timer to lapse: an extended deadline does not escalate at its old time', async () => {
+    // Its own worker, with a warehouse deadline long enough to extend it well before it ends.
+    const slow = await startRefundHarness({ policy: { ...fastPolicy, timers: { ...fastPolicy.timers, warehouseReceipt: '6s' } } });
+    try {
+      const request = refundOf(4_000);
+      await slow.refunds.requestRefund(request);
+      await slow.refunds.waitForState(request.refundId, ['awaiting_carrier']);
+      await slow.carrierEvent(carrierEvent(request, 'delivered'));
+      await slow.refunds.waitForState(request.refundId, ['awaiting_warehouse']);
+      const handle = slow.temporal.workflow.getHandle(refundWorkflowId(request.refundId));
+      await handle.executeUpdate(extendDeadlineUpdate, { args: [{ extendedBy: 'emp-ops-1', by: 'PT6S', reason: 'warehouse backlog' }] });
+      const timers = async () => {
+        const events = (await handle.fetchHistory()).events ?? [];
+        const started = events.flatMap((e) => (e.timerStartedEventAttributes ? [e.timerStartedEventAttributes] : []));
+        const fired = new Set(events.flatMap((e) => (e.timerFiredEventAttributes ? [e.timerFiredEventAttributes.timerId] : [])));
+        return { started, fired };
+      };
+      // The warehouse deadline's first timer, superseded by the extension's, still fires.
+      const { started } = await timers();
+      const superseded = started.find((t) => Number(t.startToFireTimeout?.seconds ?? 0) >= 5)?.timerId;
+      expect(superseded).toBeDefined();
+      const deadline = Date.now() + 30_000;
+      while (!(await timers()).fired.has(superseded!)) {
+        if (Date.now() > deadline) throw new Error('the superseded timer never fired');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      // It changed nothing: the refund is not stuck until its extended deadline.
+      expect(await slow.refunds.getRefund(request.refundId)).toMatchObject({ state: 'awaiting_warehouse', stuck: false });
+      expect((await slow.refunds.auditTrail(request.refundId)).map((r) => r.kind)).not.toContain('escalated');
+      while (!(await slow.refunds.getRefund(request.refundId)).stuck) {
+        if (Date.now() > deadline) throw new Error('the refund never became stuck at its extended deadline');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect((await slow.refunds.auditTrail(request.refundId)).filter((r) => r.kind === 'escalated')).toHaveLength(1);
+    } finally {
+      await slow.close();
     }
-    // It fired after the parcel was delivered: the refund did not expire, and pays once scanned.
-    expect((await h.refunds.getRefund(request.refundId)).state).toBe('awaiting_warehouse');
-    await h.scan(request.refundId, matchingReceipt(request), 'emp-scan-1');
-    const done = await h.refunds.waitForState(request.refundId, ['refunded', 'expired']);
-    expect(done.state).toBe('refunded');
-  });
+  }, 60_000);
 });
