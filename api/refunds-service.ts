@@ -176,6 +176,16 @@ function isDeadlineExceeded(error: unknown): boolean {
   return (error as { code?: number }).code === 4 || cause?.code === 4 || /DEADLINE_EXCEEDED|deadline exceeded/i.test(String(error));
 }
 
+/**
+ * Whether a call given a deadline ran out of it: DEADLINE_EXCEEDED, or CANCELLED, which the client
+ * can report instead when the deadline passes between its retries of the call (its gRPC retry
+ * interceptor starts each retry with the first attempt's deadline). Nothing else cancels them.
+ */
+function ranOutOfTime(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: number } } | undefined)?.cause;
+  return isDeadlineExceeded(error) || (error as { code?: number }).code === 1 || cause?.code === 1;
+}
+
 /** A stored status as of now: whether a refund waiting in its state is stuck changes with the clock, without a write. */
 function withStuckNow(status: RefundStatus): RefundStatus {
   const limit = status.deadlines.stuckAfter;
@@ -465,7 +475,7 @@ export class RefundsService {
     try {
       return await this.liveStatus(refundId);
     } catch (error) {
-      if (stored && (error instanceof RefundNotFoundError || isDeadlineExceeded(error))) return withStuckNow(stored);
+      if (stored && (error instanceof RefundNotFoundError || ranOutOfTime(error))) return withStuckNow(stored);
       throw error;
     }
   }
