@@ -59,6 +59,20 @@ const Env = z.object({
   BENCH_PG_STATEMENTS: z.enum(['0', '1']).default('0'),
   BENCH_BUNDLE_AT_START: z.enum(['0', '1']).default('0'),
   BENCH_TOPOLOGY: z.enum(['dev', 'cluster', 'both']).default('dev'),
+  // The refund worker's own settings, e.g. REFUNDS_WORKER_MAX_WORKFLOW_TASKS=16,REFUNDS_WORKER_MAX_ACTIVITIES=16;
+  // the baseline worker runs with the same concurrency limits.
+  BENCH_WORKER_SETTINGS: z
+    .string()
+    .transform((v, ctx) => {
+      const pairs = v.split(',').map((pair) => pair.trim().split('='));
+      for (const [name, value] of pairs) {
+        if (!name?.startsWith('REFUNDS_WORKER_') || value === undefined || value === '') {
+          ctx.addIssue({ code: 'custom', message: `expected REFUNDS_WORKER_<SETTING>=<value>, got "${[name, value].join('=')}"` });
+        }
+      }
+      return Object.fromEntries(pairs) as Record<string, string>;
+    })
+    .optional(),
 });
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
@@ -118,6 +132,7 @@ async function runOn(env: Env, topology: BenchTopology): Promise<void> {
     // Always: the round trips per refund are counted from pg_stat_statements.
     pgStatements: true,
     bundleAtStart: settings.bundleAtStart,
+    ...(env.BENCH_WORKER_SETTINGS ? { workerEnv: env.BENCH_WORKER_SETTINGS } : {}),
     ...(env.BENCH_WORKER_CPU_PROFILE ? { cpuProfileDir: path.resolve(env.BENCH_WORKER_CPU_PROFILE) } : {}),
   });
   const stopOnSignal = () => void stack.stop().finally(() => process.exit(130));
