@@ -64,13 +64,16 @@ const Env = z.object({
   BENCH_WORKER_SETTINGS: z
     .string()
     .transform((v, ctx) => {
-      const pairs = v.split(',').map((pair) => pair.trim().split('='));
+      const pairs = v.split(',').map((pair): [string, string] => {
+        const [name = '', ...value] = pair.trim().split('=');
+        return [name, value.join('=')];
+      });
       for (const [name, value] of pairs) {
-        if (!name?.startsWith('REFUNDS_WORKER_') || value === undefined || value === '') {
-          ctx.addIssue({ code: 'custom', message: `expected REFUNDS_WORKER_<SETTING>=<value>, got "${[name, value].join('=')}"` });
+        if (!name.startsWith('REFUNDS_WORKER_') || value === '') {
+          ctx.addIssue({ code: 'custom', message: `expected REFUNDS_WORKER_<SETTING>=<value>, got "${name}=${value}"` });
         }
       }
-      return Object.fromEntries(pairs) as Record<string, string>;
+      return Object.fromEntries(pairs);
     })
     .optional(),
 });
