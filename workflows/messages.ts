@@ -38,6 +38,9 @@ import {
   type AnySigned,
   type Signed,
 } from './statements';
+import { builtOnce } from './built-once';
+
+const built = builtOnce('workflows/messages');
 
 export const TASK_QUEUE_DEFAULT = 'refunds';
 
@@ -59,7 +62,9 @@ export function refundIdOfWorkflowId(workflowId: string): string | undefined {
  * signature. The workflow verifies it against the key registry before the refund may go anywhere;
  * one that does not verify is rejected at once and never pays.
  */
-export const SignedRefundRequest = z.strictObject({ statement: RefundRequestStatement, signature: Signature });
+export const SignedRefundRequest = built('SignedRefundRequest', () =>
+  z.strictObject({ statement: RefundRequestStatement, signature: Signature }),
+);
 export type SignedRefundRequest = Signed<RefundRequestStatement>;
 
 /**
@@ -69,9 +74,11 @@ export type SignedRefundRequest = Signed<RefundRequestStatement>;
  * believes it only once the signature or assertion verifies with a key the registry gives the
  * approver; roles and limits come from the registry, never from the message.
  */
-const Ed25519SignedDecision = z.strictObject({ statement: DecisionStatement, signature: Signature });
-const PasskeySignedDecision = z.strictObject({ statement: DecisionStatement, assertion: WebAuthnAssertion });
-export const SignedDecision = z.union([Ed25519SignedDecision, PasskeySignedDecision]);
+const Ed25519SignedDecision = built('Ed25519SignedDecision', () => z.strictObject({ statement: DecisionStatement, signature: Signature }));
+const PasskeySignedDecision = built('PasskeySignedDecision', () =>
+  z.strictObject({ statement: DecisionStatement, assertion: WebAuthnAssertion }),
+);
+export const SignedDecision = built('SignedDecision', () => z.union([Ed25519SignedDecision, PasskeySignedDecision]));
 export type SignedDecision = AnySigned<DecisionStatement>;
 
 /** The one shape `raw` is meant to be (by whether it carries an assertion), so a malformed decision's issues name its own fields. */
@@ -85,7 +92,9 @@ export function signedDecisionShape(raw: unknown): typeof Ed25519SignedDecision 
  * signature verifies with a key the registry gives a principal with the warehouse role; the
  * scanner the refund records is that principal.
  */
-export const SignedWarehouseScan = z.strictObject({ statement: WarehouseReceiptStatement, signature: Signature });
+export const SignedWarehouseScan = built('SignedWarehouseScan', () =>
+  z.strictObject({ statement: WarehouseReceiptStatement, signature: Signature }),
+);
 export type SignedWarehouseScan = Signed<WarehouseReceiptStatement>;
 
 /** The largest carrier webhook body a refund takes, in characters (the API takes less). */
@@ -96,14 +105,16 @@ export const MAX_CARRIER_EVENT_BODY = 65_536;
  * value (`t=<unix seconds>,k=<key id>,v1=<hex HMAC-SHA256>`). The workflow has the worker check
  * the HMAC with the key of the carrier the body names, and only then reads the event from the body.
  */
-export const SignedCarrierEvent = z.strictObject({
-  rawBody: z
-    .string({ error: 'rawBody must be the webhook body as a string' })
-    .max(MAX_CARRIER_EVENT_BODY, `rawBody must be at most ${MAX_CARRIER_EVENT_BODY} characters`),
-  signature: z
-    .string({ error: 'signature must be the signature header as a string' })
-    .max(1_024, 'signature must be at most 1024 characters'),
-});
+export const SignedCarrierEvent = built('SignedCarrierEvent', () =>
+  z.strictObject({
+    rawBody: z
+      .string({ error: 'rawBody must be the webhook body as a string' })
+      .max(MAX_CARRIER_EVENT_BODY, `rawBody must be at most ${MAX_CARRIER_EVENT_BODY} characters`),
+    signature: z
+      .string({ error: 'signature must be the signature header as a string' })
+      .max(1_024, 'signature must be at most 1024 characters'),
+  }),
+);
 export type SignedCarrierEvent = z.infer<typeof SignedCarrierEvent>;
 
 export const carrierEventSignal = defineSignal<[SignedCarrierEvent]>('carrierEvent');

@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 import { CURRENCY_PATTERN } from './currencies';
+import { builtOnce } from './built-once';
+
+const built = builtOnce('workflows/schemas');
 
 /** The first C0 control or DEL in `value`: PostgreSQL refuses NUL in text, and none of them belongs in a field anyone reads. */
 function firstControlCharacter(value: string): number | undefined {
@@ -95,43 +98,55 @@ export const principalId = (what: string) =>
 const PRINCIPAL_ID_INPUT = /^ *[A-Za-z0-9][A-Za-z0-9._@:-]{0,127} *$/;
 
 /** A principal's id, canonical, as one schema. */
-export const PrincipalId = principalId('principal id');
+export const PrincipalId = built('PrincipalId', () => principalId('principal id'));
 
-const timestamp = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2026-11-21T09:30:00Z' });
+const timestamp = built('timestamp', () =>
+  z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2026-11-21T09:30:00Z' }),
+);
 
 /** An integer count of a currency's minor units (cents for USD). Never a float. */
-export const MinorUnits = z
-  .number({ error: 'must be a number of minor units' })
-  .int('must be an integer number of minor units (no decimals)')
-  .positive('must be greater than zero')
-  .max(Number.MAX_SAFE_INTEGER, 'is too large');
+export const MinorUnits = built('MinorUnits', () =>
+  z
+    .number({ error: 'must be a number of minor units' })
+    .int('must be an integer number of minor units (no decimals)')
+    .positive('must be greater than zero')
+    .max(Number.MAX_SAFE_INTEGER, 'is too large'),
+);
 
-export const Currency = z
-  .string({ error: 'currency must be a string' })
-  .regex(CURRENCY_PATTERN, { error: (issue) => `unknown ISO 4217 currency ${JSON.stringify(issue.input)}` });
+export const Currency = built('Currency', () =>
+  z
+    .string({ error: 'currency must be a string' })
+    .regex(CURRENCY_PATTERN, { error: (issue) => `unknown ISO 4217 currency ${JSON.stringify(issue.input)}` }),
+);
 
-export const RefundItem = z.strictObject({
-  sku: id('sku'),
-  quantity: z.number().int('quantity must be a whole number').min(1).max(1000),
-  unitAmount: MinorUnits,
-  serialNumber: id('serialNumber').optional(),
-  category: text('category', 64),
-  /** The weight of one unit as shipped, if the catalogue knows it: the parcel's expected weight. */
-  weightGrams: z.number().int('weightGrams must be a whole number of grams').positive().max(1_000_000).optional(),
-});
+export const RefundItem = built('RefundItem', () =>
+  z.strictObject({
+    sku: id('sku'),
+    quantity: z.number().int('quantity must be a whole number').min(1).max(1000),
+    unitAmount: MinorUnits,
+    serialNumber: id('serialNumber').optional(),
+    category: text('category', 64),
+    /** The weight of one unit as shipped, if the catalogue knows it: the parcel's expected weight. */
+    weightGrams: z.number().int('weightGrams must be a whole number of grams').positive().max(1_000_000).optional(),
+  }),
+);
 export type RefundItem = z.infer<typeof RefundItem>;
 
-export const CarrierReturn = z.strictObject({
-  method: z.literal('carrier').optional(),
-  carrier: id('carrier'),
-  trackingNumber: id('trackingNumber'),
-  /** The warehouse the parcel must be returned to; a delivery to any other facility is a finding. */
-  warehouseId: id('warehouseId').optional(),
-});
-export const NoReturn = z.strictObject({ method: z.literal('none') });
-export const ReturnMethod = z.union([CarrierReturn, NoReturn], {
-  error: 'return must be { "carrier", "trackingNumber" } or { "method": "none" }',
-});
+export const CarrierReturn = built('CarrierReturn', () =>
+  z.strictObject({
+    method: z.literal('carrier').optional(),
+    carrier: id('carrier'),
+    trackingNumber: id('trackingNumber'),
+    /** The warehouse the parcel must be returned to; a delivery to any other facility is a finding. */
+    warehouseId: id('warehouseId').optional(),
+  }),
+);
+export const NoReturn = built('NoReturn', () => z.strictObject({ method: z.literal('none') }));
+export const ReturnMethod = built('ReturnMethod', () =>
+  z.union([CarrierReturn, NoReturn], {
+    error: 'return must be { "carrier", "trackingNumber" } or { "method": "none" }',
+  }),
+);
 export type ReturnMethod = z.infer<typeof ReturnMethod>;
 
 export const CUSTOMER = 'customer';
@@ -141,37 +156,43 @@ export const CUSTOMER = 'customer';
  * identity fields link accounts that share them, so send stable values: a hash of the normalised
  * shipping address, the payment processor's card fingerprint, the device id.
  */
-export const CustomerProfile = z.strictObject({
-  accountCreatedAt: timestamp.optional(),
-  /** Orders the customer has placed in total, for the share of orders refunded. */
-  ordersPlaced: z.number().int('ordersPlaced must be a whole number').min(1).max(10_000_000).optional(),
-  shippingAddressHash: id('shippingAddressHash').optional(),
-  paymentFingerprint: id('paymentFingerprint').optional(),
-  deviceId: id('deviceId').optional(),
-});
+export const CustomerProfile = built('CustomerProfile', () =>
+  z.strictObject({
+    accountCreatedAt: timestamp.optional(),
+    /** Orders the customer has placed in total, for the share of orders refunded. */
+    ordersPlaced: z.number().int('ordersPlaced must be a whole number').min(1).max(10_000_000).optional(),
+    shippingAddressHash: id('shippingAddressHash').optional(),
+    paymentFingerprint: id('paymentFingerprint').optional(),
+    deviceId: id('deviceId').optional(),
+  }),
+);
 export type CustomerProfile = z.infer<typeof CustomerProfile>;
 
 /** Refund ids the API's own paths take (GET /v1/refunds/stuck is the stuck list, stuck.csv its CSV): no refund may have one. */
 export const RESERVED_REFUND_IDS: readonly string[] = ['stuck', 'stuck.csv'];
 
-export const RefundId = id('refundId').refine((value) => !RESERVED_REFUND_IDS.includes(value), {
-  error: (issue) =>
-    `refundId ${JSON.stringify(issue.input)} is reserved: /v1/refunds/${issue.input} is another resource; choose another id`,
-});
+export const RefundId = built('RefundId', () =>
+  id('refundId').refine((value) => !RESERVED_REFUND_IDS.includes(value), {
+    error: (issue) =>
+      `refundId ${JSON.stringify(issue.input)} is reserved: /v1/refunds/${issue.input} is another resource; choose another id`,
+  }),
+);
 
 /** A refund request's fields, without the checks across them: for bodies that carry a request's fields next to others. */
-export const RefundRequestFields = z.strictObject({
-  refundId: RefundId,
-  orderId: id('orderId'),
-  customerId: id('customerId'),
-  currency: Currency,
-  items: z.array(RefundItem).min(1, 'items must list at least one item').max(100),
-  /** The employee who asked for the refund, or "customer" for self-service. */
-  initiatedBy: principalId('initiatedBy'),
-  reason: text('reason', 500),
-  return: ReturnMethod,
-  customer: CustomerProfile.optional(),
-});
+export const RefundRequestFields = built('RefundRequestFields', () =>
+  z.strictObject({
+    refundId: RefundId,
+    orderId: id('orderId'),
+    customerId: id('customerId'),
+    currency: Currency,
+    items: z.array(RefundItem).min(1, 'items must list at least one item').max(100),
+    /** The employee who asked for the refund, or "customer" for self-service. */
+    initiatedBy: principalId('initiatedBy'),
+    reason: text('reason', 500),
+    return: ReturnMethod,
+    customer: CustomerProfile.optional(),
+  }),
+);
 
 /** The checks across a request's fields: one serial number per unit, an amount that fits. */
 export function checkRefundRequest(request: Pick<z.infer<typeof RefundRequestFields>, 'items'>, ctx: z.RefinementCtx): void {
@@ -189,7 +210,7 @@ export function checkRefundRequest(request: Pick<z.infer<typeof RefundRequestFie
   }
 }
 
-export const RefundRequest = RefundRequestFields.superRefine(checkRefundRequest);
+export const RefundRequest = built('RefundRequest', () => RefundRequestFields.superRefine(checkRefundRequest));
 export type RefundRequest = z.infer<typeof RefundRequest>;
 
 /** The refund's amount: the sum of quantity × unitAmount, in minor units. */
@@ -201,85 +222,103 @@ export function hasCarrierReturn(r: ReturnMethod): r is z.infer<typeof CarrierRe
   return r.method !== 'none';
 }
 
-export const CarrierStatus = z.enum(['accepted', 'in_transit', 'out_for_delivery', 'delivered', 'exception', 'returned_to_sender']);
+export const CarrierStatus = built('CarrierStatus', () =>
+  z.enum(['accepted', 'in_transit', 'out_for_delivery', 'delivered', 'exception', 'returned_to_sender']),
+);
 export type CarrierStatus = z.infer<typeof CarrierStatus>;
 
-export const CarrierEvent = z.strictObject({
-  eventId: id('eventId'),
-  carrier: id('carrier'),
-  trackingNumber: id('trackingNumber'),
-  status: CarrierStatus,
-  occurredAt: timestamp,
-  facilityId: id('facilityId').optional(),
-  weightGrams: z.number().int().positive().max(1_000_000).optional(),
-});
+export const CarrierEvent = built('CarrierEvent', () =>
+  z.strictObject({
+    eventId: id('eventId'),
+    carrier: id('carrier'),
+    trackingNumber: id('trackingNumber'),
+    status: CarrierStatus,
+    occurredAt: timestamp,
+    facilityId: id('facilityId').optional(),
+    weightGrams: z.number().int().positive().max(1_000_000).optional(),
+  }),
+);
 export type CarrierEvent = z.infer<typeof CarrierEvent>;
 
-export const ItemCondition = z.enum(['new', 'used', 'damaged', 'wrong_item', 'empty_box']);
+export const ItemCondition = built('ItemCondition', () => z.enum(['new', 'used', 'damaged', 'wrong_item', 'empty_box']));
 export type ItemCondition = z.infer<typeof ItemCondition>;
 
-export const WarehouseReceipt = z.strictObject({
-  eventId: id('eventId'),
-  warehouseId: id('warehouseId'),
-  items: z
-    .array(
-      z.strictObject({
-        sku: id('sku'),
-        serialNumber: id('serialNumber').optional(),
-        condition: ItemCondition,
-      }),
-    )
-    .min(1, 'items must list what was in the parcel (use condition "empty_box" for an empty parcel)')
-    .max(1000),
-  weightGrams: z.number().int().nonnegative().max(1_000_000),
-  scannedAt: timestamp,
-});
+export const WarehouseReceipt = built('WarehouseReceipt', () =>
+  z.strictObject({
+    eventId: id('eventId'),
+    warehouseId: id('warehouseId'),
+    items: z
+      .array(
+        z.strictObject({
+          sku: id('sku'),
+          serialNumber: id('serialNumber').optional(),
+          condition: ItemCondition,
+        }),
+      )
+      .min(1, 'items must list what was in the parcel (use condition "empty_box" for an empty parcel)')
+      .max(1000),
+    weightGrams: z.number().int().nonnegative().max(1_000_000),
+    scannedAt: timestamp,
+  }),
+);
 export type WarehouseReceipt = z.infer<typeof WarehouseReceipt>;
 
 /** A receipt scan as the workflow receives it: the scan plus who scanned it. */
-export const WarehouseScan = z.strictObject({
-  receipt: WarehouseReceipt,
-  scannedBy: principalId('scannedBy'),
-});
+export const WarehouseScan = built('WarehouseScan', () =>
+  z.strictObject({
+    receipt: WarehouseReceipt,
+    scannedBy: principalId('scannedBy'),
+  }),
+);
 export type WarehouseScan = z.infer<typeof WarehouseScan>;
 
-export const Role = z.enum(['refund_service', 'warehouse', 'approver', 'ops', 'admin']);
+export const Role = built('Role', () => z.enum(['refund_service', 'warehouse', 'approver', 'ops', 'admin']));
 export type Role = z.infer<typeof Role>;
 
 /** Who acts. The API derives this from the authenticated principal, never from the request body. */
-export const Approver = z.strictObject({
-  approverId: principalId('approverId'),
-  roles: z.array(Role).min(1),
-  /** The largest refund, in the refund's minor units, this approver may approve. */
-  approvalLimit: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-});
+export const Approver = built('Approver', () =>
+  z.strictObject({
+    approverId: principalId('approverId'),
+    roles: z.array(Role).min(1),
+    /** The largest refund, in the refund's minor units, this approver may approve. */
+    approvalLimit: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  }),
+);
 export type Approver = z.infer<typeof Approver>;
 
-export const ApprovalDecision = z.strictObject({
-  decision: z.enum(['approve', 'reject']),
-  reason: text('reason', 500).optional(),
-});
+export const ApprovalDecision = built('ApprovalDecision', () =>
+  z.strictObject({
+    decision: z.enum(['approve', 'reject']),
+    reason: text('reason', 500).optional(),
+  }),
+);
 export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
 
-export const ApprovalCommand = z.strictObject({
-  approver: Approver,
-  decision: ApprovalDecision,
-});
+export const ApprovalCommand = built('ApprovalCommand', () =>
+  z.strictObject({
+    approver: Approver,
+    decision: ApprovalDecision,
+  }),
+);
 export type ApprovalCommand = z.infer<typeof ApprovalCommand>;
 
 /** An admin lifts an employee's circuit breaker. `liftedBy` and `roles` are the authenticated principal. */
-export const BreakerLift = z.strictObject({
-  employeeId: principalId('employeeId'),
-  liftedBy: principalId('liftedBy'),
-  roles: z.array(Role).min(1),
-  reason: text('reason', 500),
-});
+export const BreakerLift = built('BreakerLift', () =>
+  z.strictObject({
+    employeeId: principalId('employeeId'),
+    liftedBy: principalId('liftedBy'),
+    roles: z.array(Role).min(1),
+    reason: text('reason', 500),
+  }),
+);
 export type BreakerLift = z.infer<typeof BreakerLift>;
 
-export const CancelCommand = z.strictObject({
-  cancelledBy: principalId('cancelledBy'),
-  reason: text('reason', 500),
-});
+export const CancelCommand = built('CancelCommand', () =>
+  z.strictObject({
+    cancelledBy: principalId('cancelledBy'),
+    reason: text('reason', 500),
+  }),
+);
 export type CancelCommand = z.infer<typeof CancelCommand>;
 
 /** An issue as text: its dotted path (`items.0.unitAmount`, or '' for the whole value) and message. */

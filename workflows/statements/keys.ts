@@ -10,6 +10,9 @@ import { randomBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { describeIssues } from '../schemas';
 import { base64urlDecode, base64urlEncode } from './encoding';
+import { builtOnce } from '../built-once';
+
+const built = builtOnce('workflows/statements/keys');
 
 const CANONICAL_ID = /^[a-z0-9][a-z0-9._@:-]{0,127}$/;
 
@@ -36,7 +39,7 @@ export function canonicalId(id: string): string {
 export const KeyId = (what = 'keyId') =>
   z.string({ error: `${what} must be a string` }).regex(CANONICAL_ID, `${what} must be ${ID_ALPHABET}, in lowercase`);
 
-export const Alg = z.literal('ed25519', { error: 'alg must be "ed25519"' });
+export const Alg = built('Alg', () => z.literal('ed25519', { error: 'alg must be "ed25519"' }));
 
 /**
  * Unpadded base64url of exactly `length` bytes: as a pattern (ceil(8 × length / 6) characters of
@@ -48,36 +51,42 @@ export const Base64urlBytes = (what: string, length: number) =>
     .string({ error: `${what} must be a string` })
     .regex(new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((8 * length) / 6)}}$`), `${what} must be unpadded base64url of ${length} bytes`);
 
-export const Signature = Base64urlBytes('signature', 64);
+export const Signature = built('Signature', () => Base64urlBytes('signature', 64));
 
 /** A nonce makes each statement unique even when everything else repeats. */
-export const Nonce = z
-  .string({ error: 'nonce must be a string' })
-  .regex(/^[A-Za-z0-9_-]{16,128}$/, 'nonce must be 16 to 128 base64url characters');
+export const Nonce = built('Nonce', () =>
+  z.string({ error: 'nonce must be a string' }).regex(/^[A-Za-z0-9_-]{16,128}$/, 'nonce must be 16 to 128 base64url characters'),
+);
 
 /** A public key the verifier can use: a point on the curve, and not one of the few weak (small-order) ones. */
-const PublicKeyBytes = Base64urlBytes('publicKey', 32).refine(isStrongPublicKey, 'publicKey is not a usable Ed25519 public key');
+const PublicKeyBytes = built('PublicKeyBytes', () =>
+  Base64urlBytes('publicKey', 32).refine(isStrongPublicKey, 'publicKey is not a usable Ed25519 public key'),
+);
 
-export const PublicKey = z.strictObject({ keyId: KeyId(), alg: Alg, publicKey: PublicKeyBytes });
+export const PublicKey = built('PublicKey', () => z.strictObject({ keyId: KeyId(), alg: Alg, publicKey: PublicKeyBytes }));
 export type PublicKey = z.infer<typeof PublicKey>;
 
-export const TrustRoot = z.strictObject({ adminId: PrincipalId('adminId'), keyId: KeyId(), alg: Alg, publicKey: PublicKeyBytes });
+export const TrustRoot = built('TrustRoot', () =>
+  z.strictObject({ adminId: PrincipalId('adminId'), keyId: KeyId(), alg: Alg, publicKey: PublicKeyBytes }),
+);
 export type TrustRoot = z.infer<typeof TrustRoot>;
 
 /**
  * The admins whose keys the worker's configuration pins. An admin may hold several keys; every
  * keyId is listed once; at least two distinct admins, since a registry entry needs two of them.
  */
-export const TrustRoots = z
-  .strictObject({ admins: z.array(TrustRoot).max(64) })
-  .refine((roots) => new Set(roots.admins.map((a) => canonicalId(a.adminId))).size >= 2, {
-    path: ['admins'],
-    error: 'admins must name at least two distinct admins',
-  })
-  .refine((roots) => new Set(roots.admins.map((a) => a.keyId)).size === roots.admins.length, {
-    path: ['admins'],
-    error: 'each keyId may appear only once among the admins',
-  });
+export const TrustRoots = built('TrustRoots', () =>
+  z
+    .strictObject({ admins: z.array(TrustRoot).max(64) })
+    .refine((roots) => new Set(roots.admins.map((a) => canonicalId(a.adminId))).size >= 2, {
+      path: ['admins'],
+      error: 'admins must name at least two distinct admins',
+    })
+    .refine((roots) => new Set(roots.admins.map((a) => a.keyId)).size === roots.admins.length, {
+      path: ['admins'],
+      error: 'each keyId may appear only once among the admins',
+    }),
+);
 export type TrustRoots = z.infer<typeof TrustRoots>;
 
 /** What a signing helper was given cannot be signed (an invalid record, a secret key of the wrong size); the message says why. */

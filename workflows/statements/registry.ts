@@ -38,6 +38,9 @@ import {
 } from './keys';
 import { verifiedOnce } from './verified-once';
 import { PasskeyKey } from './webauthn';
+import { builtOnce } from '../built-once';
+
+const built = builtOnce('workflows/statements/registry');
 
 /** How far an entry's issuedAt may be ahead of the verifier's clock. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
@@ -51,48 +54,58 @@ const unique = <T>(values: readonly T[]) => new Set(values).size === values.leng
  * credential id, relying party id and origin it was registered for). Both count only under two
  * admins' endorsements; an Ed25519 key's canonical form is what it always was.
  */
-export const RegistryKey = z.discriminatedUnion('alg', [PublicKey, PasskeyKey], {
-  error: 'alg must be "ed25519" or "webauthn-es256"',
-});
+export const RegistryKey = built('RegistryKey', () =>
+  z.discriminatedUnion('alg', [PublicKey, PasskeyKey], {
+    error: 'alg must be "ed25519" or "webauthn-es256"',
+  }),
+);
 export type RegistryKey = z.infer<typeof RegistryKey>;
 
-export const RegistryEntry = z.strictObject({
-  kind: z.literal('registry_entry', { error: 'kind must be "registry_entry"' }),
-  principalId: PrincipalId('principalId'),
-  version: z.number().int('version must be a whole number').min(1, 'version must be at least 1').max(Number.MAX_SAFE_INTEGER),
-  roles: z.array(Role).min(1, 'roles must list at least one role').refine(unique, 'roles must not repeat'),
-  /** The largest refund the principal may approve, per currency, in that currency's minor units. */
-  approvalLimits: z.record(Currency, z.number().int('a limit must be whole minor units').nonnegative().max(Number.MAX_SAFE_INTEGER)),
-  keys: z
-    .array(RegistryKey)
-    .min(1, 'keys must list at least one key')
-    .max(16)
-    .refine((keys) => unique(keys.map((k) => k.keyId)), 'keys must not repeat a keyId'),
-  status: z.enum(['active', 'frozen'], { error: 'status must be "active" or "frozen"' }),
-  issuedAt: timestamp('issuedAt'),
-});
+export const RegistryEntry = built('RegistryEntry', () =>
+  z.strictObject({
+    kind: z.literal('registry_entry', { error: 'kind must be "registry_entry"' }),
+    principalId: PrincipalId('principalId'),
+    version: z.number().int('version must be a whole number').min(1, 'version must be at least 1').max(Number.MAX_SAFE_INTEGER),
+    roles: z.array(Role).min(1, 'roles must list at least one role').refine(unique, 'roles must not repeat'),
+    /** The largest refund the principal may approve, per currency, in that currency's minor units. */
+    approvalLimits: z.record(Currency, z.number().int('a limit must be whole minor units').nonnegative().max(Number.MAX_SAFE_INTEGER)),
+    keys: z
+      .array(RegistryKey)
+      .min(1, 'keys must list at least one key')
+      .max(16)
+      .refine((keys) => unique(keys.map((k) => k.keyId)), 'keys must not repeat a keyId'),
+    status: z.enum(['active', 'frozen'], { error: 'status must be "active" or "frozen"' }),
+    issuedAt: timestamp('issuedAt'),
+  }),
+);
 export type RegistryEntry = z.infer<typeof RegistryEntry>;
 
-export const Endorsement = z.strictObject({ adminId: PrincipalId('adminId'), keyId: KeyId(), signature: Signature });
+export const Endorsement = built('Endorsement', () =>
+  z.strictObject({ adminId: PrincipalId('adminId'), keyId: KeyId(), signature: Signature }),
+);
 export type Endorsement = z.infer<typeof Endorsement>;
 
 /** An entry with its endorsements; all of an entry's endorsements travel in one record. */
-export const SignedRegistryEntry = z.strictObject({ entry: RegistryEntry, endorsements: z.array(Endorsement).max(64) });
+export const SignedRegistryEntry = built('SignedRegistryEntry', () =>
+  z.strictObject({ entry: RegistryEntry, endorsements: z.array(Endorsement).max(64) }),
+);
 export type SignedRegistryEntry = z.infer<typeof SignedRegistryEntry>;
 
-export const Revocation = z.strictObject({
-  kind: z.literal('revocation', { error: 'kind must be "revocation"' }),
-  principalId: PrincipalId('principalId'),
-  /** Absent: the whole principal is frozen. */
-  keyId: KeyId().optional(),
-  reason: text('reason', 500),
-  revokedAt: timestamp('revokedAt'),
-  adminId: PrincipalId('adminId'),
-  adminKeyId: KeyId('adminKeyId'),
-});
+export const Revocation = built('Revocation', () =>
+  z.strictObject({
+    kind: z.literal('revocation', { error: 'kind must be "revocation"' }),
+    principalId: PrincipalId('principalId'),
+    /** Absent: the whole principal is frozen. */
+    keyId: KeyId().optional(),
+    reason: text('reason', 500),
+    revokedAt: timestamp('revokedAt'),
+    adminId: PrincipalId('adminId'),
+    adminKeyId: KeyId('adminKeyId'),
+  }),
+);
 export type Revocation = z.infer<typeof Revocation>;
 
-export const SignedRevocation = z.strictObject({ revocation: Revocation, signature: Signature });
+export const SignedRevocation = built('SignedRevocation', () => z.strictObject({ revocation: Revocation, signature: Signature }));
 export type SignedRevocation = z.infer<typeof SignedRevocation>;
 
 /** Everything the caller knows of the registry. Records are parsed here, so they may come straight from storage. */
@@ -184,7 +197,7 @@ function names(raw: unknown, field: 'entry' | 'revocation', wanted: string): boo
   return typeof principalId === 'string' && canonicalId(principalId) === wanted;
 }
 
-const RawSignedEntry = z.strictObject({ entry: RegistryEntry, endorsements: z.array(z.unknown()).max(64) });
+const RawSignedEntry = built('RawSignedEntry', () => z.strictObject({ entry: RegistryEntry, endorsements: z.array(z.unknown()).max(64) }));
 
 /** The entry in `raw` if it counts (as a one-element list), recording in `ignored` what does not. */
 function countEntry(raw: unknown, index: number, roots: TrustRoots, now: Date, ignored: IgnoredRecord[]): Counted[] {

@@ -20,6 +20,9 @@ import { canonicalBytes, sha256Hex } from './encoding';
 import { Alg, canonicalId, KeyId, Nonce, parseForSigning, PrincipalId, Signature, SigningInputError, signBytes, verifyBytes } from './keys';
 import type { PrincipalResolution, ResolutionRule, ResolvedPrincipal } from './registry';
 import { PASSKEY_ALG, verifyAssertion, WebAuthnAssertion, type AssertionRule } from './webauthn';
+import { builtOnce } from '../built-once';
+
+const built = builtOnce('workflows/statements/statements');
 
 /** What every statement carries: the key that signs it, when, and a nonce that makes it unique. */
 const signing = {
@@ -34,46 +37,54 @@ const signing = {
  * (`alg: "ed25519"`, with a `signature`) or with a passkey (`alg: "webauthn-es256"`, with an
  * `assertion` whose challenge is this statement; see webauthn.ts).
  */
-export const DecisionStatement = z.strictObject({
-  kind: z.literal('decision'),
-  refundId: id('refundId'),
-  amount: MinorUnits,
-  currency: Currency,
-  decision: z.enum(['approve', 'reject'], { error: 'decision must be "approve" or "reject"' }),
-  reason: text('reason', 500).optional(),
-  approverId: PrincipalId('approverId'),
-  ...signing,
-  alg: z.enum(['ed25519', PASSKEY_ALG], { error: `alg must be "ed25519" or "${PASSKEY_ALG}"` }),
-});
+export const DecisionStatement = built('DecisionStatement', () =>
+  z.strictObject({
+    kind: z.literal('decision'),
+    refundId: id('refundId'),
+    amount: MinorUnits,
+    currency: Currency,
+    decision: z.enum(['approve', 'reject'], { error: 'decision must be "approve" or "reject"' }),
+    reason: text('reason', 500).optional(),
+    approverId: PrincipalId('approverId'),
+    ...signing,
+    alg: z.enum(['ed25519', PASSKEY_ALG], { error: `alg must be "ed25519" or "${PASSKEY_ALG}"` }),
+  }),
+);
 export type DecisionStatement = z.infer<typeof DecisionStatement>;
 
 /** A warehouse employee (or scanner) reports what arrived for one refund. */
-export const WarehouseReceiptStatement = z.strictObject({
-  kind: z.literal('warehouse_receipt'),
-  refundId: id('refundId'),
-  receipt: WarehouseReceipt,
-  scannedBy: PrincipalId('scannedBy'),
-  ...signing,
-});
+export const WarehouseReceiptStatement = built('WarehouseReceiptStatement', () =>
+  z.strictObject({
+    kind: z.literal('warehouse_receipt'),
+    refundId: id('refundId'),
+    receipt: WarehouseReceipt,
+    scannedBy: PrincipalId('scannedBy'),
+    ...signing,
+  }),
+);
 export type WarehouseReceiptStatement = z.infer<typeof WarehouseReceiptStatement>;
 
 /** The refund service asks for a refund; `requestedBy` is its own principal id. */
-export const RefundRequestStatement = z.strictObject({
-  kind: z.literal('refund_request'),
-  request: RefundRequest,
-  requestedBy: PrincipalId('requestedBy'),
-  ...signing,
-});
+export const RefundRequestStatement = built('RefundRequestStatement', () =>
+  z.strictObject({
+    kind: z.literal('refund_request'),
+    request: RefundRequest,
+    requestedBy: PrincipalId('requestedBy'),
+    ...signing,
+  }),
+);
 export type RefundRequestStatement = z.infer<typeof RefundRequestStatement>;
 
-export const Statement = z.discriminatedUnion('kind', [DecisionStatement, WarehouseReceiptStatement, RefundRequestStatement], {
-  error: 'kind must be "decision", "warehouse_receipt" or "refund_request"',
-});
+export const Statement = built('Statement', () =>
+  z.discriminatedUnion('kind', [DecisionStatement, WarehouseReceiptStatement, RefundRequestStatement], {
+    error: 'kind must be "decision", "warehouse_receipt" or "refund_request"',
+  }),
+);
 export type Statement = z.infer<typeof Statement>;
 export type StatementKind = Statement['kind'];
 export type StatementOf<K extends StatementKind> = Extract<Statement, { kind: K }>;
 
-export const SignedStatement = z.strictObject({ statement: Statement, signature: Signature });
+export const SignedStatement = built('SignedStatement', () => z.strictObject({ statement: Statement, signature: Signature }));
 /** A statement and its signature over the statement's canonical bytes. */
 export interface Signed<T extends Statement = Statement> {
   statement: T;
@@ -81,7 +92,9 @@ export interface Signed<T extends Statement = Statement> {
 }
 
 /** A statement (`alg: "webauthn-es256"`; decisions only) and the passkey assertion whose challenge is the statement. */
-export const PasskeySignedStatement = z.strictObject({ statement: Statement, assertion: WebAuthnAssertion });
+export const PasskeySignedStatement = built('PasskeySignedStatement', () =>
+  z.strictObject({ statement: Statement, assertion: WebAuthnAssertion }),
+);
 export interface PasskeySigned<T extends Statement = Statement> {
   statement: T;
   assertion: WebAuthnAssertion;

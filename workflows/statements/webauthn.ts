@@ -29,6 +29,9 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { base64urlDecode, base64urlEncode } from './encoding';
 import { Base64urlBytes, KeyId } from './keys';
+import { builtOnce } from '../built-once';
+
+const built = builtOnce('workflows/statements/webauthn');
 
 export const PASSKEY_ALG = 'webauthn-es256';
 
@@ -54,38 +57,46 @@ function isP256Point(text: string): boolean {
 }
 
 /** The relying party id a passkey is scoped to: a lowercase host name (WebAuthn refuses IP addresses). */
-export const RpId = z
-  .string({ error: 'rpId must be a string' })
-  .regex(HOST, 'rpId must be a lowercase host name such as localhost or refunds.example.com (not an IP address)');
+export const RpId = built('RpId', () =>
+  z
+    .string({ error: 'rpId must be a string' })
+    .regex(HOST, 'rpId must be a lowercase host name such as localhost or refunds.example.com (not an IP address)'),
+);
 
 /** The web origin a passkey signs on: scheme, host and optional port, nothing after. */
-export const WebOrigin = z
-  .string({ error: 'origin must be a string' })
-  .regex(ORIGIN, 'origin must be http(s)://host[:port] in lowercase, with no path, such as https://refunds.example.com');
+export const WebOrigin = built('WebOrigin', () =>
+  z
+    .string({ error: 'origin must be a string' })
+    .regex(ORIGIN, 'origin must be http(s)://host[:port] in lowercase, with no path, such as https://refunds.example.com'),
+);
 
 /** A passkey in a registry entry. */
-export const PasskeyKey = z.strictObject({
-  keyId: KeyId(),
-  alg: z.literal(PASSKEY_ALG),
-  publicKey: Base64urlBytes('publicKey', 65).refine(
-    isP256Point,
-    'publicKey is not an uncompressed P-256 public key (65 bytes, 0x04 || x || y)',
-  ),
-  credentialId: base64url('credentialId', 1023).refine(
-    (text) => base64urlDecode(text) !== undefined,
-    'credentialId is not valid base64url',
-  ),
-  rpId: RpId,
-  origin: WebOrigin,
-});
+export const PasskeyKey = built('PasskeyKey', () =>
+  z.strictObject({
+    keyId: KeyId(),
+    alg: z.literal(PASSKEY_ALG),
+    publicKey: Base64urlBytes('publicKey', 65).refine(
+      isP256Point,
+      'publicKey is not an uncompressed P-256 public key (65 bytes, 0x04 || x || y)',
+    ),
+    credentialId: base64url('credentialId', 1023).refine(
+      (text) => base64urlDecode(text) !== undefined,
+      'credentialId is not valid base64url',
+    ),
+    rpId: RpId,
+    origin: WebOrigin,
+  }),
+);
 export type PasskeyKey = z.infer<typeof PasskeyKey>;
 
 /** What the browser's `navigator.credentials.get` answers (its `response`), base64url each. */
-export const WebAuthnAssertion = z.strictObject({
-  authenticatorData: base64url('authenticatorData', 1024),
-  clientDataJSON: base64url('clientDataJSON', 4096),
-  signature: base64url('signature', 72),
-});
+export const WebAuthnAssertion = built('WebAuthnAssertion', () =>
+  z.strictObject({
+    authenticatorData: base64url('authenticatorData', 1024),
+    clientDataJSON: base64url('clientDataJSON', 4096),
+    signature: base64url('signature', 72),
+  }),
+);
 export type WebAuthnAssertion = z.infer<typeof WebAuthnAssertion>;
 
 export type AssertionRule =
