@@ -60,7 +60,7 @@ const Env = z.object({
   BENCH_BUNDLE_AT_START: z.enum(['0', '1']).default('0'),
   BENCH_TOPOLOGY: z.enum(['dev', 'cluster', 'both']).default('dev'),
   // The refund worker's own settings, e.g. REFUNDS_WORKER_MAX_WORKFLOW_TASKS=16,REFUNDS_WORKER_MAX_ACTIVITIES=16;
-  // the baseline worker runs with the same concurrency limits.
+  // the baseline worker runs with the same tuning (concurrency, cache, pollers, V8 context, threads).
   BENCH_WORKER_SETTINGS: z
     .string()
     .transform((v, ctx) => {

@@ -231,10 +231,19 @@ async function startWorkers(
     await buildWorkflowBundle(refundEnv.REFUNDS_WORKFLOW_BUNDLE);
     await buildBaselineBundle(baselineEnv.BENCH_BASELINE_WORKFLOW_BUNDLE);
   }
-  // The refund worker's concurrency limits, as its configuration resolves them.
+  // The refund worker's tuning, as its configuration resolves it; what it leaves unset stays the
+  // SDK's default in both workers.
   const tuning = loadConfig(refundEnv);
-  baselineEnv.BENCH_BASELINE_MAX_ACTIVITIES = String(tuning.maxConcurrentActivities);
-  baselineEnv.BENCH_BASELINE_MAX_WORKFLOW_TASKS = String(tuning.maxConcurrentWorkflowTasks);
+  const baselineTuning: Record<string, number | boolean | undefined> = {
+    BENCH_BASELINE_MAX_ACTIVITIES: tuning.maxConcurrentActivities,
+    BENCH_BASELINE_MAX_WORKFLOW_TASKS: tuning.maxConcurrentWorkflowTasks,
+    BENCH_BASELINE_MAX_CACHED_WORKFLOWS: tuning.maxCachedWorkflows,
+    BENCH_BASELINE_WORKFLOW_POLLERS: tuning.workflowTaskPollers,
+    BENCH_BASELINE_ACTIVITY_POLLERS: tuning.activityTaskPollers,
+    BENCH_BASELINE_REUSE_V8_CONTEXT: tuning.reuseV8Context,
+    BENCH_BASELINE_WORKFLOW_THREADS: tuning.workflowThreads,
+  };
+  for (const [name, value] of Object.entries(baselineTuning)) if (value !== undefined) baselineEnv[name] = String(value);
   const profile = opts.cpuProfileDir ? { cpuProfileDir: opts.cpuProfileDir } : {};
   const refundWorker = await startWorkerProcess({ entry: 'worker/main.ts', env: refundEnv, ...profile });
   stops.push(refundWorker.stop);

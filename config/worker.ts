@@ -17,6 +17,15 @@ export { ConfigError };
 
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL');
 
+/** Unset or empty: undefined, so the Temporal SDK's own default applies. */
+const unsetIfEmpty = (v: unknown) => (v === '' ? undefined : v);
+
+/** A whole number from `min` to `max`, or unset (undefined); anything else is refused with `message`. */
+function optionalCount(min: number, max: number, message = `must be a whole number from ${min} to ${max.toLocaleString('en-US')}`) {
+  const count = z.number().int(message).min(min, message).max(max, message);
+  return z.preprocess(unsetIfEmpty, z.string({ error: message }).regex(/^\d+$/, message).transform(Number).pipe(count).optional());
+}
+
 /** The user a postgres:// URL names, if it names one. */
 function userOf(url: string): string | undefined {
   try {
@@ -36,6 +45,13 @@ const Env = z.object({
   REFUNDS_PAYMENT_GATEWAY: z.enum(['ledger']).default('ledger'),
   REFUNDS_WORKER_MAX_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(200),
   REFUNDS_WORKER_MAX_WORKFLOW_TASKS: z.coerce.number().int().min(1).max(10_000).default(200),
+  REFUNDS_WORKER_MAX_CACHED_WORKFLOWS: optionalCount(0, 100_000, 'must be 0 (no cache) or a whole number from 2 to 100,000')
+    // The SDK would make 1 into 2, with a warning: a cache needs the sticky queue's task and the task queue's.
+    .refine((n) => n !== 1, 'must be 0 (no cache) or a whole number from 2 to 100,000'),
+  REFUNDS_WORKER_WORKFLOW_POLLERS: optionalCount(1, 1_000),
+  REFUNDS_WORKER_ACTIVITY_POLLERS: optionalCount(1, 1_000),
+  REFUNDS_WORKER_REUSE_V8_CONTEXT: z.preprocess(unsetIfEmpty, z.enum(['true', 'false'], { error: 'must be true or false' }).optional()),
+  REFUNDS_WORKER_WORKFLOW_THREADS: optionalCount(1, 64),
   REFUNDS_WORKER_SHUTDOWN_GRACE: z.coerce.number().int().min(0).max(3_600).default(10),
   REFUNDS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
   REFUNDS_DB_RETRY_INITIAL_MS: z.coerce.number().int().min(10).max(600_000).default(500),
@@ -86,6 +102,21 @@ const EnvWithRoles = Env.superRefine((vars, ctx) => {
   }
 });
 
+/**
+ * A worker that caches workflows polls its sticky queue besides the task queue, so the SDK refuses
+ * to start with fewer than 2 workflow pollers unless the cache is off: said here, naming the variable.
+ */
+const CheckedEnv = EnvWithRoles.superRefine((vars, ctx) => {
+  if (vars.REFUNDS_WORKER_WORKFLOW_POLLERS === 1 && vars.REFUNDS_WORKER_MAX_CACHED_WORKFLOWS !== 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REFUNDS_WORKER_WORKFLOW_POLLERS'],
+      message:
+        'must be at least 2 while workflows are cached (the sticky queue takes a poller); 1 only with REFUNDS_WORKER_MAX_CACHED_WORKFLOWS=0',
+    });
+  }
+});
+
 export interface Config {
   temporal: { address: string; namespace: string; connectionOptions: ReturnType<typeof loadClientConnectConfig>['connectionOptions'] };
   /** The service role's URL: what the worker and the API connect as at run time. */
@@ -101,6 +132,22 @@ export interface Config {
   paymentGateway: 'ledger';
   maxConcurrentActivities: number;
   maxConcurrentWorkflowTasks: number;
+  /**
+   * Workflows the worker keeps in memory between tasks (REFUNDS_WORKER_MAX_CACHED_WORKFLOWS); 0: none,
+   * so every workflow task replays the history. Unset: the SDK's default, from the heap size.
+   */
+  maxCachedWorkflows: number | undefined;
+  /** Most workflow task polls open at once (REFUNDS_WORKER_WORKFLOW_POLLERS), sticky queue included; unset: the SDK's default. */
+  workflowTaskPollers: number | undefined;
+  /** Most activity task polls open at once (REFUNDS_WORKER_ACTIVITY_POLLERS); unset: the SDK's default. */
+  activityTaskPollers: number | undefined;
+  /**
+   * Whether each workflow thread runs all its workflows in one reused V8 context (true) or gives each
+   * workflow a context of its own (REFUNDS_WORKER_REUSE_V8_CONTEXT); unset: the SDK's default (reused).
+   */
+  reuseV8Context: boolean | undefined;
+  /** Threads that run workflow code (REFUNDS_WORKER_WORKFLOW_THREADS); unset: the SDK's default, which depends on reuseV8Context. */
+  workflowThreads: number | undefined;
   /**
    * Seconds a stopping worker lets in-flight tasks finish before cancelling them; it is stopped by
    * force `shutdownForceExtraSeconds` later, so shutdown never waits longer than the sum.
@@ -150,7 +197,7 @@ export function loadTrustRootsFile(path: string): TrustRoots {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = EnvWithRoles.safeParse(env);
+  const parsed = CheckedEnv.safeParse(env);
   if (!parsed.success) throw new ConfigError(`invalid configuration: ${describeIssues(parsed.error)}`);
   const vars = parsed.data;
   let temporal: ReturnType<typeof loadClientConnectConfig>;
@@ -174,6 +221,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     paymentGateway: vars.REFUNDS_PAYMENT_GATEWAY,
     maxConcurrentActivities: vars.REFUNDS_WORKER_MAX_ACTIVITIES,
     maxConcurrentWorkflowTasks: vars.REFUNDS_WORKER_MAX_WORKFLOW_TASKS,
+    maxCachedWorkflows: vars.REFUNDS_WORKER_MAX_CACHED_WORKFLOWS,
+    workflowTaskPollers: vars.REFUNDS_WORKER_WORKFLOW_POLLERS,
+    activityTaskPollers: vars.REFUNDS_WORKER_ACTIVITY_POLLERS,
+    reuseV8Context: vars.REFUNDS_WORKER_REUSE_V8_CONTEXT === undefined ? undefined : vars.REFUNDS_WORKER_REUSE_V8_CONTEXT === 'true',
+    workflowThreads: vars.REFUNDS_WORKER_WORKFLOW_THREADS,
     shutdownGraceSeconds: vars.REFUNDS_WORKER_SHUTDOWN_GRACE,
     dbPoolSize: vars.REFUNDS_DB_POOL_SIZE,
     dbRetry: {

@@ -61,9 +61,37 @@ export interface RefundWorkerOptions {
     | 'maxConcurrentActivityTaskExecutions'
     | 'maxConcurrentWorkflowTaskExecutions'
     | 'maxCachedWorkflows'
+    | 'workflowTaskPollerBehavior'
+    | 'activityTaskPollerBehavior'
+    | 'reuseV8Context'
+    | 'workflowThreadPoolSize'
     | 'shutdownGraceTime'
     | 'shutdownForceTime'
   >;
+}
+
+/**
+ * The worker options the configuration sets (config/worker.ts): the concurrency limits and the
+ * shutdown bounds always, the rest only when set, so that unset ones keep the SDK's defaults.
+ */
+export function workerTuning(config: Config): NonNullable<RefundWorkerOptions['tuning']> {
+  return {
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
+    ...(config.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
+    ...(config.workflowTaskPollers !== undefined
+      ? { workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: config.workflowTaskPollers } }
+      : {}),
+    ...(config.activityTaskPollers !== undefined
+      ? { activityTaskPollerBehavior: { type: 'simple-maximum', maximum: config.activityTaskPollers } }
+      : {}),
+    ...(config.reuseV8Context !== undefined ? { reuseV8Context: config.reuseV8Context } : {}),
+    ...(config.workflowThreads !== undefined ? { workflowThreadPoolSize: config.workflowThreads } : {}),
+    // Shutdown is bounded: in-flight tasks get the grace time, then a few seconds to wind down
+    // after cancellation, then the worker stops anyway (payouts are safe to retry elsewhere).
+    shutdownGraceTime: config.shutdownGraceSeconds * 1_000,
+    shutdownForceTime: (config.shutdownGraceSeconds + shutdownForceExtraSeconds) * 1_000,
+  };
 }
 
 export async function createRefundWorker(options: RefundWorkerOptions): Promise<Worker> {
@@ -206,14 +234,7 @@ export async function runWorker(opts: {
       ...(workflowBundle ? { workflowBundlePath: workflowBundle } : {}),
       ...(opts.tracing ? { tracing: opts.tracing } : {}),
       webhookRequestTimeoutMs: webhooks.requestTimeoutMs,
-      tuning: {
-        maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
-        maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
-        // Shutdown is bounded: in-flight tasks get the grace time, then a few seconds to wind down
-        // after cancellation, then the worker stops anyway (payouts are safe to retry elsewhere).
-        shutdownGraceTime: config.shutdownGraceSeconds * 1_000,
-        shutdownForceTime: (config.shutdownGraceSeconds + shutdownForceExtraSeconds) * 1_000,
-      },
+      tuning: workerTuning(config),
     });
     // Shutdown is only valid once the worker runs (an abort during start-up waits for run()), and
     // only once: the SDK's own SIGINT/SIGTERM handling may already have started draining it.

@@ -2,7 +2,7 @@
  * The baseline's worker process (started by bench/stack.ts): NullRefund and its no-op activities
  * on their own task queue, so the baseline run's worker CPU and memory are its own and it loads
  * none of the product's code. Tuning comes from the refund worker's configuration, passed in by
- * the stack, so both workers take tasks the same way.
+ * the stack (BENCH_BASELINE_*), so both workers take and run tasks the same way.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { nullRefundActivities } from './activities';
@@ -15,10 +15,38 @@ function required(name: string): string {
   return value;
 }
 
-function count(name: string): number {
+function count(name: string, min = 1): number {
   const value = Number(required(name));
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0`);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number, at least ${min}`);
   return value;
+}
+
+/** An optional setting: unset leaves the SDK's default. */
+function optionalCount(name: string, min = 1): number | undefined {
+  return process.env[name] ? count(name, min) : undefined;
+}
+
+function optionalFlag(name: string): boolean | undefined {
+  const value = process.env[name];
+  if (!value) return undefined;
+  if (value !== 'true' && value !== 'false') throw new Error(`${name} must be true or false`);
+  return value === 'true';
+}
+
+/** The refund worker's optional settings, passed by bench/stack.ts only when set there. */
+function optionalTuning() {
+  const maxCachedWorkflows = optionalCount('BENCH_BASELINE_MAX_CACHED_WORKFLOWS', 0);
+  const workflowPollers = optionalCount('BENCH_BASELINE_WORKFLOW_POLLERS');
+  const activityPollers = optionalCount('BENCH_BASELINE_ACTIVITY_POLLERS');
+  const reuseV8Context = optionalFlag('BENCH_BASELINE_REUSE_V8_CONTEXT');
+  const workflowThreads = optionalCount('BENCH_BASELINE_WORKFLOW_THREADS');
+  return {
+    ...(maxCachedWorkflows !== undefined ? { maxCachedWorkflows } : {}),
+    ...(workflowPollers !== undefined ? { workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: workflowPollers } as const } : {}),
+    ...(activityPollers !== undefined ? { activityTaskPollerBehavior: { type: 'simple-maximum', maximum: activityPollers } as const } : {}),
+    ...(reuseV8Context !== undefined ? { reuseV8Context } : {}),
+    ...(workflowThreads !== undefined ? { workflowThreadPoolSize: workflowThreads } : {}),
+  };
 }
 
 async function main(): Promise<void> {
@@ -35,6 +63,7 @@ async function main(): Promise<void> {
       activities: nullRefundActivities,
       maxConcurrentActivityTaskExecutions: count('BENCH_BASELINE_MAX_ACTIVITIES'),
       maxConcurrentWorkflowTaskExecutions: count('BENCH_BASELINE_MAX_WORKFLOW_TASKS'),
+      ...optionalTuning(),
     });
     console.log(`${WORKER_OPTIONS_PREFIX} ${describeWorkerOptions(worker.options)}`);
     // Once running, the SDK drains in-flight tasks on SIGINT/SIGTERM and run() resolves.

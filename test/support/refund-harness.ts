@@ -16,7 +16,7 @@ import type { Policy } from '../../workflows/policy';
 import type { CarrierSecrets } from '../../config/carrier-signature';
 import type { CarrierEvent, WarehouseReceipt } from '../../workflows/schemas';
 import { type CarrierSigning, signedCarrierEvent, TEST_CARRIER_SECRETS } from './carrier-keys';
-import { createRefundWorker } from '../../worker/worker';
+import { createRefundWorker, type RefundWorkerOptions } from '../../worker/worker';
 import { temporalClientInterceptors } from '../../api/server';
 import type { Tracing } from '../../config/tracing';
 import { fastPolicy } from './fixtures';
@@ -43,6 +43,8 @@ export interface RefundHarness {
   /** Stops the worker (for crash and restart tests); `startWorker` starts a new one, optionally with another policy. */
   stopWorker(): Promise<void>;
   startWorker(gateway?: PaymentGateway, policy?: Policy): Promise<void>;
+  /** The running worker's options, as the SDK resolved them (undefined while no worker runs). */
+  workerOptions(): Worker['options'] | undefined;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,8 @@ export async function startRefundHarness(
     metrics?: WorkerMetrics;
     /** Tracing on: the client and the worker get the tracing interceptors, and the worker this traced workflow bundle. */
     tracing?: HarnessTracing;
+    /** The worker's tuning (as worker/worker.ts's workerTuning makes it from the configuration); default: the SDK's. */
+    tuning?: RefundWorkerOptions['tuning'];
   } = {},
 ): Promise<RefundHarness> {
   const workflowBundlePath = options.tracing?.workflowBundlePath ?? testStack().workflowBundlePath;
@@ -136,6 +140,7 @@ export async function startRefundHarness(
       ...(gateway ? { gateway } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(options.tracing ? { tracing: options.tracing.tracing } : {}),
+      ...(options.tuning ? { tuning: options.tuning } : {}),
       workflowBundlePath,
     });
     running = worker.run();
@@ -172,6 +177,7 @@ export async function startRefundHarness(
     },
     stopWorker,
     startWorker,
+    workerOptions: () => worker?.options,
     async close() {
       await sweep?.stop();
       await stopWorker();
