@@ -145,13 +145,20 @@ describe('the built API and worker', () => {
   it('start with plain Node, go ready, and take a refund from request to refunded', async () => {
     const spawned = Date.now();
     const api = startBuilt('api/main.js', productionEnv({ HOST: '127.0.0.1', PORT: '0' }));
-    const worker = startBuilt('worker/main.js', productionEnv({ REFUNDS_WORKER_HTTP_PORT: '0' }));
+    // Tuning set through the environment reaches the SDK (its resolved options are logged).
+    const tuning = {
+      REFUNDS_WORKER_MAX_CACHED_WORKFLOWS: '150',
+      REFUNDS_WORKER_WORKFLOW_POLLERS: '4',
+      REFUNDS_WORKER_ACTIVITY_POLLERS: '3',
+    };
+    const worker = startBuilt('worker/main.js', productionEnv({ REFUNDS_WORKER_HTTP_PORT: '0', ...tuning }));
     const [, apiUrl] = await api.waitFor(/refund API listening on (http:\/\/\S+) /);
     const [, healthUrl] = await worker.waitFor(/worker health on (http:\/\/\S+) /);
     // The worker loads the bundle the build made; it does not run webpack.
     await worker.waitFor(/refund worker polling task queue/);
     const polling = Date.now() - spawned;
     expect(worker.output()).toContain(`workflows from the bundle ${path.join(root, 'dist', 'worker', 'workflow-bundle.js')}`);
+    expect(worker.output()).toMatch(/worker options: .*maxCachedWorkflows 150, .*workflow task pollers 4, activity task pollers 3,/);
 
     expect(await untilStatus(`${healthUrl}/healthz`, 200)).toEqual({ status: 200, body: { status: 'ok' } });
     expect(await untilStatus(`${healthUrl}/readyz`, 200)).toEqual({
