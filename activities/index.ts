@@ -15,11 +15,11 @@ import type { SignedCarrierEvent } from '../workflows/messages';
 import { verifyCarrierHmac, type CarrierSecrets } from '../config/carrier-signature';
 import { appendAuditFacts } from '../store/audit-trail';
 import { requestHash } from '../store/canonical';
-import { withTransaction, type Pool } from '../store/pool';
-import { recordCustomerIdentity, recordInsiderActions } from '../store/insider-actions';
+import { inOneStatement, withTransaction, type Pool } from '../store/pool';
+import { insiderActionsOf, recordCustomerIdentity, recordInsiderActions } from '../store/insider-actions';
 import { classifyWriteError } from './write-failures';
 import { payOut, type PaymentGateway, type PayoutReceipt } from './payments';
-import { advanceRefundRow, recordRefundStatus, upsertRefundRow } from '../store/read-model';
+import { advanceRefundRow, appendAndAdvance, recordRefundStatus, upsertRefundRow } from '../store/read-model';
 import { registryRecords } from '../store/registry';
 import { approverStanding, assessRisk, type ApproverStandingInput, type RiskInput } from './risk';
 import type { WorkerMetrics } from './metrics';
@@ -54,7 +54,7 @@ interface Observed {
 }
 
 export function createActivities({ pool, policy, gateway, trustRoots, carrierSecrets, metrics }: RefundActivityDeps) {
-  /** The transition's writes, in one transaction; see recordProgress. */
+  /** The transition's writes, all or none; see recordProgress. */
   const writeProgress = async (input: ProgressInput): Promise<AuditHead | null> => {
     const { head, observed } = await writeTransition(input);
     if (metrics) {
@@ -65,11 +65,22 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
   };
   /**
    * The first transition creates the read-model row (refusing a refund id another request holds)
-   * before anything else, and writes the status document after the audit facts. A later one
-   * updates the row and its status in one statement after the facts: one round trip fewer.
+   * before anything else, and writes the status document after the audit facts. A later one with
+   * nothing else to write is one statement (appendAndAdvance): the facts, then the row and its
+   * status. A later one that records an insider action keeps the transaction, since the insider
+   * records and the breakers they may trip are worked out here, between statements; so does an
+   * approval decision while metrics are counted, since its latency is read in the same
+   * transaction (a failed read undoes the write, and the retry counts it).
    */
-  const writeTransition = (input: ProgressInput): Promise<{ head: AuditHead | null; observed: Observed }> =>
-    withTransaction(pool, async (client) => {
+  const writeTransition = async (input: ProgressInput): Promise<{ head: AuditHead | null; observed: Observed }> => {
+    const alone =
+      !input.request && insiderActionsOf(input.firstSeq, input.facts).length === 0 && !(metrics && input.facts.some(isApprovalDecision));
+    if (alone) {
+      const { head, appended } = await inOneStatement(pool, (db) => appendAndAdvance(db, input.refund, input.firstSeq, input.facts));
+      // Nothing to read: no decision among the facts (or no metrics).
+      return { head, observed: metrics ? await observe(pool, input, appended) : { rejected: [] } };
+    }
+    return withTransaction(pool, async (client) => {
       const hash = input.request ? requestHash(input.request) : undefined;
       if (hash !== undefined && !(await upsertRefundRow(client, input.refund, hash))) {
         throw ApplicationFailure.nonRetryable(
@@ -87,6 +98,7 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
       else await advanceRefundRow(client, input.refund, head);
       return { head, observed: metrics ? await observe(client, input, appended) : { rejected: [] } };
     });
+  };
 
   /** A retried write skips the facts already written, the batch's first ones: only the last `appended` are new. */
   const observe = async (client: Parameters<typeof enteredStateAt>[0], input: ProgressInput, appended: number): Promise<Observed> => {
@@ -94,12 +106,7 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
     const rejected = fresh
       .filter(({ fact }) => fact.kind === 'statement_rejected' || fact.kind === 'message_rejected')
       .map(({ fact }) => fact.kind);
-    const decided = fresh.find(
-      ({ fact }) =>
-        fact.kind === 'state_changed' &&
-        fact.data.from === 'awaiting_approval' &&
-        (fact.data.to === 'paying' || fact.data.to === 'rejected'),
-    );
+    const decided = fresh.find(({ fact }) => isApprovalDecision(fact));
     if (!decided) return { rejected };
     const since = await enteredStateAt(client, input.refund.refundId, 'awaiting_approval', decided.seq);
     if (!since) return { rejected };
@@ -109,7 +116,8 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
 
   /**
    * Writes a transition: the audit facts, the read-model row and the records the risk engine
-   * counts from (insider actions, customer identity; breakers tripped by them), in one transaction.
+   * counts from (insider actions, customer identity; breakers tripped by them), in one transaction
+   * (one statement, when a later transition has only the facts and the row to write).
    * Answers with the refund's audit head afterwards, which the workflow keeps as its own copy.
    */
   const recordProgress = async (input: ProgressInput): Promise<AuditHead | null> =>
@@ -195,3 +203,10 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
 }
 
 export type RefundActivities = ReturnType<typeof createActivities>;
+
+/** The move out of awaiting_approval by the approvers' decision, whose latency the metrics count. */
+function isApprovalDecision(fact: AuditFact): boolean {
+  return (
+    fact.kind === 'state_changed' && fact.data.from === 'awaiting_approval' && (fact.data.to === 'paying' || fact.data.to === 'rejected')
+  );
+}

@@ -53,6 +53,31 @@ export interface AuditAppend {
  * writers of the same subject wait for it.
  */
 export async function appendAuditFacts(client: PoolClient, refundId: string, firstSeq: number, facts: AuditFact[]): Promise<AuditAppend> {
+  const result = await client.query<AuditAppendRow>(
+    `SELECT appended, head_seq, head_hash
+       FROM append_audit_facts($1, $2, $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[], $8::text[])`,
+    auditAppendParams(refundId, firstSeq, facts),
+  );
+  return auditAppendOf(result.rows[0]!);
+}
+
+/** What append_audit_facts (and advance_refund, which appends through it) answers. */
+export interface AuditAppendRow {
+  appended: number;
+  head_seq: number;
+  head_hash: string | null;
+}
+
+export function auditAppendOf(row: AuditAppendRow): AuditAppend {
+  return { appended: row.appended, head: row.head_hash === null ? null : { refundSeq: row.head_seq, hash: row.head_hash } };
+}
+
+/**
+ * The eight arguments of append_audit_facts, in its order: the subject, its first step, then per
+ * fact its kind, actor, time, data and the canonical JSON around the two values only the database
+ * knows (the previous hash and the row's seq).
+ */
+export function auditAppendParams(refundId: string, firstSeq: number, facts: AuditFact[]): unknown[] {
   const rows = facts.map((fact, i) => {
     // Stored as jsonb and hashed as it will read back: undefined fields vanish, as in JSON.
     const data = JSON.parse(JSON.stringify(fact.data)) as unknown;
@@ -64,22 +89,16 @@ export async function appendAuditFacts(client: PoolClient, refundId: string, fir
       ...auditHashParts({ refundId, refundSeq: firstSeq + i, kind: fact.kind, actor: fact.actor, occurredAt, data }),
     };
   });
-  const result = await client.query<{ appended: number; head_seq: number; head_hash: string | null }>(
-    `SELECT appended, head_seq, head_hash
-       FROM append_audit_facts($1, $2, $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[], $8::text[])`,
-    [
-      refundId,
-      firstSeq,
-      rows.map((r) => r.fact.kind),
-      rows.map((r) => r.fact.actor),
-      rows.map((r) => r.occurredAt),
-      rows.map((r) => JSON.stringify(r.data)),
-      rows.map((r) => r.head),
-      rows.map((r) => r.tail),
-    ],
-  );
-  const row = result.rows[0]!;
-  return { appended: row.appended, head: row.head_hash === null ? null : { refundSeq: row.head_seq, hash: row.head_hash } };
+  return [
+    refundId,
+    firstSeq,
+    rows.map((r) => r.fact.kind),
+    rows.map((r) => r.fact.actor),
+    rows.map((r) => r.occurredAt),
+    rows.map((r) => JSON.stringify(r.data)),
+    rows.map((r) => r.head),
+    rows.map((r) => r.tail),
+  ];
 }
 
 /**

@@ -12,7 +12,7 @@ import { canonicalPrincipalId, CUSTOMER, type RefundRequest } from '../workflows
 import { tripBreakerIfCrossed } from './breakers';
 import type { PoolClient } from './pool';
 
-interface InsiderAction {
+export interface InsiderAction {
   refundSeq: number;
   employeeId: string;
   role: InsiderRole;
@@ -42,6 +42,15 @@ function insiderActionOf(fact: AuditFact, refundSeq: number): InsiderAction | un
   }
 }
 
+/**
+ * The insider actions a batch of facts numbered from `firstSeq` records. A transition with none
+ * has nothing to write here and no breaker to check, so it can be written in one statement
+ * (activities/index.ts).
+ */
+export function insiderActionsOf(firstSeq: number, facts: readonly AuditFact[]): InsiderAction[] {
+  return facts.flatMap((fact, i) => insiderActionOf(fact, firstSeq + i) ?? []);
+}
+
 export async function recordInsiderActions(
   client: PoolClient,
   policy: Policy,
@@ -49,8 +58,7 @@ export async function recordInsiderActions(
   firstSeq: number,
   facts: readonly AuditFact[],
 ): Promise<void> {
-  const actions = facts.flatMap((fact, i) => insiderActionOf(fact, firstSeq + i) ?? []);
-  for (const action of actions) {
+  for (const action of insiderActionsOf(firstSeq, facts)) {
     const inserted = await client.query(
       `INSERT INTO insider_actions (refund_id, refund_seq, employee_id, role, customer_id, initiated_by, amount, currency, acted_at, scanned_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,

@@ -28,14 +28,29 @@ const tracer = trace.getTracer('refund-approvals/store');
  * waiting for a connection to COMMIT or ROLLBACK: only its isolation and outcome, never a statement's
  * parameters. Outside one (background sweeps and checkpoints), or with tracing off, no span is made.
  */
-export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-  if (!trace.getActiveSpan()?.isRecording()) return runTransaction(pool, work, begin);
+export function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  return traced(begin, (span) => runTransaction(pool, work, begin, span));
+}
+
+/**
+ * Runs `work`, which issues exactly one statement, on a connection of its own: PostgreSQL runs a
+ * statement outside BEGIN as a transaction of its own, so all of it is written or none of it, in
+ * one round trip instead of BEGIN, the statement and COMMIT. Traced as withTransaction's are, with
+ * `db.operation.name` `statement`.
+ */
+export function inOneStatement<T>(pool: pg.Pool, work: (db: Db) => Promise<T>): Promise<T> {
+  return traced('statement', (span) => runOnConnection(pool, work, span));
+}
+
+/** A `pg.transaction` span around `run` when inside a trace; see withTransaction. */
+function traced<T>(operation: string, run: (span?: Span) => Promise<T>): Promise<T> {
+  if (!trace.getActiveSpan()?.isRecording()) return run();
   return tracer.startActiveSpan(
     'pg.transaction',
-    { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'db.operation.name': begin } },
+    { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'db.operation.name': operation } },
     async (span) => {
       try {
-        const result = await runTransaction(pool, work, begin, span);
+        const result = await run(span);
         span.setAttribute('db.transaction.outcome', 'commit');
         return result;
       } catch (error) {
@@ -53,6 +68,25 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
 }
 
 async function runTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin: string, span?: Span): Promise<T> {
+  return runOnConnection(
+    pool,
+    async (client) => {
+      try {
+        await client.query(begin);
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    },
+    span,
+  );
+}
+
+/** Runs `work` on a connection checked out of the pool, and returns it (or discards it, broken). */
+async function runOnConnection<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, span?: Span): Promise<T> {
   const client = await pool.connect();
   span?.addEvent('connection acquired');
   // A server that ends the connection between two statements (a restart) emits 'error' on the
@@ -64,13 +98,7 @@ async function runTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) =>
   };
   client.on('error', onError);
   try {
-    await client.query(begin);
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
+    return await work(client);
   } finally {
     client.off('error', onError);
     client.release(broken);

@@ -1,12 +1,17 @@
 /** The refunds read model: one row per refund, for lookups and operations lists. */
 import type { ReadModelSnapshot } from '../workflows/read-model-snapshot';
-import { activeStates, type AuditHead, type RefundState } from '../workflows/refund-model';
-import type { Pool, PoolClient } from './pool';
+import { activeStates, type AuditFact, type AuditHead, type RefundState } from '../workflows/refund-model';
+import { auditAppendOf, auditAppendParams, type AuditAppend, type AuditAppendRow } from './audit-trail';
+import type { Db, Pool, PoolClient } from './pool';
 
 /** $1 to $11 of the statements that move a row forward. */
 function rowParams(row: ReadModelSnapshot): unknown[] {
+  return [row.refundId, ...progressParams(row)];
+}
+
+/** The columns a transition moves, in their order ($2 to $11 above; advance_refund takes them after the facts). */
+function progressParams(row: ReadModelSnapshot): unknown[] {
   return [
-    row.refundId,
     row.state,
     row.waitingFor,
     row.stateSince,
@@ -222,6 +227,24 @@ export async function advanceRefundRow(client: PoolClient, row: ReadModelSnapsho
   if (updated.rowCount) return;
   const exists = await client.query('SELECT 1 FROM refunds WHERE refund_id = $1', [row.refundId]);
   if (!exists.rowCount) throw new Error(`refund ${row.refundId} has no read-model row to update`);
+}
+
+/**
+ * A later transition with nothing else to write, in one statement and one round trip: its audit
+ * facts appended (as appendAuditFacts) and its row moved forward (as advanceRefundRow), by the
+ * database function advance_refund (migrations/). One statement is one transaction, so the facts
+ * and the row commit together: a refund with no row raises and leaves no fact behind. Given the
+ * pool, not a transaction's client: a transaction around it would only add BEGIN and COMMIT.
+ */
+export async function appendAndAdvance(db: Db, row: ReadModelSnapshot, firstSeq: number, facts: AuditFact[]): Promise<AuditAppend> {
+  const result = await db.query<AuditAppendRow>(
+    `SELECT appended, head_seq, head_hash
+       FROM advance_refund($1, $2, $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[], $8::text[],
+                           $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::jsonb)`,
+    // The status as given; the function sets its auditHead to the head it appended to.
+    [...auditAppendParams(row.refundId, firstSeq, facts), ...progressParams(row), JSON.stringify(row.status)],
+  );
+  return auditAppendOf(result.rows[0]!);
 }
 
 /** The refund's status as its workflow last wrote it, if its row has one. */

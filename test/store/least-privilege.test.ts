@@ -82,15 +82,20 @@ describe('the service role and the audit trail', () => {
     ]);
   });
 
-  it('appends through the normal path, as the caller (the append function is not SECURITY DEFINER)', async () => {
+  it('appends through the normal path, as the caller (neither function that appends is SECURITY DEFINER)', async () => {
     const refundId = nextId('lp-append');
     const facts = [fact('refund_requested'), fact('carrier_event'), fact('paid')];
     expect(await withTransaction(service, (c) => appendAuditFacts(c, refundId, 1, facts))).toMatchObject({ appended: 3 });
     // A retried write adds nothing, as before.
     expect(await withTransaction(service, (c) => appendAuditFacts(c, refundId, 1, facts))).toMatchObject({ appended: 0 });
     expect(await verifyAuditChain(service)).toMatchObject({ ok: true });
-    const { rows } = await service.query(`SELECT prosecdef FROM pg_proc WHERE proname = 'append_audit_facts'`);
-    expect(rows).toEqual([{ prosecdef: false }]);
+    const { rows } = await service.query(
+      `SELECT proname, prosecdef FROM pg_proc WHERE proname IN ('append_audit_facts', 'advance_refund') ORDER BY proname`,
+    );
+    expect(rows).toEqual([
+      { proname: 'advance_refund', prosecdef: false },
+      { proname: 'append_audit_facts', prosecdef: false },
+    ]);
   });
 });
 
@@ -158,12 +163,12 @@ describe('what else the service role may do', () => {
     });
   });
 
-  it('executes only the append function', async () => {
+  it('executes only the append function and the later transition’s write, which appends through it', async () => {
     const { rows } = await service.query<{ proname: string }>(
       `SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND has_function_privilege($1, oid, 'EXECUTE') ORDER BY proname`,
       [serviceRole],
     );
-    expect(rows.map((r) => r.proname)).toEqual(['append_audit_facts']);
+    expect(rows.map((r) => r.proname)).toEqual(['advance_refund', 'append_audit_facts']);
   });
 
   it('cannot mint principals, change a refund’s amount or a payout’s, rewrite the ledger or a carrier’s event', async () => {
