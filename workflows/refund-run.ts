@@ -47,6 +47,7 @@ import { claimedSigner, type RegistryRecords } from './statements';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
 import { DecisionVerifier, type Pinned, type PrincipalRecords } from './decision-verifier';
+import { REFUND_WORKFLOW_REVISION } from './revision';
 import { StatementVerifier, type Fact } from './statement-verifier';
 import { readCarrierEvent } from './carrier-event';
 import { verifyRequest } from './request-verifier';
@@ -146,6 +147,8 @@ export class RefundRun {
    * written again. Only ever grows.
    */
   private stalledThrough = 0;
+  /** The behaviour revision this refund started under (workflows/revision.ts). */
+  private revision = REFUND_WORKFLOW_REVISION;
 
   constructor(
     private readonly request: RefundRequest,
@@ -157,9 +160,16 @@ export class RefundRun {
    * The refund under its pinned policy and trust roots, once its signed request (`signed`, the
    * workflow's input) is verified; with the messages that came first applied in order. A request
    * that does not verify leaves the refund rejected at once: nothing that came first applies.
-   * `principal` is the request's claimed signer's registry records, read with the policy.
+   * `principal` is the request's claimed signer's registry records, read with the policy;
+   * `revision` the workflow behaviour revision pinned with it (workflows/revision.ts).
    */
-  async start({ policy, trustRoots }: Pinned, signed: unknown, principal: PrincipalRecords | null = null): Promise<void> {
+  async start(
+    { policy, trustRoots }: Pinned,
+    signed: unknown,
+    principal: PrincipalRecords | null = null,
+    revision = REFUND_WORKFLOW_REVISION,
+  ): Promise<void> {
+    this.revision = revision;
     const lookup = (id: string) => this.lookupPrincipal(id);
     this.verifier = new DecisionVerifier(trustRoots, lookup);
     this.receipts = new StatementVerifier(trustRoots, lookup);
@@ -356,6 +366,9 @@ export class RefundRun {
   private async recorded(): Promise<boolean> {
     const recorded = this.flushed + this.pending.length;
     const written = () => this.flushed >= recorded || isTerminal(this.current.state);
+    // Refunds started before revision 2 replay as they ran: a timer per wait (cancelled once the
+    // write lands), which their histories hold wherever the write outlasted a workflow task.
+    if (this.revision < 2) return condition(written, WRITE_BOUND);
     // Bounded with no timer of its own (a timer per wait, cancelled once the write lands, costs a
     // command and a CancelledFailure on every decision): the write that carries these facts gives
     // up after WRITE_BOUND, which ends this wait. That write is the main loop's next one: the loop

@@ -20,6 +20,7 @@ import {
   type SignedRefundRequest,
 } from './messages';
 import { RefundRun, WRITE_BOUND } from './refund-run';
+import { revisionOf } from './revision';
 import { escalateUpdate, extendDeadlineUpdate, nudgeUpdate } from './ops-commands';
 import { describeIssues, RefundRequest } from './schemas';
 import { claimedSigner } from './statements';
@@ -90,7 +91,7 @@ export async function refundWorkflow(signed: SignedRefundRequest): Promise<Refun
 
   // The request's signer is read with the policy: one local activity, not two.
   const pinned = await pinPolicy(claimedSigner(signed) ?? null);
-  await run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, signed, pinned.principal);
+  await run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, signed, pinned.principal, revisionOf(pinned));
   return run.run();
 }
 
