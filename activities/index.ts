@@ -24,6 +24,7 @@ import { registryRecords } from '../store/registry';
 import { approverStanding, assessRisk, type ApproverStandingInput, type RiskInput } from './risk';
 import type { WorkerMetrics } from './metrics';
 import { enteredStateAt } from '../store/service-metrics';
+import { REFUND_WORKFLOW_REVISION } from '../workflows/revision';
 
 export interface ProgressInput {
   refund: ReadModelSnapshot;
@@ -133,11 +134,13 @@ export function createActivities({ pool, policy, gateway, trustRoots, carrierSec
      * The policy this refund will follow for its whole life and the trust roots it verifies signed
      * statements with, recorded in its history; with them, the registry records of the principal
      * its request names (`principalId`), unverified as lookupPrincipal's are, so that the request
-     * needs no look-up of its own. `null` (an input that names no signer) looks up nothing.
+     * needs no look-up of its own. `null` (an input that names no signer) looks up nothing. With
+     * them, the workflow behaviour revision the refund runs under for its whole life
+     * (workflows/revision.ts).
      */
-    async pinPolicy(principalId: string | null): Promise<Pinned & { principal: PrincipalRecords | null }> {
+    async pinPolicy(principalId: string | null): Promise<Pinned & { principal: PrincipalRecords | null; revision: number }> {
       const principal = principalId === null ? null : { principalId, records: await registryRecords(pool, principalId) };
-      return { policy, trustRoots, principal };
+      return { policy, trustRoots, principal, revision: REFUND_WORKFLOW_REVISION };
     },
 
     /**

@@ -11,6 +11,7 @@ import {
   isCancellation,
   proxyActivities,
   sleep,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -46,6 +47,7 @@ import { claimedSigner, type RegistryRecords } from './statements';
 import { RefundAmountKey, RefundCurrencyKey, RefundStateKey, RefundStuckKey, RefundWaitingSinceKey } from './search-attributes';
 import { readModelSnapshot } from './read-model-snapshot';
 import { DecisionVerifier, type Pinned, type PrincipalRecords } from './decision-verifier';
+import { REFUND_WORKFLOW_REVISION } from './revision';
 import { StatementVerifier, type Fact } from './statement-verifier';
 import { readCarrierEvent } from './carrier-event';
 import { verifyRequest } from './request-verifier';
@@ -65,6 +67,9 @@ export type DatabaseActivities = Pick<
   | 'verifyCarrierEvent'
 >;
 
+/** The two writes, as a proxy that gives up after WRITE_BOUND (see `refundWorkflow`'s `boundedWrites`). */
+export type BoundedWrites = Pick<RefundActivities, 'recordProgress' | 'recordProgressAndAssessRisk'>;
+
 /**
  * Retried without limit: a payout that never completes is escalated, never silently dropped. The
  * attempt heartbeats while the gateway has not answered, so an attempt on a dead worker is retried
@@ -80,8 +85,12 @@ const payoutActivity = (policy: Policy) =>
 /** Five missed heartbeats (sent every second) mean the worker running the attempt is gone. */
 const PAYOUT_HEARTBEAT_TIMEOUT = '5 seconds';
 
-/** How long `decide` waits for its decision to be written before answering without it. */
-const DECISION_WRITE_WAIT = '30 seconds';
+/**
+ * How long the database may refuse a write before the write gives up (its schedule-to-close
+ * timeout), and so how long a decision or an operations action waits for its audit fact before
+ * it is answered without it.
+ */
+export const WRITE_BOUND = '30 seconds';
 
 type PayoutResult = { reference: string } | { failure: unknown };
 
@@ -132,19 +141,35 @@ export class RefundRun {
   private payout: { result?: PayoutResult } | undefined;
   private timer: DeadlineTimer | undefined;
   private readAhead: PrincipalRecords | null = null;
+  /**
+   * The facts up to this sequence number were in a write that gave up after WRITE_BOUND (the
+   * database kept refusing them): whoever waits on them is answered without them, and they are
+   * written again. Only ever grows.
+   */
+  private stalledThrough = 0;
+  /** The behaviour revision this refund started under (workflows/revision.ts). */
+  private revision = REFUND_WORKFLOW_REVISION;
 
   constructor(
     private readonly request: RefundRequest,
     private readonly activities: DatabaseActivities,
+    private readonly boundedWrites: BoundedWrites,
   ) {}
 
   /**
    * The refund under its pinned policy and trust roots, once its signed request (`signed`, the
    * workflow's input) is verified; with the messages that came first applied in order. A request
    * that does not verify leaves the refund rejected at once: nothing that came first applies.
-   * `principal` is the request's claimed signer's registry records, read with the policy.
+   * `principal` is the request's claimed signer's registry records, read with the policy;
+   * `revision` the workflow behaviour revision pinned with it (workflows/revision.ts).
    */
-  async start({ policy, trustRoots }: Pinned, signed: unknown, principal: PrincipalRecords | null = null): Promise<void> {
+  async start(
+    { policy, trustRoots }: Pinned,
+    signed: unknown,
+    principal: PrincipalRecords | null = null,
+    revision = REFUND_WORKFLOW_REVISION,
+  ): Promise<void> {
+    this.revision = revision;
     const lookup = (id: string) => this.lookupPrincipal(id);
     this.verifier = new DecisionVerifier(trustRoots, lookup);
     this.receipts = new StatementVerifier(trustRoots, lookup);
@@ -341,9 +366,17 @@ export class RefundRun {
   private async recorded(): Promise<boolean> {
     const recorded = this.flushed + this.pending.length;
     const written = () => this.flushed >= recorded || isTerminal(this.current.state);
-    // Bounded: a caller is never left waiting on a database that does not take the write. The
-    // main loop keeps writing (and retrying) on its own, so giving up here loses nothing.
-    return condition(written, DECISION_WRITE_WAIT);
+    // Refunds started before revision 2 replay as they ran: a timer per wait (cancelled once the
+    // write lands), which their histories hold wherever the write outlasted a workflow task.
+    if (this.revision < 2) return condition(written, WRITE_BOUND);
+    // Bounded with no timer of its own (a timer per wait, cancelled once the write lands, costs a
+    // command and a CancelledFailure on every decision): the write that carries these facts gives
+    // up after WRITE_BOUND, which ends this wait. That write is the main loop's next one: the loop
+    // handles a message only once everything before it is written, and writes right after it, so
+    // the bound runs from about now. The loop keeps writing on its own, so giving up here loses
+    // nothing.
+    await condition(() => written() || this.stalledThrough >= recorded);
+    return written();
   }
 
   validateCancel(raw: unknown): void {
@@ -450,11 +483,13 @@ export class RefundRun {
       if (this.current.state === 'risk_review' && this.pending.length > 0) {
         // The write into risk_review and the risk check, in one local activity.
         const current = this.current;
-        const risk = await this.flush(this.riskInput(current));
-        this.apply({ type: 'risk_assessed', risk: risk!, evidenceVersion: current.evidenceVersion, at: now() });
+        const write = await this.flush(this.riskInput(current));
+        // A write the database refused for WRITE_BOUND is tried again before anything else.
+        if (!write.written) continue;
+        this.apply({ type: 'risk_assessed', risk: write.risk!, evidenceVersion: current.evidenceVersion, at: now() });
         continue;
       }
-      await this.flush();
+      if (!(await this.flush()).written) continue;
       this.keepDeadlineTimer();
       const current = this.current;
       if (current.state === 'risk_review') {
@@ -483,7 +518,7 @@ export class RefundRun {
       }
     }
     // The deadline's timer lapses with the workflow (cancelling it would be one more event).
-    await this.flush();
+    await this.flushAll();
     this.publish(this.current);
     // Updates accepted before the refund ended are answered (refused) now, so that none waits on
     // a loop that has stopped; an approval that finished the refund answers its caller too.
@@ -492,9 +527,9 @@ export class RefundRun {
       const message = this.inbox.shift();
       if (message) await this.handle(message);
       // A decision refused as the refund finished may have left a refusal to write.
-      if (this.pending.length > 0) await this.flush();
+      await this.flushAll();
     }
-    if (this.pending.length > 0) await this.flush();
+    await this.flushAll();
     return refundStatus(this.current);
   }
 
@@ -540,27 +575,44 @@ export class RefundRun {
     this.pending.push({ kind: 'message_rejected', actor: 'system', at: now(), data: { message: kind, issues } });
   }
 
+  /** Writes the pending facts, again as long as the database refuses them. */
+  private async flushAll(): Promise<void> {
+    while (!(await this.flush()).written);
+  }
+
   /**
    * Writes the pending facts with the read-model row. With `risk`, the risk check runs in the same
-   * local activity, after the write; its assessment is the answer.
+   * local activity, after the write; its assessment comes with the answer. A write the database
+   * refused for WRITE_BOUND answers `written: false` and leaves the facts pending, to be written
+   * again; any other failure (one the write says can never succeed) fails the refund as before.
    */
-  private async flush(risk?: ReturnType<RefundRun['riskInput']>): Promise<RiskAssessment | undefined> {
-    const current = this.current;
+  private async flush(risk?: ReturnType<RefundRun['riskInput']>): Promise<Write> {
     const batch = this.pending.slice();
-    const snapshot = readModelSnapshot(current, workflowInfo().workflowId, this.flushed + batch.length);
+    if (batch.length === 0) return { written: true };
+    const through = this.flushed + batch.length;
+    const snapshot = readModelSnapshot(this.current, workflowInfo().workflowId, through);
+    const first = this.flushed === 0 ? { request: this.request } : {};
+    const progress = { refund: snapshot, firstSeq: this.flushed + 1, facts: batch, ...first };
+    // The first write of these facts is bounded, for whoever waits on them. Once it gave up,
+    // every such caller has been answered and no message is handled until they are written
+    // (see `recorded`), so the next try waits as long as the database needs: its retries back
+    // off to 30 s apart, as a lasting outage should, rather than start over every WRITE_BOUND.
+    const writes = this.stalledThrough >= through ? this.activities : this.boundedWrites;
+    let head: Awaited<ReturnType<DatabaseActivities['recordProgress']>>;
     let assessed: RiskAssessment | undefined;
-    if (batch.length > 0) {
-      const first = this.flushed === 0 ? { request: this.request } : {};
-      const progress = { refund: snapshot, firstSeq: this.flushed + 1, facts: batch, ...first };
-      let head: Awaited<ReturnType<DatabaseActivities['recordProgress']>>;
-      if (risk) ({ head, risk: assessed } = await this.activities.recordProgressAndAssessRisk({ progress, risk }));
-      else head = await this.activities.recordProgress(progress);
-      this.pending.splice(0, batch.length);
-      this.flushed += batch.length;
-      // Writes recorded before recordProgress answered with the head replay with no result: no head.
-      if (head) this.model = { ...this.current, auditHead: head };
+    try {
+      if (risk) ({ head, risk: assessed } = await writes.recordProgressAndAssessRisk({ progress, risk }));
+      else head = await writes.recordProgress(progress);
+    } catch (error) {
+      if (!gaveUp(error)) throw error;
+      this.stalledThrough = through;
+      return { written: false };
     }
-    return assessed;
+    this.pending.splice(0, batch.length);
+    this.flushed += batch.length;
+    // Writes recorded before recordProgress answered with the head replay with no result: no head.
+    if (head) this.model = { ...this.current, auditHead: head };
+    return { written: true, ...(assessed ? { risk: assessed } : {}) };
   }
 
   private publish(model: RefundModel): void {
@@ -619,6 +671,18 @@ export class RefundRun {
   }
 }
 
+/** What a write came to: written (with the risk check's assessment when it ran with it), or not yet. */
+type Write = { written: true; risk?: RiskAssessment } | { written: false };
+
+/**
+ * A bounded write that gave up: the database refused it (or did not answer) for its whole
+ * schedule-to-close timeout. The SDK reports it as an ActivityFailure caused by a TimeoutFailure,
+ * also when the bound passed during a backoff timer (the retry after the timer times out at once).
+ */
+function gaveUp(error: unknown): boolean {
+  return error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === 'SCHEDULE_TO_CLOSE';
+}
+
 function payoutEvent(result: PayoutResult): RefundEvent {
   if ('reference' in result) return { type: 'payout_succeeded', reference: result.reference, at: now() };
   const cause = result.failure instanceof ActivityFailure ? result.failure.cause : result.failure;
@@ -633,7 +697,7 @@ function payoutEvent(result: PayoutResult): RefundEvent {
  */
 function decisionNotYetRecorded(refundId: string): ApplicationFailure {
   return ApplicationFailure.create({
-    message: `the decision on refund ${refundId} is applied but not yet written to the audit trail: the database has not accepted the write for ${DECISION_WRITE_WAIT}; it is written as soon as the database accepts it`,
+    message: `the decision on refund ${refundId} is applied but not yet written to the audit trail: the database has not accepted the write within ${WRITE_BOUND}; it is written as soon as the database accepts it`,
     type: failureTypes.decisionNotYetRecorded,
   });
 }

@@ -19,7 +19,8 @@ import {
   type RefundStatus,
   type SignedRefundRequest,
 } from './messages';
-import { RefundRun } from './refund-run';
+import { RefundRun, WRITE_BOUND } from './refund-run';
+import { revisionOf } from './revision';
 import { escalateUpdate, extendDeadlineUpdate, nudgeUpdate } from './ops-commands';
 import { describeIssues, RefundRequest } from './schemas';
 import { claimedSigner } from './statements';
@@ -36,8 +37,28 @@ const databaseActivities = proxyLocalActivities<RefundActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '30 seconds' },
   // Past the first second of a failing write, retries wait on server timers, not inside the
-  // workflow task: meanwhile the workflow still answers updates and fires its own timers (a
-  // decision's bounded wait among them).
+  // workflow task: meanwhile the workflow still answers queries and fires its own timers.
+  localRetryThreshold: '1 second',
+});
+
+/**
+ * The writes a caller waits on (a decision, an operations action) give up after WRITE_BOUND of
+ * refusals: the bound is the write's own schedule-to-close timeout, which costs nothing while the
+ * database takes writes, where a timer per wait costs a command and a cancellation every time.
+ * The look-ups (policy, principals, approvers, risk, standing) keep `databaseActivities` and its
+ * unbounded retries: nobody is answered early on their behalf, and a look-up that gave up would
+ * turn an outage into a refused decision. Only a write's give-up is caught, and written again (see
+ * RefundRun.flush); a failure the write reports as permanent still fails the refund.
+ *
+ * Retries here back off to 5 s, not 30 s: the timeout is only noticed while an attempt runs or
+ * when the next one is due, so the caller can wait up to one backoff interval past WRITE_BOUND
+ * (with a 30 s cap, the 8th try fails at 25.4 s and the next is due at 51 s; with 5 s, the
+ * write gives up by about 31 s).
+ */
+const boundedWrites = proxyLocalActivities<RefundActivities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: WRITE_BOUND,
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '5 seconds' },
   localRetryThreshold: '1 second',
 });
 
@@ -55,7 +76,7 @@ export async function refundWorkflow(signed: SignedRefundRequest): Promise<Refun
   // Whatever the input claims, this workflow writes only its own refund's rows: a request for
   // another refund is recorded (and refused) under this one's id.
   const request = claimed.refundId === refundId ? claimed : parseOrFail(RefundRequest, { ...claimed, refundId }, 'invalid refund id');
-  const run = new RefundRun(request, databaseActivities);
+  const run = new RefundRun(request, databaseActivities, boundedWrites);
 
   // Registered before the first await, so messages that come with the start are not lost; they
   // wait in the run until the policy and the trust roots are pinned and the request is verified.
@@ -70,7 +91,7 @@ export async function refundWorkflow(signed: SignedRefundRequest): Promise<Refun
 
   // The request's signer is read with the policy: one local activity, not two.
   const pinned = await pinPolicy(claimedSigner(signed) ?? null);
-  await run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, signed, pinned.principal);
+  await run.start({ policy: pinnedPolicy(pinned.policy), trustRoots: pinned.trustRoots }, signed, pinned.principal, revisionOf(pinned));
   return run.run();
 }
 

@@ -139,6 +139,30 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
       throw error;
     }
   },
+  // The decision's write outlasts the workflow task's heartbeat (80% of its 10 s timeout), so the
+  // workflow task completes while the decision waits for it: a refund started before revision 2
+  // has that wait's 30 s timer in its history (see workflows/revision.ts).
+  async 'decision-during-slow-write'() {
+    const slow = await startRefundHarness({
+      recordProgress: async (input, write) => {
+        if (input.facts.some((fact) => fact.kind === 'approved')) await new Promise((r) => setTimeout(r, 9_000));
+        return write(input);
+      },
+    });
+    try {
+      const request = refundOf(15_000);
+      await slow.refunds.requestRefund(request);
+      await slow.carrierEvent(carrierEvent(request, 'delivered'));
+      await slow.scan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+      await slow.refunds.waitForState(request.refundId, ['awaiting_approval']);
+      await slow.refunds.decide(request.refundId, await slow.registry.approval(request, 'emp-a'));
+      await slow.refunds.waitForState(request.refundId, ['refunded']);
+      return { refundId: request.refundId, temporal: slow.temporal, close: () => slow.close() };
+    } catch (error) {
+      await slow.close();
+      throw error;
+    }
+  },
   async 'cancelled-and-rejected'() {
     const request = refundOf(15_000, { return: { method: 'none' } });
     await h.refunds.requestRefund(request);

@@ -1,24 +1,26 @@
 /**
  * A decision whose audit fact the database will not take: `decide` answers within its bound with
  * DecisionNotYetRecorded instead of waiting forever, the decision still counts, and it is written
- * once the database takes it.
+ * once the database takes it. An operations action waits for its write within the same bound.
+ * The bound is the write's own (its schedule-to-close timeout): the wait starts no timer.
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { decideUpdate, failureTypes, refundWorkflowId } from '../../workflows/messages';
+import { EscalateCommand, escalateUpdate } from '../../workflows/ops-commands';
 import { carrierEvent, matchingReceipt, refundRequest } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
 import { uniqueId } from '../support/stack';
 
 let h: RefundHarness;
-/** While set, every write carrying an approval fails as an unreachable database would (retryable). */
-let refuseApprovals = true;
+/** Every write carrying a fact of these kinds fails as an unreachable database would (retryable). */
+const refused = new Set(['approved']);
 
 beforeAll(async () => {
   h = await startRefundHarness({
     recordProgress: async (input, write) => {
-      if (refuseApprovals && input.facts.some((fact) => fact.kind === 'approved')) throw new Error('connection terminated unexpectedly');
+      if (input.facts.some((fact) => refused.has(fact.kind))) throw new Error('connection terminated unexpectedly');
       return write(input);
     },
   });
@@ -51,14 +53,51 @@ it('answers a decision it cannot write within its bound, and writes it once the 
   expect(waitedMs).toBeLessThan(45_000);
   // Applied but not yet in the audit trail.
   expect((await h.refunds.auditTrail(request.refundId)).some((row) => row.kind === 'approved')).toBe(false);
+  // The wait had no timer of its own: a 30 s timer started with the decision (and fired at the
+  // bound) was how the wait was bounded before the write's own timeout bounded it. The write's
+  // backoff timers and the deadlines' timers are all shorter.
+  const timers = ((await handle.fetchHistory()).events ?? []).flatMap((e) =>
+    e.timerStartedEventAttributes ? [Number(e.timerStartedEventAttributes.startToFireTimeout?.seconds ?? 0)] : [],
+  );
+  expect(timers.filter((seconds) => seconds >= 30)).toEqual([]);
 
-  refuseApprovals = false;
-  const deadline = Date.now() + 60_000; // the write's retry interval has grown to tens of seconds by now
-  while (!(await h.refunds.auditTrail(request.refundId)).some((row) => row.kind === 'approved')) {
-    if (Date.now() > deadline) throw new Error('the approval was never written after the database took writes again');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  refused.delete('approved');
+  await writtenSoon(request.refundId, 'approved');
   const status = await h.refunds.getRefund(request.refundId);
   expect(status.state).toBe('awaiting_approval');
   expect(status.approvals.map((a) => a.approverId)).toEqual(['emp-a']);
 }, 120_000);
+
+it('answers an operations action it cannot write within the same bound, and writes it once the database takes it', async () => {
+  const request = refundRequest({
+    items: [{ sku: 'MBP-16', quantity: 1, unitAmount: 249_900, serialNumber: 'C02XK2', category: 'laptops' }],
+  });
+  await h.refunds.requestRefund(request);
+  await h.carrierEvent(carrierEvent(request, 'delivered'));
+  await h.scan(request.refundId, matchingReceipt(request), uniqueId('emp-scan'));
+  await h.refunds.waitForState(request.refundId, ['awaiting_approval']);
+
+  refused.add('escalated');
+  const handle = h.temporal.workflow.getHandle(refundWorkflowId(request.refundId));
+  const escalation = EscalateCommand.parse({ escalatedBy: 'emp-ops-1', group: 'finance-leads', reason: 'large refund' });
+  const sentAt = Date.now();
+  // Answered with the refund's status either way; the escalation counts before it is written.
+  const status = await handle.executeUpdate(escalateUpdate, { args: [escalation] });
+  const waitedMs = Date.now() - sentAt;
+  expect(waitedMs).toBeGreaterThanOrEqual(29_000);
+  expect(waitedMs).toBeLessThan(45_000);
+  expect(status.state).toBe('awaiting_approval');
+  expect((await h.refunds.auditTrail(request.refundId)).some((row) => row.kind === 'escalated')).toBe(false);
+
+  refused.delete('escalated');
+  await writtenSoon(request.refundId, 'escalated');
+}, 120_000);
+
+/** Waits until the refund's audit trail holds a fact of `kind`, once the database takes writes again. */
+async function writtenSoon(refundId: string, kind: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await h.refunds.auditTrail(refundId)).some((row) => row.kind === kind)) {
+    if (Date.now() > deadline) throw new Error(`the ${kind} fact was never written after the database took writes again`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
