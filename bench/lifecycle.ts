@@ -18,7 +18,7 @@ import {
   type nullRefundWorkflow,
   type NullRefundStatus,
 } from './baseline/workflow';
-import { deliveredEvent, matchingReceipt, refundOf, staffFor, tierOf } from './refunds';
+import { deliveredEvent, matchingReceipt, refundOf, staffFor, tierOf, warmUpStaff } from './refunds';
 import type { Signer } from './registry';
 
 export type DriverKind = 'baseline' | 'pipeline';
@@ -71,13 +71,16 @@ interface RefundMessages {
   approve(handle: WorkflowHandle, request: RefundRequest, approver: Approver): Promise<void>;
 }
 
+/** Who works a refund and how many approvals its tier needs: the tier mix and the staff pools by default. */
+type Plan = (iteration: number) => { tier: ReturnType<typeof tierOf>; staff: ReturnType<typeof staffFor> };
+const mixed: Plan = (iteration) => ({ tier: tierOf(iteration), staff: staffFor() });
+
 /** One refund's whole life, the same for both: request, delivery, receipt, approvals, paid. */
-function lifecycleDriver(kind: DriverKind, messages: RefundMessages): Driver {
+function lifecycleDriver(kind: DriverKind, messages: RefundMessages, plan: Plan = mixed): Driver {
   return {
     kind,
     async run(iteration) {
-      const tier = tierOf(iteration);
-      const staff = staffFor();
+      const { tier, staff } = plan(iteration);
       const request = refundOf(tier.amount, staff.initiatedBy);
       const startedAt = now();
       const handle = await messages.request(request, tier.approvals);
@@ -126,17 +129,53 @@ async function deliverCarrierEvent(refunds: RefundsService, event: CarrierEvent,
   }
 }
 
-export function pipelineDriver(refunds: RefundsService, temporal: Client, sign: Signer): Driver {
-  return lifecycleDriver('pipeline', {
-    async request(request) {
-      await refunds.requestRefund(sign.request(request));
-      return temporal.workflow.getHandle(refundWorkflowId(request.refundId));
+/**
+ * `warmUp` true: refunds of the two-approval tier with every approver and scanner in turn
+ * (warmUpStaff), to run before measuring.
+ */
+export function pipelineDriver(refunds: RefundsService, temporal: Client, sign: Signer, { warmUp = false } = {}): Driver {
+  const plan: Plan | undefined = warmUp ? (n) => ({ tier: tierOf(9), staff: warmUpStaff(n) }) : undefined;
+  return lifecycleDriver(
+    'pipeline',
+    {
+      async request(request) {
+        await refunds.requestRefund(sign.request(request));
+        return temporal.workflow.getHandle(refundWorkflowId(request.refundId));
+      },
+      carrierEvent: (_, event) => deliverCarrierEvent(refunds, event, sign),
+      warehouseScan: (_, request, scannedBy) =>
+        refunds.recordWarehouseScan(request.refundId, sign.scan(request, scannedBy, matchingReceipt(request))),
+      approve: async (_, request, approver) => void (await refunds.decide(request.refundId, sign.decision(request, approver.approverId))),
     },
-    carrierEvent: (_, event) => deliverCarrierEvent(refunds, event, sign),
-    warehouseScan: (_, request, scannedBy) =>
-      refunds.recordWarehouseScan(request.refundId, sign.scan(request, scannedBy, matchingReceipt(request))),
-    approve: async (_, request, approver) => void (await refunds.decide(request.refundId, sign.decision(request, approver.approverId))),
-  });
+    plan,
+  );
+}
+
+/**
+ * Runs `count` refunds, `concurrency` at a time (iterations 0 to count - 1, each once); resolves
+ * with how many finished and the first error, if any.
+ */
+export async function fixedLoop(
+  driver: Driver,
+  { count, concurrency }: { count: number; concurrency: number },
+): Promise<{ completed: number; errors: number; firstError?: string }> {
+  const result: { completed: number; errors: number; firstError?: string } = { completed: 0, errors: 0 };
+  let next = 0;
+  const loop = async () => {
+    while (next < count) {
+      const work = driver.run(next++);
+      try {
+        await withDeadline(work, ITERATION_DEADLINE_MS);
+        result.completed++;
+      } catch (error) {
+        result.errors++;
+        result.firstError ??= error instanceof Error ? error.message : String(error);
+        work.catch(noop);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return result;
 }
 
 export function baselineDriver(temporal: Client, taskQueue: string): Driver {

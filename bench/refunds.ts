@@ -33,6 +33,23 @@ export function staffFor(): { initiatedBy: string; scanner: string; approvers: [
   };
 }
 
+/**
+ * The staff of the warm-up's refund `n` (two approvals each): run for every `n` below
+ * `warmUpRefunds`, it has every approver approve once and every scanner scan, so that the worker
+ * has verified each one's registry entry before the clock starts, as a worker that has run for a
+ * while has. Its own agents, so the measured refunds' agents are not counted twice.
+ */
+export function warmUpStaff(n: number): { initiatedBy: string; scanner: string; approvers: [Approver, Approver] } {
+  return {
+    initiatedBy: `emp-warmup-agent-${n % 1000}`,
+    scanner: benchScanners[n % benchScanners.length]!,
+    approvers: [approver(benchApprovers[(2 * n) % benchApprovers.length]!), approver(benchApprovers[(2 * n + 1) % benchApprovers.length]!)],
+  };
+}
+
+/** Warm-up refunds that take every approver and every scanner once. */
+export const warmUpRefunds = 500;
+
 /** Every scanner `staffFor` hands out, to register before the run. */
 export const benchScanners = Array.from({ length: 200 }, (_, n) => `emp-scanner-${n}`);
 

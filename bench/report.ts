@@ -92,6 +92,8 @@ export function markdownReport(results: BenchResults): string {
       '',
       `History events per refund by type at concurrency ${last?.concurrency}: pipeline ${types('pipeline')}; baseline ${types('baseline')}.`,
       '',
+      warmUpLine(t),
+      '',
     );
   }
   const stuck = results.stuckListing;
@@ -131,6 +133,18 @@ export function markdownReport(results: BenchResults): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** What the staff warm-up did before the first run, or that it did not run. */
+function warmUpLine(t: ThroughputResult): string {
+  const w = t.warmUp;
+  if (!w)
+    return "No staff warm-up (BENCH_WARM_STAFF=0): the runs include each approver's and scanner's first registry look-up on the worker.";
+  return (
+    `Before the first run, a staff warm-up (16 in flight, not measured above): ${w.refunds} refunds with two approvals had every approver and scanner sign once, ` +
+    `so that each registry entry's endorsements were verified (once per workflow thread) before the clock started; ${w.seconds} s, ` +
+    `worker CPU ${w.workerCpuMsPerRefund.toFixed(1)} ms per refund${w.errors ? `, ${w.errors} errors (${w.firstError})` : ''}. BENCH_WARM_STAFF=0 skips it.`
+  );
 }
 
 function comparedNames(stuck: StuckListingResult, phase: 'before' | 'after'): string {

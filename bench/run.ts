@@ -59,6 +59,7 @@ const Env = z.object({
   BENCH_PG_STATEMENTS: z.enum(['0', '1']).default('0'),
   BENCH_BUNDLE_AT_START: z.enum(['0', '1']).default('0'),
   BENCH_TOPOLOGY: z.enum(['dev', 'cluster', 'both']).default('dev'),
+  BENCH_WARM_STAFF: z.enum(['0', '1']).default('1'),
   // The refund worker's own settings, e.g. REFUNDS_WORKER_MAX_WORKFLOW_TASKS=16,REFUNDS_WORKER_MAX_ACTIVITIES=16;
   // the baseline worker runs with the same tuning (concurrency, cache, pollers, V8 context, threads).
   BENCH_WORKER_SETTINGS: z
@@ -97,6 +98,7 @@ function settingsFrom(env: Env) {
     parts: env.BENCH_PARTS,
     temporalDynamicConfig: env.BENCH_TEMPORAL_DEFAULTS === '1' ? {} : clusterLikeDynamicConfig,
     bundleAtStart: env.BENCH_BUNDLE_AT_START === '1',
+    warmStaff: env.BENCH_WARM_STAFF === '1',
   };
 }
 

@@ -9,7 +9,8 @@ import proto from '@temporalio/proto';
 import type { Pool } from '../store/pool';
 import type { RefundsService } from '../api/refunds-service';
 import type { Signer } from './registry';
-import { baselineDriver, closedLoop, pipelineDriver, type Driver, type DriverKind, type LifecycleTimes } from './lifecycle';
+import { baselineDriver, closedLoop, fixedLoop, pipelineDriver, type Driver, type DriverKind, type LifecycleTimes } from './lifecycle';
+import { warmUpRefunds } from './refunds';
 import { peakRssMiB, percentiles, resetPeakRss, treeCpuSeconds, type Percentiles } from './process-stats';
 
 export interface ThroughputOptions {
@@ -18,6 +19,24 @@ export interface ThroughputOptions {
   repetitions: number;
   warmupMs: number;
   measureMs: number;
+  /** Runs the staff warm-up (`warmUpStaff`) on the pipeline before the first measured run. */
+  warmStaff: boolean;
+}
+
+/**
+ * The staff warm-up, before the first measured run: refunds that have every approver and scanner
+ * sign once, so that the worker has verified each one's registry entry (their two admin
+ * endorsements, remembered per workflow thread: workflows/statements/verified-once.ts) before the
+ * clock starts, as a worker that has run for a while has. Without it, a run measures a mix of
+ * first and later look-ups that depends on its length.
+ */
+export interface WarmUp {
+  refunds: number;
+  errors: number;
+  firstError?: string;
+  seconds: number;
+  /** Worker CPU per refund during the warm-up, where every look-up is a first one. */
+  workerCpuMsPerRefund: number;
 }
 
 export interface CpuSeconds {
@@ -96,6 +115,8 @@ export interface ThroughputResult {
   summary: ConcurrencySummary[];
   /** The concurrency at which the baseline's throughput peaked, and R there. */
   baselinePeak: { concurrency: number; ratio: number };
+  /** The staff warm-up, when it ran. */
+  warmUp?: WarmUp;
 }
 
 export interface Pids {
@@ -343,6 +364,7 @@ export async function runThroughput(
   opts: ThroughputOptions,
 ): Promise<ThroughputResult> {
   const drivers = [baselineDriver(deps.temporal, deps.baselineTaskQueue), pipelineDriver(deps.refunds, deps.temporal, deps.sign)];
+  const warmUp = opts.warmStaff ? await warmStaff(deps) : undefined;
   const measured: MeasuredRun[] = [];
   for (const concurrency of opts.concurrencies) {
     for (let repetition = 1; repetition <= opts.repetitions; repetition++) {
@@ -369,5 +391,39 @@ export async function runThroughput(
     return { concurrency, baseline, pipeline, ratio: round(pipeline.refundsPerSecond / baseline.refundsPerSecond) };
   });
   const peak = summary.reduce((best, s) => (s.baseline.refundsPerSecond > best.baseline.refundsPerSecond ? s : best), summary[0]!);
-  return { runs: measured.map((m) => m.record), summary, baselinePeak: { concurrency: peak.concurrency, ratio: peak.ratio } };
+  return {
+    runs: measured.map((m) => m.record),
+    summary,
+    baselinePeak: { concurrency: peak.concurrency, ratio: peak.ratio },
+    ...(warmUp ? { warmUp } : {}),
+  };
+}
+
+async function warmStaff(deps: {
+  refunds: RefundsService;
+  temporal: Client;
+  sign: Signer;
+  pids: Pids;
+  log: (line: string) => void;
+}): Promise<WarmUp> {
+  const worker = deps.pids.workers.pipeline;
+  const before = cpuNow(deps.pids, worker);
+  const started = Date.now();
+  const driver = pipelineDriver(deps.refunds, deps.temporal, deps.sign, { warmUp: true });
+  const loop = await fixedLoop(driver, { count: warmUpRefunds, concurrency: 16 });
+  const seconds = round((Date.now() - started) / 1000, 1);
+  const cpu = cpuDelta(before, cpuNow(deps.pids, worker));
+  const warmUp: WarmUp = {
+    refunds: loop.completed,
+    errors: loop.errors,
+    ...(loop.firstError ? { firstError: loop.firstError } : {}),
+    seconds,
+    workerCpuMsPerRefund: round((cpu.worker * 1000) / Math.max(loop.completed, 1), 1),
+  };
+  deps.log(
+    `staff warm-up: ${warmUp.refunds} refunds with two approvals through every approver and scanner in ${seconds} s, ` +
+      `worker ${warmUp.workerCpuMsPerRefund} CPU ms per refund` +
+      (warmUp.errors ? `, ${warmUp.errors} errors (${warmUp.firstError})` : ''),
+  );
+  return warmUp;
 }
