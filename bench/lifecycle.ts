@@ -134,6 +134,7 @@ async function deliverCarrierEvent(refunds: RefundsService, event: CarrierEvent,
  * (warmUpStaff), to run before measuring.
  */
 export function pipelineDriver(refunds: RefundsService, temporal: Client, sign: Signer, { warmUp = false } = {}): Driver {
+  // tierOf(9): the mix's two-approval tier, so each warm-up refund takes two approvers.
   const plan: Plan | undefined = warmUp ? (n) => ({ tier: tierOf(9), staff: warmUpStaff(n) }) : undefined;
   return lifecycleDriver(
     'pipeline',
