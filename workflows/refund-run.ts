@@ -597,7 +597,9 @@ export class RefundRun {
     // every such caller has been answered and no message is handled until they are written
     // (see `recorded`), so the next try waits as long as the database needs: its retries back
     // off to 30 s apart, as a lasting outage should, rather than start over every WRITE_BOUND.
-    const writes = this.stalledThrough >= through ? this.activities : this.boundedWrites;
+    // Refunds started before revision 2 write as they did then: without the bound (their callers'
+    // waits have a timer of their own).
+    const writes = this.revision < 2 || this.stalledThrough >= through ? this.activities : this.boundedWrites;
     let head: Awaited<ReturnType<DatabaseActivities['recordProgress']>>;
     let assessed: RiskAssessment | undefined;
     try {

@@ -15,8 +15,9 @@
  * policy's deadlines; `temporal workflow list` by start time tells).
  *
  * - 1: a decision or an operations action waits for its write with a timer of its own (30 s).
- * - 2: that wait has no timer: the write carrying it gives up after WRITE_BOUND (see
- *   `RefundRun.recorded`).
+ * - 2: that wait has no timer: the write carrying it gives up after WRITE_BOUND and is written
+ *   again without the bound (see `RefundRun.recorded` and `RefundRun.flush`). Under revision 1
+ *   every write retries without a bound, as it did.
  */
 export const REFUND_WORKFLOW_REVISION = 2;
 
