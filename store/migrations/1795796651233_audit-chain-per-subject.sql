@@ -136,6 +136,7 @@ DECLARE
   row_hash text;
   appended integer := 0;
 BEGIN
+  -- The same lock the appends took before this function existed (activities/audit-trail.ts).
   PERFORM pg_advisory_xact_lock(7001001);
   SELECT coalesce(max(refund_seq), 0) INTO written FROM audit_log WHERE refund_id = refund;
   SELECT seq, hash INTO next_seq, prev FROM audit_log ORDER BY seq DESC LIMIT 1;
