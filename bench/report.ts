@@ -123,6 +123,14 @@ export function markdownReport(results: BenchResults): string {
         '',
       );
     }
+    if (stuck.gauges?.length) {
+      lines.push(
+        'Prometheus gauges read at every scrape, by every API replica (store/service-metrics.ts; before: the statements as they were before migration 1796300000000):',
+        '',
+        ...comparisonTable(stuck.gauges, 'series', (g) => g.rows),
+        '',
+      );
+    }
   }
   const api = results.api;
   if (api) {

@@ -2,8 +2,9 @@
  * The stuck-refund listing and the dashboard's aggregates at scale: a database of its own is
  * loaded with a million refunds (BENCH_STUCK_ROWS) in a realistic mix of states and ages (one
  * INSERT … SELECT over generate_series), then the listing and the stuck summary (counts and money
- * by state and by what refunds wait for) are timed through the store and over HTTP, with the
- * query plans kept for the report. Both are timed twice in the same run: first on the indexes as
+ * by state and by what refunds wait for) are timed through the store and over HTTP, and the
+ * figures the API's Prometheus gauges read at every scrape through the store, with the query
+ * plans kept for the report. Both are timed twice in the same run: first on the indexes as
  * they were before `comparedIndexes` (the indexes it adds dropped, those it replaced built again),
  * then on the schema as migrated (the added indexes built again from their own definitions), so one
  * run shows what they change.
@@ -14,6 +15,7 @@ import { createPool, type Pool } from '../store/pool';
 import { listStuckRefunds, type StuckQuery } from '../store/read-model';
 import { stuckTotals } from '../store/refund-listings';
 import { migrate } from '../store/migrate';
+import { oldestInState, stuckRefundCounts } from '../store/service-metrics';
 import { percentiles, type Percentiles } from './process-stats';
 
 export interface StuckQueryResult {
@@ -51,6 +53,8 @@ export interface StuckListingResult {
   loadAverage?: { start: number; loaded: number; end: number };
   queries: StuckQueryResult[];
   aggregates?: StuckAggregateResult[];
+  /** The scrape-time gauges' queries (store/service-metrics.ts); `rows` is how many series each gave. */
+  gauges?: StuckQueryResult[];
   /** The indexes built for each round, with the seconds each took over the loaded table. */
   indexBuilds?: Array<{ phase: 'before' | 'after'; name: string; definition: string; buildSeconds: number }>;
 }
@@ -121,12 +125,32 @@ export const stuckAggregates: Array<{ name: string; query: StuckQuery }> = [
 const ACTIVE_STATES = `('awaiting_carrier', 'awaiting_warehouse', 'risk_review', 'awaiting_approval', 'paying')`;
 
 /**
- * The indexes compared (store/migrations/1796110000000_stuck-totals-indexes.sql): the round
- * "before" runs without `added` and with `replaced` (as the migration before it had them), the
- * round "after" on the schema as migrated.
+ * The figures the API's gauges read at every scrape, as the store reads them ("after"), and as it
+ * read them before migration 1796300000000_scrape-gauge-index ("before": the same statements it
+ * ran then, kept here to compare).
+ */
+export const scrapeGauges: Array<{ name: string; now: (db: Pool) => Promise<unknown[]>; before: string }> = [
+  {
+    name: 'refunds_stuck (escalated, by state)',
+    now: stuckRefundCounts,
+    before: 'SELECT state, count(*)::int AS n FROM refunds WHERE stuck GROUP BY state',
+  },
+  {
+    name: 'refunds_oldest_in_state_seconds',
+    now: oldestInState,
+    before: `SELECT state, extract(epoch FROM now() - min(state_since))::float8 AS seconds FROM refunds
+      WHERE state IN ${ACTIVE_STATES} GROUP BY state`,
+  },
+];
+
+/**
+ * The indexes compared (store/migrations/1796110000000_stuck-totals-indexes.sql for the listing
+ * and the summary, 1796300000000_scrape-gauge-index.sql for the gauges): the round "before" runs
+ * without `added` and with `replaced` (as the migrations before them had them), the round "after"
+ * on the schema as migrated.
  */
 export const comparedIndexes = {
-  added: ['refunds_stuck_by_state_and_limit', 'refunds_active_by_state_and_since_totals'],
+  added: ['refunds_stuck_by_state_and_limit', 'refunds_active_by_state_and_since_totals', 'refunds_escalated_by_state'],
   replaced: [
     {
       name: 'refunds_active_by_state_and_since',
@@ -269,7 +293,7 @@ async function timeBeforeAndAfter(
   pool: Pool,
   api: Api,
   opts: { iterations: number; log: (line: string) => void; budgetMs?: number },
-): Promise<Pick<StuckListingResult, 'queries' | 'aggregates' | 'indexBuilds'>> {
+): Promise<Pick<StuckListingResult, 'queries' | 'aggregates' | 'gauges' | 'indexBuilds'>> {
   const budgetMs = opts.budgetMs ?? 15_000;
   const defined = await pool.query<{ indexname: string; indexdef: string }>(
     `SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'refunds' AND indexname = ANY($1::text[]) ORDER BY indexname`,
@@ -278,6 +302,7 @@ async function timeBeforeAndAfter(
   const added = defined.rows.map((r) => ({ name: r.indexname, definition: r.indexdef }));
   const queries: StuckQueryResult[] = [];
   const aggregates: StuckAggregateResult[] = [];
+  const gauges: StuckQueryResult[] = [];
   const indexBuilds: NonNullable<StuckListingResult['indexBuilds']> = [];
   const round = async (phase: 'before' | 'after') => {
     for (const { name, query } of stuckQueries) {
@@ -311,6 +336,13 @@ async function timeBeforeAndAfter(
         opts.log(`stuck summary over HTTP (${phase}), ${name}: p50 ${http.ms.p50} ms, p99 ${http.ms.p99} ms`);
       }
     }
+    for (const gauge of scrapeGauges) {
+      const read = (db: Pool) => (phase === 'before' ? db.query(gauge.before, []).then((r) => r.rows) : gauge.now(db));
+      const client = await timeCalls(() => read(pool), opts.iterations, budgetMs);
+      const plan = await explain(pool, (recording) => read(recording));
+      gauges.push({ name: gauge.name, via: 'client', phase, ms: client.ms, samples: client.samples, rows: client.last.length, plan });
+      opts.log(`scrape gauge (${phase}), ${gauge.name}: p50 ${client.ms.p50} ms, p99 ${client.ms.p99} ms`);
+    }
   };
   if (added.length) {
     for (const index of added) await pool.query(`DROP INDEX ${index.name}`);
@@ -320,5 +352,5 @@ async function timeBeforeAndAfter(
     indexBuilds.push(...(await build(pool, added, 'after', opts.log)));
   }
   await round('after');
-  return { queries, aggregates, indexBuilds };
+  return { queries, aggregates, gauges, indexBuilds };
 }
