@@ -96,42 +96,7 @@ export function markdownReport(results: BenchResults): string {
       '',
     );
   }
-  const stuck = results.stuckListing;
-  if (stuck) {
-    lines.push(
-      `Stuck listing over ${stuck.rows.toLocaleString('en')} refunds (${stuck.active.toLocaleString('en')} in flight, ${stuck.stuck.toLocaleString('en')} past their limit):`,
-      '',
-    );
-    lines.push(...comparisonTable(stuck.queries, 'rows', (q) => q.rows), '');
-    if (stuck.loadAverage) {
-      lines.push(
-        `Loaded in ${stuck.loadSeconds} s, ${stuck.databaseMiB?.toLocaleString('en') ?? '?'} MiB on disk; load average ${stuck.loadAverage.start} before loading, ${stuck.loadAverage.loaded} after, ${stuck.loadAverage.end} at the end.`,
-        '',
-      );
-    }
-    if (stuck.indexBuilds?.length) {
-      lines.push(
-        `Before: without ${comparedNames(stuck, 'after')}${comparedNames(stuck, 'before') ? `, with ${comparedNames(stuck, 'before')}` : ''}; after: the schema as migrated.`,
-        '',
-      );
-    }
-    if (stuck.aggregates?.length) {
-      lines.push(
-        'Stuck summary (counts and money by state and currency, as GET /v1/refunds/stuck/summary and the console dashboard ask):',
-        '',
-        ...comparisonTable(stuck.aggregates, 'refunds counted', (a) => a.counted),
-        '',
-      );
-    }
-    if (stuck.gauges?.length) {
-      lines.push(
-        'Prometheus gauges read at every scrape, by every API replica (store/service-metrics.ts; before: the statements as they were before migration 1796300000000):',
-        '',
-        ...comparisonTable(stuck.gauges, 'series', (g) => g.rows),
-        '',
-      );
-    }
-  }
+  if (results.stuckListing) lines.push(...stuckSection(results.stuckListing));
   const api = results.api;
   if (api) {
     lines.push('Requesting refunds under load (closed loop, new refund each time):', '');
@@ -141,6 +106,45 @@ export function markdownReport(results: BenchResults): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** The stuck listing, the stuck summary and the scrape-time gauges over the loaded database. */
+function stuckSection(stuck: StuckListingResult): string[] {
+  const lines: string[] = [];
+  lines.push(
+    `Stuck listing over ${stuck.rows.toLocaleString('en')} refunds (${stuck.active.toLocaleString('en')} in flight, ${stuck.stuck.toLocaleString('en')} past their limit):`,
+    '',
+  );
+  lines.push(...comparisonTable(stuck.queries, 'rows', (q) => q.rows), '');
+  if (stuck.loadAverage) {
+    lines.push(
+      `Loaded in ${stuck.loadSeconds} s, ${stuck.databaseMiB?.toLocaleString('en') ?? '?'} MiB on disk; load average ${stuck.loadAverage.start} before loading, ${stuck.loadAverage.loaded} after, ${stuck.loadAverage.end} at the end.`,
+      '',
+    );
+  }
+  if (stuck.indexBuilds?.length) {
+    lines.push(
+      `Before: without ${comparedNames(stuck, 'after')}${comparedNames(stuck, 'before') ? `, with ${comparedNames(stuck, 'before')}` : ''}; after: the schema as migrated.`,
+      '',
+    );
+  }
+  if (stuck.aggregates?.length) {
+    lines.push(
+      'Stuck summary (counts and money by state and currency, as GET /v1/refunds/stuck/summary and the console dashboard ask):',
+      '',
+      ...comparisonTable(stuck.aggregates, 'refunds counted', (a) => a.counted),
+      '',
+    );
+  }
+  if (stuck.gauges?.length) {
+    lines.push(
+      'Prometheus gauges read at every scrape, by every API replica (store/service-metrics.ts; before: the statements as they were before migration 1796300000000):',
+      '',
+      ...comparisonTable(stuck.gauges, 'series', (g) => g.rows),
+      '',
+    );
+  }
+  return lines;
 }
 
 /** What the staff warm-up did before the first run, or that it did not run. */
