@@ -608,6 +608,11 @@ export class RefundRun {
     } catch (error) {
       if (!gaveUp(error)) throw error;
       this.stalledThrough = through;
+      // From revision 3, a refund whose write stalls shows Temporal the state it is in (and
+      // whether it is stuck), not the one it last rested in: while the database is away, so is
+      // the service's own listing, and Temporal's UI is where operators look for it. A refund
+      // rests in no state while its write is tried again, so it would not say so otherwise.
+      if (this.revision >= 3) this.publish(this.current);
       return { written: false };
     }
     this.pending.splice(0, batch.length);
@@ -679,10 +684,15 @@ type Write = { written: true; risk?: RiskAssessment } | { written: false };
 /**
  * A bounded write that gave up: the database refused it (or did not answer) for its whole
  * schedule-to-close timeout. The SDK reports it as an ActivityFailure caused by a TimeoutFailure,
- * also when the bound passed during a backoff timer (the retry after the timer times out at once).
+ * also when the bound passed during a backoff timer (the retry after the timer times out at once);
+ * but on replay, where the outcome comes from the local activity's marker, as the TimeoutFailure
+ * alone. Both are the same give-up: reading only the first made a refund whose write had given
+ * up fail its replay (a worker restart or a cache eviction) with a nondeterminism error
+ * (test/replay/histories/risk-write-gave-up.*).
  */
 function gaveUp(error: unknown): boolean {
-  return error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === 'SCHEDULE_TO_CLOSE';
+  const timeout = error instanceof ActivityFailure ? error.cause : error;
+  return timeout instanceof TimeoutFailure && timeout.timeoutType === 'SCHEDULE_TO_CLOSE';
 }
 
 function payoutEvent(result: PayoutResult): RefundEvent {

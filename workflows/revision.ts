@@ -18,8 +18,11 @@
  * - 2: that wait has no timer: the write carrying it gives up after WRITE_BOUND and is written
  *   again without the bound (see `RefundRun.recorded` and `RefundRun.flush`). Under revision 1
  *   every write retries without a bound, as it did.
+ * - 3: when that write gives up, the refund's search attributes are set to the state it is in
+ *   (an upsert in history that revision 2 does not make): a refund whose write stalls entering
+ *   `risk_review` shows `RefundState = "risk_review"`, not the state it came from.
  */
-export const REFUND_WORKFLOW_REVISION = 2;
+export const REFUND_WORKFLOW_REVISION = 3;
 
 /** The revision a refund runs under: what its pinned answer says, 1 for a history from before revisions. */
 export function revisionOf(pinned: { revision?: unknown }): number {

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { fileURLToPath } from 'node:url';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { refundWorkflowId } from '../../workflows/messages';
 import { addRegistryEntry } from '../../store/registry';
 import {
@@ -163,6 +163,44 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
       throw error;
     }
   },
+  // The write into risk_review is refused until it gives up (WRITE_BOUND), then taken: from
+  // revision 3 the refund sets its search attributes when the write gives up.
+  async 'risk-write-gave-up'() {
+    let refusing = true;
+    const stalled = await startRefundHarness({
+      recordProgress: async (input, write) => {
+        const entersRiskReview = input.facts.some((f) => f.kind === 'state_changed' && (f.data as { to?: unknown }).to === 'risk_review');
+        if (refusing && entersRiskReview) throw new Error('connection terminated unexpectedly');
+        return write(input);
+      },
+    });
+    try {
+      const request = refundOf(15_000);
+      await stalled.refunds.requestRefund(request);
+      await stalled.carrierEvent(carrierEvent(request, 'delivered'));
+      await stalled.scan(request.refundId, matchingReceipt(request), 'emp-scan-1');
+      const handle = stalled.temporal.workflow.getHandle(refundWorkflowId(request.refundId));
+      await vi.waitFor(
+        async () => {
+          // The give-up: a local activity marker failed with a timeout (not a retry's backoff).
+          const events = (await handle.fetchHistory()).events ?? [];
+          const failures = events.flatMap((e) =>
+            e.markerRecordedEventAttributes?.failure ? [e.markerRecordedEventAttributes.failure] : [],
+          );
+          expect(failures.some((f) => f.timeoutFailureInfo ?? f.cause?.timeoutFailureInfo)).toBe(true);
+        },
+        { timeout: 90_000, interval: 1_000 },
+      );
+      refusing = false;
+      await stalled.refunds.waitForState(request.refundId, ['awaiting_approval']);
+      await stalled.refunds.decide(request.refundId, await stalled.registry.approval(request, 'emp-a'));
+      await stalled.refunds.waitForState(request.refundId, ['refunded']);
+      return { refundId: request.refundId, temporal: stalled.temporal, close: () => stalled.close() };
+    } catch (error) {
+      await stalled.close();
+      throw error;
+    }
+  },
   async 'cancelled-and-rejected'() {
     const request = refundOf(15_000, { return: { method: 'none' } });
     await h.refunds.requestRefund(request);
@@ -192,7 +230,7 @@ describe('replay of recorded refund histories', () => {
         if (typeof recorded !== 'string') await recorded.close();
       }
     },
-    120_000,
+    600_000,
   );
 
   const files = readdirSync(historiesDir).filter((f) => f.endsWith('.json'));
