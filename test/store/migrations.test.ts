@@ -4,7 +4,7 @@
  * constraints, indexes, functions and their bodies, triggers, and what each role may do), and the
  * whole set must apply again after a full roll-back. A release that has to be taken back relies
  * on this; nothing else in the suite runs a Down section. The roll-back command operators are
- * given (docs/operations.md, "Rolling back a schema migration") is run as written, once.
+ * given (docs/operations.md, "Rolling back a schema migration") is run once, down and up (quietly: `--no-verbose`).
  */
 import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
