@@ -11,6 +11,23 @@ import { serviceRole } from './database-server';
 
 export const migrationsDir = fileURLToPath(new URL('./migrations', import.meta.url));
 
+/** How node-pg-migrate's runner reads and records them: every run, up or down, uses these. */
+export const runnerSettings = {
+  dir: migrationsDir,
+  migrationsTable: 'pgmigrations',
+  checkOrder: true,
+  // Documented as the default, but the runner only honours it when set.
+  singleTransaction: true,
+} as const;
+
+/** The migrations in store/migrations/, by name, oldest first. */
+export async function migrationNames(): Promise<string[]> {
+  return (await readdir(migrationsDir))
+    .filter((f) => /^\d+_.+\.(sql|js|ts)$/.test(f))
+    .map((f) => f.replace(/\.(sql|js|ts)$/, ''))
+    .sort();
+}
+
 /** Longest wait for another process's migration run before giving up. */
 const LOCK_TIMEOUT = '5min';
 
@@ -38,13 +55,9 @@ export async function migrate(databaseUrl: string, log: (msg: string) => void = 
     await client.query('RESET lock_timeout');
     try {
       const applied = await runner({
+        ...runnerSettings,
         dbClient: client,
-        dir: migrationsDir,
         direction: 'up',
-        migrationsTable: 'pgmigrations',
-        checkOrder: true,
-        // Documented as the default, but the runner only honours it when set.
-        singleTransaction: true,
         logger: { debug: () => {}, info: () => {}, warn: log, error: log },
       });
       log(applied.length ? `applied migrations: ${applied.map((m) => m.name).join(', ')}` : 'database schema is up to date');
@@ -68,7 +81,7 @@ const howToMigrate =
 
 /** Names of the migrations in store/migrations/ that `databaseUrl`'s database has not applied, oldest first. */
 export async function pendingMigrations(databaseUrl: string): Promise<string[]> {
-  const files = (await readdir(migrationsDir)).filter((f) => /^\d+_.+\.(sql|js|ts)$/.test(f)).map((f) => f.replace(/\.(sql|js|ts)$/, ''));
+  const files = await migrationNames();
   const client = new pg.Client({ connectionString: databaseUrl });
   client.on('error', () => undefined);
   try {

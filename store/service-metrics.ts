@@ -31,11 +31,10 @@ const inFlight = activeStates.map((s) => `'${s}'`).join(', ');
  */
 export async function oldestInState(db: Db): Promise<Array<{ state: string; seconds: number }>> {
   const result = await db.query<{ state: string; seconds: number }>(
-    `SELECT state, extract(epoch FROM now() - since)::float8 AS seconds FROM (
-       SELECT s.state, (SELECT min(r.state_since) FROM refunds r WHERE r.state = s.state AND r.state IN (${inFlight})) AS since
-         FROM unnest(ARRAY[${inFlight}]::text[]) AS s(state)
-     ) AS oldest
-     WHERE since IS NOT NULL`,
+    `SELECT s.state, extract(epoch FROM now() - oldest.since)::float8 AS seconds
+       FROM unnest(ARRAY[${inFlight}]::text[]) AS s(state)
+       CROSS JOIN LATERAL (SELECT min(r.state_since) AS since FROM refunds r WHERE r.state = s.state AND r.state IN (${inFlight})) AS oldest
+      WHERE oldest.since IS NOT NULL`,
   );
   return result.rows;
 }

@@ -22,7 +22,7 @@ import {
   type RegistryEntry,
 } from '../../workflows/statements';
 import { carrierEvent, fastPolicy, matchingReceipt, refundOf, refundRequest } from '../support/fixtures';
-import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
+import { type RecordProgressWrapper, startRefundHarness, type RefundHarness } from '../support/refund-harness';
 import { DEFAULT_LIMITS } from '../support/registry-world';
 import { createSoftwareAuthenticator } from '../support/software-authenticator';
 import { testStack, uniqueId } from '../support/stack';
@@ -38,6 +38,20 @@ afterAll(async () => h?.close());
 
 /** Paths worth keeping: each tier, stuck, expiry, cancel, rejection, out-of-order evidence. */
 type Recorded = string | { refundId: string; temporal: RefundHarness['temporal']; close(): Promise<void> };
+
+/** A scenario on a harness of its own (another policy, a database that misbehaves), closed by the recorder, or here if it fails. */
+async function onOwnHarness(
+  options: Parameters<typeof startRefundHarness>[0],
+  run: (harness: RefundHarness) => Promise<string>,
+): Promise<Recorded> {
+  const harness = await startRefundHarness(options);
+  try {
+    return { refundId: await run(harness), temporal: harness.temporal, close: () => harness.close() };
+  } catch (error) {
+    await harness.close();
+    throw error;
+  }
+}
 const scenarios: Record<string, () => Promise<Recorded>> = {
   async 'two-approvals'() {
     const request = refundRequest({
@@ -120,36 +134,29 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
     return request.refundId;
   },
   async 'paid-on-carrier-acceptance'() {
-    const acceptance = await startRefundHarness({
-      policy: {
-        ...fastPolicy,
-        version: 'replay-acceptance',
-        refundTiming: 'on_carrier_acceptance',
-        amounts: { ...fastPolicy.amounts, carrierAcceptanceMax: '50.00' },
-      },
-    });
-    try {
+    const policy = {
+      ...fastPolicy,
+      version: 'replay-acceptance',
+      refundTiming: 'on_carrier_acceptance',
+      amounts: { ...fastPolicy.amounts, carrierAcceptanceMax: '50.00' },
+    } as const;
+    return onOwnHarness({ policy }, async (acceptance) => {
       const request = refundOf(3_000);
       await acceptance.refunds.requestRefund(request);
       await acceptance.carrierEvent(carrierEvent(request, 'accepted'));
       await acceptance.refunds.waitForState(request.refundId, ['refunded']);
-      return { refundId: request.refundId, temporal: acceptance.temporal, close: () => acceptance.close() };
-    } catch (error) {
-      await acceptance.close();
-      throw error;
-    }
+      return request.refundId;
+    });
   },
   // The decision's write outlasts the workflow task's heartbeat (80% of its 10 s timeout), so the
   // workflow task completes while the decision waits for it: a refund started before revision 2
   // has that wait's 30 s timer in its history (see workflows/revision.ts).
   async 'decision-during-slow-write'() {
-    const slow = await startRefundHarness({
-      recordProgress: async (input, write) => {
-        if (input.facts.some((fact) => fact.kind === 'approved')) await new Promise((r) => setTimeout(r, 9_000));
-        return write(input);
-      },
-    });
-    try {
+    const recordProgress: RecordProgressWrapper = async (input, write) => {
+      if (input.facts.some((fact) => fact.kind === 'approved')) await new Promise((r) => setTimeout(r, 9_000));
+      return write(input);
+    };
+    return onOwnHarness({ recordProgress }, async (slow) => {
       const request = refundOf(15_000);
       await slow.refunds.requestRefund(request);
       await slow.carrierEvent(carrierEvent(request, 'delivered'));
@@ -157,24 +164,19 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
       await slow.refunds.waitForState(request.refundId, ['awaiting_approval']);
       await slow.refunds.decide(request.refundId, await slow.registry.approval(request, 'emp-a'));
       await slow.refunds.waitForState(request.refundId, ['refunded']);
-      return { refundId: request.refundId, temporal: slow.temporal, close: () => slow.close() };
-    } catch (error) {
-      await slow.close();
-      throw error;
-    }
+      return request.refundId;
+    });
   },
   // The write into risk_review is refused until it gives up (WRITE_BOUND), then taken: from
   // revision 3 the refund sets its search attributes when the write gives up.
   async 'risk-write-gave-up'() {
     let refusing = true;
-    const stalled = await startRefundHarness({
-      recordProgress: async (input, write) => {
-        const entersRiskReview = input.facts.some((f) => f.kind === 'state_changed' && (f.data as { to?: unknown }).to === 'risk_review');
-        if (refusing && entersRiskReview) throw new Error('connection terminated unexpectedly');
-        return write(input);
-      },
-    });
-    try {
+    const recordProgress: RecordProgressWrapper = async (input, write) => {
+      const entersRiskReview = input.facts.some((f) => f.kind === 'state_changed' && (f.data as { to?: unknown }).to === 'risk_review');
+      if (refusing && entersRiskReview) throw new Error('connection terminated unexpectedly');
+      return write(input);
+    };
+    return onOwnHarness({ recordProgress }, async (stalled) => {
       const request = refundOf(15_000);
       await stalled.refunds.requestRefund(request);
       await stalled.carrierEvent(carrierEvent(request, 'delivered'));
@@ -195,11 +197,8 @@ const scenarios: Record<string, () => Promise<Recorded>> = {
       await stalled.refunds.waitForState(request.refundId, ['awaiting_approval']);
       await stalled.refunds.decide(request.refundId, await stalled.registry.approval(request, 'emp-a'));
       await stalled.refunds.waitForState(request.refundId, ['refunded']);
-      return { refundId: request.refundId, temporal: stalled.temporal, close: () => stalled.close() };
-    } catch (error) {
-      await stalled.close();
-      throw error;
-    }
+      return request.refundId;
+    });
   },
   async 'cancelled-and-rejected'() {
     const request = refundOf(15_000, { return: { method: 'none' } });

@@ -7,12 +7,11 @@
  * given (docs/operations.md, "Rolling back a schema migration") is run once, down and up (quietly: `--no-verbose`).
  */
 import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { runner } from 'node-pg-migrate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, migrationsDir } from '../../store/migrate';
+import { migrate, migrationNames, runnerSettings } from '../../store/migrate';
 import { createPool, type PoolClient } from '../../store/pool';
 import { scratchDatabase, type ScratchDatabase } from '../support/stack';
 
@@ -24,10 +23,7 @@ let migrations: string[];
 
 beforeAll(async () => {
   db = await scratchDatabase('migrations', { migrated: false });
-  migrations = (await readdir(migrationsDir))
-    .filter((f) => f.endsWith('.sql'))
-    .sort()
-    .map((f) => f.replace(/\.sql$/, ''));
+  migrations = await migrationNames();
 });
 afterAll(async () => {
   await db?.drop().catch(() => undefined);
@@ -49,13 +45,10 @@ async function asOwner<T>(work: (client: PoolClient) => Promise<T>): Promise<T> 
 function step(direction: 'up' | 'down', count: number): Promise<string[]> {
   return asOwner(async (client) => {
     const done = await runner({
+      ...runnerSettings,
       dbClient: client,
-      dir: migrationsDir,
       direction,
       count,
-      migrationsTable: 'pgmigrations',
-      checkOrder: true,
-      singleTransaction: true,
       logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
     });
     return done.map((m) => m.name);
