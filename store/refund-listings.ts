@@ -38,7 +38,9 @@ export interface RefundPage {
   hasMore: boolean;
 }
 
-const ACTIVE = `state IN (${activeStates.map((s) => `'${s}'`).join(', ')})`;
+/** The states a refund waits in, quoted for SQL: the predicate of the in-flight indexes, which a query must repeat to use them. */
+export const IN_FLIGHT_STATES_SQL = activeStates.map((s) => `'${s}'`).join(', ');
+const ACTIVE = `state IN (${IN_FLIGHT_STATES_SQL})`;
 const STUCK_NOW = (now: string) => `(${ACTIVE} AND (stuck OR stuck_after <= ${now}))`;
 
 /**

@@ -3,8 +3,8 @@
  * and waiting for whom, how long the oldest refund has been in each state, and the employees'
  * circuit breakers. Counted where the truth is, so every API replica reports the same.
  */
-import { activeStates } from '../workflows/refund-model';
 import type { Db } from './pool';
+import { IN_FLIGHT_STATES_SQL } from './refund-listings';
 
 export interface StuckCount {
   state: string;
@@ -20,9 +20,6 @@ export async function stuckRefundCounts(db: Db): Promise<StuckCount[]> {
   return result.rows;
 }
 
-/** The states a refund waits in (the in-flight indexes' predicate), quoted for SQL. */
-const inFlight = activeStates.map((s) => `'${s}'`).join(', ');
-
 /**
  * For each state with refunds in flight, how many seconds the longest-waiting one has been in it.
  * One probe per state for its oldest refund, on `(state, state_since)` (the in-flight index):
@@ -32,8 +29,8 @@ const inFlight = activeStates.map((s) => `'${s}'`).join(', ');
 export async function oldestInState(db: Db): Promise<Array<{ state: string; seconds: number }>> {
   const result = await db.query<{ state: string; seconds: number }>(
     `SELECT s.state, extract(epoch FROM now() - oldest.since)::float8 AS seconds
-       FROM unnest(ARRAY[${inFlight}]::text[]) AS s(state)
-       CROSS JOIN LATERAL (SELECT min(r.state_since) AS since FROM refunds r WHERE r.state = s.state AND r.state IN (${inFlight})) AS oldest
+       FROM unnest(ARRAY[${IN_FLIGHT_STATES_SQL}]::text[]) AS s(state)
+       CROSS JOIN LATERAL (SELECT min(r.state_since) AS since FROM refunds r WHERE r.state = s.state AND r.state IN (${IN_FLIGHT_STATES_SQL})) AS oldest
       WHERE oldest.since IS NOT NULL`,
   );
   return result.rows;
