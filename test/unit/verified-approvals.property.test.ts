@@ -400,7 +400,7 @@ describe('approvals from signed decisions under random worlds and forgeries', ()
     // The generator must reach a payout often, and try every forgery, for the property to bite. Over
     // 400 worlds the counts below are many standard deviations above these floors (measured over 20
     // seeds: payouts 211 ± 10, with two approvals 66 ± 6, the rarest forgery tried 107 ± 10, the
-    // rarest refusal 26 ± 6), so a random seed cannot miss them; at 100 worlds it could.
+    // rarest refusal 26 ± 6), so no seed realistically misses them; at 100 worlds some did.
     expect(reached.paying).toBeGreaterThan(120);
     expect(reached.twoApprovals).toBeGreaterThan(25);
     for (const kind of FORGERIES) expect(tried[kind], kind).toBeGreaterThan(40);

@@ -6,13 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RefundStatus } from '../../workflows/messages';
-import { carrierEvent, matchingReceipt, refundOf } from '../support/fixtures';
+import { carrierEvent, fastPolicy, matchingReceipt, refundOf } from '../support/fixtures';
 import { startRefundHarness, type RefundHarness } from '../support/refund-harness';
 
 let h: RefundHarness;
 
 beforeAll(async () => {
-  h = await startRefundHarness();
+  // The refund left waiting must still be waiting after the worker's stop and restart, however long
+  // a busy machine takes for them: the fast policy's 4 s return window would expire it.
+  const policy = { ...fastPolicy, version: 'test-reads', timers: { ...fastPolicy.timers, returnWindow: '1h' } };
+  h = await startRefundHarness({ policy });
 });
 afterAll(async () => h?.close());
 
